@@ -1,0 +1,4 @@
+//! `git dgrid <cmd>`: git runs `git-dgrid <cmd>` for it.
+fn main() -> std::process::ExitCode {
+    git_dgrid::cli::main_with(None)
+}

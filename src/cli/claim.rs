@@ -1,0 +1,81 @@
+//! `git dgrid claim`: atomically move up to N queued tasks to in_progress for a node.
+
+use crate::exit;
+use crate::grid::location::GridArgs;
+use crate::grid::{claim, Grid, Outcome};
+use crate::odb::Identity;
+use crate::task;
+use anyhow::{bail, Result};
+use std::time::Duration;
+
+/// Claim queued tasks for a node (exit 0: claimed some, 1: nothing claimable, 2: error)
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The node that will run the tasks
+    #[arg(long, value_name = "ID", env = "NODE_ID")]
+    pub node_id: String,
+    /// Claim at most this many tasks, in one push
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max: usize,
+    /// Seconds until the claim expires unless renewed by a heartbeat
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub lease: u64,
+    /// A label this node has (repeatable); tasks that ask for labels need all of theirs here
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// Print each claimed task as a JSON object, one per line
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    if let Err(why) = task::check_id(&args.node_id) {
+        bail!("--node-id: {why}");
+    }
+    for label in &args.labels {
+        task::check_label(label).map_err(|why| anyhow::anyhow!("--label: {why}"))?;
+    }
+    let grid = Grid::open(&args.grid)?;
+    let request = claim::Request {
+        node_id: args.node_id.clone(),
+        max: args.max,
+        lease: Duration::from_secs(args.lease),
+        labels: args.labels.clone(),
+    };
+    let identity = node_identity(&args.node_id);
+    let outcome = grid.transact(&identity, |snapshot| {
+        claim::plan(
+            &grid.repo,
+            snapshot,
+            &request,
+            &grid.limits,
+            chrono::Utc::now(),
+        )
+    })?;
+    match outcome {
+        Outcome::NotApplicable { .. } => {
+            eprintln!("nothing to claim");
+            Ok(exit::NO)
+        }
+        Outcome::Committed { value: claimed, .. } => {
+            for spec in &claimed {
+                if args.json {
+                    println!("{}", serde_json::to_string(spec)?);
+                } else {
+                    println!("{}", spec.id);
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// The author of a node's commits.
+pub fn node_identity(node_id: &str) -> Identity {
+    Identity {
+        name: node_id.to_string(),
+        email: format!("{node_id}@dgrid.invalid"),
+    }
+}

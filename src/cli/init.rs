@@ -1,0 +1,119 @@
+//! `git dgrid init`: lay out a grid in a clone, or create a new local grid remote with `--bare`.
+
+use crate::exit;
+use crate::gitcmd;
+use crate::layout;
+use crate::odb::{self, Edit, Identity};
+use crate::repo::LocalRepo;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Lay out tasks/{queue,in_progress,completed,failed}/ and nodes/, commit, and install the pre-push hook
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Create a new grid remote instead: a bare repository at PATH with the layout on main
+    #[arg(long, value_name = "PATH")]
+    pub bare: Option<PathBuf>,
+    /// Push the layout commit to the remote
+    #[arg(long, conflicts_with = "bare")]
+    pub push: bool,
+    /// The remote to push to [default: git config dgrid.remote, else origin]
+    #[arg(long, value_name = "NAME", conflicts_with = "bare")]
+    pub remote: Option<String>,
+    /// Do not install the pre-push hook
+    #[arg(long, conflicts_with = "bare")]
+    pub no_hooks: bool,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    if let Some(path) = &args.bare {
+        init_bare(path)?;
+        println!("Created an empty grid at {} (branch main).", path.display());
+        println!("Clone it with: git clone {}", path.display());
+        return Ok(exit::OK);
+    }
+    let repo = LocalRepo::current()?;
+    let Some(top) = repo.work_tree.clone() else {
+        bail!("git dgrid init lays out a working tree; in a bare repository use git dgrid init --bare PATH to create a new grid");
+    };
+    let created = lay_out(&top)?;
+    if created.is_empty() {
+        println!("The grid layout is already here.");
+    } else {
+        let mut add = vec!["add", "--"];
+        add.extend(created.iter().map(String::as_str));
+        gitcmd::output(&top, &add)?;
+        let mut commit = vec!["commit", "--quiet", "-m", "dgrid: lay out the grid", "--"];
+        commit.extend(created.iter().map(String::as_str));
+        gitcmd::output(&top, &commit).context("cannot commit the grid layout")?;
+        println!("Laid out the grid: {}", created.join(", "));
+    }
+    if args.push {
+        let remote = match args.remote {
+            Some(r) => r,
+            None => repo
+                .config("dgrid.remote")?
+                .unwrap_or_else(|| "origin".into()),
+        };
+        gitcmd::output(&top, &["push", "--quiet", &remote, "HEAD"])
+            .with_context(|| format!("cannot push the layout to {remote}"))?;
+        println!("Pushed to {remote}.");
+    }
+    if !args.no_hooks {
+        super::install_hooks::report_install(&repo.hooks_dir()?)?;
+    }
+    Ok(exit::OK)
+}
+
+/// Creates the placeholder files that are missing; returns their paths.
+fn lay_out(top: &Path) -> Result<Vec<String>> {
+    let mut created = Vec::new();
+    for path in layout::skeleton() {
+        let full = top.join(&path);
+        let dir = full.parent().expect("skeleton paths have a folder");
+        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+            continue; // the folder exists with content: git already keeps it
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(&full, b"").with_context(|| format!("cannot write {}", full.display()))?;
+        created.push(path);
+    }
+    Ok(created)
+}
+
+/// A new bare repository whose `main` holds the empty layout.
+pub fn init_bare(path: &Path) -> Result<()> {
+    if path.exists()
+        && std::fs::read_dir(path)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} already exists and is not empty", path.display());
+    }
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    gitcmd::output(
+        path,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    )?;
+    // The grid protocol only ever fast-forwards main; refuse anything else as a safety net.
+    gitcmd::output(path, &["config", "receive.denyNonFastForwards", "true"])?;
+    gitcmd::output(path, &["config", "receive.denyDeletes", "true"])?;
+    let repo = odb::open(path)?;
+    let edits: Vec<Edit> = layout::skeleton()
+        .into_iter()
+        .map(|path| Edit::Write {
+            path,
+            content: Vec::new(),
+        })
+        .collect();
+    let identity = Identity {
+        name: "git-dgrid".into(),
+        email: "git-dgrid@localhost".into(),
+    };
+    let commit = odb::write_commit(&repo, None, &edits, &identity, "dgrid: lay out the grid\n")?;
+    gitcmd::output(
+        path,
+        &["update-ref", "refs/heads/main", &commit.to_string(), ""],
+    )?;
+    Ok(())
+}

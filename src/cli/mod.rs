@@ -1,0 +1,64 @@
+//! The command line: one clap definition for `git dgrid <cmd>` and every `git-dgrid-<cmd>` binary.
+
+use crate::exit;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+pub mod claim;
+pub mod hook;
+pub mod init;
+pub mod install_hooks;
+pub mod submit;
+pub mod validate;
+pub mod wait;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "git-dgrid",
+    bin_name = "git dgrid",
+    version,
+    about = "Turn any git remote into a decentralized task grid",
+    long_about = "Turn any git remote into a decentralized task grid.\n\n\
+        The remote's main branch is the database: tasks are JSON files in tasks/queue, tasks/in_progress, \
+        tasks/completed and tasks/failed; workers claim tasks by pushing commits and run them in Docker.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Init(init::Args),
+    Validate(validate::Args),
+    Submit(submit::Args),
+    Claim(claim::Args),
+    InstallHooks(install_hooks::Args),
+    #[command(hide = true)]
+    Hook(hook::Args),
+}
+
+/// Entry point of every binary; `preset` is the subcommand a `git-dgrid-<cmd>` binary stands for.
+pub fn main_with(preset: Option<&str>) -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(cmd) = preset {
+        args.insert(1.min(args.len()), cmd.into());
+    }
+    let cli = Cli::parse_from(args);
+    let result = crate::gitcmd::require_git().and_then(|_| match cli.command {
+        Command::Init(a) => init::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Submit(a) => submit::run(a),
+        Command::Claim(a) => claim::run(a),
+        Command::InstallHooks(a) => install_hooks::run(a),
+        Command::Hook(a) => hook::run(a),
+    });
+    match result {
+        Ok(code) => exit::code(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::code(exit::ERROR)
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! `git dgrid submit`: validate tasks and push them to the queue in one commit.
+
+use crate::exit;
+use crate::gitcmd;
+use crate::grid::location::GridArgs;
+use crate::grid::{submit, Grid, Outcome, Snapshot};
+use crate::layout::{self, State};
+use crate::odb::Identity;
+use crate::problem::Problem;
+use crate::repo::LocalRepo;
+use crate::task::{self, Limits, TaskSpec};
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use serde_json::{Map, Value};
+use std::io::BufRead;
+use std::path::Path;
+use std::time::Duration;
+
+/// Submit tasks: from flags and a command, from JSON files, or JSON lines on stdin (-)
+///
+/// Examples:
+///   git dgrid submit --image alpine:3 -- echo hello
+///   git dgrid submit --image alpine:3 -- 'echo hello && uname -a'
+///   git dgrid submit tasks.json more.json
+///   generate-tasks | git dgrid submit -
+#[derive(clap::Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Task files (one JSON object each), or - to read JSON lines from stdin
+    #[arg(value_name = "FILE")]
+    pub files: Vec<String>,
+    /// The command after --: one argument runs with sh -c, several run as an argv
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    /// Container image for a task given by command
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Seconds the task may run
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub timeout: u64,
+    /// Task id [default: a unique, time-sortable one]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Environment variable for the task (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Higher runs first
+    #[arg(long)]
+    pub priority: Option<i64>,
+    /// How many times the task may be tried when nodes die [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// A label the running node must have (repeatable)
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// CPUs for the container
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Memory for the container, e.g. 512m
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Network for the container: none or bridge
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Run only after this task completed (repeatable)
+    #[arg(long = "depends-on", value_name = "ID")]
+    pub depends_on: Vec<String>,
+    /// Who submits [default: git config user.email]
+    #[arg(long, value_name = "WHO")]
+    pub submitted_by: Option<String>,
+    /// Write the task files into this working tree (tasks/queue/) instead of pushing, for a pull request
+    #[arg(long)]
+    pub no_push: bool,
+    /// Follow the tasks until they finish; exit 0 only if all succeeded
+    #[arg(long, conflicts_with = "no_push")]
+    pub wait: bool,
+    /// Seconds between checks with --wait
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    pub poll_interval: u64,
+    /// Print one JSON object per task
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let local = LocalRepo::current().ok();
+    let limits = match &local {
+        Some(l) => l.limits()?,
+        None => Limits::default(),
+    };
+    let submitted_by = match &args.submitted_by {
+        Some(s) => s.clone(),
+        None => default_submitter(local.as_ref()),
+    };
+    let now = Utc::now();
+    let raw = gather(&args)?;
+    let mut tasks = Vec::with_capacity(raw.len());
+    let mut problems: Vec<Problem> = Vec::new();
+    for (seq, (source, mut object)) in raw.into_iter().enumerate() {
+        if !object.contains_key("id") && !object.contains_key("task_id") {
+            object.insert("id".into(), Value::String(submit::new_id(now, seq)));
+        }
+        object
+            .entry("created_at")
+            .or_insert_with(|| Value::String(crate::grid::claim::rfc3339(now)));
+        object
+            .entry("submitted_by")
+            .or_insert_with(|| Value::String(submitted_by.clone()));
+        match task::task_from_object(&source, object, &limits) {
+            Ok(spec) => tasks.push(spec),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        super::validate::report(&problems, false);
+        eprintln!("nothing submitted: {} problem(s)", problems.len());
+        return Ok(exit::NO);
+    }
+    if tasks.is_empty() {
+        bail!(
+            "no tasks given: pass --image IMAGE -- CMD, task files, or - for JSON lines on stdin"
+        );
+    }
+    if args.no_push {
+        let local = local.context("--no-push writes into a working tree: run it in a clone")?;
+        return write_to_worktree(&local, &tasks, args.json);
+    }
+    let grid = Grid::open(&args.grid)?;
+    let identity = submitter_identity(&grid.dir, &submitted_by);
+    let outcome = grid.transact(&identity, |snapshot| submit::plan(snapshot, &tasks))?;
+    let Outcome::Committed { commit, .. } = outcome else {
+        bail!("nothing was submitted");
+    };
+    for t in &tasks {
+        if args.json {
+            let path = layout::task_path(State::Queue, &t.id);
+            println!(
+                "{}",
+                serde_json::json!({"id": t.id, "state": "queue", "path": path, "commit": commit.to_string()})
+            );
+        } else {
+            println!("{}", t.id);
+        }
+    }
+    if args.wait {
+        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        return super::wait::follow(&grid, &ids, Duration::from_secs(args.poll_interval.max(1)));
+    }
+    Ok(exit::OK)
+}
+
+/// Every task given, as (name for messages, JSON object).
+fn gather(args: &Args) -> Result<Vec<(String, Map<String, Value>)>> {
+    if !args.command.is_empty() {
+        if !args.files.is_empty() {
+            bail!("give either task files or a command after --, not both");
+        }
+        return Ok(vec![("command line".into(), from_flags(args)?)]);
+    }
+    if args.image.is_some() {
+        bail!("--image needs a command: git dgrid submit --image IMAGE -- CMD ARGS...");
+    }
+    let mut out = Vec::new();
+    for file in &args.files {
+        if file == "-" {
+            let stdin = std::io::stdin();
+            for (n, line) in stdin.lock().lines().enumerate() {
+                let line = line.context("cannot read stdin")?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                out.push(parse_object(
+                    &format!("stdin line {}", n + 1),
+                    line.as_bytes(),
+                )?);
+            }
+        } else {
+            let path = Path::new(file);
+            let size = std::fs::metadata(path)
+                .with_context(|| format!("{file}: cannot read"))?
+                .len();
+            if size > task::MAX_FILE_BYTES {
+                bail!(
+                    "{file}: is {size} bytes; task files are at most {} bytes",
+                    task::MAX_FILE_BYTES
+                );
+            }
+            let bytes = std::fs::read(path).with_context(|| format!("{file}: cannot read"))?;
+            out.push(parse_object(file, &bytes)?);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_object(name: &str, bytes: &[u8]) -> Result<(String, Map<String, Value>)> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok((name.to_string(), map)),
+        Ok(_) => bail!("{name}: expected a JSON object"),
+        Err(e) => bail!("{name}: is not valid JSON: {e}"),
+    }
+}
+
+fn from_flags(args: &Args) -> Result<Map<String, Value>> {
+    let mut task = Map::new();
+    if let Some(id) = &args.id {
+        task.insert("id".into(), id.clone().into());
+    }
+    let image = args
+        .image
+        .clone()
+        .context("a command needs --image IMAGE")?;
+    task.insert("image".into(), image.into());
+    let command = match args.command.as_slice() {
+        [one] => Value::String(one.clone()),
+        many => Value::Array(many.iter().cloned().map(Value::String).collect()),
+    };
+    task.insert("command".into(), command);
+    task.insert("timeout".into(), args.timeout.into());
+    if !args.env.is_empty() {
+        let mut env = Map::new();
+        for pair in &args.env {
+            let (k, v) = pair
+                .split_once('=')
+                .with_context(|| format!("--env {pair:?}: expected KEY=VALUE"))?;
+            env.insert(k.to_string(), v.to_string().into());
+        }
+        task.insert("env".into(), env.into());
+    }
+    if let Some(p) = args.priority {
+        task.insert("priority".into(), p.into());
+    }
+    if let Some(m) = args.max_attempts {
+        task.insert("max_attempts".into(), m.into());
+    }
+    if !args.labels.is_empty() {
+        task.insert("labels".into(), args.labels.clone().into());
+    }
+    if args.cpus.is_some() || args.memory.is_some() {
+        let mut r = Map::new();
+        if let Some(c) = args.cpus {
+            r.insert("cpus".into(), c.into());
+        }
+        if let Some(m) = &args.memory {
+            r.insert("memory".into(), m.clone().into());
+        }
+        task.insert("resources".into(), r.into());
+    }
+    if let Some(n) = &args.network {
+        task.insert("network".into(), n.clone().into());
+    }
+    if !args.depends_on.is_empty() {
+        task.insert("depends_on".into(), args.depends_on.clone().into());
+    }
+    Ok(task)
+}
+
+fn default_submitter(local: Option<&LocalRepo>) -> String {
+    let dir = local
+        .map(|l| l.dir.clone())
+        .unwrap_or_else(|| std::env::temp_dir());
+    for key in ["user.email", "user.name"] {
+        if let Ok(Some(v)) = gitcmd::config(&dir, key) {
+            if !v.trim().is_empty() {
+                return v;
+            }
+        }
+    }
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "anonymous".into())
+}
+
+fn submitter_identity(dir: &Path, submitted_by: &str) -> Identity {
+    let name = gitcmd::config(dir, "user.name")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| submitted_by.to_string());
+    let email = gitcmd::config(dir, "user.email")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| submitted_by.to_string());
+    Identity { name, email }
+}
+
+/// `--no-push`: the files go into tasks/queue/ of the working tree, for a pull request.
+fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Result<u8> {
+    let top = local
+        .work_tree
+        .as_ref()
+        .context("--no-push needs a working tree; this repository is bare")?;
+    let grid = Grid::in_clone(
+        local,
+        &local
+            .config("dgrid.remote")?
+            .unwrap_or_else(|| "origin".into()),
+    )
+    .ok();
+    let snapshot = match &grid {
+        Some(g) => Snapshot::read(&g.repo, g.tip()?)?,
+        None => Snapshot::empty(),
+    };
+    // Same checks as a push, against the last fetched state; nothing is written if any fails.
+    submit::plan(&snapshot, tasks)?;
+    let queue = top.join(State::Queue.dir());
+    for t in tasks {
+        let path = queue.join(format!("{}.json", t.id));
+        if path.exists() {
+            bail!("{} already exists", path.display());
+        }
+    }
+    std::fs::create_dir_all(&queue)
+        .with_context(|| format!("cannot create {}", queue.display()))?;
+    for t in tasks {
+        let rel = format!("{}/{}.json", State::Queue.dir(), t.id);
+        std::fs::write(top.join(&rel), t.to_json())
+            .with_context(|| format!("cannot write {rel}"))?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"id": t.id, "state": "queue", "path": rel})
+            );
+        } else {
+            println!("{rel}");
+        }
+    }
+    eprintln!(
+        "Wrote {} task file(s). Commit them and open a pull request:",
+        tasks.len()
+    );
+    eprintln!(
+        "  git add {0} && git commit -m 'Add tasks' && git push",
+        State::Queue.dir()
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,138 @@
+//! `git dgrid validate`: check task files against the contract.
+
+use crate::exit;
+use crate::gitcmd;
+use crate::problem::Problem;
+use crate::repo::LocalRepo;
+use crate::task::Limits;
+use crate::validate::{self, Entry};
+use anyhow::{bail, Context, Result};
+use gix::ObjectId;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// Validate task files: the given files, those a revision range added or changed, or all of tasks/ and nodes/
+///
+/// Exit status: 0 all valid, 1 problems found, 2 usage or git error.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files or folders to validate [default: tasks/ and nodes/ of the working tree, or of HEAD in a bare repository]
+    #[arg(value_name = "PATH", conflicts_with = "rev")]
+    pub paths: Vec<PathBuf>,
+    /// Validate the task files added or changed by the commits in this range (e.g. origin/main..HEAD)
+    #[arg(long, value_name = "RANGE")]
+    pub rev: Option<String>,
+    /// Print one JSON object per problem ({"file", "field", "message"}), one per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let repo = LocalRepo::current().ok();
+    let limits = match &repo {
+        Some(r) => r.limits()?,
+        None => Limits::default(),
+    };
+    let (entries, scope) = if let Some(range) = &args.rev {
+        let repo = repo.context("--rev needs a git repository")?;
+        let (entries, changed) = entries_in_range(&repo, range)?;
+        (entries, Some(changed))
+    } else if !args.paths.is_empty() {
+        let top = repo.as_ref().and_then(|r| r.work_tree.clone());
+        (
+            validate::entries_from_disk(top.as_deref(), &args.paths)?,
+            None,
+        )
+    } else {
+        let repo = repo.context("not in a git repository: give the files to validate")?;
+        (whole_grid(&repo)?, None)
+    };
+    let problems = validate::check_entries(&entries, scope.as_ref(), &limits);
+    let checked = match &scope {
+        Some(s) => s.len(),
+        None => entries.len(),
+    };
+    report(&problems, args.json);
+    eprintln!("{checked} file(s) checked, {} problem(s)", problems.len());
+    Ok(if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::NO
+    })
+}
+
+pub fn report(problems: &[Problem], json: bool) {
+    for p in problems {
+        if json {
+            println!("{}", serde_json::to_string(p).expect("problems serialize"));
+        } else {
+            println!("{p}");
+        }
+    }
+}
+
+fn whole_grid(repo: &LocalRepo) -> Result<Vec<Entry>> {
+    if let Some(top) = &repo.work_tree {
+        let roots: Vec<PathBuf> = ["tasks", "nodes"]
+            .iter()
+            .map(|d| top.join(d))
+            .filter(|p| p.exists())
+            .collect();
+        if roots.is_empty() {
+            bail!(
+                "{} has no tasks/ or nodes/ folder: not a grid (git dgrid init lays one out)",
+                top.display()
+            );
+        }
+        return validate::entries_from_disk(Some(top), &roots);
+    }
+    let head = gitcmd::output(&repo.dir, &["rev-parse", "--verify", "HEAD^{commit}"])
+        .context("HEAD has no commit to validate")?;
+    let gix_repo = repo.open()?;
+    validate::entries_at_commit(&gix_repo, parse_oid(&head)?)
+}
+
+/// The entries at the range's tip and the paths its commits added or changed.
+fn entries_in_range(repo: &LocalRepo, range: &str) -> Result<(Vec<Entry>, BTreeSet<String>)> {
+    if range.starts_with('-') {
+        bail!("--rev: {range:?} is not a revision range");
+    }
+    let tip_rev = match range.rsplit_once("..") {
+        Some((_, tip)) => tip.trim_start_matches('.'),
+        None => range,
+    };
+    let tip_rev = if tip_rev.is_empty() { "HEAD" } else { tip_rev };
+    let tip = gitcmd::output(
+        &repo.dir,
+        &[
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            &format!("{tip_rev}^{{commit}}"),
+        ],
+    )
+    .with_context(|| format!("--rev {range}: cannot resolve {tip_rev:?}"))?;
+    let commits = gitcmd::output(&repo.dir, &["rev-list", "--end-of-options", range])
+        .with_context(|| format!("--rev {range}: not a valid revision range"))?;
+    let commits: Vec<ObjectId> = commits.lines().map(parse_oid).collect::<Result<_>>()?;
+    let gix_repo = repo.open()?;
+    changed_at_tip(&gix_repo, parse_oid(&tip)?, &commits)
+}
+
+/// Shared with the pre-push hook: what to validate when `commits` are pushed with `tip` on top.
+pub fn changed_at_tip(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    commits: &[ObjectId],
+) -> Result<(Vec<Entry>, BTreeSet<String>)> {
+    let changed = validate::changed_paths(repo, commits)?;
+    if changed.is_empty() {
+        return Ok((Vec::new(), changed));
+    }
+    Ok((validate::entries_at_commit(repo, tip)?, changed))
+}
+
+pub fn parse_oid(hex: &str) -> Result<ObjectId> {
+    ObjectId::from_hex(hex.trim().as_bytes())
+        .with_context(|| format!("git printed {hex:?}, not an object id"))
+}

@@ -1,0 +1,74 @@
+//! Following tasks until they finish (`submit --wait`), with a progress bar on a terminal and a
+//! plain line per change in a pipe.
+
+use crate::exit;
+use crate::grid::{Grid, Snapshot};
+use crate::layout::State;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
+struct Counts {
+    queued: usize,
+    running: usize,
+    completed: usize,
+    failed: usize,
+}
+
+fn count(snapshot: &Snapshot, ids: &[String]) -> Counts {
+    let mut c = Counts::default();
+    for id in ids {
+        match snapshot.get(id).map(|t| t.state) {
+            Some(State::Queue) | None => c.queued += 1,
+            Some(State::InProgress) => c.running += 1,
+            Some(State::Completed) => c.completed += 1,
+            Some(State::Failed) => c.failed += 1,
+        }
+    }
+    c
+}
+
+/// Polls until every task is completed or failed. Exit 0 if all succeeded, 1 otherwise.
+pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<u8> {
+    let total = ids.len() as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .expect("a valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
+    } else {
+        None
+    };
+    let mut last = None;
+    loop {
+        let tip = grid.fetch()?;
+        let c = count(&Snapshot::read(&grid.repo, tip)?, ids);
+        let line = format!(
+            "queued {}, running {}, completed {}, failed {}",
+            c.queued, c.running, c.completed, c.failed
+        );
+        match &bar {
+            Some(bar) => {
+                bar.set_position((c.completed + c.failed) as u64);
+                bar.set_message(line.clone());
+            }
+            None if last != Some(c) => eprintln!("{line}"),
+            None => {}
+        }
+        last = Some(c);
+        if c.completed + c.failed == ids.len() {
+            if let Some(bar) = bar {
+                bar.finish_with_message(line);
+            }
+            return Ok(if c.failed == 0 { exit::OK } else { exit::NO });
+        }
+        std::thread::sleep(interval);
+    }
+}

@@ -1,0 +1,67 @@
+//! Running the `git` binary. Fetch and push go through it (gix does not push), which also gives users
+//! their credential helpers, SSH agents and `insteadOf` rules.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// `git` must be on PATH; this is checked once, with a clear error.
+pub fn require_git() -> Result<&'static Path> {
+    static GIT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    match GIT.get_or_init(|| which::which("git").ok()) {
+        Some(path) => Ok(path),
+        None => bail!("git is not installed or not on PATH; git-dgrid needs the git command (https://git-scm.com/downloads)"),
+    }
+}
+
+/// The output of a finished git command.
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `git args...` in `dir`, never prompting for credentials, capturing both streams.
+pub fn run(dir: &Path, args: &[&str]) -> Result<Output> {
+    run_with_input(dir, args, None)
+}
+
+pub fn run_with_input(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Output> {
+    let git = require_git()?;
+    let mut expression = duct::cmd(git, args)
+        .dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked();
+    if let Some(input) = input {
+        expression = expression.stdin_bytes(input.to_vec());
+    }
+    let output = expression
+        .run()
+        .with_context(|| format!("cannot run git {}", args.join(" ")))?;
+    Ok(Output {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// Runs git and returns its trimmed stdout, or an error carrying git's own message.
+pub fn output(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = run(dir, args)?;
+    if !out.success {
+        bail!("git {} failed: {}", args.join(" "), out.stderr.trim());
+    }
+    Ok(out.stdout.trim_end().to_string())
+}
+
+/// Like [`output`], but `None` when git says no (e.g. an unset config key).
+pub fn output_opt(dir: &Path, args: &[&str]) -> Result<Option<String>> {
+    let out = run(dir, args)?;
+    Ok(out.success.then(|| out.stdout.trim_end().to_string()))
+}
+
+pub fn config(dir: &Path, key: &str) -> Result<Option<String>> {
+    output_opt(dir, &["config", "--get", key])
+}

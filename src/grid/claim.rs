@@ -1,0 +1,115 @@
+//! The claim transition: move up to N queued tasks to in_progress for a node, writing the claim
+//! (node, times, attempt) into each. Which tasks: highest priority first, then oldest, with a random
+//! pick among the front of the line so that racing claimers rarely want the same file.
+
+use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::transact::Change;
+use crate::layout::{self, State};
+use crate::odb::Edit;
+use crate::task::{Claim, Limits, TaskSpec};
+use anyhow::Result;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::time::Duration;
+
+pub struct Request {
+    pub node_id: String,
+    pub max: usize,
+    pub lease: Duration,
+    /// Labels this node has; a task's labels must all be among them.
+    pub labels: Vec<String>,
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn plan(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> Result<Option<Change<Vec<TaskSpec>>>> {
+    let mut candidates = eligible(repo, snapshot, request, limits);
+    if candidates.is_empty() || request.max == 0 {
+        return Ok(None);
+    }
+    candidates.sort_by(|a, b| {
+        (b.0.priority(), created(&a.0), &a.0.id).cmp(&(a.0.priority(), created(&b.0), &b.0.id))
+    });
+    let window_size = (request.max * 4).max(32);
+    let mut edits = Vec::new();
+    let mut claimed = Vec::new();
+    while claimed.len() < request.max && !candidates.is_empty() {
+        // Only equals in priority share the window: a higher-priority task is never passed over.
+        let top = candidates[0].0.priority();
+        let same = candidates
+            .iter()
+            .take_while(|c| c.0.priority() == top)
+            .count();
+        let (mut spec, from) = candidates.remove(fastrand::usize(0..same.min(window_size)));
+        let attempt = spec.attempts.unwrap_or(0) + 1;
+        let expires = now
+            + chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::minutes(15));
+        spec.attempts = None;
+        spec.claim = Some(Claim {
+            node_id: request.node_id.clone(),
+            claimed_at: rfc3339(now),
+            lease_expires_at: rfc3339(expires),
+            attempt,
+        });
+        edits.push(Edit::Remove {
+            path: from.path.clone(),
+        });
+        edits.push(Edit::Write {
+            path: layout::task_path(State::InProgress, &spec.id),
+            content: spec.to_json(),
+        });
+        claimed.push(spec);
+    }
+    let ids: Vec<&str> = claimed.iter().map(|s| s.id.as_str()).collect();
+    let summary = format!("claim {} by {}", ids.join(" "), request.node_id);
+    Ok(Some(Change {
+        edits,
+        summary,
+        value: claimed,
+    }))
+}
+
+fn created(spec: &TaskSpec) -> i64 {
+    DateTime::parse_from_rfc3339(&spec.created_at)
+        .map(|t| t.timestamp())
+        .unwrap_or(i64::MAX)
+}
+
+/// Queued tasks this node may run now: valid, labels satisfied, dependencies completed.
+fn eligible<'s>(
+    repo: &gix::Repository,
+    snapshot: &'s Snapshot,
+    request: &Request,
+    limits: &Limits,
+) -> Vec<(TaskSpec, &'s TaskRef)> {
+    let mut out = Vec::new();
+    for task in snapshot.in_state(State::Queue) {
+        let spec = match snapshot::load_spec(repo, task, limits) {
+            Ok(spec) if spec.id == task.id => spec,
+            Ok(_) | Err(_) => {
+                // Never run what does not validate; `git dgrid validate` names the problem.
+                eprintln!(
+                    "warning: skipping {}: not a valid task file (see git dgrid validate --rev)",
+                    task.path
+                );
+                continue;
+            }
+        };
+        let labels_ok = spec.labels.iter().all(|l| request.labels.contains(l));
+        let deps_ok = spec
+            .depends_on
+            .iter()
+            .all(|d| snapshot.get(d).is_some_and(|t| t.state == State::Completed));
+        if labels_ok && deps_ok {
+            out.push((spec, task));
+        }
+    }
+    out
+}

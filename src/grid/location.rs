@@ -1,0 +1,243 @@
+//! Where the grid is: a user's clone and one of its remotes, or a private bare cache clone of a URL
+//! (for workers with no clone). Either way, commands never touch a working tree, the index or HEAD:
+//! only objects and the remote-tracking ref of `main`.
+
+use crate::gitcmd;
+use crate::grid::sync::{self, Outcome};
+use crate::odb;
+use crate::repo::LocalRepo;
+use crate::task::Limits;
+use anyhow::{bail, Context, Result};
+use gix::ObjectId;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How the command line names a grid.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GridArgs {
+    /// The remote of this clone that holds the grid [default: git config dgrid.remote, else origin]
+    #[arg(long, value_name = "NAME", global = true)]
+    pub remote: Option<String>,
+    /// Work on this grid URL through a private cache clone instead of the current clone
+    #[arg(long, value_name = "URL", env = "DGRID_REPO_URL", global = true)]
+    pub repo: Option<String>,
+    /// Where cache clones and worker state live [default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]
+    #[arg(long, value_name = "DIR", env = "DGRID_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+pub struct Grid {
+    /// Where git commands run.
+    pub dir: PathBuf,
+    /// Remote name (or URL) to fetch from and push to.
+    pub remote: String,
+    /// Where `main` of the remote is tracked locally.
+    pub tracking_ref: String,
+    pub repo: gix::Repository,
+    pub limits: Limits,
+    lock_path: PathBuf,
+}
+
+impl Grid {
+    pub fn open(args: &GridArgs) -> Result<Grid> {
+        match &args.repo {
+            Some(url) => {
+                let state_dir = match &args.state_dir {
+                    Some(d) => d.clone(),
+                    None => default_state_dir()?,
+                };
+                Grid::cache_clone(url, &state_dir)
+            }
+            None => {
+                let local = LocalRepo::current()?;
+                let remote = match &args.remote {
+                    Some(r) => r.clone(),
+                    None => local
+                        .config("dgrid.remote")?
+                        .unwrap_or_else(|| "origin".into()),
+                };
+                Grid::in_clone(&local, &remote)
+            }
+        }
+    }
+
+    pub fn in_clone(local: &LocalRepo, remote: &str) -> Result<Grid> {
+        if gitcmd::output_opt(&local.dir, &["remote", "get-url", remote])?.is_none() {
+            bail!("this clone has no remote named {remote:?}; name the grid's remote with --remote NAME or git config dgrid.remote");
+        }
+        Ok(Grid {
+            dir: local.dir.clone(),
+            remote: remote.to_string(),
+            tracking_ref: format!("refs/remotes/{remote}/main"),
+            repo: local.open()?,
+            limits: local.limits()?,
+            lock_path: local.git_dir.join("dgrid.lock"),
+        })
+    }
+
+    /// A bare clone of `url` under `state_dir/repos/`, created on first use.
+    pub fn cache_clone(url: &str, state_dir: &Path) -> Result<Grid> {
+        let url = absolute_if_local(url);
+        let dir = state_dir.join("repos").join(cache_name(&url));
+        if !dir.join("HEAD").exists() {
+            create_cache(&dir, &url)?;
+        }
+        let local = LocalRepo::discover(&dir)?;
+        Ok(Grid {
+            dir: dir.clone(),
+            remote: "origin".into(),
+            tracking_ref: "refs/remotes/origin/main".into(),
+            repo: local.open()?,
+            limits: local.limits()?,
+            lock_path: dir.join("dgrid.lock"),
+        })
+    }
+
+    /// The remote's name and URL, for messages.
+    pub fn describe(&self) -> String {
+        match gitcmd::output_opt(&self.dir, &["remote", "get-url", &self.remote]) {
+            Ok(Some(url)) if url != self.remote => format!("{} ({url})", self.remote),
+            _ => self.remote.clone(),
+        }
+    }
+
+    /// Serializes grid writes of all processes using this repository (objects and tracking ref).
+    pub fn lock(&self) -> Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+            .with_context(|| format!("cannot open {}", self.lock_path.display()))?;
+        file.lock()
+            .with_context(|| format!("cannot lock {}", self.lock_path.display()))?;
+        Ok(file)
+    }
+
+    /// The last fetched tip of the remote's `main`.
+    pub fn tip(&self) -> Result<Option<ObjectId>> {
+        let out = gitcmd::output_opt(
+            &self.dir,
+            &["rev-parse", "--verify", "--quiet", &self.tracking_ref],
+        )?;
+        out.map(|hex| {
+            ObjectId::from_hex(hex.trim().as_bytes()).context("git printed a bad object id")
+        })
+        .transpose()
+    }
+
+    /// Fetches `main`, retrying a few times when the remote cannot be reached; returns the new tip.
+    pub fn fetch(&self) -> Result<Option<ObjectId>> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=NETWORK_TRIES {
+            match sync::fetch(&self.dir, &self.remote, &self.tracking_ref)? {
+                Outcome::Done => return self.tip(),
+                Outcome::NoBranch => return Ok(None),
+                Outcome::Denied(m) => bail!("{} refused access: {m}", self.describe()),
+                Outcome::Unreachable(m) | Outcome::LostRace(m) | Outcome::Declined(m) => {
+                    if attempt == NETWORK_TRIES {
+                        bail!("cannot fetch from {}: {m}", self.describe());
+                    }
+                }
+            }
+            std::thread::sleep(jitter(delay));
+            delay *= 2;
+        }
+        unreachable!("the loop returns or bails on its last attempt")
+    }
+
+    /// `git gc --auto` now and then: gix writes loose objects and never packs them (DESIGN §2).
+    pub fn maybe_gc(&self) {
+        if fastrand::u32(0..32) == 0 {
+            let _ = gitcmd::run(&self.dir, &["gc", "--auto", "--quiet"]);
+        }
+    }
+
+    pub fn reopen(&mut self) -> Result<()> {
+        self.repo = odb::open(self.repo.git_dir())?;
+        Ok(())
+    }
+}
+
+/// How often a remote that cannot be reached is tried before giving up.
+pub const NETWORK_TRIES: u32 = 4;
+
+/// A random duration between half of `d` and `d`.
+pub fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis() as u64;
+    Duration::from_millis(ms / 2 + fastrand::u64(0..=ms / 2))
+}
+
+pub fn default_state_dir() -> Result<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("git-dgrid"));
+    }
+    let home = std::env::var_os("HOME")
+        .context("neither XDG_CACHE_HOME nor HOME is set: give --state-dir")?;
+    Ok(PathBuf::from(home).join(".cache").join("git-dgrid"))
+}
+
+fn absolute_if_local(url: &str) -> String {
+    let path = Path::new(url);
+    if !url.contains("://") && path.exists() {
+        if let Ok(abs) = std::path::absolute(path) {
+            return abs.to_string_lossy().into_owned();
+        }
+    }
+    url.to_string()
+}
+
+/// A readable, collision-free folder name for a URL (credentials in it are not kept).
+fn cache_name(url: &str) -> String {
+    let readable: String = url
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("grid")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{readable}-{hash:016x}")
+}
+
+/// Creates the cache clone in a temporary folder and renames it into place, so a crash never
+/// leaves a half-made one behind.
+fn create_cache(dir: &Path, url: &str) -> Result<()> {
+    let parent = dir.parent().context("cache folder has no parent")?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = parent.join(format!(".tmp-{}-{}", std::process::id(), fastrand::u32(..)));
+    std::fs::create_dir_all(&tmp)?;
+    gitcmd::output(&tmp, &["init", "--quiet", "--bare"])?;
+    gitcmd::output(&tmp, &["remote", "add", "origin", url])?;
+    gitcmd::output(
+        &tmp,
+        &[
+            "config",
+            "remote.origin.fetch",
+            "+refs/heads/main:refs/remotes/origin/main",
+        ],
+    )?;
+    match std::fs::rename(&tmp, dir) {
+        Ok(()) => Ok(()),
+        // Another process made it first: use theirs.
+        Err(_) if dir.join("HEAD").exists() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot create the cache clone {}", dir.display()))
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The grid's state at one commit, read from the object database with gix (no checkout, works in a
+//! bare clone). Listing is cheap (tree entries only); task bodies are parsed on demand.
+
+use crate::layout::{self, PathKind, State};
+use crate::odb::{self, Blob, EntryKind};
+use crate::task::{self, Limits, TaskResult, TaskSpec};
+use anyhow::{anyhow, Result};
+use gix::ObjectId;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct TaskRef {
+    pub id: String,
+    pub state: State,
+    /// Where the file is (sharded or flat).
+    pub path: String,
+    pub blob: ObjectId,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeRef {
+    pub id: String,
+    pub path: String,
+    pub blob: ObjectId,
+}
+
+pub struct Snapshot {
+    /// The commit read; `None` for a remote without `main` yet.
+    pub tip: Option<ObjectId>,
+    pub tasks: Vec<TaskRef>,
+    pub nodes: Vec<NodeRef>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            tip: None,
+            tasks: Vec::new(),
+            nodes: Vec::new(),
+            by_id: HashMap::new(),
+        }
+    }
+
+    /// Lists every task and node at `tip`. Files that have no place in the layout are skipped here;
+    /// `validate` is where they are reported.
+    pub fn read(repo: &gix::Repository, tip: Option<ObjectId>) -> Result<Snapshot> {
+        let Some(commit) = tip else {
+            return Ok(Snapshot::empty());
+        };
+        let root = odb::commit_tree(repo, commit)?;
+        let mut entries = Vec::new();
+        for dir in [layout::TASKS_DIR, layout::NODES_DIR] {
+            if let Some(tree) = odb::subtree(repo, root, dir)? {
+                odb::walk(repo, tree, dir, &mut entries)?;
+            }
+        }
+        let mut snapshot = Snapshot {
+            tip,
+            tasks: Vec::with_capacity(entries.len()),
+            nodes: Vec::new(),
+            by_id: HashMap::new(),
+        };
+        for entry in entries.into_iter().filter(|e| e.kind == EntryKind::File) {
+            match layout::classify(&entry.path) {
+                Ok(PathKind::Task { state, stem, .. }) if task::check_id(&stem).is_ok() => {
+                    // A duplicate id (invalid, reported by validate) keeps its first place.
+                    snapshot
+                        .by_id
+                        .entry(stem.clone())
+                        .or_insert(snapshot.tasks.len());
+                    snapshot.tasks.push(TaskRef {
+                        id: stem,
+                        state,
+                        path: entry.path,
+                        blob: entry.oid,
+                    });
+                }
+                Ok(PathKind::Node { stem }) if task::check_id(&stem).is_ok() => {
+                    snapshot.nodes.push(NodeRef {
+                        id: stem,
+                        path: entry.path,
+                        blob: entry.oid,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(snapshot)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&TaskRef> {
+        self.by_id.get(id).map(|&i| &self.tasks[i])
+    }
+
+    pub fn in_state(&self, state: State) -> impl Iterator<Item = &TaskRef> {
+        self.tasks.iter().filter(move |t| t.state == state)
+    }
+
+    pub fn count(&self, state: State) -> usize {
+        self.in_state(state).count()
+    }
+}
+
+fn read_bytes(repo: &gix::Repository, task: &TaskRef) -> Result<Vec<u8>> {
+    match odb::read_blob(repo, task.blob, task::MAX_FILE_BYTES)? {
+        Blob::Bytes(b) => Ok(b),
+        Blob::TooLarge(n) => Err(anyhow!(
+            "{}: is {n} bytes, larger than any task file may be",
+            task.path
+        )),
+    }
+}
+
+/// The spec of a queued or in-progress task.
+pub fn load_spec(repo: &gix::Repository, task: &TaskRef, limits: &Limits) -> Result<TaskSpec> {
+    let bytes = read_bytes(repo, task)?;
+    task::parse_task(&task.path, &bytes, limits).map_err(|p| crate::problem::Problems(p).into())
+}
+
+/// The result of a completed or failed task.
+pub fn load_result(repo: &gix::Repository, task: &TaskRef, limits: &Limits) -> Result<TaskResult> {
+    let bytes = read_bytes(repo, task)?;
+    task::parse_result(&task.path, &bytes, limits).map_err(|p| crate::problem::Problems(p).into())
+}

@@ -1,0 +1,51 @@
+//! The submit transition: new tasks into the queue, all in one commit, or none if any id is taken.
+
+use crate::grid::snapshot::Snapshot;
+use crate::grid::transact::Change;
+use crate::layout::{self, State};
+use crate::odb::Edit;
+use crate::task::TaskSpec;
+use anyhow::{bail, Result};
+use std::collections::HashSet;
+
+pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>>> {
+    let mut seen = HashSet::new();
+    for task in tasks {
+        if !seen.insert(task.id.as_str()) {
+            bail!("task id {:?} is given twice in this submission", task.id);
+        }
+        if let Some(existing) = snapshot.get(&task.id) {
+            bail!(
+                "task id {:?} already exists on the grid ({}); ids are never reused",
+                task.id,
+                existing.path
+            );
+        }
+    }
+    let edits = tasks
+        .iter()
+        .map(|t| Edit::Write {
+            path: layout::task_path(State::Queue, &t.id),
+            content: t.to_json(),
+        })
+        .collect();
+    let summary = match tasks {
+        [] => return Ok(None),
+        [one] => format!("submit {}", one.id),
+        [first, .., last] => format!("submit {} tasks ({} .. {})", tasks.len(), first.id, last.id),
+    };
+    Ok(Some(Change {
+        edits,
+        summary,
+        value: (),
+    }))
+}
+
+/// A unique id that sorts by submission time: `t-YYYYMMDD-HHMMSS-<seq>-<random>`.
+pub fn new_id(now: chrono::DateTime<chrono::Utc>, seq: usize) -> String {
+    format!(
+        "t-{}-{seq:05}-{:04x}",
+        now.format("%Y%m%d-%H%M%S"),
+        fastrand::u16(..)
+    )
+}

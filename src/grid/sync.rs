@@ -1,0 +1,239 @@
+//! Talking to the remote through the `git` binary: a minimal fetch of `main`, and a compare-and-swap
+//! push whose every outcome is classified, because a rejected push treated as success is how the
+//! Python predecessor ran tasks twice.
+
+use crate::gitcmd;
+use anyhow::Result;
+use gix::ObjectId;
+use std::path::Path;
+
+pub const BRANCH_REF: &str = "refs/heads/main";
+
+/// What became of a push or fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Someone else moved `main` first: fetch, re-check the intent, try again.
+    LostRace(String),
+    /// The remote refused on purpose (a hook, a protected branch): retrying will not help.
+    Declined(String),
+    /// Authentication or authorization failed.
+    Denied(String),
+    /// The remote could not be reached, or answered with nonsense; worth a few retries.
+    Unreachable(String),
+    /// The remote has no `main` (fetch only).
+    NoBranch,
+}
+
+const LOST_RACE: [&str; 8] = [
+    "stale info",
+    "non-fast-forward",
+    "fetch first",
+    "failed to update ref",
+    "failed to lock",
+    "cannot lock ref",
+    "incorrect old value",
+    "reference already exists",
+];
+
+const DENIED: [&str; 9] = [
+    "permission denied",
+    "permission to ",
+    "authentication failed",
+    "access denied",
+    "could not read username",
+    "could not read password",
+    "the requested url returned error: 403",
+    "the requested url returned error: 401",
+    "service not enabled",
+];
+
+/// Classifies `git push --porcelain` output for the update of `refs/heads/main`.
+pub fn classify_push(success: bool, stdout: &str, stderr: &str) -> Outcome {
+    let line = stdout.lines().find(|l| {
+        let mut fields = l.split('\t');
+        let flag = fields.next().unwrap_or("");
+        flag.len() == 1
+            && fields
+                .next()
+                .is_some_and(|spec| spec.ends_with(&format!(":{BRANCH_REF}")))
+    });
+    if let Some(line) = line {
+        let flag = line.chars().next().unwrap_or('!');
+        let summary = line.split('\t').nth(2).unwrap_or("").to_string();
+        if flag != '!' {
+            // ' ' fast-forward, '*' new ref, '+' forced, '=' already there (our own earlier push).
+            return if success {
+                Outcome::Done
+            } else {
+                other_failure(stderr)
+            };
+        }
+        let lower = summary.to_lowercase();
+        if LOST_RACE.iter().any(|s| lower.contains(s)) {
+            return Outcome::LostRace(summary);
+        }
+        let why = if stderr.trim().is_empty() {
+            summary
+        } else {
+            format!("{summary}\n{}", remote_messages(stderr))
+        };
+        return Outcome::Declined(why.trim().to_string());
+    }
+    if success {
+        // No line for main and no error: git had nothing to say, which cannot be trusted as success.
+        return Outcome::Unreachable(format!(
+            "git push printed no result for {BRANCH_REF}: {}",
+            stderr.trim()
+        ));
+    }
+    other_failure(stderr)
+}
+
+/// Classifies a failed git command by its stderr.
+pub fn other_failure(stderr: &str) -> Outcome {
+    let lower = stderr.to_lowercase();
+    let message = stderr.trim().to_string();
+    if lower.contains("couldn't find remote ref") {
+        return Outcome::NoBranch;
+    }
+    if LOST_RACE.iter().any(|s| lower.contains(s)) {
+        return Outcome::LostRace(message);
+    }
+    if DENIED.iter().any(|s| lower.contains(s)) {
+        return Outcome::Denied(message);
+    }
+    if lower.contains("hook declined") || lower.contains("[remote rejected]") {
+        return Outcome::Declined(message);
+    }
+    Outcome::Unreachable(message)
+}
+
+/// The `remote:` lines of git's stderr: what the server's hooks said.
+fn remote_messages(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("remote:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Fetches `main` of `remote` into `tracking_ref`; `Done` also when nothing changed.
+pub fn fetch(dir: &Path, remote: &str, tracking_ref: &str) -> Result<Outcome> {
+    let refspec = format!("+{BRANCH_REF}:{tracking_ref}");
+    let out = gitcmd::run(
+        dir,
+        &[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--no-auto-gc",
+            remote,
+            &refspec,
+        ],
+    )?;
+    Ok(if out.success {
+        Outcome::Done
+    } else {
+        other_failure(&out.stderr)
+    })
+}
+
+/// Pushes `commit` to `main` only if `main` is still `expected` (`None`: must not exist yet).
+pub fn push_cas(
+    dir: &Path,
+    remote: &str,
+    commit: ObjectId,
+    expected: Option<ObjectId>,
+) -> Result<Outcome> {
+    let lease = format!(
+        "--force-with-lease={BRANCH_REF}:{}",
+        expected.map(|e| e.to_string()).unwrap_or_default()
+    );
+    let refspec = format!("{commit}:{BRANCH_REF}");
+    // --no-verify: every transition validates what it writes; a user's pre-push hooks (LFS, linters)
+    // are for their own pushes, not for ours.
+    let out = gitcmd::run(
+        dir,
+        &[
+            "push",
+            "--porcelain",
+            "--no-verify",
+            &lease,
+            remote,
+            &refspec,
+        ],
+    )?;
+    Ok(classify_push(out.success, &out.stdout, &out.stderr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(flag: &str, summary: &str) -> String {
+        format!("To /tmp/r.git\n{flag}\tabc:refs/heads/main\t{summary}\nDone\n")
+    }
+
+    #[test]
+    fn push_outcomes() {
+        assert_eq!(classify_push(true, &line(" ", "1..2"), ""), Outcome::Done);
+        assert_eq!(
+            classify_push(true, &line("*", "[new branch]"), ""),
+            Outcome::Done
+        );
+        for reason in [
+            "[rejected] (stale info)",
+            "[rejected] (non-fast-forward)",
+            "[rejected] (fetch first)",
+            "[remote rejected] (failed to update ref)",
+            "[remote rejected] (failed to lock)",
+        ] {
+            assert!(
+                matches!(
+                    classify_push(false, &line("!", reason), ""),
+                    Outcome::LostRace(_)
+                ),
+                "{reason}"
+            );
+        }
+        let declined = classify_push(
+            false,
+            &line("!", "[remote rejected] (pre-receive hook declined)"),
+            "remote: no tasks on Fridays\n",
+        );
+        assert!(
+            matches!(&declined, Outcome::Declined(m) if m.contains("no tasks on Fridays")),
+            "{declined:?}"
+        );
+        assert!(matches!(
+            classify_push(
+                false,
+                "",
+                "fatal: remote error: access denied or repository not exported: /x"
+            ),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify_push(
+                false,
+                "",
+                "remote: Permission to o/r.git denied to u.\nfatal: unable to access"
+            ),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            classify_push(
+                false,
+                "",
+                "fatal: unable to connect to 127.0.0.1:\nConnection refused"
+            ),
+            Outcome::Unreachable(_)
+        ));
+        assert!(matches!(
+            classify_push(true, "", ""),
+            Outcome::Unreachable(_)
+        ));
+    }
+}

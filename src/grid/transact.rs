@@ -1,0 +1,116 @@
+//! The compare-and-swap loop (DESIGN §2): fetch, plan a change against the tip, commit it with gix on
+//! top of the tip, push with a lease on the tip; on a lost race do it all again, re-checking the intent
+//! against the new tip, after a jittered backoff that grows with the contention observed.
+
+use crate::grid::location::{jitter, Grid, NETWORK_TRIES};
+use crate::grid::snapshot::Snapshot;
+use crate::grid::sync::{self, Outcome as PushOutcome};
+use crate::odb::{self, Edit, Identity};
+use anyhow::{bail, Result};
+use gix::ObjectId;
+use std::time::Duration;
+
+/// A planned change: the edits and a one-line summary for the commit message.
+pub struct Change<T> {
+    pub edits: Vec<Edit>,
+    pub summary: String,
+    pub value: T,
+}
+
+#[derive(Debug)]
+pub enum Outcome<T> {
+    Committed {
+        commit: ObjectId,
+        value: T,
+        stats: Stats,
+    },
+    /// The intent no longer applies to the remote's state (e.g. nothing left to claim).
+    NotApplicable { stats: Stats },
+}
+
+/// What it took, for benchmarks and `-v` output.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub pushes: u32,
+    pub lost_races: u32,
+}
+
+/// Give up after this many lost races in a row (minutes of backoff under heavy contention).
+const MAX_LOST_RACES: u32 = 200;
+const BACKOFF_BASE: Duration = Duration::from_millis(20);
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+impl Grid {
+    /// Lands the change `plan` computes from the remote's current state. `plan` is called again after
+    /// every lost race; returning `Ok(None)` means the intent no longer applies.
+    pub fn transact<T>(
+        &self,
+        identity: &Identity,
+        mut plan: impl FnMut(&Snapshot) -> Result<Option<Change<T>>>,
+    ) -> Result<Outcome<T>> {
+        let _lock = self.lock()?;
+        let mut stats = Stats::default();
+        let mut unreachable = 0;
+        loop {
+            let tip = self.fetch()?;
+            let snapshot = Snapshot::read(&self.repo, tip)?;
+            let Some(change) = plan(&snapshot)? else {
+                return Ok(Outcome::NotApplicable { stats });
+            };
+            // The nonce makes every commit unique: two writers pushing an identical commit would
+            // both be told "up to date" (DESIGN §2).
+            let message = format!(
+                "dgrid: {}\n\nDgrid-Nonce: {:016x}\n",
+                change.summary,
+                fastrand::u64(..)
+            );
+            let commit = odb::write_commit(&self.repo, tip, &change.edits, identity, &message)?;
+            stats.pushes += 1;
+            match sync::push_cas(&self.dir, &self.remote, commit, tip)? {
+                PushOutcome::Done => {
+                    // git updates the tracking ref itself when the remote has a matching fetch
+                    // refspec; make sure, so the next read starts from what we pushed.
+                    let _ = crate::gitcmd::run(
+                        &self.dir,
+                        &["update-ref", &self.tracking_ref, &commit.to_string()],
+                    );
+                    self.maybe_gc();
+                    return Ok(Outcome::Committed {
+                        commit,
+                        value: change.value,
+                        stats,
+                    });
+                }
+                PushOutcome::LostRace(why) => {
+                    stats.lost_races += 1;
+                    if stats.lost_races >= MAX_LOST_RACES {
+                        bail!(
+                            "gave up after losing {} races for main on {} (last: {why})",
+                            stats.lost_races,
+                            self.describe()
+                        );
+                    }
+                    std::thread::sleep(backoff(stats.lost_races));
+                }
+                PushOutcome::Unreachable(why) => {
+                    unreachable += 1;
+                    if unreachable >= NETWORK_TRIES {
+                        bail!("cannot push to {}: {why}", self.describe());
+                    }
+                    std::thread::sleep(backoff(unreachable));
+                }
+                PushOutcome::Declined(why) => bail!("{} declined the push: {why}", self.describe()),
+                PushOutcome::Denied(why) => bail!("{} refused access: {why}", self.describe()),
+                PushOutcome::NoBranch => {
+                    bail!("{} lost its main branch during the push", self.describe())
+                }
+            }
+        }
+    }
+}
+
+/// Full-jitter exponential backoff: the more races lost in a row, the longer the wait.
+fn backoff(losses: u32) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(1 << losses.min(10));
+    jitter(exp.min(BACKOFF_CAP))
+}

@@ -1,0 +1,17 @@
+//! git-dgrid: a decentralized task grid on any git remote.
+//!
+//! Data flows one way: the CLI parses, a library operation decides, a grid transition writes a commit,
+//! git pushes it. See DESIGN.md for the protocol.
+
+pub mod cli;
+pub mod exit;
+pub mod fields;
+pub mod gitcmd;
+pub mod grid;
+pub mod hooks;
+pub mod layout;
+pub mod odb;
+pub mod problem;
+pub mod repo;
+pub mod task;
+pub mod validate;

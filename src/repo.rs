@@ -1,0 +1,77 @@
+//! The local repository a command runs in: a user's clone (with or without a working tree).
+
+use crate::gitcmd;
+use crate::task::{Limits, DEFAULT_MAX_TIMEOUT};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct LocalRepo {
+    /// Where git commands run.
+    pub dir: PathBuf,
+    pub git_dir: PathBuf,
+    /// The top of the working tree; `None` in a bare repository.
+    pub work_tree: Option<PathBuf>,
+}
+
+impl LocalRepo {
+    /// The repository containing `dir`.
+    pub fn discover(dir: &Path) -> Result<LocalRepo> {
+        let out = gitcmd::run(
+            dir,
+            &["rev-parse", "--absolute-git-dir", "--is-bare-repository"],
+        )?;
+        if !out.success {
+            bail!(
+                "not in a git repository ({}): {}",
+                dir.display(),
+                out.stderr.trim()
+            );
+        }
+        let mut lines = out.stdout.lines();
+        let git_dir = PathBuf::from(lines.next().context("git rev-parse printed nothing")?);
+        let bare = lines.next() == Some("true");
+        let work_tree = if bare {
+            None
+        } else {
+            gitcmd::output_opt(dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from)
+        };
+        Ok(LocalRepo {
+            dir: dir.to_path_buf(),
+            git_dir,
+            work_tree,
+        })
+    }
+
+    pub fn current() -> Result<LocalRepo> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        LocalRepo::discover(&cwd)
+    }
+
+    pub fn config(&self, key: &str) -> Result<Option<String>> {
+        gitcmd::config(&self.dir, key)
+    }
+
+    /// Validation limits, from git config `dgrid.maxTimeout`.
+    pub fn limits(&self) -> Result<Limits> {
+        let max_timeout = match self.config("dgrid.maxTimeout")? {
+            None => DEFAULT_MAX_TIMEOUT,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .with_context(|| format!("git config dgrid.maxTimeout: expected a whole number of seconds, got {v:?}"))?,
+        };
+        Ok(Limits { max_timeout })
+    }
+
+    /// The hooks folder, honouring `core.hooksPath`.
+    pub fn hooks_dir(&self) -> Result<PathBuf> {
+        let path = gitcmd::output(&self.dir, &["rev-parse", "--git-path", "hooks"])?;
+        Ok(self.dir.join(path))
+    }
+
+    pub fn open(&self) -> Result<gix::Repository> {
+        crate::odb::open(&self.git_dir)
+    }
+}
