@@ -97,7 +97,6 @@ pub fn init_bare(path: &Path) -> Result<()> {
     )?;
     // The grid protocol only ever fast-forwards main; refuse anything else as a safety net.
     gitcmd::output(path, &["config", "receive.denyNonFastForwards", "true"])?;
-    gitcmd::output(path, &["config", "receive.denyDeletes", "true"])?;
     let repo = odb::open(path)?;
     let edits: Vec<Edit> = layout::skeleton()
         .into_iter()

@@ -32,7 +32,7 @@ pub struct Cli {
 pub enum Command {
     Init(init::Args),
     Validate(validate::Args),
-    Submit(submit::Args),
+    Submit(Box<submit::Args>),
     Claim(claim::Args),
     InstallHooks(install_hooks::Args),
     #[command(hide = true)]
@@ -49,7 +49,7 @@ pub fn main_with(preset: Option<&str>) -> ExitCode {
     let result = crate::gitcmd::require_git().and_then(|_| match cli.command {
         Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(a),
-        Command::Submit(a) => submit::run(a),
+        Command::Submit(a) => submit::run(*a),
         Command::Claim(a) => claim::run(a),
         Command::InstallHooks(a) => install_hooks::run(a),
         Command::Hook(a) => hook::run(a),

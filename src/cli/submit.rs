@@ -90,9 +90,10 @@ pub fn run(args: Args) -> Result<u8> {
         Some(l) => l.limits()?,
         None => Limits::default(),
     };
+    let identity = git_identity(local.as_ref());
     let submitted_by = match &args.submitted_by {
         Some(s) => s.clone(),
-        None => default_submitter(local.as_ref()),
+        None => default_submitter(identity.as_ref()),
     };
     let now = Utc::now();
     let raw = gather(&args)?;
@@ -128,8 +129,17 @@ pub fn run(args: Args) -> Result<u8> {
         return write_to_worktree(&local, &tasks, args.json);
     }
     let grid = Grid::open(&args.grid)?;
-    let identity = submitter_identity(&grid.dir, &submitted_by);
-    let outcome = grid.transact(&identity, |snapshot| submit::plan(snapshot, &tasks))?;
+    let identity = identity.unwrap_or_else(|| Identity {
+        name: submitted_by.clone(),
+        email: submitted_by.clone(),
+    });
+    let outcome = match grid.transact(&identity, |snapshot| submit::plan(snapshot, &tasks)) {
+        Err(e) if e.is::<submit::Conflict>() => {
+            eprintln!("nothing submitted: {e}");
+            return Ok(exit::NO);
+        }
+        other => other?,
+    };
     let Outcome::Committed { commit, .. } = outcome else {
         bail!("nothing was submitted");
     };
@@ -256,33 +266,34 @@ fn from_flags(args: &Args) -> Result<Map<String, Value>> {
     Ok(task)
 }
 
-fn default_submitter(local: Option<&LocalRepo>) -> String {
+/// The user's git identity (config or GIT_AUTHOR_* environment), as git itself would use it.
+fn git_identity(local: Option<&LocalRepo>) -> Option<Identity> {
     let dir = local
         .map(|l| l.dir.clone())
-        .unwrap_or_else(|| std::env::temp_dir());
-    for key in ["user.email", "user.name"] {
-        if let Ok(Some(v)) = gitcmd::config(&dir, key) {
-            if !v.trim().is_empty() {
-                return v;
-            }
-        }
-    }
-    std::env::var("USER")
+        .unwrap_or_else(std::env::temp_dir);
+    let ident = gitcmd::output_opt(&dir, &["var", "GIT_AUTHOR_IDENT"])
         .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "anonymous".into())
+        .flatten()?;
+    let (name, rest) = ident.split_once(" <")?;
+    let (email, _) = rest.split_once('>')?;
+    Some(Identity {
+        name: name.trim().to_string(),
+        email: email.trim().to_string(),
+    })
 }
 
-fn submitter_identity(dir: &Path, submitted_by: &str) -> Identity {
-    let name = gitcmd::config(dir, "user.name")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| submitted_by.to_string());
-    let email = gitcmd::config(dir, "user.email")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| submitted_by.to_string());
-    Identity { name, email }
+fn default_submitter(identity: Option<&Identity>) -> String {
+    identity
+        .map(|i| {
+            if i.email.is_empty() {
+                i.name.clone()
+            } else {
+                i.email.clone()
+            }
+        })
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "anonymous".into())
 }
 
 /// `--no-push`: the files go into tasks/queue/ of the working tree, for a pull request.
@@ -303,7 +314,10 @@ fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Resul
         None => Snapshot::empty(),
     };
     // Same checks as a push, against the last fetched state; nothing is written if any fails.
-    submit::plan(&snapshot, tasks)?;
+    if let Err(e) = submit::plan(&snapshot, tasks) {
+        eprintln!("nothing written: {e}");
+        return Ok(exit::NO);
+    }
     let queue = top.join(State::Queue.dir());
     for t in tasks {
         let path = queue.join(format!("{}.json", t.id));

@@ -5,21 +5,38 @@ use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::TaskSpec;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::collections::HashSet;
+use std::fmt;
+
+/// The submission cannot go in as it is (an id is taken): the user's input, not the grid, is wrong.
+#[derive(Debug)]
+pub struct Conflict(pub String);
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Conflict {}
 
 pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>>> {
     let mut seen = HashSet::new();
     for task in tasks {
         if !seen.insert(task.id.as_str()) {
-            bail!("task id {:?} is given twice in this submission", task.id);
+            return Err(Conflict(format!(
+                "task id {:?} is given twice in this submission",
+                task.id
+            ))
+            .into());
         }
         if let Some(existing) = snapshot.get(&task.id) {
-            bail!(
+            return Err(Conflict(format!(
                 "task id {:?} already exists on the grid ({}); ids are never reused",
-                task.id,
-                existing.path
-            );
+                task.id, existing.path
+            ))
+            .into());
         }
     }
     let edits = tasks

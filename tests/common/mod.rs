@@ -1,0 +1,192 @@
+//! Test harness: isolated git environments (own HOME, no system config, fixed identity, UTC), local
+//! bare remotes, and a `git daemon` on 127.0.0.1. Real git everywhere, nothing mocked.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+}
+
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_git-dgrid"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        Env { tmp, home }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// A command with the isolated environment applied.
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
+        let mut c = Command::new(program);
+        let path = format!(
+            "{}:{}",
+            bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.current_dir(dir)
+            .env("PATH", path)
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_CACHE_HOME", self.home.join(".cache"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Tess Ter")
+            .env("GIT_AUTHOR_EMAIL", "tess@example.com")
+            .env("GIT_COMMITTER_NAME", "Tess Ter")
+            .env("GIT_COMMITTER_EMAIL", "tess@example.com")
+            .env("TZ", "UTC")
+            .env_remove("DGRID_REPO_URL")
+            .env_remove("NODE_ID")
+            .env_remove("DGRID_STATE_DIR")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.cmd("git", dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    pub fn dgrid(&self, dir: &Path, args: &[&str]) -> Output {
+        self.cmd(env!("CARGO_BIN_EXE_git-dgrid"), dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs git-dgrid and asserts its exit code, returning stdout.
+    pub fn dgrid_ok(&self, dir: &Path, args: &[&str], code: i32) -> String {
+        let out = self.dgrid(dir, args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "git-dgrid {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A new grid remote (`init --bare`) at `name`, returned as a path.
+    pub fn grid(&self, name: &str) -> PathBuf {
+        let path = self.path(name);
+        self.dgrid_ok(
+            self.tmp.path(),
+            &["init", "--bare", path.to_str().unwrap()],
+            0,
+        );
+        path
+    }
+
+    pub fn clone(&self, url: &str, name: &str) -> PathBuf {
+        let path = self.path(name);
+        self.git(
+            self.tmp.path(),
+            &["clone", "--quiet", url, path.to_str().unwrap()],
+        );
+        path
+    }
+
+    /// File names (relative) under `tasks/<state>` at `rev` of the repository at `dir`.
+    pub fn ids_in(&self, dir: &Path, rev: &str, state: &str) -> Vec<String> {
+        let out = self
+            .cmd("git", dir)
+            .args([
+                "ls-tree",
+                "-r",
+                "--name-only",
+                rev,
+                "--",
+                &format!("tasks/{state}"),
+            ])
+            .output()
+            .unwrap();
+        let mut ids: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                l.rsplit('/')
+                    .next()?
+                    .strip_suffix(".json")
+                    .map(str::to_string)
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// `git daemon` serving every repository below `base` read-write on a free port of 127.0.0.1.
+pub struct Daemon {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Daemon {
+    pub fn start(env: &Env, base: &Path, receive_pack: bool) -> Daemon {
+        for _ in 0..20 {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            let mut cmd = env.cmd("git", base);
+            cmd.args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                "--max-connections=0",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()));
+            if receive_pack {
+                cmd.arg("--enable=receive-pack");
+            }
+            cmd.arg(base).stdout(Stdio::null()).stderr(Stdio::null());
+            let mut child = cmd.spawn().unwrap();
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Daemon { child, port };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = child.kill();
+        }
+        panic!("git daemon did not start");
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
