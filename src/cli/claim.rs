@@ -26,6 +26,9 @@ pub struct Args {
     /// Print each claimed task as a JSON object, one per line
     #[arg(long)]
     pub json: bool,
+    /// Say on stderr how many pushes and lost races it took
+    #[arg(short, long)]
+    pub verbose: bool,
     #[command(flatten)]
     pub grid: GridArgs,
 }
@@ -55,11 +58,22 @@ pub fn run(args: Args) -> Result<u8> {
         )
     })?;
     match outcome {
-        Outcome::NotApplicable { .. } => {
+        Outcome::NotApplicable { stats } => {
             eprintln!("nothing to claim");
+            if args.verbose {
+                eprintln!("claim: 0 tasks, {} push(es), {} lost race(s)", stats.pushes, stats.lost_races);
+            }
             Ok(exit::NO)
         }
-        Outcome::Committed { value: claimed, .. } => {
+        Outcome::Committed { value: claimed, stats, .. } => {
+            if args.verbose {
+                eprintln!(
+                    "claim: {} task(s), {} push(es), {} lost race(s)",
+                    claimed.len(),
+                    stats.pushes,
+                    stats.lost_races
+                );
+            }
             for spec in &claimed {
                 if args.json {
                     println!("{}", serde_json::to_string(spec)?);
