@@ -4,14 +4,17 @@
 //! git pushes it. See DESIGN.md for the protocol.
 
 pub mod cli;
+pub mod exec;
 pub mod exit;
 pub mod fields;
 pub mod gitcmd;
 pub mod grid;
 pub mod hooks;
 pub mod layout;
+pub mod node;
 pub mod odb;
 pub mod problem;
 pub mod repo;
 pub mod task;
 pub mod validate;
+pub mod worker;

@@ -159,6 +159,57 @@ pub struct TaskResult {
     /// The task as it was run, so a finished task keeps its spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskSpec>,
+    /// Results that arrived after this one from nodes whose claim had been taken over: kept as a
+    /// record (never dropped, never a second file in completed/).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub late_results: Vec<LateResult>,
+}
+
+impl TaskResult {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a result always serializes");
+        out.push(b'\n');
+        out
+    }
+
+    /// Shrinks the kept output until the file fits in `max` bytes (escaping and replacement
+    /// characters can make kept output several times larger as JSON).
+    pub fn fit(&mut self, max: usize) {
+        loop {
+            let size = self.to_json().len();
+            if size <= max || (self.stdout.is_empty() && self.stderr.is_empty()) {
+                return;
+            }
+            let (text, info) = if self.stdout.len() >= self.stderr.len() {
+                (&mut self.stdout, &mut self.stdout_info)
+            } else {
+                (&mut self.stderr, &mut self.stderr_info)
+            };
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            if let Some(info) = info {
+                info.truncated = true;
+            }
+        }
+    }
+}
+
+/// A summary of a result that arrived after the task was already finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LateResult {
+    pub node_id: String,
+    pub attempt: u32,
+    pub status: Status,
+    pub exit_code: Option<i64>,
+    pub finished_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_info: Option<StreamInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_info: Option<StreamInfo>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -732,6 +783,20 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
             }
         }
     });
+    let late = r.take("late_results", &[]);
+    let late_results = match late {
+        None => Vec::new(),
+        Some(v) => match serde_json::from_value::<Vec<LateResult>>(v) {
+            Ok(list) => list,
+            Err(e) => {
+                r.problem(
+                    "late_results",
+                    format!("expected a list of late results: {e}"),
+                );
+                Vec::new()
+            }
+        },
+    };
     let problems = r.finish();
     if !problems.is_empty() {
         return Err(problems);
@@ -759,6 +824,7 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
             stdout_info,
             stderr_info,
             task,
+            late_results,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }

@@ -400,6 +400,7 @@ fn lost_races_are_retried_against_the_new_tip() {
         max: 2,
         lease: std::time::Duration::from_secs(60),
         labels: vec![],
+        allow_network: false,
     };
     let mut calls = 0;
     let outcome = grid_a

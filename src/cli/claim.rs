@@ -23,6 +23,9 @@ pub struct Args {
     /// A label this node has (repeatable); tasks that ask for labels need all of theirs here
     #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<String>,
+    /// Also claim tasks that ask for network access ("network": "bridge")
+    #[arg(long)]
+    pub allow_network: bool,
     /// Print each claimed task as a JSON object, one per line
     #[arg(long)]
     pub json: bool,
@@ -46,6 +49,7 @@ pub fn run(args: Args) -> Result<u8> {
         max: args.max,
         lease: Duration::from_secs(args.lease),
         labels: args.labels.clone(),
+        allow_network: args.allow_network,
     };
     let identity = node_identity(&args.node_id);
     let outcome = grid.transact(&identity, |snapshot| {
@@ -58,14 +62,21 @@ pub fn run(args: Args) -> Result<u8> {
         )
     })?;
     match outcome {
-        Outcome::NotApplicable { stats } => {
+        Outcome::NotApplicable { stats } | Outcome::Settled { stats, .. } => {
             eprintln!("nothing to claim");
             if args.verbose {
-                eprintln!("claim: 0 tasks, {} push(es), {} lost race(s)", stats.pushes, stats.lost_races);
+                eprintln!(
+                    "claim: 0 tasks, {} push(es), {} lost race(s)",
+                    stats.pushes, stats.lost_races
+                );
             }
             Ok(exit::NO)
         }
-        Outcome::Committed { value: claimed, stats, .. } => {
+        Outcome::Committed {
+            value: claimed,
+            stats,
+            ..
+        } => {
             if args.verbose {
                 eprintln!(
                     "claim: {} task(s), {} push(es), {} lost race(s)",

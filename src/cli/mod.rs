@@ -11,6 +11,7 @@ pub mod install_hooks;
 pub mod submit;
 pub mod validate;
 pub mod wait;
+pub mod work;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +35,7 @@ pub enum Command {
     Validate(validate::Args),
     Submit(Box<submit::Args>),
     Claim(claim::Args),
+    Work(Box<work::Args>),
     InstallHooks(install_hooks::Args),
     #[command(hide = true)]
     Hook(hook::Args),
@@ -51,6 +53,7 @@ pub fn main_with(preset: Option<&str>) -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Submit(a) => submit::run(*a),
         Command::Claim(a) => claim::run(a),
+        Command::Work(a) => work::run(*a),
         Command::InstallHooks(a) => install_hooks::run(a),
         Command::Hook(a) => hook::run(a),
     });

@@ -40,9 +40,17 @@ pub fn capture(mut reader: impl Read, cap: usize) -> Captured {
             Err(_) => break,
         }
     }
-    let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Captured {
-        info: StreamInfo { total_bytes: total, sha256, truncated: total > kept.len() as u64 },
+        info: StreamInfo {
+            total_bytes: total,
+            sha256,
+            truncated: total > kept.len() as u64,
+        },
         kept,
     }
 }
@@ -60,7 +68,10 @@ mod tests {
         assert!(c.info.truncated);
         let small = capture(&b"abc"[..], 10);
         assert!(!small.info.truncated);
-        assert_eq!(small.info.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            small.info.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(capture(&[0xff, b'a'][..], 10).text(), "\u{fffd}a");
     }
 }

@@ -92,7 +92,10 @@ pub fn memory_bytes(text: &str) -> Option<u64> {
 pub fn run_args(cfg: &DockerConfig, spec: &TaskSpec, node_id: &str, attempt: u32) -> Vec<String> {
     let name = container_name(node_id, &spec.id, attempt);
     let resources = spec.resources.as_ref();
-    let cpus = resources.and_then(|r| r.cpus).unwrap_or(cfg.default_cpus).min(cfg.max_cpus);
+    let cpus = resources
+        .and_then(|r| r.cpus)
+        .unwrap_or(cfg.default_cpus)
+        .min(cfg.max_cpus);
     let memory = resources
         .and_then(|r| r.memory.as_deref())
         .and_then(memory_bytes)
@@ -127,7 +130,12 @@ pub fn run_args(cfg: &DockerConfig, spec: &TaskSpec, node_id: &str, attempt: u32
     // The entrypoint is set explicitly so an image's own ENTRYPOINT cannot reinterpret the command.
     match &spec.command {
         TaskCommand::Shell(script) => {
-            args.extend(["--entrypoint=sh".into(), spec.image.clone(), "-c".into(), script.clone()]);
+            args.extend([
+                "--entrypoint=sh".into(),
+                spec.image.clone(),
+                "-c".into(),
+                script.clone(),
+            ]);
         }
         TaskCommand::Argv(argv) => {
             args.push(format!("--entrypoint={}", argv[0]));
@@ -149,8 +157,10 @@ pub fn run(
     let name = container_name(node_id, &spec.id, attempt);
     // A leftover of an earlier crash with the same name would make `docker run` fail.
     remove(cfg, &name);
-    let (out_r, out_w) = os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
-    let (err_r, err_w) = os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
+    let (out_r, out_w) =
+        os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
+    let (err_r, err_w) =
+        os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
     let mut expression = duct::cmd(&cfg.docker, run_args(cfg, spec, node_id, attempt))
         .stdin_null()
         .stdout_file(out_w)
@@ -190,20 +200,42 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let stdout = out_thread.join().expect("the capture thread does not panic");
-    let stderr = err_thread.join().expect("the capture thread does not panic");
+    let stdout = out_thread
+        .join()
+        .expect("the capture thread does not panic");
+    let stderr = err_thread
+        .join()
+        .expect("the capture thread does not panic");
     let finished_at = Utc::now();
     // `--rm` removes it, but not if the CLI lost track of it; make sure.
     remove(cfg, &name);
     let code = output.status.code().map(i64::from);
     if let Some(status) = stopped {
-        return Ok(Execution { status, exit_code: None, stdout, stderr, started_at, finished_at });
+        return Ok(Execution {
+            status,
+            exit_code: None,
+            stdout,
+            stderr,
+            started_at,
+            finished_at,
+        });
     }
     if let Some(why) = infrastructure_failure(code, &stderr.text()) {
         return Err(InfraError(why));
     }
-    let status = if code == Some(0) { Status::Success } else { Status::Failed };
-    Ok(Execution { status, exit_code: code, stdout, stderr, started_at, finished_at })
+    let status = if code == Some(0) {
+        Status::Success
+    } else {
+        Status::Failed
+    };
+    Ok(Execution {
+        status,
+        exit_code: code,
+        stdout,
+        stderr,
+        started_at,
+        finished_at,
+    })
 }
 
 /// Exit 125 is docker's own failure (it could not create or start the container); the daemon's
@@ -221,27 +253,47 @@ fn infrastructure_failure(code: Option<i64>, stderr: &str) -> Option<String> {
     let daemon_said = SIGNS.iter().any(|s| stderr.contains(s));
     let unreachable = stderr.contains("Cannot connect to the Docker daemon");
     if (daemon_said && code == Some(125)) || unreachable {
-        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("docker failed");
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("docker failed");
         return Some(first.trim().to_string());
     }
     None
 }
 
 fn docker_kill(cfg: &DockerConfig, name: &str) {
-    let _ = duct::cmd(&cfg.docker, ["kill", name]).stdout_null().stderr_null().unchecked().run();
+    let _ = duct::cmd(&cfg.docker, ["kill", name])
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run();
 }
 
 fn remove(cfg: &DockerConfig, name: &str) {
-    let _ = duct::cmd(&cfg.docker, ["rm", "--force", name]).stdout_null().stderr_null().unchecked().run();
+    let _ = duct::cmd(&cfg.docker, ["rm", "--force", name])
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run();
 }
 
 /// Kills and removes every container this node started (after a crash or at shutdown).
 pub fn remove_node_containers(cfg: &DockerConfig, node_id: &str) {
-    let listed = duct::cmd(&cfg.docker, ["ps", "--all", "--quiet", "--filter", &format!("label={LABEL_NODE}={node_id}")])
-        .stderr_null()
-        .stdout_capture()
-        .unchecked()
-        .run();
+    let listed = duct::cmd(
+        &cfg.docker,
+        [
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            &format!("label={LABEL_NODE}={node_id}"),
+        ],
+    )
+    .stderr_null()
+    .stdout_capture()
+    .unchecked()
+    .run();
     if let Ok(out) = listed {
         for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             remove(cfg, id);
@@ -261,7 +313,14 @@ pub fn server_version(cfg: &DockerConfig) -> Result<String, InfraError> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(InfraError(stderr.lines().last().unwrap_or("docker is not usable").trim().to_string()))
+        Err(InfraError(
+            stderr
+                .lines()
+                .last()
+                .unwrap_or("docker is not usable")
+                .trim()
+                .to_string(),
+        ))
     }
 }
 
@@ -279,8 +338,16 @@ mod tests {
 
     #[test]
     fn daemon_failures_are_infrastructure() {
-        assert!(infrastructure_failure(Some(125), "docker: Error response from daemon: pull access denied").is_some());
-        assert!(infrastructure_failure(Some(125), "Cannot connect to the Docker daemon at unix:///var/run/docker.sock").is_some());
+        assert!(infrastructure_failure(
+            Some(125),
+            "docker: Error response from daemon: pull access denied"
+        )
+        .is_some());
+        assert!(infrastructure_failure(
+            Some(125),
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"
+        )
+        .is_some());
         assert!(infrastructure_failure(Some(125), "my task exits 125").is_none());
         assert!(infrastructure_failure(Some(3), "").is_none());
     }

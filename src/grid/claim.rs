@@ -6,17 +6,21 @@ use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::odb::Edit;
-use crate::task::{Claim, Limits, TaskSpec};
+use crate::task::{Claim, Limits, Network, TaskSpec};
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashSet;
 use std::time::Duration;
 
+#[derive(Debug, Clone)]
 pub struct Request {
     pub node_id: String,
     pub max: usize,
     pub lease: Duration,
     /// Labels this node has; a task's labels must all be among them.
     pub labels: Vec<String>,
+    /// Whether this node runs tasks that ask for `"network": "bridge"`.
+    pub allow_network: bool,
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -30,41 +34,14 @@ pub fn plan(
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<Option<Change<Vec<TaskSpec>>>> {
-    let mut candidates = eligible(repo, snapshot, request, limits);
-    if candidates.is_empty() || request.max == 0 {
+    let picked = select(repo, snapshot, request, limits, now, &HashSet::new());
+    if picked.is_empty() {
         return Ok(None);
     }
-    candidates.sort_by(|a, b| {
-        (b.0.priority(), created(&a.0), &a.0.id).cmp(&(a.0.priority(), created(&b.0), &b.0.id))
-    });
-    let window_size = (request.max * 4).max(32);
     let mut edits = Vec::new();
     let mut claimed = Vec::new();
-    while claimed.len() < request.max && !candidates.is_empty() {
-        // Only equals in priority share the window: a higher-priority task is never passed over.
-        let top = candidates[0].0.priority();
-        let same = candidates
-            .iter()
-            .take_while(|c| c.0.priority() == top)
-            .count();
-        let (mut spec, from) = candidates.remove(fastrand::usize(0..same.min(window_size)));
-        let attempt = spec.attempts.unwrap_or(0) + 1;
-        let expires = now
-            + chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::minutes(15));
-        spec.attempts = None;
-        spec.claim = Some(Claim {
-            node_id: request.node_id.clone(),
-            claimed_at: rfc3339(now),
-            lease_expires_at: rfc3339(expires),
-            attempt,
-        });
-        edits.push(Edit::Remove {
-            path: from.path.clone(),
-        });
-        edits.push(Edit::Write {
-            path: layout::task_path(State::InProgress, &spec.id),
-            content: spec.to_json(),
-        });
+    for (spec, from) in picked {
+        edits.extend(claim_edits(&spec, &from));
         claimed.push(spec);
     }
     let ids: Vec<&str> = claimed.iter().map(|s| s.id.as_str()).collect();
@@ -74,6 +51,72 @@ pub fn plan(
         summary,
         value: claimed,
     }))
+}
+
+/// The edits that move a claimed task from `from` to in_progress.
+pub fn claim_edits(claimed: &TaskSpec, from: &str) -> [Edit; 2] {
+    [
+        Edit::Remove {
+            path: from.to_string(),
+        },
+        Edit::Write {
+            path: layout::task_path(State::InProgress, &claimed.id),
+            content: claimed.to_json(),
+        },
+    ]
+}
+
+/// Picks up to `request.max` claimable tasks (not in `exclude`) and returns them with their claim
+/// written in, each with the path it is moved from.
+pub fn select(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    exclude: &HashSet<String>,
+) -> Vec<(TaskSpec, String)> {
+    if request.max == 0 {
+        return Vec::new();
+    }
+    let mut candidates = eligible(repo, snapshot, request, limits);
+    candidates.retain(|(spec, _)| !exclude.contains(&spec.id));
+    candidates.sort_by(|a, b| {
+        (b.0.priority(), created(&a.0), &a.0.id).cmp(&(a.0.priority(), created(&b.0), &b.0.id))
+    });
+    let window_size = (request.max * 4).max(32);
+    let expires =
+        now + chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::minutes(15));
+    let mut picked = Vec::new();
+    while picked.len() < request.max && !candidates.is_empty() {
+        // Only equals in priority share the window: a higher-priority task is never passed over.
+        let top = candidates[0].0.priority();
+        let same = candidates
+            .iter()
+            .take_while(|c| c.0.priority() == top)
+            .count();
+        let (mut spec, from) = candidates.remove(fastrand::usize(0..same.min(window_size)));
+        let attempt = spec.attempts.unwrap_or(0) + 1;
+        spec.attempts = None;
+        spec.claim = Some(Claim {
+            node_id: request.node_id.clone(),
+            claimed_at: rfc3339(now),
+            lease_expires_at: rfc3339(expires),
+            attempt,
+        });
+        picked.push((spec, from.path.clone()));
+    }
+    picked
+}
+
+/// Whether any queued task is claimable by this node (for idle polling: no parse of the rest).
+pub fn any_claimable(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+) -> bool {
+    !eligible(repo, snapshot, request, limits).is_empty()
 }
 
 fn created(spec: &TaskSpec) -> i64 {
@@ -103,11 +146,12 @@ fn eligible<'s>(
             }
         };
         let labels_ok = spec.labels.iter().all(|l| request.labels.contains(l));
+        let network_ok = request.allow_network || spec.network != Some(Network::Bridge);
         let deps_ok = spec
             .depends_on
             .iter()
             .all(|d| snapshot.get(d).is_some_and(|t| t.state == State::Completed));
-        if labels_ok && deps_ok {
+        if labels_ok && deps_ok && network_ok {
             out.push((spec, task));
         }
     }

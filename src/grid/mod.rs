@@ -2,6 +2,7 @@
 //! an intent into a commit (write), and the compare-and-swap push loop that lands them (sync).
 
 pub mod claim;
+pub mod cycle;
 pub mod location;
 pub mod snapshot;
 pub mod submit;

@@ -24,6 +24,8 @@ pub enum Outcome<T> {
         value: T,
         stats: Stats,
     },
+    /// The plan had nothing to write, but a value to return (e.g. results already recorded).
+    Settled { value: T, stats: Stats },
     /// The intent no longer applies to the remote's state (e.g. nothing left to claim).
     NotApplicable { stats: Stats },
 }
@@ -57,6 +59,12 @@ impl Grid {
             let Some(change) = plan(&snapshot)? else {
                 return Ok(Outcome::NotApplicable { stats });
             };
+            if change.edits.is_empty() {
+                return Ok(Outcome::Settled {
+                    value: change.value,
+                    stats,
+                });
+            }
             // The nonce makes every commit unique: two writers pushing an identical commit would
             // both be told "up to date" (DESIGN §2).
             let message = format!(

@@ -1,0 +1,4 @@
+//! Executors: how a task's command runs. Only the docker executor exists; it never touches git.
+
+pub mod capture;
+pub mod docker;

@@ -1,0 +1,327 @@
+//! The worker's transition: in one commit, record finished results, put released tasks back,
+//! renew the leases of running tasks, requeue the tasks of dead nodes, claim new tasks, and write the
+//! node's heartbeat. One push per task in steady state (DESIGN §3).
+//!
+//! Late results (the task was taken over while this node was presumed dead):
+//! - still in the queue or in progress elsewhere: this result is real work, so it is recorded as the
+//!   task's result and the other claim ends (its node sees the claim gone and stops its container);
+//! - already completed or failed: it is appended to that result's `late_results`, never dropped and
+//!   never a second file;
+//! - the task is gone (removed by a maintainer): nothing to record, the worker logs it.
+
+use crate::grid::claim::{self, claim_edits};
+use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::transact::Change;
+use crate::layout::{self, State};
+use crate::node::NodeRecord;
+use crate::odb::Edit;
+use crate::task::{Claim, LateResult, Limits, Status, TaskResult, TaskSpec};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::time::Duration;
+
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// What the worker wants written.
+pub struct Intent<'a> {
+    pub node: NodeRecord,
+    pub results: &'a [TaskResult],
+    /// (id, attempt) to put back in the queue without using up the attempt.
+    pub releases: &'a [(String, u32)],
+    /// (id, attempt) running here: leases renewed; reported back if the claim is no longer ours.
+    pub running: &'a [(String, u32)],
+    pub claim: Option<&'a claim::Request>,
+    /// Write the node record even if nothing else changes (a heartbeat is due).
+    pub heartbeat: bool,
+    /// Requeue this node's own in-progress tasks that are not in `running` (after a crash).
+    pub recover_own: bool,
+    pub lease: Duration,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub claimed: Vec<TaskSpec>,
+    /// (id, attempt) of results now on the grid (including late ones and ones already there).
+    pub recorded: Vec<(String, u32)>,
+    /// Results whose task no longer exists anywhere.
+    pub orphaned: Vec<(String, u32)>,
+    /// Running tasks whose claim is not ours any more: stop them.
+    pub lost_claims: Vec<String>,
+    /// (id, node) of tasks taken back from nodes presumed dead.
+    pub reaped: Vec<(String, String)>,
+}
+
+/// Decides whether another node's claim may be taken back (its lease expired, judged with a skew
+/// margin and the reader's own observation of the node's heartbeat).
+pub trait ReapPolicy {
+    fn may_reap(&mut self, snapshot: &Snapshot, task: &TaskRef, claim: &Claim) -> bool;
+}
+
+pub fn plan(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    intent: &Intent,
+    limits: &Limits,
+    reaper: &mut dyn ReapPolicy,
+) -> Result<Option<Change<Applied>>> {
+    let me = intent.node.id.as_str();
+    let mut edits = Vec::new();
+    let mut applied = Applied::default();
+    let mut touched: HashSet<String> = HashSet::new();
+    let mut summary: Vec<String> = Vec::new();
+
+    for result in intent.results {
+        let id = result.task_id.clone();
+        let attempt = result.attempt.unwrap_or(1);
+        touched.insert(id.clone());
+        match record_result(repo, snapshot, result, limits)? {
+            Recording::Edits(e) => {
+                edits.extend(e);
+                summary.push(format!(
+                    "{} {id}",
+                    if result.status == Status::Success {
+                        "complete"
+                    } else {
+                        "fail"
+                    }
+                ));
+                applied.recorded.push((id, attempt));
+            }
+            Recording::AlreadyThere => applied.recorded.push((id, attempt)),
+            Recording::Orphaned => applied.orphaned.push((id, attempt)),
+        }
+    }
+
+    for (id, attempt) in intent.releases {
+        touched.insert(id.clone());
+        if let Some((task, mut spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
+            spec.claim = None;
+            spec.attempts = (*attempt > 1).then(|| attempt - 1);
+            edits.push(Edit::Remove {
+                path: task.path.clone(),
+            });
+            edits.push(Edit::Write {
+                path: layout::task_path(State::Queue, id),
+                content: spec.to_json(),
+            });
+            summary.push(format!("release {id}"));
+        }
+    }
+
+    let expires = intent.now
+        + chrono::Duration::from_std(intent.lease).unwrap_or(chrono::Duration::minutes(15));
+    for (id, attempt) in intent.running {
+        if touched.contains(id) {
+            continue;
+        }
+        match our_claim(repo, snapshot, id, me, *attempt, limits) {
+            Some((task, mut spec)) => {
+                if let Some(claim) = spec.claim.as_mut() {
+                    claim.lease_expires_at = claim::rfc3339(expires);
+                }
+                edits.push(Edit::Write {
+                    path: task.path.clone(),
+                    content: spec.to_json(),
+                });
+                touched.insert(id.clone());
+            }
+            None => applied.lost_claims.push(id.clone()),
+        }
+    }
+
+    for task in snapshot.in_state(State::InProgress) {
+        if touched.contains(&task.id) {
+            continue;
+        }
+        let Ok(spec) = snapshot::load_spec(repo, task, limits) else {
+            continue;
+        };
+        let Some(claim) = spec.claim.clone() else {
+            continue;
+        };
+        let take_back = if claim.node_id == me {
+            intent.recover_own
+        } else {
+            reaper.may_reap(snapshot, task, &claim)
+        };
+        if !take_back {
+            continue;
+        }
+        touched.insert(task.id.clone());
+        edits.push(Edit::Remove {
+            path: task.path.clone(),
+        });
+        let max = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        if claim.attempt >= max {
+            let result = lost_result(&spec, &claim, intent.now);
+            edits.push(Edit::Write {
+                path: layout::task_path(State::Failed, &spec.id),
+                content: result.to_json(),
+            });
+        } else {
+            let mut requeued = spec.clone();
+            requeued.claim = None;
+            requeued.attempts = Some(claim.attempt);
+            edits.push(Edit::Write {
+                path: layout::task_path(State::Queue, &spec.id),
+                content: requeued.to_json(),
+            });
+        }
+        summary.push(format!("reap {} from {}", task.id, claim.node_id));
+        applied.reaped.push((task.id.clone(), claim.node_id));
+    }
+
+    if let Some(request) = intent.claim {
+        for (spec, from) in claim::select(repo, snapshot, request, limits, intent.now, &touched) {
+            edits.extend(claim_edits(&spec, &from));
+            summary.push(format!("claim {}", spec.id));
+            applied.claimed.push(spec);
+        }
+    }
+
+    if edits.is_empty() && !intent.heartbeat {
+        return Ok(
+            if applied.recorded.is_empty()
+                && applied.orphaned.is_empty()
+                && applied.lost_claims.is_empty()
+            {
+                None
+            } else {
+                // Nothing to write, but the caller learns what is already settled.
+                Some(Change {
+                    edits,
+                    summary: String::new(),
+                    value: applied,
+                })
+            },
+        );
+    }
+    // Heartbeats ride on every push.
+    let mut node = intent.node.clone();
+    node.running.retain(|id| !applied.lost_claims.contains(id));
+    node.running
+        .extend(applied.claimed.iter().map(|s| s.id.clone()));
+    edits.push(Edit::Write {
+        path: layout::node_path(me),
+        content: node.to_json(),
+    });
+    let summary = if summary.is_empty() {
+        format!("heartbeat {me}")
+    } else {
+        format!("{} by {me}", summary.join(", "))
+    };
+    Ok(Some(Change {
+        edits,
+        summary,
+        value: applied,
+    }))
+}
+
+enum Recording {
+    Edits(Vec<Edit>),
+    AlreadyThere,
+    Orphaned,
+}
+
+fn record_result(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    result: &TaskResult,
+    limits: &Limits,
+) -> Result<Recording> {
+    let id = &result.task_id;
+    let destination = if result.status == Status::Success {
+        State::Completed
+    } else {
+        State::Failed
+    };
+    let Some(task) = snapshot.get(id) else {
+        return Ok(Recording::Orphaned);
+    };
+    match task.state {
+        State::Queue | State::InProgress => Ok(Recording::Edits(vec![
+            Edit::Remove {
+                path: task.path.clone(),
+            },
+            Edit::Write {
+                path: layout::task_path(destination, id),
+                content: result.to_json(),
+            },
+        ])),
+        State::Completed | State::Failed => {
+            let mut existing = snapshot::load_result(repo, task, limits)?;
+            let attempt = result.attempt.unwrap_or(1);
+            let same =
+                |node: &str, a: Option<u32>| node == result.node_id && a.unwrap_or(1) == attempt;
+            if same(&existing.node_id, existing.attempt)
+                || existing
+                    .late_results
+                    .iter()
+                    .any(|l| same(&l.node_id, Some(l.attempt)))
+            {
+                return Ok(Recording::AlreadyThere);
+            }
+            existing.late_results.push(LateResult {
+                node_id: result.node_id.clone(),
+                attempt,
+                status: result.status,
+                exit_code: result.exit_code,
+                finished_at: result
+                    .finished_at
+                    .clone()
+                    .unwrap_or_else(|| result.timestamp.clone()),
+                stdout_info: result.stdout_info.clone(),
+                stderr_info: result.stderr_info.clone(),
+            });
+            Ok(Recording::Edits(vec![Edit::Write {
+                path: task.path.clone(),
+                content: existing.to_json(),
+            }]))
+        }
+    }
+}
+
+/// The in-progress task `id` if its claim is `node`'s, for `attempt`.
+fn our_claim<'s>(
+    repo: &gix::Repository,
+    snapshot: &'s Snapshot,
+    id: &str,
+    node: &str,
+    attempt: u32,
+    limits: &Limits,
+) -> Option<(&'s TaskRef, TaskSpec)> {
+    let task = snapshot.get(id).filter(|t| t.state == State::InProgress)?;
+    let spec = snapshot::load_spec(repo, task, limits).ok()?;
+    let claim = spec.claim.as_ref()?;
+    (claim.node_id == node && claim.attempt == attempt).then_some((task, spec))
+}
+
+/// The result of a task whose every attempt was lost with its node.
+fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult {
+    let mut task = spec.clone();
+    task.claim = None;
+    TaskResult {
+        task_id: spec.id.clone(),
+        node_id: claim.node_id.clone(),
+        exit_code: None,
+        stdout: String::new(),
+        stderr: format!(
+            "lost: node {} stopped heartbeating during attempt {} of {}",
+            claim.node_id,
+            claim.attempt,
+            spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
+        ),
+        timestamp: claim::rfc3339(now),
+        status: Status::Lost,
+        started_at: Some(claim.claimed_at.clone()),
+        finished_at: Some(claim::rfc3339(now)),
+        duration_ms: None,
+        attempt: Some(claim.attempt),
+        stdout_info: None,
+        stderr_info: None,
+        task: Some(task),
+        late_results: Vec::new(),
+    }
+}
