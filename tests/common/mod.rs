@@ -190,3 +190,52 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// Whether a Docker engine answers. Without one, Docker tests print a clear skip, unless
+/// DGRID_REQUIRE_DOCKER=1 (CI), where they fail. Also builds the test image once.
+pub fn docker_ready() -> bool {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let info = Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if !info.is_ok_and(|s| s.success()) {
+            return Err("no Docker engine is reachable (`docker info` failed)".into());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
+        let out = Command::new("sh").arg(script).output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("cannot build the test image: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(())
+    });
+    match ready {
+        Ok(()) => true,
+        Err(why) if std::env::var("DGRID_REQUIRE_DOCKER").as_deref() == Ok("1") => {
+            panic!("DGRID_REQUIRE_DOCKER=1 but {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED: {why}; set DGRID_REQUIRE_DOCKER=1 to make this a failure");
+            false
+        }
+    }
+}
+
+/// The state and parsed content of task `id` at `main` of the bare repository `grid`.
+pub fn find_task(env: &Env, grid: &Path, id: &str) -> Option<(String, serde_json::Value)> {
+    let listing = env.git(grid, &["ls-tree", "-r", "--name-only", "main", "tasks/"]);
+    let path = listing.lines().find(|l| l.ends_with(&format!("/{id}.json")))?;
+    let state = path.split('/').nth(1)?.to_string();
+    let content = env.git(grid, &["show", &format!("main:{path}")]);
+    Some((state, serde_json::from_str(&content).unwrap()))
+}
+
+/// Waits up to `secs` for `cond`.
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    false
+}

@@ -1,0 +1,413 @@
+//! `git dgrid work` with real Docker and real git remotes: results, timeouts, output caps, crashes at
+//! the worst moments, many workers, a dead Docker daemon, signals and push economy.
+
+mod common;
+use common::{docker_ready, find_task, wait_for, Env};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const IMAGE: &str = "dgrid/busybox:latest";
+
+fn spec(id: &str, command: &str, timeout: u64) -> String {
+    serde_json::json!({"id": id, "image": IMAGE, "command": command, "timeout": timeout}).to_string()
+}
+
+fn submit(env: &Env, clone: &Path, lines: &[String]) {
+    let mut child = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), clone)
+        .args(["submit", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(lines.join("\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A grid, a clone to submit from, and a post-receive log counting pushes.
+fn setup(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
+    let grid = env.grid("g.git");
+    let log = grid.join("pushes.log");
+    let hook = grid.join("hooks/post-receive");
+    std::fs::write(&hook, format!("#!/bin/sh\ncat >> {}\n", log.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    (grid, clone, log)
+}
+
+fn pushes(log: &Path) -> usize {
+    std::fs::read_to_string(log).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+fn worker(env: &Env, grid: &Path, node: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path());
+    cmd.args(["work", "--node-id", node, "--repo", grid.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(env.path(&format!("state-{node}")))
+        .args(["--poll-interval", "1"])
+        .args(extra);
+    cmd
+}
+
+fn run_worker(env: &Env, grid: &Path, node: &str, extra: &[&str]) -> std::process::Output {
+    worker(env, grid, node, extra).output().unwrap()
+}
+
+fn containers_with_label(label: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "--all", "--quiet", "--filter", &format!("label={label}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+fn remove_containers(label: &str) {
+    for id in containers_with_label(label) {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &id]).output();
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{:x}", std::process::id(), fastrand_u32())
+}
+
+fn fastrand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+#[test]
+fn end_to_end_results() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("e2e");
+    let id = |name: &str| format!("{p}-{name}");
+    submit(
+        &env,
+        &clone,
+        &[
+            spec(&id("hello"), "echo hello", 60),
+            spec(&id("exit3"), "echo bye >&2; exit 3", 60),
+            spec(&id("slow"), "sleep 60", 2),
+            spec(&id("big"), "head -c 10000000 /dev/zero | tr '\\0' x", 120),
+            spec(&id("bytes"), "printf '\\377\\376abc'", 60),
+            spec(&id("net"), "ls /sys/class/net; wget -q -T 2 -O- http://example.invalid/ && echo REACHED || echo UNREACHABLE", 60),
+            spec(&id("env"), "env", 60),
+        ],
+    );
+    let out = worker(&env, &grid, "e2e-node", &["--until-empty", "--slots", "2"])
+        .env("GIT_TOKEN", "tok-s3cr3t-1234")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+
+    let (state, hello) = find_task(&env, &grid, &id("hello")).unwrap();
+    assert_eq!(state, "completed");
+    assert_eq!(hello["status"], "success");
+    assert_eq!(hello["exit_code"], 0);
+    assert_eq!(hello["stdout"], "hello\n");
+    assert_eq!(hello["node_id"], "e2e-node");
+    assert_eq!(hello["attempt"], 1);
+    assert_eq!(hello["task"]["id"], id("hello").as_str());
+    for field in ["timestamp", "started_at", "finished_at", "duration_ms", "stdout_info", "stderr_info"] {
+        assert!(!hello[field].is_null(), "{field} missing: {hello}");
+    }
+
+    let (state, exit3) = find_task(&env, &grid, &id("exit3")).unwrap();
+    assert_eq!((state.as_str(), &exit3["status"], &exit3["exit_code"]), ("failed", &"failed".into(), &3.into()));
+    assert_eq!(exit3["stderr"], "bye\n");
+
+    let (state, slow) = find_task(&env, &grid, &id("slow")).unwrap();
+    assert_eq!((state.as_str(), &slow["status"]), ("failed", &"timeout".into()));
+    assert!(slow["exit_code"].is_null());
+    assert!(slow["duration_ms"].as_u64().unwrap() < 30_000, "killed at its timeout: {slow}");
+    assert!(containers_with_label(&format!("dgrid.task={}", id("slow"))).is_empty(), "container left behind");
+
+    let (state, big) = find_task(&env, &grid, &id("big")).unwrap();
+    assert_eq!(state, "completed");
+    assert_eq!(big["stdout"].as_str().unwrap().len(), 65536);
+    assert_eq!(big["stdout_info"]["total_bytes"], 10_000_000);
+    assert_eq!(big["stdout_info"]["truncated"], true);
+    let expected: String = Sha256::digest(vec![b'x'; 10_000_000]).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(big["stdout_info"]["sha256"], expected.as_str());
+
+    let (_, bytes) = find_task(&env, &grid, &id("bytes")).unwrap();
+    assert_eq!(bytes["stdout"], "\u{fffd}\u{fffd}abc");
+    assert_eq!(bytes["stdout_info"]["total_bytes"], 5);
+
+    let (_, net) = find_task(&env, &grid, &id("net")).unwrap();
+    assert_eq!(net["stdout"], "lo\nUNREACHABLE\n", "only loopback, no way out: {net}");
+
+    // The token reaches neither the container, nor the logs, nor anything on disk.
+    let (_, envdump) = find_task(&env, &grid, &id("env")).unwrap();
+    assert!(!envdump["stdout"].as_str().unwrap().contains("tok-s3cr3t"));
+    assert!(!log.contains("tok-s3cr3t"));
+    let grep = std::process::Command::new("grep").args(["-r", "tok-s3cr3t"]).arg(env.tmp.path()).output().unwrap();
+    assert!(grep.stdout.is_empty(), "token on disk: {}", String::from_utf8_lossy(&grep.stdout));
+
+    // Every file the worker wrote passes validation, and the node says it stopped.
+    let node: serde_json::Value = serde_json::from_str(&env.git(&grid, &["show", "main:nodes/e2e-node.json"])).unwrap();
+    assert_eq!(node["state"], "stopped");
+    assert_eq!(node["completed"], 5);
+    assert_eq!(node["failed"], 2);
+    env.dgrid_ok(&grid, &["validate"], 0);
+    assert!(containers_with_label("dgrid.node=e2e-node").is_empty());
+}
+
+#[test]
+fn a_killed_workers_task_is_taken_over_with_attempt_2() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let id = unique("kill9");
+    submit(&env, &clone, &[spec(&id, "sleep 4; echo done", 120)]);
+    let timing = ["--heartbeat-interval", "1", "--lease", "3", "--clock-skew", "0"];
+    let mut a = worker(&env, &grid, "victim", &timing).stderr(Stdio::null()).spawn().unwrap();
+    assert!(wait_for(60, || find_task(&env, &grid, &id).is_some_and(|(s, _)| s == "in_progress")));
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+    remove_containers("dgrid.node=victim"); // what the victim's restart would do
+    let mut extra = timing.to_vec();
+    extra.extend(["--max-tasks", "1"]);
+    let out = run_worker(&env, &grid, "rescuer", &extra);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains(&format!("took {id} back from victim")), "{log}");
+    let (state, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed", "{result}");
+    assert_eq!(result["attempt"], 2);
+    assert_eq!(result["node_id"], "rescuer");
+    assert_eq!(result["stdout"], "done\n");
+}
+
+#[test]
+fn a_result_spooled_before_a_crash_is_pushed_on_restart() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let id = unique("spool");
+    submit(&env, &clone, &[spec(&id, "echo once", 60)]);
+    let out = worker(&env, &grid, "crashy", &["--once"]).env("DGRID_FAILPOINT", "after-spool").output().unwrap();
+    assert!(!out.status.success(), "the failpoint aborts the worker");
+    assert_eq!(find_task(&env, &grid, &id).unwrap().0, "in_progress", "the result was not pushed");
+    let out = run_worker(&env, &grid, "crashy", &["--once"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "nothing new to claim: {log}");
+    assert!(log.contains("pushing 1 result(s) spooled"), "{log}");
+    assert!(!log.contains("claimed"), "the task was not run again: {log}");
+    let (state, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed");
+    assert_eq!(result["attempt"], 1);
+    assert_eq!(result["stdout"], "once\n");
+    assert!(result.get("late_results").is_none());
+    let spool = env.path("state-crashy/nodes/crashy/spool");
+    assert_eq!(std::fs::read_dir(spool).unwrap().count(), 0, "spool emptied");
+}
+
+#[test]
+fn four_workers_run_a_hundred_tasks_exactly_once() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, log) = setup(&env);
+    let p = unique("many");
+    let ids: Vec<String> = (0..100).map(|i| format!("{p}-{i:03}")).collect();
+    submit(&env, &clone, &ids.iter().map(|id| spec(id, "echo ok", 60)).collect::<Vec<_>>());
+    // Docker keeps only the last 256 events: stream them while the workers run.
+    let mut events = std::process::Command::new("docker")
+        .args(["events", "--filter", "type=container", "--filter", "event=start"])
+        .args(["--format", "{{index .Actor.Attributes \"dgrid.task\"}}"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream = events.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut all);
+        all
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let before = pushes(&log);
+    let workers: Vec<Child> = (0..4)
+        .map(|i| worker(&env, &grid, &format!("w{i}"), &["--until-empty"]).stderr(Stdio::null()).spawn().unwrap())
+        .collect();
+    for mut w in workers {
+        assert!(w.wait().unwrap().success());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    events.kill().unwrap();
+    events.wait().unwrap();
+    let events = reader.join().unwrap();
+    let mut started: std::collections::BTreeMap<String, usize> = Default::default();
+    for task in events.lines().filter(|t| t.starts_with(&p)) {
+        *started.entry(task.to_string()).or_default() += 1;
+    }
+    for id in &ids {
+        assert_eq!(started.get(id), Some(&1), "{id} started {:?} times", started.get(id));
+        let (state, result) = find_task(&env, &grid, id).unwrap();
+        assert_eq!((state.as_str(), &result["stdout"]), ("completed", &"ok\n".into()));
+    }
+    let used = pushes(&log) - before;
+    assert!(used as f64 <= 1.2 * 100.0, "{used} pushes for 100 tasks");
+}
+
+#[test]
+fn push_economy_of_a_steady_worker() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, log) = setup(&env);
+    let p = unique("steady");
+    submit(&env, &clone, &(0..30).map(|i| spec(&format!("{p}-{i}"), "true", 60)).collect::<Vec<_>>());
+    let before = pushes(&log);
+    let out = run_worker(&env, &grid, "steady", &["--until-empty"]);
+    assert!(out.status.success());
+    let used = pushes(&log) - before;
+    assert!(used <= 36, "{used} pushes for 30 tasks (at most 1.2 per task)");
+}
+
+#[test]
+fn an_idle_worker_pushes_only_its_heartbeats() {
+    let env = Env::new();
+    let (grid, _, log) = setup(&env);
+    // No Docker needed: nothing to run.
+    let mut w = worker(&env, &grid, "idle", &["--heartbeat-interval", "30"]).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    let during = pushes(&log);
+    unsafe_kill(&w, "TERM");
+    assert!(w.wait().unwrap().success());
+    assert!((1..=3).contains(&during), "{during} pushes in 60 s with a 30 s heartbeat");
+    let node: serde_json::Value = serde_json::from_str(&env.git(&grid, &["show", "main:nodes/idle.json"])).unwrap();
+    assert_eq!(node["state"], "stopped");
+}
+
+fn unsafe_kill(child: &Child, signal: &str) {
+    std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+}
+
+#[test]
+fn sigterm_lets_tasks_finish_then_kills_and_releases_them() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let quick = unique("quick");
+    let long = unique("long");
+    submit(&env, &clone, &[spec(&quick, "sleep 2; echo finished", 60), spec(&long, "sleep 600", 900)]);
+    let mut w = worker(&env, &grid, "term", &["--slots", "2", "--grace", "6"]).stderr(Stdio::piped()).spawn().unwrap();
+    assert!(wait_for(60, || {
+        find_task(&env, &grid, &quick).is_some_and(|(s, _)| s == "in_progress")
+            && find_task(&env, &grid, &long).is_some_and(|(s, _)| s == "in_progress")
+    }));
+    unsafe_kill(&w, "TERM");
+    let status = w.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    assert_eq!(find_task(&env, &grid, &quick).unwrap().0, "completed", "finished within the grace: {log}");
+    let (state, spec) = find_task(&env, &grid, &long).unwrap();
+    assert_eq!(state, "queue", "released: {log}");
+    assert!(spec.get("claim").is_none() && spec.get("attempts").is_none(), "no attempt used: {spec}");
+    assert!(containers_with_label(&format!("dgrid.task={long}")).is_empty());
+}
+
+/// A unix-socket proxy to the real Docker daemon that the test can cut, to play a daemon that dies.
+struct DockerProxy {
+    path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DockerProxy {
+    fn start(path: PathBuf) -> DockerProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || loop {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            match listener.accept() {
+                Ok((client, _)) => {
+                    client.set_nonblocking(false).unwrap();
+                    let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else { continue };
+                    let (mut c1, mut d1) = (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+                    let (mut c2, mut d2) = (client, daemon);
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c1, &mut d1);
+                        let _ = d1.shutdown(std::net::Shutdown::Write);
+                    });
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut d2, &mut c2);
+                        let _ = c2.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        });
+        DockerProxy { path, stop }
+    }
+
+    fn cut(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[test]
+fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let socket = env.path("docker.sock");
+    let proxy = DockerProxy::start(socket.clone());
+    let host = format!("unix://{}", socket.display());
+    let mut w = worker(&env, &grid, "flaky", &[]).env("DOCKER_HOST", &host).stderr(Stdio::piped()).spawn().unwrap();
+    // The worker is up (it checked docker and registered), then the daemon goes away.
+    assert!(wait_for(60, || env.cmd("git", &grid).args(["cat-file", "-e", "main:nodes/flaky.json"]).status().unwrap().success()));
+    proxy.cut();
+    let id = unique("nodaemon");
+    submit(&env, &clone, &[spec(&id, "echo hi", 60)]);
+    // Claimed, failed to start, released without using an attempt; the node says why.
+    assert!(wait_for(60, || {
+        let node = env.cmd("git", &grid).args(["show", "main:nodes/flaky.json"]).output().unwrap();
+        String::from_utf8_lossy(&node.stdout).contains("\"problem\"")
+    }));
+    let (state, spec) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "queue", "{spec}");
+    assert!(spec.get("attempts").is_none(), "no attempt used: {spec}");
+    assert!(w.try_wait().unwrap().is_none(), "the worker keeps running");
+    unsafe_kill(&w, "TERM");
+    let status = w.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("Cannot connect to the Docker daemon"), "{log}");
+    assert!(log.contains(&format!("cannot run {id}")), "{log}");
+    // With a daemon again, the same task runs as attempt 1.
+    let out = run_worker(&env, &grid, "flaky", &["--until-empty"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (state, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!((state.as_str(), &result["attempt"]), ("completed", &1.into()));
+}
