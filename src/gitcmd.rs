@@ -77,7 +77,10 @@ fn token_helper_config() -> Vec<(String, String)> {
     if std::env::var_os("GIT_TOKEN").is_none_or(|t| t.is_empty()) {
         return Vec::new();
     }
-    let base: usize = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let base: usize = std::env::var("GIT_CONFIG_COUNT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let helper = r#"!f() { test "$1" = get || exit 0; echo "username=${GIT_USERNAME:-x-access-token}"; echo "password=$GIT_TOKEN"; }; f"#;
     vec![
         ("GIT_CONFIG_COUNT".into(), (base + 1).to_string()),

@@ -4,6 +4,7 @@
 //! git pushes it. See DESIGN.md for the protocol.
 
 pub mod cli;
+pub mod dashboard;
 pub mod exec;
 pub mod exit;
 pub mod fields;

@@ -12,7 +12,8 @@ use std::time::Duration;
 const IMAGE: &str = "dgrid/busybox:latest";
 
 fn spec(id: &str, command: &str, timeout: u64) -> String {
-    serde_json::json!({"id": id, "image": IMAGE, "command": command, "timeout": timeout}).to_string()
+    serde_json::json!({"id": id, "image": IMAGE, "command": command, "timeout": timeout})
+        .to_string()
 }
 
 fn submit(env: &Env, clone: &Path, lines: &[String]) {
@@ -24,9 +25,18 @@ fn submit(env: &Env, clone: &Path, lines: &[String]) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(lines.join("\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.join("\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A grid, a clone to submit from, and a post-receive log counting pushes.
@@ -41,7 +51,9 @@ fn setup(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 fn pushes(log: &Path) -> usize {
-    std::fs::read_to_string(log).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(log)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 fn worker(env: &Env, grid: &Path, node: &str, extra: &[&str]) -> std::process::Command {
@@ -60,15 +72,26 @@ fn run_worker(env: &Env, grid: &Path, node: &str, extra: &[&str]) -> std::proces
 
 fn containers_with_label(label: &str) -> Vec<String> {
     let out = std::process::Command::new("docker")
-        .args(["ps", "--all", "--quiet", "--filter", &format!("label={label}")])
+        .args([
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            &format!("label={label}"),
+        ])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 fn remove_containers(label: &str) {
     for id in containers_with_label(label) {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", &id]).output();
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &id])
+            .output();
     }
 }
 
@@ -77,7 +100,10 @@ fn unique(prefix: &str) -> String {
 }
 
 fn fastrand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     nanos ^ std::process::id().rotate_left(16)
 }
 
@@ -118,26 +144,48 @@ fn end_to_end_results() {
     assert_eq!(hello["node_id"], "e2e-node");
     assert_eq!(hello["attempt"], 1);
     assert_eq!(hello["task"]["id"], id("hello").as_str());
-    for field in ["timestamp", "started_at", "finished_at", "duration_ms", "stdout_info", "stderr_info"] {
+    for field in [
+        "timestamp",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "stdout_info",
+        "stderr_info",
+    ] {
         assert!(!hello[field].is_null(), "{field} missing: {hello}");
     }
 
     let (state, exit3) = find_task(&env, &grid, &id("exit3")).unwrap();
-    assert_eq!((state.as_str(), &exit3["status"], &exit3["exit_code"]), ("failed", &"failed".into(), &3.into()));
+    assert_eq!(
+        (state.as_str(), &exit3["status"], &exit3["exit_code"]),
+        ("failed", &"failed".into(), &3.into())
+    );
     assert_eq!(exit3["stderr"], "bye\n");
 
     let (state, slow) = find_task(&env, &grid, &id("slow")).unwrap();
-    assert_eq!((state.as_str(), &slow["status"]), ("failed", &"timeout".into()));
+    assert_eq!(
+        (state.as_str(), &slow["status"]),
+        ("failed", &"timeout".into())
+    );
     assert!(slow["exit_code"].is_null());
-    assert!(slow["duration_ms"].as_u64().unwrap() < 30_000, "killed at its timeout: {slow}");
-    assert!(containers_with_label(&format!("dgrid.task={}", id("slow"))).is_empty(), "container left behind");
+    assert!(
+        slow["duration_ms"].as_u64().unwrap() < 30_000,
+        "killed at its timeout: {slow}"
+    );
+    assert!(
+        containers_with_label(&format!("dgrid.task={}", id("slow"))).is_empty(),
+        "container left behind"
+    );
 
     let (state, big) = find_task(&env, &grid, &id("big")).unwrap();
     assert_eq!(state, "completed");
     assert_eq!(big["stdout"].as_str().unwrap().len(), 65536);
     assert_eq!(big["stdout_info"]["total_bytes"], 10_000_000);
     assert_eq!(big["stdout_info"]["truncated"], true);
-    let expected: String = Sha256::digest(vec![b'x'; 10_000_000]).iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String = Sha256::digest(vec![b'x'; 10_000_000])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(big["stdout_info"]["sha256"], expected.as_str());
 
     let (_, bytes) = find_task(&env, &grid, &id("bytes")).unwrap();
@@ -145,17 +193,29 @@ fn end_to_end_results() {
     assert_eq!(bytes["stdout_info"]["total_bytes"], 5);
 
     let (_, net) = find_task(&env, &grid, &id("net")).unwrap();
-    assert_eq!(net["stdout"], "lo\nUNREACHABLE\n", "only loopback, no way out: {net}");
+    assert_eq!(
+        net["stdout"], "lo\nUNREACHABLE\n",
+        "only loopback, no way out: {net}"
+    );
 
     // The token reaches neither the container, nor the logs, nor anything on disk.
     let (_, envdump) = find_task(&env, &grid, &id("env")).unwrap();
     assert!(!envdump["stdout"].as_str().unwrap().contains("tok-s3cr3t"));
     assert!(!log.contains("tok-s3cr3t"));
-    let grep = std::process::Command::new("grep").args(["-r", "tok-s3cr3t"]).arg(env.tmp.path()).output().unwrap();
-    assert!(grep.stdout.is_empty(), "token on disk: {}", String::from_utf8_lossy(&grep.stdout));
+    let grep = std::process::Command::new("grep")
+        .args(["-r", "tok-s3cr3t"])
+        .arg(env.tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        grep.stdout.is_empty(),
+        "token on disk: {}",
+        String::from_utf8_lossy(&grep.stdout)
+    );
 
     // Every file the worker wrote passes validation, and the node says it stopped.
-    let node: serde_json::Value = serde_json::from_str(&env.git(&grid, &["show", "main:nodes/e2e-node.json"])).unwrap();
+    let node: serde_json::Value =
+        serde_json::from_str(&env.git(&grid, &["show", "main:nodes/e2e-node.json"])).unwrap();
     assert_eq!(node["state"], "stopped");
     assert_eq!(node["completed"], 5);
     assert_eq!(node["failed"], 2);
@@ -172,9 +232,20 @@ fn a_killed_workers_task_is_taken_over_with_attempt_2() {
     let (grid, clone, _) = setup(&env);
     let id = unique("kill9");
     submit(&env, &clone, &[spec(&id, "sleep 4; echo done", 120)]);
-    let timing = ["--heartbeat-interval", "1", "--lease", "3", "--clock-skew", "0"];
-    let mut a = worker(&env, &grid, "victim", &timing).stderr(Stdio::null()).spawn().unwrap();
-    assert!(wait_for(60, || find_task(&env, &grid, &id).is_some_and(|(s, _)| s == "in_progress")));
+    let timing = [
+        "--heartbeat-interval",
+        "1",
+        "--lease",
+        "3",
+        "--clock-skew",
+        "0",
+    ];
+    let mut a = worker(&env, &grid, "victim", &timing)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(60, || find_task(&env, &grid, &id)
+        .is_some_and(|(s, _)| s == "in_progress")));
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap();
     remove_containers("dgrid.node=victim"); // what the victim's restart would do
@@ -183,7 +254,10 @@ fn a_killed_workers_task_is_taken_over_with_attempt_2() {
     let out = run_worker(&env, &grid, "rescuer", &extra);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains(&format!("took {id} back from victim")), "{log}");
+    assert!(
+        log.contains(&format!("took {id} back from victim")),
+        "{log}"
+    );
     let (state, result) = find_task(&env, &grid, &id).unwrap();
     assert_eq!(state, "completed", "{result}");
     assert_eq!(result["attempt"], 2);
@@ -200,21 +274,35 @@ fn a_result_spooled_before_a_crash_is_pushed_on_restart() {
     let (grid, clone, _) = setup(&env);
     let id = unique("spool");
     submit(&env, &clone, &[spec(&id, "echo once", 60)]);
-    let out = worker(&env, &grid, "crashy", &["--once"]).env("DGRID_FAILPOINT", "after-spool").output().unwrap();
+    let out = worker(&env, &grid, "crashy", &["--once"])
+        .env("DGRID_FAILPOINT", "after-spool")
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "the failpoint aborts the worker");
-    assert_eq!(find_task(&env, &grid, &id).unwrap().0, "in_progress", "the result was not pushed");
+    assert_eq!(
+        find_task(&env, &grid, &id).unwrap().0,
+        "in_progress",
+        "the result was not pushed"
+    );
     let out = run_worker(&env, &grid, "crashy", &["--once"]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "nothing new to claim: {log}");
     assert!(log.contains("pushing 1 result(s) spooled"), "{log}");
-    assert!(!log.contains("claimed"), "the task was not run again: {log}");
+    assert!(
+        !log.contains("claimed"),
+        "the task was not run again: {log}"
+    );
     let (state, result) = find_task(&env, &grid, &id).unwrap();
     assert_eq!(state, "completed");
     assert_eq!(result["attempt"], 1);
     assert_eq!(result["stdout"], "once\n");
     assert!(result.get("late_results").is_none());
     let spool = env.path("state-crashy/nodes/crashy/spool");
-    assert_eq!(std::fs::read_dir(spool).unwrap().count(), 0, "spool emptied");
+    assert_eq!(
+        std::fs::read_dir(spool).unwrap().count(),
+        0,
+        "spool emptied"
+    );
 }
 
 #[test]
@@ -226,10 +314,22 @@ fn four_workers_run_a_hundred_tasks_exactly_once() {
     let (grid, clone, log) = setup(&env);
     let p = unique("many");
     let ids: Vec<String> = (0..100).map(|i| format!("{p}-{i:03}")).collect();
-    submit(&env, &clone, &ids.iter().map(|id| spec(id, "echo ok", 60)).collect::<Vec<_>>());
+    submit(
+        &env,
+        &clone,
+        &ids.iter()
+            .map(|id| spec(id, "echo ok", 60))
+            .collect::<Vec<_>>(),
+    );
     // Docker keeps only the last 256 events: stream them while the workers run.
     let mut events = std::process::Command::new("docker")
-        .args(["events", "--filter", "type=container", "--filter", "event=start"])
+        .args([
+            "events",
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=start",
+        ])
         .args(["--format", "{{index .Actor.Attributes \"dgrid.task\"}}"])
         .stdout(Stdio::piped())
         .spawn()
@@ -243,7 +343,12 @@ fn four_workers_run_a_hundred_tasks_exactly_once() {
     std::thread::sleep(Duration::from_millis(500));
     let before = pushes(&log);
     let workers: Vec<Child> = (0..4)
-        .map(|i| worker(&env, &grid, &format!("w{i}"), &["--until-empty"]).stderr(Stdio::null()).spawn().unwrap())
+        .map(|i| {
+            worker(&env, &grid, &format!("w{i}"), &["--until-empty"])
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for mut w in workers {
         assert!(w.wait().unwrap().success());
@@ -257,9 +362,17 @@ fn four_workers_run_a_hundred_tasks_exactly_once() {
         *started.entry(task.to_string()).or_default() += 1;
     }
     for id in &ids {
-        assert_eq!(started.get(id), Some(&1), "{id} started {:?} times", started.get(id));
+        assert_eq!(
+            started.get(id),
+            Some(&1),
+            "{id} started {:?} times",
+            started.get(id)
+        );
         let (state, result) = find_task(&env, &grid, id).unwrap();
-        assert_eq!((state.as_str(), &result["stdout"]), ("completed", &"ok\n".into()));
+        assert_eq!(
+            (state.as_str(), &result["stdout"]),
+            ("completed", &"ok\n".into())
+        );
     }
     let used = pushes(&log) - before;
     assert!(used as f64 <= 1.2 * 100.0, "{used} pushes for 100 tasks");
@@ -273,12 +386,21 @@ fn push_economy_of_a_steady_worker() {
     let env = Env::new();
     let (grid, clone, log) = setup(&env);
     let p = unique("steady");
-    submit(&env, &clone, &(0..30).map(|i| spec(&format!("{p}-{i}"), "true", 60)).collect::<Vec<_>>());
+    submit(
+        &env,
+        &clone,
+        &(0..30)
+            .map(|i| spec(&format!("{p}-{i}"), "true", 60))
+            .collect::<Vec<_>>(),
+    );
     let before = pushes(&log);
     let out = run_worker(&env, &grid, "steady", &["--until-empty"]);
     assert!(out.status.success());
     let used = pushes(&log) - before;
-    assert!(used <= 36, "{used} pushes for 30 tasks (at most 1.2 per task)");
+    assert!(
+        used <= 36,
+        "{used} pushes for 30 tasks (at most 1.2 per task)"
+    );
 }
 
 #[test]
@@ -286,18 +408,29 @@ fn an_idle_worker_pushes_only_its_heartbeats() {
     let env = Env::new();
     let (grid, _, log) = setup(&env);
     // No Docker needed: nothing to run.
-    let mut w = worker(&env, &grid, "idle", &["--heartbeat-interval", "30"]).stderr(Stdio::null()).spawn().unwrap();
+    let mut w = worker(&env, &grid, "idle", &["--heartbeat-interval", "30"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(60));
     let during = pushes(&log);
     unsafe_kill(&w, "TERM");
     assert!(w.wait().unwrap().success());
-    assert!((1..=3).contains(&during), "{during} pushes in 60 s with a 30 s heartbeat");
-    let node: serde_json::Value = serde_json::from_str(&env.git(&grid, &["show", "main:nodes/idle.json"])).unwrap();
+    assert!(
+        (1..=3).contains(&during),
+        "{during} pushes in 60 s with a 30 s heartbeat"
+    );
+    let node: serde_json::Value =
+        serde_json::from_str(&env.git(&grid, &["show", "main:nodes/idle.json"])).unwrap();
     assert_eq!(node["state"], "stopped");
 }
 
 fn unsafe_kill(child: &Child, signal: &str) {
-    std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
 }
 
 #[test]
@@ -309,8 +442,18 @@ fn sigterm_lets_tasks_finish_then_kills_and_releases_them() {
     let (grid, clone, _) = setup(&env);
     let quick = unique("quick");
     let long = unique("long");
-    submit(&env, &clone, &[spec(&quick, "sleep 2; echo finished", 60), spec(&long, "sleep 600", 900)]);
-    let mut w = worker(&env, &grid, "term", &["--slots", "2", "--grace", "6"]).stderr(Stdio::piped()).spawn().unwrap();
+    submit(
+        &env,
+        &clone,
+        &[
+            spec(&quick, "sleep 2; echo finished", 60),
+            spec(&long, "sleep 600", 900),
+        ],
+    );
+    let mut w = worker(&env, &grid, "term", &["--slots", "2", "--grace", "6"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     assert!(wait_for(60, || {
         find_task(&env, &grid, &quick).is_some_and(|(s, _)| s == "in_progress")
             && find_task(&env, &grid, &long).is_some_and(|(s, _)| s == "in_progress")
@@ -320,10 +463,17 @@ fn sigterm_lets_tasks_finish_then_kills_and_releases_them() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");
-    assert_eq!(find_task(&env, &grid, &quick).unwrap().0, "completed", "finished within the grace: {log}");
+    assert_eq!(
+        find_task(&env, &grid, &quick).unwrap().0,
+        "completed",
+        "finished within the grace: {log}"
+    );
     let (state, spec) = find_task(&env, &grid, &long).unwrap();
     assert_eq!(state, "queue", "released: {log}");
-    assert!(spec.get("claim").is_none() && spec.get("attempts").is_none(), "no attempt used: {spec}");
+    assert!(
+        spec.get("claim").is_none() && spec.get("attempts").is_none(),
+        "no attempt used: {spec}"
+    );
     assert!(containers_with_label(&format!("dgrid.task={long}")).is_empty());
 }
 
@@ -348,8 +498,11 @@ impl DockerProxy {
             match listener.accept() {
                 Ok((client, _)) => {
                     client.set_nonblocking(false).unwrap();
-                    let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else { continue };
-                    let (mut c1, mut d1) = (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+                    let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
+                        continue;
+                    };
+                    let (mut c1, mut d1) =
+                        (client.try_clone().unwrap(), daemon.try_clone().unwrap());
                     let (mut c2, mut d2) = (client, daemon);
                     std::thread::spawn(move || {
                         let _ = std::io::copy(&mut c1, &mut d1);
@@ -383,15 +536,28 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
     let socket = env.path("docker.sock");
     let proxy = DockerProxy::start(socket.clone());
     let host = format!("unix://{}", socket.display());
-    let mut w = worker(&env, &grid, "flaky", &[]).env("DOCKER_HOST", &host).stderr(Stdio::piped()).spawn().unwrap();
+    let mut w = worker(&env, &grid, "flaky", &[])
+        .env("DOCKER_HOST", &host)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // The worker is up (it checked docker and registered), then the daemon goes away.
-    assert!(wait_for(60, || env.cmd("git", &grid).args(["cat-file", "-e", "main:nodes/flaky.json"]).status().unwrap().success()));
+    assert!(wait_for(60, || env
+        .cmd("git", &grid)
+        .args(["cat-file", "-e", "main:nodes/flaky.json"])
+        .status()
+        .unwrap()
+        .success()));
     proxy.cut();
     let id = unique("nodaemon");
     submit(&env, &clone, &[spec(&id, "echo hi", 60)]);
     // Claimed, failed to start, released without using an attempt; the node says why.
     assert!(wait_for(60, || {
-        let node = env.cmd("git", &grid).args(["show", "main:nodes/flaky.json"]).output().unwrap();
+        let node = env
+            .cmd("git", &grid)
+            .args(["show", "main:nodes/flaky.json"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&node.stdout).contains("\"problem\"")
     }));
     let (state, spec) = find_task(&env, &grid, &id).unwrap();
@@ -407,7 +573,14 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
     assert!(log.contains(&format!("cannot run {id}")), "{log}");
     // With a daemon again, the same task runs as attempt 1.
     let out = run_worker(&env, &grid, "flaky", &["--until-empty"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (state, result) = find_task(&env, &grid, &id).unwrap();
-    assert_eq!((state.as_str(), &result["attempt"]), ("completed", &1.into()));
+    assert_eq!(
+        (state.as_str(), &result["attempt"]),
+        ("completed", &1.into())
+    );
 }

@@ -8,6 +8,9 @@ pub mod claim;
 pub mod hook;
 pub mod init;
 pub mod install_hooks;
+pub mod read;
+pub mod show;
+pub mod status;
 pub mod submit;
 pub mod validate;
 pub mod wait;
@@ -36,6 +39,9 @@ pub enum Command {
     Submit(Box<submit::Args>),
     Claim(claim::Args),
     Work(Box<work::Args>),
+    Status(Box<status::Args>),
+    Show(show::Args),
+    Logs(show::LogsArgs),
     InstallHooks(install_hooks::Args),
     #[command(hide = true)]
     Hook(hook::Args),
@@ -54,6 +60,9 @@ pub fn main_with(preset: Option<&str>) -> ExitCode {
         Command::Submit(a) => submit::run(*a),
         Command::Claim(a) => claim::run(a),
         Command::Work(a) => work::run(*a),
+        Command::Status(a) => status::run(*a),
+        Command::Show(a) => show::run(a),
+        Command::Logs(a) => show::run_logs(a),
         Command::InstallHooks(a) => install_hooks::run(a),
         Command::Hook(a) => hook::run(a),
     });

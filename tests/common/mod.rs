@@ -196,14 +196,24 @@ impl Drop for Daemon {
 pub fn docker_ready() -> bool {
     static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     let ready = READY.get_or_init(|| {
-        let info = Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let info = Command::new("docker")
+            .arg("info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         if !info.is_ok_and(|s| s.success()) {
             return Err("no Docker engine is reachable (`docker info` failed)".into());
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
-        let out = Command::new("sh").arg(script).output().map_err(|e| e.to_string())?;
+        let out = Command::new("sh")
+            .arg(script)
+            .output()
+            .map_err(|e| e.to_string())?;
         if !out.status.success() {
-            return Err(format!("cannot build the test image: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "cannot build the test image: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         Ok(())
     });
@@ -222,7 +232,9 @@ pub fn docker_ready() -> bool {
 /// The state and parsed content of task `id` at `main` of the bare repository `grid`.
 pub fn find_task(env: &Env, grid: &Path, id: &str) -> Option<(String, serde_json::Value)> {
     let listing = env.git(grid, &["ls-tree", "-r", "--name-only", "main", "tasks/"]);
-    let path = listing.lines().find(|l| l.ends_with(&format!("/{id}.json")))?;
+    let path = listing
+        .lines()
+        .find(|l| l.ends_with(&format!("/{id}.json")))?;
     let state = path.split('/').nth(1)?.to_string();
     let content = env.git(grid, &["show", &format!("main:{path}")]);
     Some((state, serde_json::from_str(&content).unwrap()))

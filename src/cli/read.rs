@@ -1,0 +1,92 @@
+//! Opening the grid for reading (status, show, logs): fetch first unless told not to, from the
+//! clone's remote, a cache clone of `--repo`, or a given ref; in the grid repository itself (bare,
+//! no remote) its own `main`.
+
+use crate::gitcmd;
+use crate::grid::location::GridArgs;
+use crate::grid::Grid;
+use crate::repo::LocalRepo;
+use anyhow::{Context, Result};
+use gix::ObjectId;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// Read what was fetched last, without fetching
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Read this ref or commit instead of the remote's main (no fetch)
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+pub struct ReadSource {
+    pub repo: gix::Repository,
+    pub tip: Option<ObjectId>,
+    /// For headings: the remote, or the ref read.
+    pub describe: String,
+    pub limits: crate::task::Limits,
+}
+
+pub fn open(args: &ReadArgs) -> Result<ReadSource> {
+    if let Some(reference) = &args.reference {
+        let local = LocalRepo::current()?;
+        let hex = gitcmd::output(
+            &local.dir,
+            &[
+                "rev-parse",
+                "--verify",
+                "--end-of-options",
+                &format!("{reference}^{{commit}}"),
+            ],
+        )
+        .with_context(|| format!("--ref {reference}: no such commit"))?;
+        return Ok(ReadSource {
+            repo: local.open()?,
+            tip: Some(crate::cli::validate::parse_oid(&hex)?),
+            describe: reference.clone(),
+            limits: local.limits()?,
+        });
+    }
+    if args.grid.repo.is_none() {
+        let local = LocalRepo::current()?;
+        let remote = match &args.grid.remote {
+            Some(r) => Some(r.clone()),
+            None => local.config("dgrid.remote")?.or_else(|| {
+                gitcmd::output_opt(&local.dir, &["remote", "get-url", "origin"])
+                    .ok()
+                    .flatten()
+                    .map(|_| "origin".into())
+            }),
+        };
+        if remote.is_none() {
+            // The grid repository itself: its own main.
+            let tip = gitcmd::output_opt(
+                &local.dir,
+                &["rev-parse", "--verify", "--quiet", "refs/heads/main"],
+            )?
+            .map(|h| crate::cli::validate::parse_oid(&h))
+            .transpose()?;
+            let describe = local.git_dir.display().to_string();
+            return Ok(ReadSource {
+                repo: local.open()?,
+                tip,
+                describe,
+                limits: local.limits()?,
+            });
+        }
+    }
+    let grid = Grid::open(&args.grid)?;
+    let tip = if args.no_fetch {
+        grid.tip()?
+    } else {
+        grid.fetch()?
+    };
+    Ok(ReadSource {
+        describe: grid.describe(),
+        tip,
+        limits: grid.limits,
+        repo: grid.repo,
+    })
+}

@@ -1,0 +1,183 @@
+//! `git dgrid show ID` and `git dgrid logs ID`: one task, where it is, what it is, what it did.
+
+use super::read::{self, ReadArgs};
+use crate::exit;
+use crate::gitcmd;
+use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::layout::{self, State};
+use anyhow::{Context, Result};
+
+/// Show a task: its state, spec, result and history (the commits that moved it)
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The task id
+    pub id: String,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// Print a task's stdout and stderr as stored, with a note when they were cut
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// The task id
+    pub id: String,
+    /// Only stdout
+    #[arg(long, conflicts_with = "stderr")]
+    pub stdout: bool,
+    /// Only stderr
+    #[arg(long)]
+    pub stderr: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+fn locate(source: &read::ReadSource, id: &str) -> Result<Option<(Snapshot, TaskRef)>> {
+    let snapshot = Snapshot::read(&source.repo, source.tip)?;
+    let found = snapshot.get(id).cloned();
+    Ok(found.map(|t| (snapshot, t)))
+}
+
+fn unknown(id: &str, describe: &str) -> u8 {
+    eprintln!("error: no task {id:?} on {describe}");
+    exit::NO
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let source = read::open(&args.read)?;
+    let Some((_, task)) = locate(&source, &args.id)? else {
+        return Ok(unknown(&args.id, &source.describe));
+    };
+    let history = history(&source, &args.id)?;
+    let (spec, result) = if task.state.holds_results() {
+        let result = snapshot::load_result(&source.repo, &task, &source.limits)?;
+        (result.task.clone(), Some(result))
+    } else {
+        (
+            Some(snapshot::load_spec(&source.repo, &task, &source.limits)?),
+            None,
+        )
+    };
+    if args.json {
+        let history: Vec<serde_json::Value> = history
+            .iter()
+            .map(|(commit, author, time, subject)| serde_json::json!({"commit": commit, "author": author, "time": time, "subject": subject}))
+            .collect();
+        let object = serde_json::json!({"id": args.id, "state": task.state.name(), "path": task.path, "spec": spec, "result": result, "history": history});
+        println!("{}", serde_json::to_string_pretty(&object)?);
+        return Ok(exit::OK);
+    }
+    println!(
+        "task   {}\nstate  {}\npath   {}",
+        args.id, task.state, task.path
+    );
+    if let Some(spec) = &spec {
+        println!("\nspec\n{}", indent(&serde_json::to_string_pretty(spec)?));
+    }
+    if let Some(result) = &result {
+        let mut summary = result.clone();
+        summary.stdout = format!(
+            "({} bytes; git dgrid logs {})",
+            result.stdout.len(),
+            args.id
+        );
+        summary.stderr = format!(
+            "({} bytes; git dgrid logs {})",
+            result.stderr.len(),
+            args.id
+        );
+        summary.task = None;
+        println!(
+            "\nresult\n{}",
+            indent(&serde_json::to_string_pretty(&summary)?)
+        );
+    }
+    println!("\nhistory");
+    for (commit, author, time, subject) in &history {
+        println!(
+            "  {} {time} {author}: {subject}",
+            &commit[..commit.len().min(10)]
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub fn run_logs(args: LogsArgs) -> Result<u8> {
+    let source = read::open(&args.read)?;
+    let Some((_, task)) = locate(&source, &args.id)? else {
+        return Ok(unknown(&args.id, &source.describe));
+    };
+    if !task.state.holds_results() {
+        eprintln!("{} is {}: it has no output yet", args.id, task.state);
+        return Ok(exit::NO);
+    }
+    let result = snapshot::load_result(&source.repo, &task, &source.limits)?;
+    let streams = [
+        ("stdout", &result.stdout, &result.stdout_info),
+        ("stderr", &result.stderr, &result.stderr_info),
+    ];
+    for (name, text, info) in streams {
+        if (args.stdout && name != "stdout") || (args.stderr && name != "stderr") {
+            continue;
+        }
+        if !(args.stdout || args.stderr) {
+            eprintln!("==> {name} <==");
+        }
+        print!("{text}");
+        if !text.is_empty() && !text.ends_with('\n') {
+            println!();
+        }
+        if let Some(info) = info.as_ref().filter(|i| i.truncated) {
+            eprintln!(
+                "[{name} truncated: {} of {} bytes kept; sha256 of the whole stream {}]",
+                text.len(),
+                info.total_bytes,
+                info.sha256
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The commits that touched any place the task can be, newest first.
+fn history(source: &read::ReadSource, id: &str) -> Result<Vec<(String, String, String, String)>> {
+    let Some(tip) = source.tip else {
+        return Ok(Vec::new());
+    };
+    let mut paths = Vec::new();
+    for state in State::ALL {
+        paths.push(layout::task_path(state, id));
+        paths.push(format!("{}/{id}.json", state.dir()));
+    }
+    let mut args = vec![
+        "log".to_string(),
+        "--format=%H%x09%an%x09%aI%x09%s".into(),
+        tip.to_string(),
+        "--".into(),
+    ];
+    args.extend(paths);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dir = source.repo.git_dir().to_path_buf();
+    let out = gitcmd::output(&dir, &args).context("cannot read the task's history")?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(4, '\t');
+            Some((
+                f.next()?.into(),
+                f.next()?.into(),
+                f.next()?.into(),
+                f.next()?.into(),
+            ))
+        })
+        .collect())
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

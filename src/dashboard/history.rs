@@ -1,0 +1,152 @@
+//! What the history of `main` tells: which results are newest, and the series the dashboard charts
+//! (tasks finished per hour, queue length over time, throughput per node). Read with gix, diffing
+//! each commit against its first parent and skipping identical subtrees.
+
+use crate::layout::{self, PathKind, State};
+use crate::odb;
+use crate::validate::changed_paths;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use gix::ObjectId;
+
+/// A commit on the first-parent line of `main`, newest first.
+struct Step {
+    id: ObjectId,
+    time: i64,
+    author: String,
+}
+
+fn first_parent_line(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    max: usize,
+    since: Option<i64>,
+) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let mut current = Some(tip);
+    while let Some(id) = current {
+        if steps.len() >= max {
+            break;
+        }
+        let commit = repo.find_commit(id)?;
+        let time = commit.time()?.seconds;
+        if since.is_some_and(|s| time < s) {
+            break;
+        }
+        let author = commit.author()?.name.to_string();
+        current = commit.parent_ids().next().map(|p| p.detach());
+        steps.push(Step { id, time, author });
+    }
+    Ok(steps)
+}
+
+/// Ids of results a commit added or rewrote, with their state.
+fn finished_in(repo: &gix::Repository, commit: ObjectId) -> Result<Vec<(String, State)>> {
+    Ok(changed_paths(repo, &[commit])?
+        .into_iter()
+        .filter_map(|path| match layout::classify(&path) {
+            Ok(PathKind::Task { state, stem, .. }) if state.holds_results() => Some((stem, state)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The ids of the `n` newest results, newest first (looking back at most 2,000 commits).
+pub fn recent_results(
+    repo: &gix::Repository,
+    tip: Option<ObjectId>,
+    n: usize,
+) -> Result<Vec<String>> {
+    let Some(tip) = tip else {
+        return Ok(Vec::new());
+    };
+    let mut ids = Vec::new();
+    for step in first_parent_line(repo, tip, 2000, None)? {
+        for (id, _) in finished_in(repo, step.id)? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.len() >= n {
+            break;
+        }
+    }
+    ids.truncate(n);
+    Ok(ids)
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Series {
+    /// (hour start, unix seconds; completed, failed) for each of the last 48 hours, oldest first.
+    pub finished_per_hour: Vec<(i64, u32, u32)>,
+    /// (unix seconds, queued tasks), oldest first, sampled.
+    pub queue_length: Vec<(i64, usize)>,
+    /// (node, results recorded) over the window, most first.
+    pub per_node: Vec<(String, u32)>,
+}
+
+/// The dashboard's charts over the last `hours` hours.
+pub fn series(
+    repo: &gix::Repository,
+    tip: Option<ObjectId>,
+    now: DateTime<Utc>,
+    hours: i64,
+) -> Result<Series> {
+    let mut series = Series::default();
+    let start_hour = now.timestamp() - now.timestamp().rem_euclid(3600) - (hours - 1) * 3600;
+    series.finished_per_hour = (0..hours).map(|h| (start_hour + h * 3600, 0, 0)).collect();
+    let Some(tip) = tip else { return Ok(series) };
+    let steps = first_parent_line(repo, tip, 20_000, Some(start_hour))?;
+    let mut per_node: std::collections::BTreeMap<String, u32> = Default::default();
+    for step in &steps {
+        for (_, state) in finished_in(repo, step.id)? {
+            let bucket = ((step.time - start_hour) / 3600) as usize;
+            if let Some(slot) = series.finished_per_hour.get_mut(bucket) {
+                match state {
+                    State::Completed => slot.1 += 1,
+                    _ => slot.2 += 1,
+                }
+            }
+            *per_node.entry(step.author.clone()).or_default() += 1;
+        }
+    }
+    let mut per_node: Vec<(String, u32)> = per_node.into_iter().collect();
+    per_node.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    series.per_node = per_node;
+    // Queue length at up to 120 commits spread over the window (counting is a tree walk each).
+    let stride = (steps.len() / 120).max(1);
+    for step in steps.iter().step_by(stride).rev() {
+        series
+            .queue_length
+            .push((step.time, count_queue(repo, step.id)?));
+    }
+    if series.queue_length.is_empty() {
+        series
+            .queue_length
+            .push((now.timestamp(), count_queue(repo, tip)?));
+    }
+    Ok(series)
+}
+
+fn count_queue(repo: &gix::Repository, commit: ObjectId) -> Result<usize> {
+    let root = odb::commit_tree(repo, commit)?;
+    let Some(queue) = odb::subtree(repo, root, &State::Queue.dir())? else {
+        return Ok(0);
+    };
+    let tree = repo.find_tree(queue)?;
+    let mut count = 0;
+    for entry in tree.decode()?.entries {
+        if entry.mode.is_tree() {
+            let shard = repo.find_tree(entry.oid.to_owned())?;
+            count += shard
+                .decode()?
+                .entries
+                .iter()
+                .filter(|e| e.filename.ends_with(b".json"))
+                .count();
+        } else if entry.filename.ends_with(b".json") {
+            count += 1;
+        }
+    }
+    Ok(count)
+}

@@ -1,0 +1,9 @@
+//! Looking at the grid: a status model read from a snapshot, drawn as a terminal table, as JSON, or
+//! as a static HTML page with charts from the history of `main`. Everything here only reads.
+
+pub mod history;
+pub mod html;
+pub mod model;
+pub mod table;
+
+pub use model::StatusModel;

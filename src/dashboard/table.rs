@@ -1,0 +1,274 @@
+//! The terminal view of `git dgrid status`: aligned tables, colour on a terminal, plain in a pipe.
+
+use super::model::{human_duration, Liveness, StatusModel};
+use crate::task::Status;
+use std::fmt::Write;
+
+#[derive(Clone, Copy)]
+enum Tone {
+    Plain,
+    Good,
+    Warn,
+    Bad,
+    Dim,
+    Bold,
+}
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn paint(&self, tone: Tone, text: &str) -> String {
+        let code = match tone {
+            Tone::Plain => return text.to_string(),
+            Tone::Good => "32",
+            Tone::Warn => "33",
+            Tone::Bad => "31",
+            Tone::Dim => "2",
+            Tone::Bold => "1",
+        };
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// Lays out rows in columns; each cell carries its tone, applied after padding.
+fn table(p: &Painter, out: &mut String, header: &[&str], rows: &[Vec<(String, Tone)>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, (cell, _)) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<(String, Tone)>| {
+        let last = cells.len() - 1;
+        let mut s = String::from("  ");
+        for (i, (cell, tone)) in cells.into_iter().enumerate() {
+            let pad = if i == last {
+                0
+            } else {
+                widths[i] - cell.chars().count() + 2
+            };
+            s.push_str(&p.paint(tone, &cell));
+            s.push_str(&" ".repeat(pad));
+        }
+        s.trim_end().to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(
+            Tone::Dim,
+            &line(
+                header
+                    .iter()
+                    .map(|h| (h.to_string(), Tone::Plain))
+                    .collect()
+            )
+        )
+    );
+    for row in rows {
+        let _ = writeln!(out, "{}", line(row.clone()));
+    }
+}
+
+fn ago(secs: Option<i64>) -> String {
+    match secs {
+        Some(s) if s >= 0 => format!("{} ago", human_duration(s)),
+        Some(s) => human_duration(s),
+        None => "-".into(),
+    }
+}
+
+/// Strips anything that could move the cursor or recolour the terminal from repository strings.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
+    let p = Painter { color };
+    let mut out = String::new();
+    let commit = model
+        .commit
+        .as_deref()
+        .map_or("(empty)".to_string(), |c| c[..c.len().min(12)].to_string());
+    let _ = writeln!(
+        out,
+        "{} {grid} at {commit}, {}",
+        p.paint(Tone::Bold, "grid"),
+        model.generated_at
+    );
+    let c = &model.counts;
+    let wait = model
+        .queue
+        .oldest_wait
+        .map(|w| format!("   oldest waiting {}", human_duration(w)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\n{}  queued {}   running {}   completed {}   failed {}{wait}",
+        p.paint(Tone::Bold, "TASKS"),
+        c.queue,
+        c.in_progress,
+        p.paint(Tone::Good, &c.completed.to_string()),
+        p.paint(
+            if c.failed > 0 { Tone::Bad } else { Tone::Plain },
+            &c.failed.to_string()
+        ),
+    );
+
+    let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "NODES"));
+    if model.nodes.is_empty() {
+        let _ = writeln!(out, "  (none yet: start one with git dgrid work)");
+    } else {
+        let rows: Vec<Vec<(String, Tone)>> = model
+            .nodes
+            .iter()
+            .map(|n| {
+                let tone = match n.state {
+                    Liveness::Alive => Tone::Good,
+                    Liveness::Late => Tone::Warn,
+                    Liveness::Dead => Tone::Bad,
+                    Liveness::Stopped => Tone::Dim,
+                };
+                let state = serde_json::to_value(n.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let running = if n.running.is_empty() {
+                    "-".into()
+                } else {
+                    clean(&n.running.join(" "))
+                };
+                vec![
+                    (clean(&n.id), Tone::Plain),
+                    (state, tone),
+                    (ago(n.heartbeat_age), Tone::Plain),
+                    (n.completed.to_string(), Tone::Plain),
+                    (n.failed.to_string(), Tone::Plain),
+                    (running, Tone::Plain),
+                    (
+                        n.problem.as_deref().map(clean).unwrap_or_default(),
+                        Tone::Bad,
+                    ),
+                ]
+            })
+            .collect();
+        table(
+            &p,
+            &mut out,
+            &[
+                "NODE",
+                "STATE",
+                "HEARTBEAT",
+                "DONE",
+                "FAILED",
+                "RUNNING",
+                "PROBLEM",
+            ],
+            &rows,
+        );
+    }
+
+    if !model.in_progress.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "RUNNING"));
+        let rows: Vec<Vec<(String, Tone)>> = model
+            .in_progress
+            .iter()
+            .map(|t| {
+                vec![
+                    (clean(&t.id), Tone::Plain),
+                    (clean(&t.node_id), Tone::Plain),
+                    (
+                        t.elapsed.map(human_duration).unwrap_or_default(),
+                        Tone::Plain,
+                    ),
+                    (t.attempt.to_string(), Tone::Plain),
+                    (clean(&t.lease_expires_at), Tone::Dim),
+                ]
+            })
+            .collect();
+        table(
+            &p,
+            &mut out,
+            &["TASK", "NODE", "ELAPSED", "ATTEMPT", "LEASE UNTIL"],
+            &rows,
+        );
+    }
+
+    if !model.queue.next.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "QUEUE (next)"));
+        let rows: Vec<Vec<(String, Tone)>> = model
+            .queue
+            .next
+            .iter()
+            .take(10)
+            .map(|q| {
+                vec![
+                    (clean(&q.id), Tone::Plain),
+                    (q.priority.to_string(), Tone::Plain),
+                    (q.wait.map(human_duration).unwrap_or_default(), Tone::Plain),
+                    (q.attempts.to_string(), Tone::Plain),
+                ]
+            })
+            .collect();
+        table(
+            &p,
+            &mut out,
+            &["TASK", "PRIORITY", "WAITING", "ATTEMPTS"],
+            &rows,
+        );
+        if model.counts.queue > rows.len() {
+            let _ = writeln!(out, "  … and {} more", model.counts.queue - rows.len());
+        }
+    }
+
+    if !model.recent.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "RECENT RESULTS"));
+        let rows: Vec<Vec<(String, Tone)>> = model
+            .recent
+            .iter()
+            .take(10)
+            .map(|r| {
+                let (name, tone) = match r.status {
+                    Status::Success => ("success", Tone::Good),
+                    Status::Failed => ("failed", Tone::Bad),
+                    Status::Timeout => ("timeout", Tone::Bad),
+                    Status::Cancelled => ("cancelled", Tone::Warn),
+                    Status::Lost => ("lost", Tone::Bad),
+                };
+                vec![
+                    (clean(&r.id), Tone::Plain),
+                    (name.to_string(), tone),
+                    (
+                        r.exit_code
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        Tone::Plain,
+                    ),
+                    (clean(&r.node_id), Tone::Plain),
+                    (
+                        r.duration_ms
+                            .map(|d| format!("{:.1}s", d as f64 / 1000.0))
+                            .unwrap_or_default(),
+                        Tone::Plain,
+                    ),
+                    (clean(&r.finished_at), Tone::Dim),
+                ]
+            })
+            .collect();
+        table(
+            &p,
+            &mut out,
+            &["TASK", "STATUS", "EXIT", "NODE", "TOOK", "FINISHED"],
+            &rows,
+        );
+    }
+    out
+}

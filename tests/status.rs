@@ -1,0 +1,403 @@
+//! `status`, `show`, `logs` and the dashboard on a grid generated with known content.
+
+mod common;
+use common::Env;
+use git_dgrid::layout::{node_path, task_path, State};
+use std::path::{Path, PathBuf};
+
+const NOW: &str = "2026-01-01T12:00:00Z";
+
+fn task(id: &str, created: &str, extra: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","image":"alpine:3","command":"echo {id}","created_at":"{created}","timeout":60,"submitted_by":"t"{extra}}}"#
+    )
+}
+
+fn result(id: &str, node: &str, status: &str, code: i64, finished: &str, stdout: &str) -> String {
+    serde_json::json!({
+        "task_id": id, "node_id": node, "exit_code": code, "stdout": stdout, "stderr": "",
+        "timestamp": finished, "status": status, "finished_at": finished, "duration_ms": 1500, "attempt": 1,
+        "task": serde_json::from_str::<serde_json::Value>(&task(id, "2026-01-01T09:00:00Z", "")).unwrap(),
+    })
+    .to_string()
+}
+
+fn node(id: &str, heartbeat: &str, running: &[&str], completed: u64, failed: u64) -> String {
+    serde_json::json!({
+        "id": id, "hostname": "host", "version": "0.1.0", "labels": [], "slots": 1, "cpus": 1.0,
+        "memory": 1, "docker_version": "20.10", "started_at": "2026-01-01T08:00:00Z",
+        "last_heartbeat": heartbeat, "state": "running", "heartbeat_interval": 300,
+        "running": running, "completed": completed, "failed": failed,
+    })
+    .to_string()
+}
+
+/// Commits `files` with a fixed date, so commit ids (and the snapshot) are reproducible.
+fn commit(env: &Env, repo: &Path, files: &[(String, String)], date: &str, message: &str) {
+    for (path, content) in files {
+        let full = repo.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+        env.git(repo, &["add", path]);
+    }
+    let out = env
+        .cmd("git", repo)
+        .args(["commit", "--quiet", "-m", message])
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A grid with every state, an alive node and a dead one; returns a clone to look from.
+fn known_grid(env: &Env) -> PathBuf {
+    let remote = env.path("g.git");
+    env.git(
+        env.tmp.path(),
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            remote.to_str().unwrap(),
+        ],
+    );
+    let author = env.path("author");
+    env.git(
+        env.tmp.path(),
+        &[
+            "init",
+            "--quiet",
+            "--initial-branch=main",
+            author.to_str().unwrap(),
+        ],
+    );
+    let claim = r#","claim":{"node_id":"alive-node","claimed_at":"2026-01-01T11:50:00Z","lease_expires_at":"2026-01-01T12:05:00Z","attempt":1}"#;
+    commit(
+        env,
+        &author,
+        &[
+            (
+                task_path(State::Queue, "q-first"),
+                task("q-first", "2026-01-01T10:00:00Z", r#","priority":5"#),
+            ),
+            (
+                task_path(State::Queue, "q-second"),
+                task("q-second", "2026-01-01T11:00:00Z", ""),
+            ),
+            (
+                node_path("dead-node"),
+                node("dead-node", "2026-01-01T09:00:00Z", &[], 0, 1),
+            ),
+        ],
+        "2026-01-01T10:00:00Z",
+        "dgrid: submit",
+    );
+    commit(
+        env,
+        &author,
+        &[(
+            task_path(State::Completed, "c-one"),
+            result(
+                "c-one",
+                "alive-node",
+                "success",
+                0,
+                "2026-01-01T11:40:00Z",
+                "one\n",
+            ),
+        )],
+        "2026-01-01T11:40:00Z",
+        "dgrid: complete c-one",
+    );
+    commit(
+        env,
+        &author,
+        &[(
+            task_path(State::Failed, "f-one"),
+            result(
+                "f-one",
+                "dead-node",
+                "failed",
+                2,
+                "2026-01-01T11:45:00Z",
+                "boom\n",
+            ),
+        )],
+        "2026-01-01T11:45:00Z",
+        "dgrid: fail f-one",
+    );
+    commit(
+        env,
+        &author,
+        &[
+            (
+                task_path(State::Completed, "c-two"),
+                result(
+                    "c-two",
+                    "alive-node",
+                    "success",
+                    0,
+                    "2026-01-01T11:50:00Z",
+                    "two\n",
+                ),
+            ),
+            (
+                task_path(State::InProgress, "r-one"),
+                task("r-one", "2026-01-01T09:30:00Z", claim),
+            ),
+            (
+                node_path("alive-node"),
+                node("alive-node", "2026-01-01T11:59:50Z", &["r-one"], 2, 0),
+            ),
+        ],
+        "2026-01-01T11:50:00Z",
+        "dgrid: complete c-two, claim r-one",
+    );
+    env.git(
+        &author,
+        &["push", "--quiet", remote.to_str().unwrap(), "main"],
+    );
+    env.clone(remote.to_str().unwrap(), "viewer")
+}
+
+#[test]
+fn json_counts_and_node_states_are_exact() {
+    let env = Env::new();
+    let viewer = known_grid(&env);
+    env.dgrid_ok(&viewer, &["validate"], 0);
+    let out = env.dgrid_ok(&viewer, &["status", "--json", "--now", NOW], 0);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        status["counts"],
+        serde_json::json!({"queue": 2, "in_progress": 1, "completed": 2, "failed": 1})
+    );
+    let nodes: Vec<(&str, &str, &str)> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap(),
+                n["state"].as_str().unwrap(),
+                n["last_heartbeat"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            ("alive-node", "alive", "2026-01-01T11:59:50Z"),
+            ("dead-node", "dead", "2026-01-01T09:00:00Z")
+        ]
+    );
+    assert_eq!(status["queue"]["oldest_wait"], 7200);
+    assert_eq!(
+        status["queue"]["next"][0]["id"], "q-first",
+        "priority first"
+    );
+    assert_eq!(status["in_progress"][0]["node_id"], "alive-node");
+    assert_eq!(status["in_progress"][0]["elapsed"], 600);
+    let recent: Vec<&str> = status["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(recent, vec!["c-two", "f-one", "c-one"], "newest first");
+}
+
+#[test]
+fn terminal_table_matches_the_snapshot() {
+    let env = Env::new();
+    let viewer = known_grid(&env);
+    let out = env.dgrid_ok(
+        &viewer,
+        &["status", "--ref", "origin/main", "--now", NOW],
+        0,
+    );
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/status.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snapshot, &out).unwrap();
+    }
+    let expected = std::fs::read_to_string(&snapshot)
+        .expect("tests/snapshots/status.txt (UPDATE_SNAPSHOTS=1 writes it)");
+    assert_eq!(
+        out, expected,
+        "the status table changed; if on purpose, rerun with UPDATE_SNAPSHOTS=1"
+    );
+    assert!(!out.contains('\x1b'), "no colour in a pipe");
+}
+
+#[test]
+fn show_and_logs() {
+    let env = Env::new();
+    let viewer = known_grid(&env);
+    let out = env.dgrid_ok(&viewer, &["show", "f-one", "--json"], 0);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["state"], "failed");
+    assert_eq!(shown["result"]["exit_code"], 2);
+    assert_eq!(shown["history"][0]["subject"], "dgrid: fail f-one");
+    assert_eq!(
+        env.dgrid_ok(&viewer, &["logs", "f-one", "--stdout"], 0),
+        "boom\n"
+    );
+    let missing = env.dgrid(&viewer, &["show", "no-such-task"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no task \"no-such-task\""));
+    assert_eq!(
+        env.dgrid(&viewer, &["logs", "no-such-task"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        env.dgrid(&viewer, &["logs", "q-first"]).status.code(),
+        Some(1),
+        "no output yet"
+    );
+}
+
+fn chromium() -> Option<String> {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Some(name.to_string());
+        }
+    }
+    if std::env::var("DGRID_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
+        panic!("DGRID_REQUIRE_CHROMIUM=1 but no chromium is installed");
+    }
+    eprintln!(
+        "SKIPPED: no chromium installed; set DGRID_REQUIRE_CHROMIUM=1 to make this a failure"
+    );
+    None
+}
+
+fn browser(name: &str, env: &Env, args: &[&str]) -> std::process::Output {
+    let profile = env.path("chromium-profile");
+    std::process::Command::new(name)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+        ])
+        .args([
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-quic",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_dashboard_in_a_real_browser_shows_counts_and_runs_nothing() {
+    let Some(chromium) = chromium() else { return };
+    let env = Env::new();
+    let viewer = known_grid(&env);
+    let author = env.path("author");
+    let evil =
+        "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">";
+    let queued = serde_json::json!({"id": "evil", "image": "alpine", "command": evil, "created_at": "2026-01-01T11:00:00Z", "timeout": 5, "submitted_by": "<b>mallory</b>"});
+    let mut done: serde_json::Value = serde_json::from_str(&result(
+        "evil-out",
+        "alive-node",
+        "success",
+        0,
+        "2026-01-01T11:55:00Z",
+        evil,
+    ))
+    .unwrap();
+    done["task"]["command"] = evil.into();
+    commit(
+        &env,
+        &author,
+        &[
+            (task_path(State::Queue, "evil"), queued.to_string()),
+            (task_path(State::Completed, "evil-out"), done.to_string()),
+        ],
+        "2026-01-01T11:55:00Z",
+        "dgrid: hostile strings",
+    );
+    env.git(
+        &author,
+        &[
+            "push",
+            "--quiet",
+            env.path("g.git").to_str().unwrap(),
+            "main",
+        ],
+    );
+    let site = env.path("site");
+    env.dgrid_ok(
+        &viewer,
+        &[
+            "status",
+            "--html",
+            site.to_str().unwrap(),
+            "--now",
+            NOW,
+            "--title",
+            "test <grid>",
+        ],
+        0,
+    );
+    let page = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(!page.contains("<script"), "no script element at all");
+    assert!(page.contains("&lt;script&gt;document.title="));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.join("status.json")).unwrap()).unwrap();
+    assert_eq!(json["counts"]["queue"], 3);
+
+    let url = format!("file://{}", site.join("index.html").display());
+    let out = browser(&chromium, &env, &["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("<title>test &lt;grid&gt; · git-dgrid</title>"),
+        "the title is untouched: {}",
+        &dom[..dom.len().min(400)]
+    );
+    assert!(!dom.contains("PWNED</title>"));
+    for (id, n) in [
+        ("count-queue", 3),
+        ("count-in_progress", 1),
+        ("count-completed", 3),
+        ("count-failed", 1),
+        ("count-nodes-alive", 1),
+    ] {
+        assert!(
+            dom.contains(&format!(r#"id="{id}">{n}</div>"#)),
+            "{id} should be {n}"
+        );
+    }
+    assert!(
+        dom.contains("&lt;script&gt;document.title='PWNED'&lt;/script&gt;"),
+        "hostile text shown as text"
+    );
+    assert!(
+        !dom.contains("<img src=\"x\""),
+        "no element made from task text"
+    );
+    let shot = site.join("screenshot.png");
+    let out = browser(
+        &chromium,
+        &env,
+        &[
+            "--window-size=1280,1400",
+            &format!("--screenshot={}", shot.display()),
+            &url,
+        ],
+    );
+    assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+}
