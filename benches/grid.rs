@@ -3,6 +3,9 @@
 //!   cargo bench --bench grid                 # everything
 //!   cargo bench --bench grid -- claims       # racing claimers over git daemon on 127.0.0.1
 //!   cargo bench --bench grid -- listing      # reading 10k and 100k tasks
+//!   cargo bench --bench grid -- status       # `git dgrid status` over 100k tasks (needs /usr/bin/time)
+//!   cargo bench --bench grid -- workers      # makespan of 1-8 workers, pushes per task (needs Docker)
+//!   cargo bench --bench grid -- memory       # a worker's resident memory, idle and after many tasks
 //!
 //! Results go to BENCHMARKS.md by hand, with the machine and the date.
 
@@ -29,6 +32,277 @@ fn main() {
     }
     if wants("listing") {
         listing();
+    }
+    if wants("status") {
+        status();
+    }
+    if wants("workers") {
+        workers();
+    }
+    if wants("memory") {
+        memory();
+    }
+}
+
+/// A grid of `n` tasks spread over every state, written in one commit with the library.
+fn big_grid(env: &Env, n: usize) -> std::path::PathBuf {
+    use git_dgrid::layout::{task_path, State};
+    use git_dgrid::odb::{self, Edit, Identity};
+    let grid = env.grid("big.git");
+    let repo = odb::open(&grid).unwrap();
+    let tip = repo
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .id()
+        .detach();
+    let mut edits = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("t{i:06}");
+        let spec = format!(
+            r#"{{"id":"{id}","image":"alpine:3","command":"echo {i}","created_at":"2026-01-01T00:00:00Z","timeout":60,"submitted_by":"bench"}}"#
+        );
+        let (state, content) = match i % 10 {
+            0..=5 => (
+                State::Completed,
+                format!(
+                    r#"{{"task_id":"{id}","node_id":"n{}","exit_code":0,"stdout":"{i}\n","stderr":"","timestamp":"2026-01-01T01:00:00Z","status":"success","task":{spec}}}"#,
+                    i % 8
+                ),
+            ),
+            6 => (
+                State::Failed,
+                format!(
+                    r#"{{"task_id":"{id}","node_id":"n{}","exit_code":1,"stdout":"","stderr":"no","timestamp":"2026-01-01T01:00:00Z","status":"failed","task":{spec}}}"#,
+                    i % 8
+                ),
+            ),
+            _ => (State::Queue, spec),
+        };
+        edits.push(Edit::Write {
+            path: task_path(state, &id),
+            content: content.into_bytes(),
+        });
+    }
+    let identity = Identity {
+        name: "bench".into(),
+        email: "bench@localhost".into(),
+    };
+    let commit = odb::write_commit(&repo, Some(tip), &edits, &identity, "bench grid\n").unwrap();
+    env.git(
+        &grid,
+        &["update-ref", "refs/heads/main", &commit.to_string()],
+    );
+    env.git(&grid, &["gc", "--quiet"]);
+    grid
+}
+
+/// (wall seconds, peak resident KiB) of a command, median of `runs` by wall time.
+fn measure(env: &Env, dir: &Path, runs: usize, command: &str) -> (f64, u64) {
+    let mut samples: Vec<(f64, u64)> = (0..runs)
+        .map(|_| {
+            let out = env
+                .cmd("/usr/bin/time", dir)
+                .args(["-f", "%e %M", "sh", "-c", &format!("{command} >/dev/null")])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{command}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap().to_string();
+            let mut f = last.split_whitespace();
+            (
+                f.next().unwrap().parse().unwrap(),
+                f.next().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    samples.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    samples[runs / 2]
+}
+
+/// `git dgrid status` over 100,000 tasks, without the fetch, against git's plumbing.
+fn status() {
+    let env = Env::new();
+    let grid = big_grid(&env, 100_000);
+    let bin = env!("CARGO_BIN_EXE_git-dgrid");
+    println!(
+        "| 100,000 tasks (60% completed, 10% failed, 30% queued) | wall (median of 5) | peak RSS |"
+    );
+    println!("|---|---:|---:|");
+    for (name, command) in [
+        ("git dgrid status (table)", format!("{bin} status")),
+        ("git dgrid status --json", format!("{bin} status --json")),
+        (
+            "git ls-tree -r main tasks/ \\| git cat-file --batch",
+            "git ls-tree -r main tasks/ | awk '{print $3}' | git cat-file --batch".to_string(),
+        ),
+    ] {
+        let (wall, rss) = measure(&env, &grid, 5, &command);
+        println!(
+            "| {name} | {:.0} ms | {:.1} MiB |",
+            wall * 1000.0,
+            rss as f64 / 1024.0
+        );
+    }
+}
+
+/// Makespan of W workers over N tasks of one second each, against the ideal N x 1 s / W.
+fn workers() {
+    println!("| workers | tasks | makespan (s) | ideal (s) | overhead | pushes per task |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for w in [1, 2, 4, 8] {
+        let env = Env::new();
+        let base = env.path("srv");
+        std::fs::create_dir_all(&base).unwrap();
+        env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
+        let hook = base.join("g.git/hooks/post-receive");
+        let log = base.join("pushes.log");
+        std::fs::write(&hook, format!("#!/bin/sh\ncat >> {}\n", log.display())).unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let daemon = Daemon::start(&env, &base, true);
+        let url = daemon.url("g.git");
+        let seed = env.clone(&url, "seed");
+        let n = 48;
+        let mut child = env
+            .cmd(env!("CARGO_BIN_EXE_git-dgrid"), &seed)
+            .args(["submit", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            let mut stdin = child.stdin.take().unwrap();
+            for i in 0..n {
+                writeln!(stdin, r#"{{"id":"w{i:03}","image":"dgrid/busybox:latest","command":"sleep 1","timeout":60}}"#).unwrap();
+            }
+        }
+        assert!(child.wait().unwrap().success());
+        let before = std::fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        let start = Instant::now();
+        let children: Vec<_> = (0..w)
+            .map(|i| {
+                env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+                    .args([
+                        "work",
+                        "--node-id",
+                        &format!("n{i}"),
+                        "--repo",
+                        &url,
+                        "--until-empty",
+                        "--poll-interval",
+                        "1",
+                    ])
+                    .arg("--state-dir")
+                    .arg(env.path(&format!("state{i}")))
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+        let makespan = start.elapsed().as_secs_f64();
+        let pushes = std::fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+            - before;
+        let ideal = n as f64 / w as f64;
+        println!(
+            "| {w} | {n} | {makespan:.1} | {ideal:.1} | {:.0}% | {:.2} |",
+            (makespan / ideal - 1.0) * 100.0,
+            pushes as f64 / n as f64
+        );
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A worker's resident memory: idle, and after 20 and 200 tasks (it must not grow with tasks run).
+fn memory() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let mut w = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args([
+            "work",
+            "--node-id",
+            "mem",
+            "--repo",
+            grid.to_str().unwrap(),
+            "--poll-interval",
+            "1",
+        ])
+        .arg("--state-dir")
+        .arg(env.path("state"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let idle = rss_kib(w.id());
+    let mut samples = vec![("idle".to_string(), idle)];
+    let mut done = 0;
+    for batch in [20, 180] {
+        let mut child = env
+            .cmd(env!("CARGO_BIN_EXE_git-dgrid"), &clone)
+            .args(["submit", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            let mut stdin = child.stdin.take().unwrap();
+            for i in done..done + batch {
+                writeln!(stdin, r#"{{"id":"m{i:04}","image":"dgrid/busybox:latest","command":"echo {i}","timeout":60}}"#).unwrap();
+            }
+        }
+        assert!(child.wait().unwrap().success());
+        done += batch;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            let snap = git_dgrid::grid::Snapshot::read(
+                &git_dgrid::odb::open(&grid).unwrap(),
+                Some(
+                    git_dgrid::odb::open(&grid)
+                        .unwrap()
+                        .find_reference("refs/heads/main")
+                        .unwrap()
+                        .id()
+                        .detach(),
+                ),
+            )
+            .unwrap();
+            if snap.count(State::Completed) + snap.count(State::Failed) >= done {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        samples.push((format!("after {done} tasks"), rss_kib(w.id())));
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(w.id().to_string())
+        .status();
+    let _ = w.wait();
+    println!("| worker | resident memory |");
+    println!("|---|---:|");
+    for (label, kib) in samples {
+        println!("| {label} | {:.1} MiB |", kib as f64 / 1024.0);
     }
 }
 

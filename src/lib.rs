@@ -4,6 +4,7 @@
 //! git pushes it. See DESIGN.md for the protocol.
 
 pub mod cli;
+pub mod config;
 pub mod dashboard;
 pub mod exec;
 pub mod exit;
@@ -12,6 +13,7 @@ pub mod gitcmd;
 pub mod grid;
 pub mod hooks;
 pub mod layout;
+pub mod log;
 pub mod node;
 pub mod odb;
 pub mod problem;

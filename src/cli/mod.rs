@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod claim;
+pub mod docs;
+pub mod env;
 pub mod hook;
 pub mod init;
 pub mod install_hooks;
@@ -43,8 +45,12 @@ pub enum Command {
     Show(show::Args),
     Logs(show::LogsArgs),
     InstallHooks(install_hooks::Args),
+    InstallDocs(docs::InstallArgs),
+    Env(env::Args),
     #[command(hide = true)]
     Hook(hook::Args),
+    #[command(hide = true)]
+    GenerateDocs(docs::GenerateArgs),
 }
 
 /// Entry point of every binary; `preset` is the subcommand a `git-dgrid-<cmd>` binary stands for.
@@ -65,6 +71,9 @@ pub fn main_with(preset: Option<&str>) -> ExitCode {
         Command::Logs(a) => show::run_logs(a),
         Command::InstallHooks(a) => install_hooks::run(a),
         Command::Hook(a) => hook::run(a),
+        Command::InstallDocs(a) => docs::run_install(a),
+        Command::Env(a) => env::run(a),
+        Command::GenerateDocs(a) => docs::run_generate(a),
     });
     match result {
         Ok(code) => exit::code(code),

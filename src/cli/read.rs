@@ -49,17 +49,15 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
             limits: local.limits()?,
         });
     }
-    if args.grid.repo.is_none() {
+    let grid_args = args.grid.resolve()?;
+    if grid_args.repo.is_none() {
         let local = LocalRepo::current()?;
-        let remote = match &args.grid.remote {
-            Some(r) => Some(r.clone()),
-            None => local.config("dgrid.remote")?.or_else(|| {
-                gitcmd::output_opt(&local.dir, &["remote", "get-url", "origin"])
-                    .ok()
-                    .flatten()
-                    .map(|_| "origin".into())
-            }),
-        };
+        let remote = grid_args.remote.clone().or_else(|| {
+            gitcmd::output_opt(&local.dir, &["remote", "get-url", "origin"])
+                .ok()
+                .flatten()
+                .map(|_| "origin".into())
+        });
         if remote.is_none() {
             // The grid repository itself: its own main.
             let tip = gitcmd::output_opt(
@@ -77,7 +75,7 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
             });
         }
     }
-    let grid = Grid::open(&args.grid)?;
+    let grid = Grid::open(&grid_args)?;
     let tip = if args.no_fetch {
         grid.tip()?
     } else {

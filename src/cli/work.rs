@@ -1,9 +1,11 @@
 //! `git dgrid work`: run a worker node.
 
+use crate::config::GitConfig;
 use crate::exec::docker::{memory_bytes, DockerConfig};
 use crate::exit;
-use crate::grid::location::{default_state_dir, GridArgs};
+use crate::grid::location::GridArgs;
 use crate::grid::Grid;
+use crate::log::{Level, Log, LogFormat};
 use crate::task;
 use crate::worker::{self, Ending, StopRequests};
 use anyhow::{bail, Context, Result};
@@ -13,33 +15,39 @@ use std::time::Duration;
 
 /// Run a worker: claim tasks, run them in Docker, push their results
 ///
+/// Every setting can also come from an environment variable or git config dgrid.* (see git dgrid env).
 /// Exit status: 0 done (or stopped by a signal), 1 --once found nothing to do, 2 error.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// This node's id [default: git config dgrid.nodeId, else the host name and a random suffix kept in the state dir]
+    /// This node's id [git config dgrid.nodeId; default: the host name and a random suffix kept in the state dir]
     #[arg(long, value_name = "ID", env = "NODE_ID")]
     pub node_id: Option<String>,
-    /// A label this node has (repeatable); tasks that ask for labels need all of theirs here
-    #[arg(long = "label", value_name = "LABEL")]
+    /// A label this node has (repeatable; DGRID_LABELS takes a comma-separated list) [git config dgrid.labels]
+    #[arg(
+        long = "label",
+        value_name = "LABEL",
+        env = "DGRID_LABELS",
+        value_delimiter = ','
+    )]
     pub labels: Vec<String>,
-    /// Tasks run at the same time
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub slots: usize,
-    /// Seconds between looks at the remote when idle (grows up to 4x while nothing changes)
-    #[arg(long, value_name = "SECS", env = "PULL_INTERVAL", default_value_t = 10)]
-    pub poll_interval: u64,
-    /// Seconds between heartbeat pushes when nothing else is pushed
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub heartbeat_interval: u64,
-    /// Seconds a claim lasts without a heartbeat [default: 3 heartbeat intervals]
-    #[arg(long, value_name = "SECS")]
+    /// Tasks run at the same time [git config dgrid.slots; default: 1]
+    #[arg(long, value_name = "N", env = "DGRID_SLOTS")]
+    pub slots: Option<usize>,
+    /// Seconds between looks at the remote when idle, growing up to 4x while nothing changes [git config dgrid.pollInterval; default: 10]
+    #[arg(long, value_name = "SECS", env = "PULL_INTERVAL")]
+    pub poll_interval: Option<u64>,
+    /// Seconds between heartbeat pushes when nothing else is pushed [git config dgrid.heartbeatInterval; default: 300]
+    #[arg(long, value_name = "SECS", env = "DGRID_HEARTBEAT_INTERVAL")]
+    pub heartbeat_interval: Option<u64>,
+    /// Seconds a claim lasts without a heartbeat [git config dgrid.lease; default: 3 heartbeat intervals]
+    #[arg(long, value_name = "SECS", env = "DGRID_LEASE")]
     pub lease: Option<u64>,
-    /// Seconds of clock difference tolerated before another node's lease counts as expired
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub clock_skew: u64,
-    /// Seconds running tasks get to finish after SIGTERM/SIGINT before they are killed and released
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub grace: u64,
+    /// Seconds of clock difference tolerated before another node's lease counts as expired [git config dgrid.clockSkew; default: 60]
+    #[arg(long, value_name = "SECS", env = "DGRID_CLOCK_SKEW")]
+    pub clock_skew: Option<u64>,
+    /// Seconds running tasks get to finish after SIGTERM/SIGINT before they are killed and released [git config dgrid.grace; default: 30]
+    #[arg(long, value_name = "SECS", env = "DGRID_GRACE")]
+    pub grace: Option<u64>,
     /// Claim at most one batch, run it, report, exit (for cron)
     #[arg(long, conflicts_with_all = ["until_empty", "max_tasks"])]
     pub once: bool,
@@ -49,93 +57,138 @@ pub struct Args {
     /// Exit when the queue has nothing this node can run and its own tasks are reported
     #[arg(long)]
     pub until_empty: bool,
-    /// Bytes of each output stream kept in the result (the rest is counted and hashed)
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
-    pub output_cap: usize,
-    /// Let tasks that ask for "network": "bridge" have it
-    #[arg(long)]
+    /// Bytes of each output stream kept in the result; the rest is counted and hashed [git config dgrid.outputCap; default: 65536]
+    #[arg(long, value_name = "BYTES", env = "DGRID_OUTPUT_CAP")]
+    pub output_cap: Option<usize>,
+    /// Let tasks that ask for "network": "bridge" have it [git config dgrid.allowNetwork]
+    #[arg(long, env = "DGRID_ALLOW_NETWORK")]
     pub allow_network: bool,
-    /// CPUs a container may use at most
-    #[arg(long, value_name = "N", default_value_t = 4.0)]
-    pub max_cpus: f64,
-    /// Memory a container may use at most (e.g. 4g)
-    #[arg(long, value_name = "SIZE", default_value = "4g")]
-    pub max_memory: String,
-    /// When docker pulls images: missing or never
-    #[arg(long, value_name = "WHEN", default_value = "missing", value_parser = ["missing", "never"])]
-    pub pull: String,
-    /// The docker command
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "DGRID_DOCKER",
-        default_value = "docker"
-    )]
-    pub docker: String,
+    /// CPUs a container may use at most [git config dgrid.maxCpus; default: 4]
+    #[arg(long, value_name = "N", env = "DGRID_MAX_CPUS")]
+    pub max_cpus: Option<f64>,
+    /// Memory a container may use at most, e.g. 4g [git config dgrid.maxMemory; default: 4g]
+    #[arg(long, value_name = "SIZE", env = "DGRID_MAX_MEMORY")]
+    pub max_memory: Option<String>,
+    /// When docker pulls images: missing or never [git config dgrid.pull; default: missing]
+    #[arg(long, value_name = "WHEN", env = "DGRID_PULL", value_parser = ["missing", "never"])]
+    pub pull: Option<String>,
+    /// The docker command [git config dgrid.docker; default: docker]
+    #[arg(long, value_name = "PATH", env = "DGRID_DOCKER")]
+    pub docker: Option<String>,
+    /// Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]
+    #[arg(long, value_name = "FORMAT", env = "DGRID_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// More detail in the log (each poll and push)
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Only warnings and errors in the log
+    #[arg(short, long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub grid: GridArgs,
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let state_dir = match &args.grid.state_dir {
-        Some(d) => d.clone(),
-        None => default_state_dir()?,
-    };
-    let grid = Grid::open(&args.grid)?;
-    let node_id = match &args.node_id {
-        Some(id) => id.clone(),
-        None => match crate::gitcmd::config(&grid.dir, "dgrid.nodeId")? {
-            Some(id) => id,
-            None => default_node_id(&state_dir)?,
-        },
+    let grid_args = args.grid.resolve()?;
+    let state_dir = grid_args.state_dir()?;
+    let grid = Grid::open(&grid_args)?;
+    let config = GitConfig::read(&grid.dir)?;
+    let node_id = match config.resolve_opt(args.node_id.clone(), "dgrid.nodeId")? {
+        Some(id) => id,
+        None => default_node_id(&state_dir)?,
     };
     task::check_id(&node_id).map_err(|why| anyhow::anyhow!("node id {node_id:?}: {why}"))?;
-    for label in &args.labels {
-        task::check_label(label).map_err(|why| anyhow::anyhow!("--label: {why}"))?;
+    let mut labels = args.labels.clone();
+    if labels.is_empty() {
+        labels = config
+            .get_all("dgrid.labels")
+            .iter()
+            .flat_map(|l| l.split(','))
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
     }
-    if args.slots == 0 {
+    for label in &labels {
+        task::check_label(label).map_err(|why| anyhow::anyhow!("label: {why}"))?;
+    }
+    let slots: usize = config.resolve(args.slots, "dgrid.slots", 1)?;
+    if slots == 0 {
         bail!("--slots must be at least 1");
     }
-    let max_memory = memory_bytes(&args.max_memory).with_context(|| {
-        format!(
-            "--max-memory {:?}: expected e.g. 512m or 4g",
-            args.max_memory
-        )
-    })?;
-    let heartbeat = Duration::from_secs(args.heartbeat_interval.max(1));
+    let max_memory_text: String =
+        config.resolve(args.max_memory.clone(), "dgrid.maxMemory", "4g".into())?;
+    let max_memory = memory_bytes(&max_memory_text)
+        .with_context(|| format!("max memory {max_memory_text:?}: expected e.g. 512m or 4g"))?;
+    let max_cpus: f64 = config.resolve(args.max_cpus, "dgrid.maxCpus", 4.0)?;
+    let pull: String = config.resolve(args.pull.clone(), "dgrid.pull", "missing".into())?;
+    if !["missing", "never"].contains(&pull.as_str()) {
+        bail!("pull {pull:?}: expected missing or never");
+    }
+    let heartbeat = Duration::from_secs(
+        config
+            .resolve(args.heartbeat_interval, "dgrid.heartbeatInterval", 300)?
+            .max(1),
+    );
+    let lease = match config.resolve_opt(args.lease, "dgrid.lease")? {
+        Some(secs) => Duration::from_secs(secs.max(1)),
+        None => heartbeat * 3,
+    };
+    let log_format: String =
+        config.resolve(args.log_format.clone(), "dgrid.logFormat", "text".into())?;
     let docker = DockerConfig {
-        docker: args.docker.clone(),
-        output_cap: args.output_cap,
-        allow_network: args.allow_network,
-        max_cpus: args.max_cpus,
-        default_cpus: args.max_cpus.min(1.0),
+        docker: config.resolve(args.docker.clone(), "dgrid.docker", "docker".into())?,
+        output_cap: config.resolve(args.output_cap, "dgrid.outputCap", 64 * 1024)?,
+        allow_network: config.flag(args.allow_network, "dgrid.allowNetwork")?,
+        max_cpus,
+        default_cpus: max_cpus.min(1.0),
         max_memory,
         default_memory: max_memory.min(512 << 20),
-        pull: args.pull.clone(),
+        pull,
         ..DockerConfig::default()
     };
     let cfg = worker::Config {
         node_dir: state_dir.join("nodes").join(&node_id),
         node_id,
-        labels: args.labels.clone(),
-        slots: args.slots,
-        poll_interval: Duration::from_secs(args.poll_interval.max(1)),
+        labels,
+        slots,
+        poll_interval: Duration::from_secs(
+            config
+                .resolve(args.poll_interval, "dgrid.pollInterval", 10)?
+                .max(1),
+        ),
         heartbeat_interval: heartbeat,
-        lease: args.lease.map(Duration::from_secs).unwrap_or(heartbeat * 3),
-        clock_skew: Duration::from_secs(args.clock_skew),
-        grace: Duration::from_secs(args.grace),
+        lease,
+        clock_skew: Duration::from_secs(config.resolve(args.clock_skew, "dgrid.clockSkew", 60)?),
+        grace: Duration::from_secs(config.resolve(args.grace, "dgrid.grace", 30)?),
         once: args.once,
         max_tasks: args.max_tasks,
         until_empty: args.until_empty,
         docker,
+        log: Log::new(
+            if log_format == "json" {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            },
+            if args.quiet {
+                Level::Warn
+            } else if args.verbose {
+                Level::Debug
+            } else {
+                Level::Info
+            },
+        ),
     };
     let stop = Arc::new(StopRequests::default());
     install_signal_handlers(stop.clone())?;
-    eprintln!(
-        "git-dgrid worker {} on {} ({} slot(s))",
-        cfg.node_id,
-        grid.describe(),
-        cfg.slots
+    cfg.log.info(
+        &cfg.node_id,
+        &format!(
+            "git-dgrid {} worker on {} ({} slot(s))",
+            env!("CARGO_PKG_VERSION"),
+            grid.describe(),
+            cfg.slots
+        ),
     );
     match worker::Worker::new(grid, cfg, stop)?.run()? {
         Ending::Done { .. } => Ok(exit::OK),

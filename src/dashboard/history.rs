@@ -61,9 +61,10 @@ pub fn recent_results(
         return Ok(Vec::new());
     };
     let mut ids = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for step in first_parent_line(repo, tip, 2000, None)? {
         for (id, _) in finished_in(repo, step.id)? {
-            if !ids.contains(&id) {
+            if ids.len() < n && seen.insert(id.clone()) {
                 ids.push(id);
             }
         }
@@ -71,7 +72,6 @@ pub fn recent_results(
             break;
         }
     }
-    ids.truncate(n);
     Ok(ids)
 }
 

@@ -2,6 +2,7 @@
 //! (for workers with no clone). Either way, commands never touch a working tree, the index or HEAD:
 //! only objects and the remote-tracking ref of `main`.
 
+use crate::config::GitConfig;
 use crate::gitcmd;
 use crate::grid::sync::{self, Outcome};
 use crate::odb;
@@ -15,14 +16,14 @@ use std::time::Duration;
 /// How the command line names a grid.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GridArgs {
-    /// The remote of this clone that holds the grid [default: git config dgrid.remote, else origin]
-    #[arg(long, value_name = "NAME", global = true)]
+    /// The remote of this clone that holds the grid [git config dgrid.remote; default: origin]
+    #[arg(long, value_name = "NAME", env = "DGRID_REMOTE")]
     pub remote: Option<String>,
-    /// Work on this grid URL through a private cache clone instead of the current clone
-    #[arg(long, value_name = "URL", env = "DGRID_REPO_URL", global = true)]
+    /// Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]
+    #[arg(long, value_name = "URL", env = "DGRID_REPO_URL")]
     pub repo: Option<String>,
-    /// Where cache clones and worker state live [default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]
-    #[arg(long, value_name = "DIR", env = "DGRID_STATE_DIR", global = true)]
+    /// Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]
+    #[arg(long, value_name = "DIR", env = "DGRID_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 }
 
@@ -38,25 +39,34 @@ pub struct Grid {
     lock_path: PathBuf,
 }
 
+impl GridArgs {
+    /// Fills what the command line and environment left unset from git config (flag > env > git config).
+    pub fn resolve(&self) -> Result<GridArgs> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let config = GitConfig::read(&cwd)?;
+        Ok(GridArgs {
+            remote: config.resolve_opt(self.remote.clone(), "dgrid.remote")?,
+            repo: config.resolve_opt(self.repo.clone(), "dgrid.repoUrl")?,
+            state_dir: config.resolve_opt(self.state_dir.clone(), "dgrid.stateDir")?,
+        })
+    }
+
+    pub fn state_dir(&self) -> Result<PathBuf> {
+        match &self.state_dir {
+            Some(d) => Ok(d.clone()),
+            None => default_state_dir(),
+        }
+    }
+}
+
 impl Grid {
     pub fn open(args: &GridArgs) -> Result<Grid> {
+        let args = args.resolve()?;
         match &args.repo {
-            Some(url) => {
-                let state_dir = match &args.state_dir {
-                    Some(d) => d.clone(),
-                    None => default_state_dir()?,
-                };
-                Grid::cache_clone(url, &state_dir)
-            }
+            Some(url) => Grid::cache_clone(url, &args.state_dir()?),
             None => {
                 let local = LocalRepo::current()?;
-                let remote = match &args.remote {
-                    Some(r) => r.clone(),
-                    None => local
-                        .config("dgrid.remote")?
-                        .unwrap_or_else(|| "origin".into()),
-                };
-                Grid::in_clone(&local, &remote)
+                Grid::in_clone(&local, args.remote.as_deref().unwrap_or("origin"))
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
 use crate::grid::{Grid, Outcome, Snapshot};
 use crate::layout::State;
+use crate::log::Log;
 use crate::node::{NodeRecord, NodeState};
 use crate::odb::Identity;
 use crate::task::{self, Status, TaskResult, TaskSpec};
@@ -44,6 +45,7 @@ pub struct Config {
     pub docker: DockerConfig,
     /// This node's own folder in the state dir (lock, spool).
     pub node_dir: PathBuf,
+    pub log: Log,
 }
 
 /// How the worker ended, for the exit code.
@@ -184,7 +186,11 @@ impl Worker {
     }
 
     fn log(&self, message: &str) {
-        eprintln!("{} {} {message}", rfc3339(Utc::now()), self.cfg.node_id);
+        self.cfg.log.info(&self.cfg.node_id, message);
+    }
+
+    fn warn(&self, message: &str) {
+        self.cfg.log.warn(&self.cfg.node_id, message);
     }
 
     pub fn run(mut self) -> Result<Ending> {
@@ -309,10 +315,9 @@ impl Worker {
                 .iter_mut()
                 .filter(|(_, r)| r.stopping.is_none())
             {
-                eprintln!(
-                    "{} {} killing {id} and putting it back in the queue",
-                    rfc3339(Utc::now()),
-                    self.cfg.node_id
+                self.cfg.log.info(
+                    &self.cfg.node_id,
+                    &format!("killing {id} and putting it back in the queue"),
                 );
                 run.stopping = Some(StopReason::Release);
                 run.kill.store(true, Ordering::SeqCst);
@@ -364,7 +369,7 @@ impl Worker {
                 self.pending.push(result);
             }
             (Err(infra), _) => {
-                self.log(&format!(
+                self.warn(&format!(
                     "cannot run {id}: {infra}; putting it back in the queue"
                 ));
                 self.releases.push((id, finished.attempt));
@@ -379,7 +384,7 @@ impl Worker {
         self.infra_backoff =
             (self.infra_backoff * 2).clamp(self.cfg.poll_interval, Duration::from_secs(300));
         self.infra_until = Some(Instant::now() + self.infra_backoff);
-        self.log(&format!(
+        self.warn(&format!(
             "not claiming for {}s: {why}",
             self.infra_backoff.as_secs()
         ));
@@ -473,7 +478,14 @@ impl Worker {
         self.queue_has_work = queue_has_work;
         self.reap_due = false;
         let applied = match outcome {
-            Outcome::Committed { value, .. } => {
+            Outcome::Committed { value, stats, .. } => {
+                self.cfg.log.debug(
+                    &self.cfg.node_id,
+                    &format!(
+                        "pushed in {} attempt(s), {} lost race(s)",
+                        stats.pushes, stats.lost_races
+                    ),
+                );
                 self.last_push = Some(Instant::now());
                 self.last_tip = self.grid.tip()?;
                 value
@@ -496,7 +508,7 @@ impl Worker {
             self.spool.remove(id, *attempt);
         }
         for (id, attempt) in &applied.orphaned {
-            self.log(&format!(
+            self.warn(&format!(
                 "{id} was removed from the grid; its result (attempt {attempt}) has nowhere to go"
             ));
             self.spool.remove(id, *attempt);
@@ -567,7 +579,7 @@ impl Worker {
             ],
         )?;
         if !out.success {
-            self.log(&format!(
+            self.warn(&format!(
                 "cannot reach {}: {}",
                 self.grid.describe(),
                 out.stderr.trim()
@@ -581,6 +593,9 @@ impl Worker {
             .and_then(|hex| ObjectId::from_hex(hex.as_bytes()).ok());
         let changed = remote_tip != self.last_tip;
         if changed {
+            self.cfg
+                .log
+                .debug(&self.cfg.node_id, "the remote moved; fetching");
             let tip = self.grid.fetch()?;
             self.last_tip = tip;
             let snapshot = Snapshot::read(&self.grid.repo, tip)?;

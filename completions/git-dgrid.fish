@@ -1,0 +1,168 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_git_dgrid_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_git_dgrid_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_git_dgrid_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_git_dgrid_using_subcommand
+    set -l cmd (__fish_git_dgrid_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "init" -d 'Lay out tasks/{queue,in_progress,completed,failed}/ and nodes/, commit, and install the pre-push hook'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "validate" -d 'Validate task files: the given files, those a revision range added or changed, or all of tasks/ and nodes/'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "submit" -d 'Submit tasks: from flags and a command, from JSON files, or JSON lines on stdin (-)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "claim" -d 'Claim queued tasks for a node (exit 0: claimed some, 1: nothing claimable, 2: error)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "work" -d 'Run a worker: claim tasks, run them in Docker, push their results'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "status" -d 'Show the grid: nodes and their liveness, counts, queue, running tasks, recent results'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "show" -d 'Show a task: its state, spec, result and history (the commits that moved it)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "logs" -d 'Print a task\'s stdout and stderr as stored, with a note when they were cut'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "install-hooks" -d 'Install the pre-push hook that validates task files (honours core.hooksPath; keeps existing hooks)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "install-docs" -d 'Install the man pages and shell completions (then `git help dgrid` and `git dgrid --help` work)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "env" -d 'Print the effective configuration and where each value comes from (secrets redacted)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "hook" -d 'Run a git hook (used by the installed hook scripts)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "generate-docs" -d 'Regenerate man/ and completions/ from the command definitions (for maintainers)'
+complete -c git-dgrid -n "__fish_git_dgrid_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -l bare -d 'Create a new grid remote instead: a bare repository at PATH with the layout on main' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -l remote -d 'The remote to push to [default: git config dgrid.remote, else origin]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -l push -d 'Push the layout commit to the remote'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -l no-hooks -d 'Do not install the pre-push hook'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -l rev -d 'Validate the task files added or changed by the commits in this range (e.g. origin/main..HEAD)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -l json -d 'Print one JSON object per problem ({"file", "field", "message"}), one per line'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l image -d 'Container image for a task given by command' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l timeout -d 'Seconds the task may run' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l id -d 'Task id [default: a unique, time-sortable one]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l env -d 'Environment variable for the task (repeatable)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l priority -d 'Higher runs first' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l max-attempts -d 'How many times the task may be tried when nodes die [default: 3]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l label -d 'A label the running node must have (repeatable)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l cpus -d 'CPUs for the container' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l memory -d 'Memory for the container, e.g. 512m' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l network -d 'Network for the container: none or bridge' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l depends-on -d 'Run only after this task completed (repeatable)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l submitted-by -d 'Who submits [default: git config user.email]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l poll-interval -d 'Seconds between checks with --wait' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l no-push -d 'Write the task files into this working tree (tasks/queue/) instead of pushing, for a pull request'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l wait -d 'Follow the tasks until they finish; exit 0 only if all succeeded'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l json -d 'Print one JSON object per task'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l node-id -d 'The node that will run the tasks' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l max -d 'Claim at most this many tasks, in one push' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l lease -d 'Seconds until the claim expires unless renewed by a heartbeat' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l label -d 'A label this node has (repeatable); tasks that ask for labels need all of theirs here' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l allow-network -d 'Also claim tasks that ask for network access ("network": "bridge")'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l json -d 'Print each claimed task as a JSON object, one per line'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -s v -l verbose -d 'Say on stderr how many pushes and lost races it took'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l node-id -d 'This node\'s id [git config dgrid.nodeId; default: the host name and a random suffix kept in the state dir]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l label -d 'A label this node has (repeatable; DGRID_LABELS takes a comma-separated list) [git config dgrid.labels]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l slots -d 'Tasks run at the same time [git config dgrid.slots; default: 1]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l poll-interval -d 'Seconds between looks at the remote when idle, growing up to 4x while nothing changes [git config dgrid.pollInterval; default: 10]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l heartbeat-interval -d 'Seconds between heartbeat pushes when nothing else is pushed [git config dgrid.heartbeatInterval; default: 300]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l lease -d 'Seconds a claim lasts without a heartbeat [git config dgrid.lease; default: 3 heartbeat intervals]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l clock-skew -d 'Seconds of clock difference tolerated before another node\'s lease counts as expired [git config dgrid.clockSkew; default: 60]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l grace -d 'Seconds running tasks get to finish after SIGTERM/SIGINT before they are killed and released [git config dgrid.grace; default: 30]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-tasks -d 'Exit after running this many tasks' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l output-cap -d 'Bytes of each output stream kept in the result; the rest is counted and hashed [git config dgrid.outputCap; default: 65536]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-cpus -d 'CPUs a container may use at most [git config dgrid.maxCpus; default: 4]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-memory -d 'Memory a container may use at most, e.g. 4g [git config dgrid.maxMemory; default: 4g]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l pull -d 'When docker pulls images: missing or never [git config dgrid.pull; default: missing]' -r -f -a "missing\t''
+never\t''"
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l docker -d 'The docker command [git config dgrid.docker; default: docker]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l log-format -d 'Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]' -r -f -a "text\t''
+json\t''"
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l once -d 'Claim at most one batch, run it, report, exit (for cron)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l until-empty -d 'Exit when the queue has nothing this node can run and its own tasks are reported'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-network -d 'Let tasks that ask for "network": "bridge" have it [git config dgrid.allowNetwork]'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s v -l verbose -d 'More detail in the log (each poll and push)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s q -l quiet -d 'Only warnings and errors in the log'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l watch -d 'Redraw every SECS seconds until interrupted' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l html -d 'Write a static dashboard (index.html and status.json) into DIR' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l title -d 'The dashboard\'s title' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l now -d 'Pretend it is this time (RFC 3339), for reproducible output' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l ref -d 'Read this ref or commit instead of the remote\'s main (no fetch)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l json -d 'Print the status as JSON (a stable, documented object; see the README)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l no-fetch -d 'Read what was fetched last, without fetching'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l ref -d 'Read this ref or commit instead of the remote\'s main (no fetch)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l json -d 'Print one JSON object'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l no-fetch -d 'Read what was fetched last, without fetching'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l ref -d 'Read this ref or commit instead of the remote\'s main (no fetch)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l stdout -d 'Only stdout'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l stderr -d 'Only stderr'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l no-fetch -d 'Read what was fetched last, without fetching'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-hooks" -l uninstall -d 'Remove git-dgrid\'s hook (and put back a hook it had kept aside)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-hooks" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-hooks" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-docs" -l prefix -d 'Install under this prefix [default: ~/.local]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-docs" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-docs" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand env" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand env" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand hook" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand hook" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand generate-docs" -l out -d 'The folder that gets man/ and completions/' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand generate-docs" -s h -l help -d 'Print help'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand generate-docs" -s V -l version -d 'Print version'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "init" -d 'Lay out tasks/{queue,in_progress,completed,failed}/ and nodes/, commit, and install the pre-push hook'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "validate" -d 'Validate task files: the given files, those a revision range added or changed, or all of tasks/ and nodes/'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "submit" -d 'Submit tasks: from flags and a command, from JSON files, or JSON lines on stdin (-)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "claim" -d 'Claim queued tasks for a node (exit 0: claimed some, 1: nothing claimable, 2: error)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "work" -d 'Run a worker: claim tasks, run them in Docker, push their results'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "status" -d 'Show the grid: nodes and their liveness, counts, queue, running tasks, recent results'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "show" -d 'Show a task: its state, spec, result and history (the commits that moved it)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "logs" -d 'Print a task\'s stdout and stderr as stored, with a note when they were cut'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "install-hooks" -d 'Install the pre-push hook that validates task files (honours core.hooksPath; keeps existing hooks)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "install-docs" -d 'Install the man pages and shell completions (then `git help dgrid` and `git dgrid --help` work)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "env" -d 'Print the effective configuration and where each value comes from (secrets redacted)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "hook" -d 'Run a git hook (used by the installed hook scripts)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "generate-docs" -d 'Regenerate man/ and completions/ from the command definitions (for maintainers)'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand help; and not __fish_seen_subcommand_from init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,143 @@
+//! Man pages and shell completions, generated from the clap definitions: `generate-docs` (hidden)
+//! writes the checked-in `man/` and `completions/`; `install-docs` puts them where `man`, `git help`
+//! and the shells look.
+
+use crate::exit;
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use clap_complete::Shell;
+use std::path::{Path, PathBuf};
+
+/// Regenerate man/ and completions/ from the command definitions (for maintainers)
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// The folder that gets man/ and completions/
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+}
+
+/// Install the man pages and shell completions (then `git help dgrid` and `git dgrid --help` work)
+#[derive(clap::Args, Debug)]
+pub struct InstallArgs {
+    /// Install under this prefix [default: ~/.local]
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+}
+
+/// git's bash completion calls `_git_dgrid` for `git dgrid <TAB>`: complete as if the command line
+/// were `git-dgrid ...`, with clap's completion function.
+const BASH_GIT_GLUE: &str = r#"
+# `git dgrid <TAB>`: git's completion calls _git_dgrid; complete as for `git-dgrid`.
+_git_dgrid() {
+    local at=1 i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        if [[ "${COMP_WORDS[i]}" == dgrid ]]; then at=$i; break; fi
+    done
+    # Computed before the locals below shadow COMP_WORDS and COMP_CWORD.
+    local -a dgrid_words=("dgrid" "${COMP_WORDS[@]:at+1}")
+    local dgrid_cword=$((COMP_CWORD - at))
+    local COMP_WORDS=("${dgrid_words[@]}") COMP_CWORD=$dgrid_cword
+    local prev=""
+    ((COMP_CWORD > 0)) && prev="${COMP_WORDS[COMP_CWORD-1]}"
+    _dgrid "dgrid" "${COMP_WORDS[COMP_CWORD]}" "$prev"
+}
+"#;
+
+/// Every generated file: (path relative to the output folder, content).
+pub fn generated() -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let cmd = super::Cli::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone().name("git-dgrid")).render(&mut page)?;
+    files.push(("man/git-dgrid.1".to_string(), page));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("git-dgrid-{}", sub.get_name());
+        let mut page = Vec::new();
+        let sub = sub
+            .clone()
+            .name(name.clone())
+            .bin_name(format!("git dgrid {}", sub.get_name()));
+        clap_mangen::Man::new(sub).render(&mut page)?;
+        files.push((format!("man/{name}.1"), page));
+    }
+    for (shell, file) in [
+        (Shell::Bash, "git-dgrid.bash"),
+        (Shell::Zsh, "_git-dgrid"),
+        (Shell::Fish, "git-dgrid.fish"),
+    ] {
+        // clap_complete names its bash cases inconsistently for a hyphenated name, so bash gets a
+        // hyphen-free one (`_dgrid`); the script registers it for `git-dgrid` itself.
+        let name = if shell == Shell::Bash {
+            "dgrid"
+        } else {
+            "git-dgrid"
+        };
+        let mut cmd = super::Cli::command().name(name);
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut cmd, name, &mut out);
+        if shell == Shell::Bash {
+            let script =
+                String::from_utf8(out)?.replace(" default dgrid\n", " default git-dgrid\n");
+            out = script.into_bytes();
+            out.extend_from_slice(BASH_GIT_GLUE.as_bytes());
+        }
+        files.push((format!("completions/{file}"), out));
+    }
+    Ok(files)
+}
+
+fn write_all(base: &Path, files: &[(String, PathBuf, Vec<u8>)]) -> Result<()> {
+    for (_, target, content) in files {
+        let path = base.join(target);
+        std::fs::create_dir_all(path.parent().expect("files are in folders"))?;
+        std::fs::write(&path, content)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+pub fn run_generate(args: GenerateArgs) -> Result<u8> {
+    let files: Vec<(String, PathBuf, Vec<u8>)> = generated()?
+        .into_iter()
+        .map(|(n, c)| (n.clone(), PathBuf::from(n), c))
+        .collect();
+    write_all(&args.out, &files)?;
+    eprintln!("wrote {} files under {}", files.len(), args.out.display());
+    Ok(exit::OK)
+}
+
+pub fn run_install(args: InstallArgs) -> Result<u8> {
+    let prefix = match args.prefix {
+        Some(p) => p,
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set: give --prefix")?)
+            .join(".local"),
+    };
+    let files: Vec<(String, PathBuf, Vec<u8>)> = generated()?
+        .into_iter()
+        .map(|(name, content)| {
+            let file = name.rsplit('/').next().unwrap_or(&name).to_string();
+            let target = if name.starts_with("man/") {
+                PathBuf::from("share/man/man1").join(&file)
+            } else if file.ends_with(".bash") {
+                // bash-completion loads completions/<command>; git's completion asks for git-dgrid.
+                PathBuf::from("share/bash-completion/completions/git-dgrid")
+            } else if file.starts_with('_') {
+                PathBuf::from("share/zsh/site-functions").join(&file)
+            } else {
+                PathBuf::from("share/fish/vendor_completions.d").join(&file)
+            };
+            (name, target, content)
+        })
+        .collect();
+    write_all(&prefix, &files)?;
+    for (_, target, _) in &files {
+        println!("{}", prefix.join(target).display());
+    }
+    let man = prefix.join("share/man");
+    eprintln!(
+        "Installed. `git help dgrid` finds the pages when {} is on MANPATH (man adds it by itself when {} is on PATH).",
+        man.display(),
+        prefix.join("bin").display()
+    );
+    Ok(exit::OK)
+}

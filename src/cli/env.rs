@@ -1,0 +1,68 @@
+//! `git dgrid env`: the effective configuration and where each value comes from, secrets redacted.
+
+use crate::config::{describe, GitConfig, SETTINGS};
+use crate::exit;
+use crate::gitcmd;
+use anyhow::Result;
+
+/// Print the effective configuration and where each value comes from (secrets redacted)
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<u8> {
+    let cwd = std::env::current_dir()?;
+    println!("git-dgrid {}", env!("CARGO_PKG_VERSION"));
+    let git = gitcmd::require_git()?;
+    let git_version = gitcmd::output(&cwd, &["--version"]).unwrap_or_default();
+    println!("git: {} ({git_version})", git.display());
+    let docker = duct::cmd("docker", ["version", "--format", "{{.Server.Version}}"])
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run();
+    match docker {
+        Ok(out) if out.status.success() => println!(
+            "docker: server {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        Ok(out) => println!(
+            "docker: not usable ({})",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+        ),
+        Err(_) => println!("docker: not installed"),
+    }
+    match gitcmd::output_opt(&cwd, &["rev-parse", "--absolute-git-dir"])? {
+        Some(dir) => println!("repository: {dir}"),
+        None => println!("repository: (not in a git repository)"),
+    }
+    let config = GitConfig::read(&cwd)?;
+    println!("\nprecedence: command-line flag > environment variable > git config > default\n");
+    let rows: Vec<(String, String, String)> = SETTINGS
+        .iter()
+        .map(|s| {
+            let (value, source) = describe(s, &config);
+            let name = match (s.env, s.git) {
+                (Some(env), Some(git)) => format!("{} ({env}, {git})", s.flag),
+                (Some(env), None) => format!("{} ({env})", s.flag),
+                (None, Some(git)) => format!("{} ({git})", s.flag),
+                (None, None) => s.flag.to_string(),
+            };
+            (name, value, source)
+        })
+        .collect();
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(50);
+    for (name, value, source) in rows {
+        println!("{name:w0$}  {value:w1$}  {source}");
+    }
+    Ok(exit::OK)
+}
