@@ -12,11 +12,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{Daemon, Env};
+use common::{count_pushes, pushes, Daemon, Env};
 use git_dgrid::grid::{snapshot, Snapshot};
 use git_dgrid::layout::State;
 use git_dgrid::task::Limits;
-use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -158,32 +157,14 @@ fn workers() {
         let base = env.path("srv");
         std::fs::create_dir_all(&base).unwrap();
         env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
-        let hook = base.join("g.git/hooks/post-receive");
-        let log = base.join("pushes.log");
-        std::fs::write(&hook, format!("#!/bin/sh\ncat >> {}\n", log.display())).unwrap();
-        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        let log = count_pushes(&base.join("g.git"));
         let daemon = Daemon::start(&env, &base, true);
         let url = daemon.url("g.git");
         let seed = env.clone(&url, "seed");
         let n = 48;
-        let mut child = env
-            .cmd(env!("CARGO_BIN_EXE_git-dgrid"), &seed)
-            .args(["submit", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        {
-            let mut stdin = child.stdin.take().unwrap();
-            for i in 0..n {
-                writeln!(stdin, r#"{{"id":"w{i:03}","image":"dgrid/busybox:latest","command":"sleep 1","timeout":60}}"#).unwrap();
-            }
-        }
-        assert!(child.wait().unwrap().success());
-        let before = std::fs::read_to_string(&log)
-            .map(|s| s.lines().count())
-            .unwrap_or(0);
+        let sleeps = (0..n).map(|i| format!(r#"{{"id":"w{i:03}","image":"dgrid/busybox:latest","command":"sleep 1","timeout":60}}"#)).collect();
+        submit(&env, &seed, sleeps);
+        let before = pushes(&log);
         let start = Instant::now();
         let children: Vec<_> = (0..w)
             .map(|i| {
@@ -209,10 +190,7 @@ fn workers() {
             assert!(c.wait().unwrap().success());
         }
         let makespan = start.elapsed().as_secs_f64();
-        let pushes = std::fs::read_to_string(&log)
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
-            - before;
+        let pushes = pushes(&log) - before;
         let ideal = n as f64 / w as f64;
         println!(
             "| {w} | {n} | {makespan:.1} | {ideal:.1} | {:.0}% | {:.2} |",
@@ -258,20 +236,8 @@ fn memory() {
     let mut samples = vec![("idle".to_string(), idle)];
     let mut done = 0;
     for batch in [20, 180] {
-        let mut child = env
-            .cmd(env!("CARGO_BIN_EXE_git-dgrid"), &clone)
-            .args(["submit", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        {
-            let mut stdin = child.stdin.take().unwrap();
-            for i in done..done + batch {
-                writeln!(stdin, r#"{{"id":"m{i:04}","image":"dgrid/busybox:latest","command":"echo {i}","timeout":60}}"#).unwrap();
-            }
-        }
-        assert!(child.wait().unwrap().success());
+        let echoes = (done..done + batch).map(|i| format!(r#"{{"id":"m{i:04}","image":"dgrid/busybox:latest","command":"echo {i}","timeout":60}}"#)).collect();
+        submit(&env, &clone, echoes);
         done += batch;
         let deadline = Instant::now() + Duration::from_secs(600);
         while Instant::now() < deadline {
@@ -306,24 +272,19 @@ fn memory() {
     }
 }
 
-fn submit(env: &Env, dir: &Path, n: usize) {
-    let mut child = env
-        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), dir)
-        .args(["submit", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for i in 0..n {
-        writeln!(
-            stdin,
-            r#"{{"id":"b{i:06}","image":"alpine:3","command":"echo {i}","timeout":60,"created_at":"2026-01-01T00:00:00Z"}}"#
-        )
-        .unwrap();
-    }
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
+fn submit(env: &Env, dir: &Path, lines: Vec<String>) {
+    let out = env.submit_lines(dir, &[], &lines);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn echo_tasks(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!(r#"{{"id":"b{i:06}","image":"alpine:3","command":"echo {i}","timeout":60,"created_at":"2026-01-01T00:00:00Z"}}"#))
+        .collect()
 }
 
 /// K claimers, each `git dgrid claim --max 1` in a loop, until the queue is empty.
@@ -341,7 +302,7 @@ fn claims() {
         let url = daemon.url("g.git");
         let seed = env.clone(&url, "seed");
         let tasks = 160;
-        submit(&env, &seed, tasks);
+        submit(&env, &seed, echo_tasks(tasks));
         // Warm every claimer's cache clone so the clone itself is not measured.
         for i in 0..claimers {
             let state = env.path(&format!("state-{i}"));
@@ -451,7 +412,7 @@ fn listing() {
         let env = Env::new();
         let grid = env.grid("g.git");
         let clone = env.clone(grid.to_str().unwrap(), "c");
-        submit(&env, &clone, n);
+        submit(&env, &clone, echo_tasks(n));
         env.git(&grid, &["gc", "--quiet"]);
         let repo = git_dgrid::odb::open(&grid).unwrap();
         let tip = repo

@@ -83,10 +83,7 @@ printf '%s\n' "${{COMPREPLY[@]}}""#,
         .args(["-c", &script])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    common::words(&out.stdout)
 }
 
 #[test]

@@ -2,77 +2,34 @@
 //! real `git dgrid claim` processes over `file://` and over `git daemon` on 127.0.0.1.
 
 mod common;
-use common::{Daemon, Env};
+use common::{count_pushes, pushes, Daemon, Env};
 use git_dgrid::grid::{claim, sync, Grid, Outcome};
 use git_dgrid::odb::Identity;
 use git_dgrid::repo::LocalRepo;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 
 fn task_line(id: &str, extra: &str) -> String {
     format!(r#"{{"id":"{id}","image":"alpine:3","command":"true","timeout":60{extra}}}"#)
-}
-
-/// Runs `git dgrid submit -` with `lines` on stdin.
-fn submit_lines(
-    env: &Env,
-    dir: &Path,
-    extra_args: &[&str],
-    lines: &[String],
-) -> std::process::Output {
-    let mut child = env
-        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), dir)
-        .arg("submit")
-        .args(extra_args)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.join("\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// Counts pushes the remote receives, with a post-receive hook.
-fn count_pushes(remote: &Path) -> std::path::PathBuf {
-    let log = remote.join("pushes.log");
-    let hook = remote.join("hooks/post-receive");
-    std::fs::write(&hook, format!("#!/bin/sh\ncat >> {}\n", log.display())).unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    log
-}
-
-fn lines_in(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
 }
 
 #[test]
 fn a_thousand_tasks_are_one_commit_and_one_push() {
     let env = Env::new();
     let grid = env.grid("g.git");
-    let pushes = count_pushes(&grid);
+    let pushes_log = count_pushes(&grid);
     let clone = env.clone(grid.to_str().unwrap(), "c");
     let lines: Vec<String> = (0..1000)
         .map(|i| task_line(&format!("t{i:04}"), ""))
         .collect();
-    let out = submit_lines(&env, &clone, &[], &lines);
+    let out = env.submit_lines(&clone, &[], &lines);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1000);
-    assert_eq!(lines_in(&pushes), 1, "one push");
+    assert_eq!(pushes(&pushes_log), 1, "one push");
     assert_eq!(
         env.git(&grid, &["rev-list", "--count", "main"]),
         "2",
@@ -83,15 +40,14 @@ fn a_thousand_tasks_are_one_commit_and_one_push() {
     let tree = env.git(&grid, &["ls-tree", "main", "tasks/queue/"]);
     assert!(tree.lines().count() > 200, "spread over shards");
     // Resubmitting any id is refused, whole: nothing is pushed.
-    let out = submit_lines(
-        &env,
+    let out = env.submit_lines(
         &clone,
         &[],
         &[task_line("new-one", ""), task_line("t0042", "")],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"t0042\" already exists"));
-    assert_eq!(lines_in(&pushes), 1);
+    assert_eq!(pushes(&pushes_log), 1);
     assert!(!env
         .ids_in(&grid, "main", "queue")
         .contains(&"new-one".to_string()));
@@ -201,10 +157,9 @@ fn no_push_writes_files_for_a_pull_request() {
 fn invalid_submissions_push_nothing() {
     let env = Env::new();
     let grid = env.grid("g.git");
-    let pushes = count_pushes(&grid);
+    let pushes_log = count_pushes(&grid);
     let clone = env.clone(grid.to_str().unwrap(), "c");
-    let out = submit_lines(
-        &env,
+    let out = env.submit_lines(
         &clone,
         &[],
         &[task_line("ok", ""), task_line("bad", r#","timeout_x":1"#)],
@@ -215,7 +170,7 @@ fn invalid_submissions_push_nothing() {
         stdout.contains("stdin line 2: \"timeout_x\": unknown field; did you mean \"timeout\"?"),
         "{stdout}"
     );
-    assert_eq!(lines_in(&pushes), 0);
+    assert_eq!(pushes(&pushes_log), 0);
 }
 
 #[test]
@@ -229,7 +184,7 @@ fn claim_prefers_priority_and_honours_dependencies_and_labels() {
         task_line("c", r#","depends_on":["a"]"#),
         task_line("d", r#","labels":["gpu"]"#),
     ];
-    assert!(submit_lines(&env, &clone, &[], &lines).status.success());
+    assert!(env.submit_lines(&clone, &[], &lines).status.success());
     let claim = |extra: &[&str], code: i32| {
         let mut args = vec!["claim", "--node-id", "n1"];
         args.extend_from_slice(extra);
@@ -446,7 +401,7 @@ fn race(env: &Env, url: &str, remote_dir: &Path, claimers: usize, tasks: usize) 
     let lines: Vec<String> = (0..tasks)
         .map(|i| task_line(&format!("r{i:03}"), ""))
         .collect();
-    let out = submit_lines(env, &seed, &[], &lines);
+    let out = env.submit_lines(&seed, &[], &lines);
     assert!(
         out.status.success(),
         "{}",

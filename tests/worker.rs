@@ -2,9 +2,8 @@
 //! the worst moments, many workers, a dead Docker daemon, signals and push economy.
 
 mod common;
-use common::{docker_ready, find_task, wait_for, Env};
+use common::{count_pushes, docker_ready, find_task, pushes, wait_for, words, Env};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -17,21 +16,7 @@ fn spec(id: &str, command: &str, timeout: u64) -> String {
 }
 
 fn submit(env: &Env, clone: &Path, lines: &[String]) {
-    let mut child = env
-        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), clone)
-        .args(["submit", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.join("\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = env.submit_lines(clone, &[], lines);
     assert!(
         out.status.success(),
         "{}",
@@ -42,18 +27,9 @@ fn submit(env: &Env, clone: &Path, lines: &[String]) {
 /// A grid, a clone to submit from, and a post-receive log counting pushes.
 fn setup(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
     let grid = env.grid("g.git");
-    let log = grid.join("pushes.log");
-    let hook = grid.join("hooks/post-receive");
-    std::fs::write(&hook, format!("#!/bin/sh\ncat >> {}\n", log.display())).unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = count_pushes(&grid);
     let clone = env.clone(grid.to_str().unwrap(), "c");
     (grid, clone, log)
-}
-
-fn pushes(log: &Path) -> usize {
-    std::fs::read_to_string(log)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
 }
 
 fn worker(env: &Env, grid: &Path, node: &str, extra: &[&str]) -> std::process::Command {
@@ -81,10 +57,7 @@ fn containers_with_label(label: &str) -> Vec<String> {
         ])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    words(&out.stdout)
 }
 
 fn remove_containers(label: &str) {
@@ -583,4 +556,64 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
         (state.as_str(), &result["attempt"]),
         ("completed", &1.into())
     );
+}
+
+#[test]
+fn a_worker_rides_out_a_remote_that_goes_away() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let base = env.path("srv");
+    std::fs::create_dir_all(&base).unwrap();
+    env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
+    let daemon = common::Daemon::start(&env, &base, true);
+    let (port, url) = (daemon.port, daemon.url("g.git"));
+    let mut w = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args([
+            "work",
+            "--node-id",
+            "steadfast",
+            "--repo",
+            &url,
+            "--poll-interval",
+            "1",
+            "--heartbeat-interval",
+            "2",
+        ])
+        .arg("--state-dir")
+        .arg(env.path("state"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(30, || env
+        .cmd("git", &base.join("g.git"))
+        .args(["cat-file", "-e", "main:nodes/steadfast.json"])
+        .status()
+        .unwrap()
+        .success()));
+    drop(daemon); // the server goes away for a while
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        w.try_wait().unwrap().is_none(),
+        "the worker is still running"
+    );
+    let daemon = common::Daemon::start_on(&env, &base, true, Some(port));
+    let clone = env.clone(&url, "c");
+    let id = unique("after-outage");
+    submit(&env, &clone, &[spec(&id, "echo back", 60)]);
+    let grid = base.join("g.git");
+    assert!(wait_for(90, || find_task(&env, &grid, &id)
+        .is_some_and(|(s, _)| s == "completed")));
+    unsafe_kill(&w, "TERM");
+    let status = w.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("trying again") || log.contains("cannot reach"),
+        "the outage was reported: {log}"
+    );
+    drop(daemon);
 }

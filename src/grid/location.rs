@@ -4,7 +4,7 @@
 
 use crate::config::GitConfig;
 use crate::gitcmd;
-use crate::grid::sync::{self, Outcome};
+use crate::grid::sync::{self, Outcome, RemoteRefused};
 use crate::odb;
 use crate::repo::LocalRepo;
 use crate::task::Limits;
@@ -143,7 +143,11 @@ impl Grid {
             match sync::fetch(&self.dir, &self.remote, &self.tracking_ref)? {
                 Outcome::Done => return self.tip(),
                 Outcome::NoBranch => return Ok(None),
-                Outcome::Denied(m) => bail!("{} refused access: {m}", self.describe()),
+                Outcome::Denied(m) => {
+                    return Err(
+                        RemoteRefused(format!("{} refused access: {m}", self.describe())).into(),
+                    )
+                }
                 Outcome::Unreachable(m) | Outcome::LostRace(m) | Outcome::Declined(m) => {
                     if attempt == NETWORK_TRIES {
                         bail!("cannot fetch from {}: {m}", self.describe());

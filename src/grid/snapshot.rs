@@ -45,12 +45,22 @@ impl Snapshot {
     /// Lists every task and node at `tip`. Files that have no place in the layout are skipped here;
     /// `validate` is where they are reported.
     pub fn read(repo: &gix::Repository, tip: Option<ObjectId>) -> Result<Snapshot> {
+        Snapshot::read_dirs(repo, tip, &[layout::TASKS_DIR, layout::NODES_DIR])
+    }
+
+    /// Like [`read`](Snapshot::read), but only below `dirs` (e.g. `tasks/in_progress` and `nodes`):
+    /// an idle worker's periodic look need not list 100,000 finished tasks.
+    pub fn read_dirs(
+        repo: &gix::Repository,
+        tip: Option<ObjectId>,
+        dirs: &[&str],
+    ) -> Result<Snapshot> {
         let Some(commit) = tip else {
             return Ok(Snapshot::empty());
         };
         let root = odb::commit_tree(repo, commit)?;
         let mut entries = Vec::new();
-        for dir in [layout::TASKS_DIR, layout::NODES_DIR] {
+        for &dir in dirs {
             if let Some(tree) = odb::subtree(repo, root, dir)? {
                 odb::walk(repo, tree, dir, &mut entries)?;
             }

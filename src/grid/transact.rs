@@ -4,7 +4,7 @@
 
 use crate::grid::location::{jitter, Grid, NETWORK_TRIES};
 use crate::grid::snapshot::Snapshot;
-use crate::grid::sync::{self, Outcome as PushOutcome};
+use crate::grid::sync::{self, Outcome as PushOutcome, RemoteRefused};
 use crate::odb::{self, Edit, Identity};
 use anyhow::{bail, Result};
 use gix::ObjectId;
@@ -107,8 +107,18 @@ impl Grid {
                     }
                     std::thread::sleep(backoff(unreachable));
                 }
-                PushOutcome::Declined(why) => bail!("{} declined the push: {why}", self.describe()),
-                PushOutcome::Denied(why) => bail!("{} refused access: {why}", self.describe()),
+                PushOutcome::Declined(why) => {
+                    return Err(RemoteRefused(format!(
+                        "{} declined the push: {why}",
+                        self.describe()
+                    ))
+                    .into())
+                }
+                PushOutcome::Denied(why) => {
+                    return Err(
+                        RemoteRefused(format!("{} refused access: {why}", self.describe())).into(),
+                    )
+                }
                 PushOutcome::NoBranch => {
                     bail!("{} lost its main branch during the push", self.describe())
                 }

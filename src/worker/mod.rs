@@ -12,6 +12,7 @@ use crate::exec::docker::{self, DockerConfig, Execution, InfraError};
 use crate::gitcmd;
 use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
+use crate::grid::sync::RemoteRefused;
 use crate::grid::{Grid, Outcome, Snapshot};
 use crate::layout::State;
 use crate::log::Log;
@@ -114,6 +115,8 @@ pub struct Worker {
     claimed_any: bool,
     stop_requests: Arc<StopRequests>,
     stop_since: Option<Instant>,
+    /// Transitions that failed in a row (network trouble).
+    remote_failures: u32,
     _lock: std::fs::File,
 }
 
@@ -181,6 +184,7 @@ impl Worker {
             claimed_any: false,
             stop_requests,
             stop_since: None,
+            remote_failures: 0,
             _lock: lock,
         })
     }
@@ -222,8 +226,13 @@ impl Worker {
                 || heartbeat_due
                 || self.reap_due
             {
-                self.cycle(want_claim, heartbeat_due)?;
-                idle_polls = 0;
+                match self.cycle(want_claim, heartbeat_due) {
+                    Ok(()) => {
+                        idle_polls = 0;
+                        self.remote_failures = 0;
+                    }
+                    Err(e) => self.remote_trouble(e)?,
+                }
             }
             if self.finished_work(stopping) {
                 break;
@@ -255,6 +264,36 @@ impl Worker {
         Ok(Ending::Done {
             tasks: self.started_tasks,
         })
+    }
+
+    /// A failed transition: fatal if the remote refused on purpose (the running tasks are stopped
+    /// and stay claimed, for another node to take back); otherwise the network or the remote is
+    /// having trouble, so wait and try again, longer each time. Results stay in the spool meanwhile.
+    fn remote_trouble(&mut self, error: anyhow::Error) -> Result<()> {
+        if error.is::<RemoteRefused>() {
+            self.warn(&format!("{error:#}; stopping"));
+            self.abort_running();
+            return Err(error);
+        }
+        self.remote_failures += 1;
+        let wait =
+            (self.cfg.poll_interval * self.remote_failures.min(30)).min(Duration::from_secs(300));
+        self.warn(&format!("{error:#}; trying again in {}s", wait.as_secs()));
+        std::thread::sleep(wait);
+        Ok(())
+    }
+
+    /// Kills every running container and waits (a little) for their threads to report.
+    fn abort_running(&mut self) {
+        for run in self.running.values() {
+            run.kill.store(true, Ordering::SeqCst);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.running.is_empty() && Instant::now() < deadline {
+            if let Ok(finished) = self.rx.recv_timeout(Duration::from_millis(200)) {
+                self.running.remove(&finished.spec.id);
+            }
+        }
     }
 
     fn time_to_heartbeat(&self) -> Duration {
@@ -618,7 +657,9 @@ impl Worker {
     }
 
     fn anything_to_reap(&mut self) -> Result<bool> {
-        let snapshot = Snapshot::read(&self.grid.repo, self.last_tip)?;
+        let in_progress = State::InProgress.dir();
+        let dirs = [in_progress.as_str(), crate::layout::NODES_DIR];
+        let snapshot = Snapshot::read_dirs(&self.grid.repo, self.last_tip, &dirs)?;
         for task in snapshot.in_state(State::InProgress) {
             if let Ok(spec) =
                 crate::grid::snapshot::load_spec(&self.grid.repo, task, &self.grid.limits)

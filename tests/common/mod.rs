@@ -145,14 +145,20 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(env: &Env, base: &Path, receive_pack: bool) -> Daemon {
+        Daemon::start_on(env, base, receive_pack, None)
+    }
+
+    /// On `port`, or on a free one.
+    pub fn start_on(env: &Env, base: &Path, receive_pack: bool, port: Option<u16>) -> Daemon {
         for _ in 0..20 {
-            let port = {
+            let port = port.unwrap_or_else(|| {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 l.local_addr().unwrap().port()
-            };
-            let mut cmd = env.cmd("git", base);
+            });
+            // git-daemon itself, not `git daemon`: git would fork it, and killing git would leave
+            // the server running.
+            let mut cmd = env.cmd(git_daemon_path(), base);
             cmd.args([
-                "daemon",
                 "--reuseaddr",
                 "--export-all",
                 "--listen=127.0.0.1",
@@ -182,6 +188,11 @@ impl Daemon {
     pub fn url(&self, repo: &str) -> String {
         format!("git://127.0.0.1:{}/{repo}", self.port)
     }
+}
+
+fn git_daemon_path() -> PathBuf {
+    let out = Command::new("git").arg("--exec-path").output().unwrap();
+    Path::new(String::from_utf8(out.stdout).unwrap().trim()).join("git-daemon")
 }
 
 impl Drop for Daemon {
@@ -250,4 +261,50 @@ pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     false
+}
+
+impl Env {
+    /// `git dgrid submit [args] -` with `lines` (JSON lines) on stdin.
+    pub fn submit_lines(&self, dir: &Path, args: &[&str], lines: &[String]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(env!("CARGO_BIN_EXE_git-dgrid"), dir)
+            .arg("submit")
+            .args(args)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lines.join("\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+/// Makes the bare `remote` count the pushes it accepts (a post-receive hook appends a line per ref).
+pub fn count_pushes(remote: &Path) -> PathBuf {
+    let log = remote.join("pushes.log");
+    let hook = remote.join("hooks/post-receive");
+    std::fs::write(&hook, format!("#!/bin/sh\ncat >> {}\n", log.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    log
+}
+
+pub fn pushes(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+pub fn words(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
