@@ -617,3 +617,195 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
     );
     drop(daemon);
 }
+
+#[test]
+fn two_workers_with_one_node_id_and_state_dir_refuse() {
+    let env = Env::new();
+    let (grid, _, _) = setup(&env);
+    let mut first = worker(&env, &grid, "twin", &[])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(30, || env
+        .cmd("git", &grid)
+        .args(["cat-file", "-e", "main:nodes/twin.json"])
+        .status()
+        .unwrap()
+        .success()));
+    let second = run_worker(&env, &grid, "twin", &["--once"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&second.stderr)
+        .contains("another worker is already running as node \"twin\""));
+    unsafe_kill(&first, "TERM");
+    assert!(first.wait().unwrap().success());
+}
+
+/// A healthy node's long task is never taken back: heartbeats renew its lease.
+#[test]
+fn leases_are_renewed_while_a_task_runs() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let id = unique("long-lease");
+    submit(&env, &clone, &[spec(&id, "sleep 9; echo finished", 60)]);
+    let timing = [
+        "--heartbeat-interval",
+        "1",
+        "--lease",
+        "3",
+        "--clock-skew",
+        "0",
+    ];
+    let mut runner = worker(&env, &grid, "runner", &timing)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(60, || find_task(&env, &grid, &id)
+        .is_some_and(|(s, _)| s == "in_progress")));
+    // A second node watches the whole time; it must not take the task.
+    let mut extra = timing.to_vec();
+    extra.extend(["--max-tasks", "1"]);
+    let mut watcher = worker(&env, &grid, "watcher", &extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(60, || find_task(&env, &grid, &id)
+        .is_some_and(|(s, _)| s == "completed")));
+    unsafe_kill(&watcher, "TERM");
+    unsafe_kill(&runner, "TERM");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut watcher.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(watcher.wait().unwrap().success() && runner.wait().unwrap().success());
+    assert!(
+        !log.contains("took"),
+        "the watcher took a healthy node's task: {log}"
+    );
+    let (_, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(
+        (&result["node_id"], &result["attempt"]),
+        (&"runner".into(), &1.into())
+    );
+}
+
+/// A result that arrives after its task was taken over and finished elsewhere is kept as a late
+/// result: never dropped, never a second file.
+#[test]
+fn a_late_result_is_recorded_once_beside_the_result() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let id = unique("late");
+    submit(&env, &clone, &[spec(&id, "echo first", 60)]);
+    let timing = [
+        "--heartbeat-interval",
+        "1",
+        "--lease",
+        "2",
+        "--clock-skew",
+        "0",
+    ];
+    // The first node runs it, spools the result and dies before pushing.
+    let out = worker(&env, &grid, "slowpoke", &timing)
+        .env("DGRID_FAILPOINT", "after-spool")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // Another node takes it back and completes it as attempt 2.
+    let mut extra = timing.to_vec();
+    extra.extend(["--max-tasks", "1"]);
+    let out = run_worker(&env, &grid, "rescuer", &extra);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The first node comes back and pushes its spooled result: it is late.
+    let out = run_worker(&env, &grid, "slowpoke", &["--once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (state, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed");
+    assert_eq!(
+        (&result["node_id"], &result["attempt"]),
+        (&"rescuer".into(), &2.into())
+    );
+    let late = result["late_results"].as_array().expect("late_results");
+    assert_eq!(late.len(), 1);
+    assert_eq!(
+        (&late[0]["node_id"], &late[0]["attempt"], &late[0]["status"]),
+        (&"slowpoke".into(), &1.into(), &"success".into())
+    );
+    let listing = env.git(&grid, &["ls-tree", "-r", "--name-only", "main", "tasks/"]);
+    assert_eq!(
+        listing
+            .lines()
+            .filter(|l| l.ends_with(&format!("/{id}.json")))
+            .count(),
+        1
+    );
+    // Pushing it again (a second restart) changes nothing.
+    let before = env.git(&grid, &["rev-parse", "main:tasks"]);
+    let _ = run_worker(&env, &grid, "slowpoke", &["--once"]);
+    assert_eq!(env.git(&grid, &["rev-parse", "main:tasks"]), before);
+}
+
+#[test]
+fn submit_wait_follows_tasks_to_their_end() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let mut w = worker(&env, &grid, "waiter", &[])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ok = env.dgrid(
+        &clone,
+        &[
+            "submit",
+            "--wait",
+            "--poll-interval",
+            "1",
+            "--image",
+            IMAGE,
+            "--",
+            "echo fine",
+        ],
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = env.dgrid(
+        &clone,
+        &[
+            "submit",
+            "--wait",
+            "--poll-interval",
+            "1",
+            "--image",
+            IMAGE,
+            "--",
+            "exit 4",
+        ],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "a failed task makes --wait exit 1"
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("failed 1"));
+    unsafe_kill(&w, "TERM");
+    assert!(w.wait().unwrap().success());
+}
