@@ -71,7 +71,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l wait -d '
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l json -d 'Print one JSON object per task'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s V -l version -d 'Print version'
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l node-id -d 'The node that will run the tasks' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l node-id -d 'The node that will run the tasks [git config dgrid.nodeId]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l max -d 'Claim at most this many tasks, in one push' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l lease -d 'Seconds until the claim expires unless renewed by a heartbeat' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l label -d 'A label this node has (repeatable); tasks that ask for labels need all of theirs here' -r

@@ -17,10 +17,12 @@ pub enum Level {
     Warn,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Log {
     format: LogFormat,
     min: Level,
+    /// On a terminal, running tasks are drawn as live lines; log lines go above them.
+    bars: Option<indicatif::MultiProgress>,
 }
 
 #[derive(Serialize)]
@@ -33,7 +35,25 @@ struct Line<'a> {
 
 impl Log {
     pub fn new(format: LogFormat, min: Level) -> Log {
-        Log { format, min }
+        use std::io::IsTerminal;
+        let bars = (format == LogFormat::Text && std::io::stderr().is_terminal())
+            .then(indicatif::MultiProgress::new);
+        Log { format, min, bars }
+    }
+
+    /// A live line for a running task (elapsed against its timeout), when on a terminal.
+    pub fn task_line(&self, task: &str, timeout_secs: u64) -> Option<indicatif::ProgressBar> {
+        let bars = self.bars.as_ref()?;
+        let bar = bars.add(indicatif::ProgressBar::new_spinner());
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {prefix} running {elapsed} of {msg}",
+        )
+        .ok()?;
+        bar.set_style(style);
+        bar.set_prefix(task.to_string());
+        bar.set_message(crate::dashboard::model::human_duration(timeout_secs as i64));
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        Some(bar)
     }
 
     pub fn write(&self, level: Level, node: &str, msg: &str) {
@@ -47,7 +67,13 @@ impl Log {
                     Level::Warn => "warning: ",
                     _ => "",
                 };
-                eprintln!("{time} {node} {tag}{msg}");
+                let line = format!("{time} {node} {tag}{msg}");
+                match &self.bars {
+                    Some(bars) => {
+                        let _ = bars.println(line);
+                    }
+                    None => eprintln!("{line}"),
+                }
             }
             LogFormat::Json => {
                 let line = Line {

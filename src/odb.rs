@@ -142,6 +142,16 @@ pub struct Identity {
     pub email: String,
 }
 
+impl Identity {
+    /// The author of a node's commits.
+    pub fn node(node_id: &str) -> Identity {
+        Identity {
+            name: node_id.to_string(),
+            email: format!("{node_id}@dgrid.invalid"),
+        }
+    }
+}
+
 /// Applies `edits` to the tree of `parent` (or an empty tree) and writes a commit; moves no ref.
 pub fn write_commit(
     repo: &gix::Repository,

@@ -11,9 +11,9 @@ use std::time::Duration;
 /// Claim queued tasks for a node (exit 0: claimed some, 1: nothing claimable, 2: error)
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The node that will run the tasks
+    /// The node that will run the tasks [git config dgrid.nodeId]
     #[arg(long, value_name = "ID", env = "NODE_ID")]
-    pub node_id: String,
+    pub node_id: Option<String>,
     /// Claim at most this many tasks, in one push
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub max: usize,
@@ -37,21 +37,25 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    if let Err(why) = task::check_id(&args.node_id) {
-        bail!("--node-id: {why}");
+    let grid = Grid::open(&args.grid)?;
+    let config = crate::config::GitConfig::read(&grid.dir)?;
+    let Some(node_id) = config.resolve_opt(args.node_id.clone(), "dgrid.nodeId")? else {
+        bail!("which node claims? give --node-id ID (or NODE_ID, or git config dgrid.nodeId)");
+    };
+    if let Err(why) = task::check_id(&node_id) {
+        bail!("node id {node_id:?}: {why}");
     }
     for label in &args.labels {
         task::check_label(label).map_err(|why| anyhow::anyhow!("--label: {why}"))?;
     }
-    let grid = Grid::open(&args.grid)?;
     let request = claim::Request {
-        node_id: args.node_id.clone(),
+        node_id: node_id.clone(),
         max: args.max,
         lease: Duration::from_secs(args.lease),
         labels: args.labels.clone(),
         allow_network: args.allow_network,
     };
-    let identity = node_identity(&args.node_id);
+    let identity = Identity::node(&node_id);
     let outcome = grid.transact(&identity, |snapshot| {
         claim::plan(
             &grid.repo,
@@ -94,13 +98,5 @@ pub fn run(args: Args) -> Result<u8> {
             }
             Ok(exit::OK)
         }
-    }
-}
-
-/// The author of a node's commits.
-pub fn node_identity(node_id: &str) -> Identity {
-    Identity {
-        name: node_id.to_string(),
-        email: format!("{node_id}@dgrid.invalid"),
     }
 }

@@ -12,7 +12,7 @@ use crate::task::{self, Limits, TaskSpec};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use serde_json::{Map, Value};
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::time::Duration;
 
@@ -133,7 +133,12 @@ pub fn run(args: Args) -> Result<u8> {
         name: submitted_by.clone(),
         email: submitted_by.clone(),
     });
-    let outcome = match grid.transact(&identity, |snapshot| submit::plan(snapshot, &tasks)) {
+    let spinner = pushing_spinner(tasks.len(), &grid.describe());
+    let result = grid.transact(&identity, |snapshot| submit::plan(snapshot, &tasks));
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let outcome = match result {
         Err(e) if e.is::<submit::Conflict>() => {
             eprintln!("nothing submitted: {e}");
             return Ok(exit::NO);
@@ -349,4 +354,15 @@ fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Resul
         State::Queue.dir()
     );
     Ok(exit::OK)
+}
+
+/// On a terminal, a spinner while the tasks are checked against the grid and pushed.
+fn pushing_spinner(count: usize, remote: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("pushing {count} task(s) to {remote}"));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    Some(spinner)
 }

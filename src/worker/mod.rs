@@ -74,6 +74,8 @@ const FAILPOINT: &str = "DGRID_FAILPOINT";
 
 struct Running {
     attempt: u32,
+    /// The task's live line on a terminal; cleared when it finishes.
+    line: Option<indicatif::ProgressBar>,
     kill: Arc<AtomicBool>,
     /// Why we are stopping it, if we are.
     stopping: Option<StopReason>,
@@ -160,10 +162,7 @@ impl Worker {
         };
         let (tx, rx) = mpsc::channel();
         Ok(Worker {
-            identity: Identity {
-                name: cfg.node_id.clone(),
-                email: format!("{}@dgrid.invalid", cfg.node_id),
-            },
+            identity: Identity::node(&cfg.node_id),
             observer: Observer::new(cfg.lease, cfg.clock_skew),
             grid,
             cfg,
@@ -376,6 +375,9 @@ impl Worker {
         let Some(run) = self.running.remove(&id) else {
             return Ok(());
         };
+        if let Some(line) = &run.line {
+            line.finish_and_clear();
+        }
         match (finished.outcome, run.stopping) {
             (Ok(_), Some(StopReason::ClaimLost)) => {
                 self.log(&format!("stopped {id}: its claim was taken over"))
@@ -584,10 +586,12 @@ impl Worker {
             spec.id, spec.image
         ));
         let kill = Arc::new(AtomicBool::new(false));
+        let line = self.cfg.log.task_line(&spec.id, spec.timeout);
         self.running.insert(
             spec.id.clone(),
             Running {
                 attempt,
+                line,
                 kill: kill.clone(),
                 stopping: None,
             },
