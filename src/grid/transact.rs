@@ -40,7 +40,7 @@ pub struct Stats {
 /// Give up after this many lost races in a row (minutes of backoff under heavy contention).
 const MAX_LOST_RACES: u32 = 200;
 const BACKOFF_BASE: Duration = Duration::from_millis(20);
-const BACKOFF_CAP: Duration = Duration::from_secs(2);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 impl Grid {
     /// Lands the change `plan` computes from the remote's current state. `plan` is called again after
@@ -54,6 +54,7 @@ impl Grid {
         let mut stats = Stats::default();
         let mut unreachable = 0;
         loop {
+            let cycle_start = std::time::Instant::now();
             let tip = self.fetch()?;
             let snapshot = Snapshot::read(&self.repo, tip)?;
             let Some(change) = plan(&snapshot)? else {
@@ -98,7 +99,9 @@ impl Grid {
                             self.describe()
                         );
                     }
-                    std::thread::sleep(backoff(stats.lost_races));
+                    // A round trip is what one rival needs to land its push: wait a random
+                    // number of round trips, in a window that doubles with every loss in a row.
+                    std::thread::sleep(contention_backoff(cycle_start.elapsed(), stats.lost_races));
                 }
                 PushOutcome::Unreachable(why) => {
                     unreachable += 1;
@@ -128,6 +131,15 @@ impl Grid {
 }
 
 /// Full-jitter exponential backoff: the more races lost in a row, the longer the wait.
+fn contention_backoff(round_trip: Duration, losses: u32) -> Duration {
+    let window = round_trip
+        .max(BACKOFF_BASE)
+        .saturating_mul(1 << losses.min(6))
+        .min(BACKOFF_CAP);
+    Duration::from_micros(fastrand::u64(0..=window.as_micros() as u64))
+}
+
+/// Jittered exponential backoff for a remote that could not be reached.
 fn backoff(losses: u32) -> Duration {
     let exp = BACKOFF_BASE.saturating_mul(1 << losses.min(10));
     jitter(exp.min(BACKOFF_CAP))
