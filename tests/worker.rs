@@ -99,6 +99,9 @@ fn end_to_end_results() {
             spec(&id("big"), "head -c 10000000 /dev/zero | tr '\\0' x", 120),
             spec(&id("bytes"), "printf '\\377\\376abc'", 60),
             spec(&id("net"), "ls /sys/class/net; wget -q -T 2 -O- http://example.invalid/ && echo REACHED || echo UNREACHABLE", 60),
+            serde_json::json!({"id": id("envs"), "image": IMAGE, "command": "echo $GREETING $DOCKER_HOST", "timeout": 60,
+                "env": {"GREETING": "hi", "DOCKER_HOST": "tcp://127.0.0.1:9"}})
+            .to_string(),
             spec(&id("env"), "env", 60),
         ],
     );
@@ -171,6 +174,14 @@ fn end_to_end_results() {
         "only loopback, no way out: {net}"
     );
 
+    // A task's environment is the container's, never the docker CLI's.
+    let (state, envs) = find_task(&env, &grid, &id("envs")).unwrap();
+    assert_eq!(
+        (state.as_str(), &envs["stdout"]),
+        ("completed", &"hi tcp://127.0.0.1:9\n".into()),
+        "{envs}"
+    );
+
     // The token reaches neither the container, nor the logs, nor anything on disk.
     let (_, envdump) = find_task(&env, &grid, &id("env")).unwrap();
     assert!(!envdump["stdout"].as_str().unwrap().contains("tok-s3cr3t"));
@@ -190,7 +201,7 @@ fn end_to_end_results() {
     let node: serde_json::Value =
         serde_json::from_str(&env.git(&grid, &["show", "main:nodes/e2e-node.json"])).unwrap();
     assert_eq!(node["state"], "stopped");
-    assert_eq!(node["completed"], 5);
+    assert_eq!(node["completed"], 6);
     assert_eq!(node["failed"], 2);
     env.dgrid_ok(&grid, &["validate"], 0);
     assert!(containers_with_label("dgrid.node=e2e-node").is_empty());

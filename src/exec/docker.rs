@@ -87,8 +87,7 @@ pub fn memory_bytes(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
-/// The `docker run` arguments for a task (everything but the environment values, which go
-/// through the CLI's environment so they never show in a process list).
+/// The `docker run` arguments for a task.
 pub fn run_args(cfg: &DockerConfig, spec: &TaskSpec, node_id: &str, attempt: u32) -> Vec<String> {
     let name = container_name(node_id, &spec.id, attempt);
     let resources = spec.resources.as_ref();
@@ -123,9 +122,11 @@ pub fn run_args(cfg: &DockerConfig, spec: &TaskSpec, node_id: &str, attempt: u32
         format!("--cpus={cpus}"),
         format!("--pull={}", cfg.pull),
     ];
-    for key in spec.env.keys() {
+    // KEY=VALUE on the command line, not through the docker CLI's own environment: a task setting
+    // DOCKER_HOST, PATH or HOME must not steer the CLI. (The values are in the repository anyway.)
+    for (key, value) in &spec.env {
         args.push("-e".into());
-        args.push(key.clone());
+        args.push(format!("{key}={value}"));
     }
     // The entrypoint is set explicitly so an image's own ENTRYPOINT cannot reinterpret the command.
     match &spec.command {
@@ -161,15 +162,12 @@ pub fn run(
         os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
     let (err_r, err_w) =
         os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
-    let mut expression = duct::cmd(&cfg.docker, run_args(cfg, spec, node_id, attempt))
+    let expression = duct::cmd(&cfg.docker, run_args(cfg, spec, node_id, attempt))
         .stdin_null()
         .stdout_file(out_w)
         .stderr_file(err_w)
         .env_remove("GIT_TOKEN")
         .unchecked();
-    for (key, value) in &spec.env {
-        expression = expression.env(key, value);
-    }
     let started_at = Utc::now();
     let start = Instant::now();
     let handle = expression
