@@ -13,6 +13,12 @@ pub fn open(path: &Path) -> Result<gix::Repository> {
         .with_context(|| format!("cannot open the git repository at {}", path.display()))
 }
 
+/// An object id as git printed it.
+pub fn parse_oid(hex: &str) -> Result<ObjectId> {
+    ObjectId::from_hex(hex.trim().as_bytes())
+        .with_context(|| format!("git printed {hex:?}, not an object id"))
+}
+
 /// One entry found by [`walk`].
 #[derive(Debug, Clone)]
 pub struct TreeEntry {

@@ -302,6 +302,20 @@ fn display_path(top: Option<&Path>, path: &Path) -> String {
         .join("/")
 }
 
+/// What to validate when `commits` are pushed with `tip` on top (a `--rev` range, a pre-push): the
+/// entries at the tip, and the paths the commits added or changed.
+pub fn changed_at_tip(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    commits: &[ObjectId],
+) -> Result<(Vec<Entry>, BTreeSet<String>)> {
+    let changed = changed_paths(repo, commits)?;
+    if changed.is_empty() {
+        return Ok((Vec::new(), changed));
+    }
+    Ok((entries_at_commit(repo, tip)?, changed))
+}
+
 /// Paths under `tasks/` and `nodes/` that `commits` added or changed relative to their first parent
 /// (or to nothing, for a root commit). Identical subtrees are skipped without being read.
 pub fn changed_paths(repo: &gix::Repository, commits: &[ObjectId]) -> Result<BTreeSet<String>> {

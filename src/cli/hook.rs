@@ -48,8 +48,8 @@ pub fn run(args: Args) -> Result<u8> {
             continue; // a deletion pushes no content
         }
         let commits = pushed_commits(&repo, &remote, local_sha, remote_sha)?;
-        let tip = super::validate::parse_oid(local_sha)?;
-        let (entries, changed) = super::validate::changed_at_tip(&gix_repo, tip, &commits)?;
+        let tip = crate::odb::parse_oid(local_sha)?;
+        let (entries, changed) = crate::validate::changed_at_tip(&gix_repo, tip, &commits)?;
         problems.extend(crate::validate::check_entries(
             &entries,
             Some(&changed),
@@ -93,7 +93,7 @@ fn pushed_commits(
             &["rev-list", local, "--not", &format!("--remotes={remote}")],
         )?
     };
-    listing.lines().map(super::validate::parse_oid).collect()
+    listing.lines().map(crate::odb::parse_oid).collect()
 }
 
 /// Runs the hook that was there before ours, with the same arguments and input.

@@ -44,7 +44,7 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
         .with_context(|| format!("--ref {reference}: no such commit"))?;
         return Ok(ReadSource {
             repo: local.open()?,
-            tip: Some(crate::cli::validate::parse_oid(&hex)?),
+            tip: Some(crate::odb::parse_oid(&hex)?),
             describe: reference.clone(),
             limits: local.limits()?,
         });
@@ -64,7 +64,7 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
                 &local.dir,
                 &["rev-parse", "--verify", "--quiet", "refs/heads/main"],
             )?
-            .map(|h| crate::cli::validate::parse_oid(&h))
+            .map(|h| crate::odb::parse_oid(&h))
             .transpose()?;
             let describe = local.git_dir.display().to_string();
             return Ok(ReadSource {

@@ -2,6 +2,7 @@
 
 use crate::exit;
 use crate::gitcmd;
+use crate::odb;
 use crate::problem::Problem;
 use crate::repo::LocalRepo;
 use crate::task::Limits;
@@ -89,7 +90,7 @@ fn whole_grid(repo: &LocalRepo) -> Result<Vec<Entry>> {
     let head = gitcmd::output(&repo.dir, &["rev-parse", "--verify", "HEAD^{commit}"])
         .context("HEAD has no commit to validate")?;
     let gix_repo = repo.open()?;
-    validate::entries_at_commit(&gix_repo, parse_oid(&head)?)
+    validate::entries_at_commit(&gix_repo, odb::parse_oid(&head)?)
 }
 
 /// The entries at the range's tip and the paths its commits added or changed.
@@ -114,25 +115,7 @@ fn entries_in_range(repo: &LocalRepo, range: &str) -> Result<(Vec<Entry>, BTreeS
     .with_context(|| format!("--rev {range}: cannot resolve {tip_rev:?}"))?;
     let commits = gitcmd::output(&repo.dir, &["rev-list", "--end-of-options", range])
         .with_context(|| format!("--rev {range}: not a valid revision range"))?;
-    let commits: Vec<ObjectId> = commits.lines().map(parse_oid).collect::<Result<_>>()?;
+    let commits: Vec<ObjectId> = commits.lines().map(odb::parse_oid).collect::<Result<_>>()?;
     let gix_repo = repo.open()?;
-    changed_at_tip(&gix_repo, parse_oid(&tip)?, &commits)
-}
-
-/// Shared with the pre-push hook: what to validate when `commits` are pushed with `tip` on top.
-pub fn changed_at_tip(
-    repo: &gix::Repository,
-    tip: ObjectId,
-    commits: &[ObjectId],
-) -> Result<(Vec<Entry>, BTreeSet<String>)> {
-    let changed = validate::changed_paths(repo, commits)?;
-    if changed.is_empty() {
-        return Ok((Vec::new(), changed));
-    }
-    Ok((validate::entries_at_commit(repo, tip)?, changed))
-}
-
-pub fn parse_oid(hex: &str) -> Result<ObjectId> {
-    ObjectId::from_hex(hex.trim().as_bytes())
-        .with_context(|| format!("git printed {hex:?}, not an object id"))
+    validate::changed_at_tip(&gix_repo, odb::parse_oid(&tip)?, &commits)
 }

@@ -130,10 +130,7 @@ impl Grid {
             &self.dir,
             &["rev-parse", "--verify", "--quiet", &self.tracking_ref],
         )?;
-        out.map(|hex| {
-            ObjectId::from_hex(hex.trim().as_bytes()).context("git printed a bad object id")
-        })
-        .transpose()
+        out.map(|hex| odb::parse_oid(&hex)).transpose()
     }
 
     /// Fetches `main`, retrying a few times when the remote cannot be reached; returns the new tip.
