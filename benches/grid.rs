@@ -12,7 +12,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{count_pushes, pushes, Daemon, Env};
+use common::{count_pushes, pushes, Env};
 use git_dgrid::grid::{snapshot, Snapshot};
 use git_dgrid::layout::State;
 use git_dgrid::task::Limits;
@@ -154,11 +154,8 @@ fn workers() {
     println!("|---:|---:|---:|---:|---:|---:|");
     for w in [1, 2, 4, 8] {
         let env = Env::new();
-        let base = env.path("srv");
-        std::fs::create_dir_all(&base).unwrap();
-        env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
-        let log = count_pushes(&base.join("g.git"));
-        let daemon = Daemon::start(&env, &base, true);
+        let (daemon, grid) = env.served_grid(true);
+        let log = count_pushes(&grid);
         let url = daemon.url("g.git");
         let seed = env.clone(&url, "seed");
         let n = 48;
@@ -295,10 +292,7 @@ fn claims() {
     println!("|---:|---:|---:|---:|---:|---:|");
     for claimers in [1, 2, 4, 8, 16] {
         let env = Env::new();
-        let base = env.path("srv");
-        std::fs::create_dir_all(&base).unwrap();
-        env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
-        let daemon = Daemon::start(&env, &base, true);
+        let (daemon, _grid) = env.served_grid(true);
         let url = daemon.url("g.git");
         let seed = env.clone(&url, "seed");
         let tasks = 160;

@@ -2,7 +2,7 @@
 //! real `git dgrid claim` processes over `file://` and over `git daemon` on 127.0.0.1.
 
 mod common;
-use common::{count_pushes, pushes, Daemon, Env};
+use common::{count_pushes, pushes, Env};
 use git_dgrid::grid::{claim, sync, Grid, Outcome};
 use git_dgrid::odb::Identity;
 use git_dgrid::repo::LocalRepo;
@@ -244,10 +244,7 @@ fn a_declining_pre_receive_hook_is_fatal_and_clear() {
 #[test]
 fn a_read_only_server_is_access_denied() {
     let env = Env::new();
-    let base = env.path("srv");
-    std::fs::create_dir_all(&base).unwrap();
-    env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
-    let daemon = Daemon::start(&env, &base, false);
+    let (daemon, _grid) = env.served_grid(false);
     let state = env.path("state");
     let out = env.dgrid(
         env.tmp.path(),
@@ -507,9 +504,6 @@ fn eight_claimers_race_over_file_remote() {
 #[test]
 fn eight_claimers_race_over_git_daemon() {
     let env = Env::new();
-    let base = env.path("srv");
-    std::fs::create_dir_all(&base).unwrap();
-    env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
-    let daemon = Daemon::start(&env, &base, true);
-    race(&env, &daemon.url("g.git"), &base.join("g.git"), 8, 200);
+    let (daemon, grid) = env.served_grid(true);
+    race(&env, &daemon.url("g.git"), &grid, 8, 200);
 }

@@ -2,7 +2,7 @@
 //! the worst moments, many workers, a dead Docker daemon, signals and push economy.
 
 mod common;
-use common::{count_pushes, docker_ready, find_task, pushes, wait_for, words, Env};
+use common::{count_pushes, docker_ready, find_task, pushes, wait_for, wait_state, words, Env};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -30,6 +30,18 @@ fn setup(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
     let log = count_pushes(&grid);
     let clone = env.clone(grid.to_str().unwrap(), "c");
     (grid, clone, log)
+}
+
+/// Heartbeat every second, a short lease, no skew margin: dead nodes are noticed in seconds.
+fn fast_lease(lease: &'static str) -> [&'static str; 6] {
+    [
+        "--heartbeat-interval",
+        "1",
+        "--lease",
+        lease,
+        "--clock-skew",
+        "0",
+    ]
 }
 
 fn worker(env: &Env, grid: &Path, node: &str, extra: &[&str]) -> std::process::Command {
@@ -216,20 +228,12 @@ fn a_killed_workers_task_is_taken_over_with_attempt_2() {
     let (grid, clone, _) = setup(&env);
     let id = unique("kill9");
     submit(&env, &clone, &[spec(&id, "sleep 4; echo done", 120)]);
-    let timing = [
-        "--heartbeat-interval",
-        "1",
-        "--lease",
-        "3",
-        "--clock-skew",
-        "0",
-    ];
+    let timing = fast_lease("3");
     let mut a = worker(&env, &grid, "victim", &timing)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(60, || find_task(&env, &grid, &id)
-        .is_some_and(|(s, _)| s == "in_progress")));
+    assert!(wait_state(&env, &grid, &id, "in_progress", 60));
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap();
     remove_containers("dgrid.node=victim"); // what the victim's restart would do
@@ -575,10 +579,8 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
         return;
     }
     let env = Env::new();
+    let (daemon, grid) = env.served_grid(true);
     let base = env.path("srv");
-    std::fs::create_dir_all(&base).unwrap();
-    env.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
-    let daemon = common::Daemon::start(&env, &base, true);
     let (port, url) = (daemon.port, daemon.url("g.git"));
     let mut w = env
         .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
@@ -599,7 +601,7 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
         .spawn()
         .unwrap();
     assert!(wait_for(30, || env
-        .cmd("git", &base.join("g.git"))
+        .cmd("git", &grid)
         .args(["cat-file", "-e", "main:nodes/steadfast.json"])
         .status()
         .unwrap()
@@ -614,9 +616,7 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
     let clone = env.clone(&url, "c");
     let id = unique("after-outage");
     submit(&env, &clone, &[spec(&id, "echo back", 60)]);
-    let grid = base.join("g.git");
-    assert!(wait_for(90, || find_task(&env, &grid, &id)
-        .is_some_and(|(s, _)| s == "completed")));
+    assert!(wait_state(&env, &grid, &id, "completed", 90));
     unsafe_kill(&w, "TERM");
     let status = w.wait().unwrap();
     let mut log = String::new();
@@ -661,20 +661,12 @@ fn leases_are_renewed_while_a_task_runs() {
     let (grid, clone, _) = setup(&env);
     let id = unique("long-lease");
     submit(&env, &clone, &[spec(&id, "sleep 9; echo finished", 60)]);
-    let timing = [
-        "--heartbeat-interval",
-        "1",
-        "--lease",
-        "3",
-        "--clock-skew",
-        "0",
-    ];
+    let timing = fast_lease("3");
     let mut runner = worker(&env, &grid, "runner", &timing)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(60, || find_task(&env, &grid, &id)
-        .is_some_and(|(s, _)| s == "in_progress")));
+    assert!(wait_state(&env, &grid, &id, "in_progress", 60));
     // A second node watches the whole time; it must not take the task.
     let mut extra = timing.to_vec();
     extra.extend(["--max-tasks", "1"]);
@@ -682,8 +674,7 @@ fn leases_are_renewed_while_a_task_runs() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for(60, || find_task(&env, &grid, &id)
-        .is_some_and(|(s, _)| s == "completed")));
+    assert!(wait_state(&env, &grid, &id, "completed", 60));
     unsafe_kill(&watcher, "TERM");
     unsafe_kill(&runner, "TERM");
     let mut log = String::new();
@@ -711,14 +702,7 @@ fn a_late_result_is_recorded_once_beside_the_result() {
     let (grid, clone, _) = setup(&env);
     let id = unique("late");
     submit(&env, &clone, &[spec(&id, "echo first", 60)]);
-    let timing = [
-        "--heartbeat-interval",
-        "1",
-        "--lease",
-        "2",
-        "--clock-skew",
-        "0",
-    ];
+    let timing = fast_lease("2");
     // The first node runs it, spools the result and dies before pushing.
     let out = worker(&env, &grid, "slowpoke", &timing)
         .env("DGRID_FAILPOINT", "after-spool")

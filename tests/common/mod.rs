@@ -308,3 +308,20 @@ pub fn words(bytes: &[u8]) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+impl Env {
+    /// A new grid `srv/g.git` served by `git daemon`; returns the daemon and the bare repository.
+    pub fn served_grid(&self, receive_pack: bool) -> (Daemon, PathBuf) {
+        let base = self.path("srv");
+        std::fs::create_dir_all(&base).unwrap();
+        self.dgrid_ok(&base, &["init", "--bare", "g.git"], 0);
+        (Daemon::start(self, &base, receive_pack), base.join("g.git"))
+    }
+}
+
+/// Waits up to `secs` for task `id` to be in `state` on `grid`.
+pub fn wait_state(env: &Env, grid: &Path, id: &str, state: &str, secs: u64) -> bool {
+    wait_for(secs, || {
+        find_task(env, grid, id).is_some_and(|(s, _)| s == state)
+    })
+}
