@@ -16,6 +16,9 @@ _dgrid() {
             ",$1")
                 cmd="dgrid"
                 ;;
+            dgrid,cancel)
+                cmd="dgrid__subcmd__cancel"
+                ;;
             dgrid,claim)
                 cmd="dgrid__subcmd__claim"
                 ;;
@@ -43,6 +46,9 @@ _dgrid() {
             dgrid,logs)
                 cmd="dgrid__subcmd__logs"
                 ;;
+            dgrid,retry)
+                cmd="dgrid__subcmd__retry"
+                ;;
             dgrid,show)
                 cmd="dgrid__subcmd__show"
                 ;;
@@ -57,6 +63,9 @@ _dgrid() {
                 ;;
             dgrid,work)
                 cmd="dgrid__subcmd__work"
+                ;;
+            dgrid__subcmd__help,cancel)
+                cmd="dgrid__subcmd__help__subcmd__cancel"
                 ;;
             dgrid__subcmd__help,claim)
                 cmd="dgrid__subcmd__help__subcmd__claim"
@@ -85,6 +94,9 @@ _dgrid() {
             dgrid__subcmd__help,logs)
                 cmd="dgrid__subcmd__help__subcmd__logs"
                 ;;
+            dgrid__subcmd__help,retry)
+                cmd="dgrid__subcmd__help__subcmd__retry"
+                ;;
             dgrid__subcmd__help,show)
                 cmd="dgrid__subcmd__help__subcmd__show"
                 ;;
@@ -107,12 +119,42 @@ _dgrid() {
 
     case "${cmd}" in
         dgrid)
-            opts="-h -V --help --version init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help"
+            opts="-h -V --help --version init validate submit claim work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__cancel)
+            opts="-h -V --reason --remote --repo --state-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -195,8 +237,22 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__help)
-            opts="init validate submit claim work status show logs install-hooks install-docs env hook generate-docs help"
+            opts="init validate submit claim work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__help__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -321,6 +377,20 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__help__subcmd__retry)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -483,6 +553,32 @@ _dgrid() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__retry)
+            opts="-h -V --remote --repo --state-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --remote)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -5,6 +5,19 @@ use crate::task::{Limits, DEFAULT_MAX_TIMEOUT};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
+/// The user's git identity (config or GIT_AUTHOR_* environment), as git itself would use it.
+pub fn git_identity(dir: &Path) -> Option<crate::odb::Identity> {
+    let ident = gitcmd::output_opt(dir, &["var", "GIT_AUTHOR_IDENT"])
+        .ok()
+        .flatten()?;
+    let (name, rest) = ident.split_once(" <")?;
+    let (email, _) = rest.split_once('>')?;
+    Some(crate::odb::Identity {
+        name: name.trim().to_string(),
+        email: email.trim().to_string(),
+    })
+}
+
 pub struct LocalRepo {
     /// Where git commands run.
     pub dir: PathBuf,

@@ -804,3 +804,100 @@ fn submit_wait_follows_tasks_to_their_end() {
     unsafe_kill(&w, "TERM");
     assert!(w.wait().unwrap().success());
 }
+
+#[test]
+fn cancel_stops_a_running_task_and_retry_runs_it_again() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let running = unique("to-cancel");
+    let queued = unique("never-run");
+    submit(&env, &clone, &[spec(&running, "sleep 120", 300)]);
+    let mut w = worker(&env, &grid, "canceller", &[])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_state(&env, &grid, &running, "in_progress", 60));
+    submit(
+        &env,
+        &clone,
+        &[spec(&queued, "echo hi", 60)
+            .replace(r#""timeout""#, r#""labels":["nowhere"],"timeout""#)],
+    );
+    let out = env.dgrid_ok(
+        &clone,
+        &["cancel", &running, &queued, "--reason", "changed my mind"],
+        0,
+    );
+    assert!(out.contains(&format!("cancelled {running}")));
+    let (state, result) = find_task(&env, &grid, &running).unwrap();
+    assert_eq!(
+        (state.as_str(), &result["status"]),
+        ("failed", &"cancelled".into())
+    );
+    assert_eq!(result["node_id"], "canceller");
+    assert!(result["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("changed my mind"));
+    assert_eq!(
+        find_task(&env, &grid, &queued).unwrap().1["status"],
+        "cancelled"
+    );
+    // The node stops the container on its next look, and records nothing more.
+    let label = format!("dgrid.task={running}");
+    assert!(
+        wait_for(60, || containers_with_label(&label).is_empty()),
+        "the container was stopped"
+    );
+    // Finished tasks cannot be cancelled; unknown ids are a clean no.
+    assert_eq!(
+        env.dgrid(&clone, &["cancel", &running]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        env.dgrid(&clone, &["cancel", "no-such-task"]).status.code(),
+        Some(1)
+    );
+    // Retry puts it back with fresh attempts, and it runs again.
+    let short = unique("retried");
+    submit(
+        &env,
+        &clone,
+        &[spec(&short, "cat /proc/sys/kernel/random/uuid; exit 1", 60)],
+    );
+    assert!(wait_state(&env, &grid, &short, "failed", 60));
+    let first = find_task(&env, &grid, &short).unwrap().1["stdout"].clone();
+    env.dgrid_ok(&clone, &["retry", &short], 0);
+    assert!(
+        wait_for(60, || find_task(&env, &grid, &short)
+            .is_some_and(|(s, r)| s == "failed" && r["stdout"] != first)),
+        "ran again"
+    );
+    assert_eq!(
+        find_task(&env, &grid, &short).unwrap().1["attempt"],
+        1,
+        "attempts start over"
+    );
+    assert_eq!(
+        env.dgrid(&clone, &["retry", "no-such-task"]).status.code(),
+        Some(1)
+    );
+    unsafe_kill(&w, "TERM");
+    let status = w.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains(&format!("stopped {running}: it is no longer ours")),
+        "{log}"
+    );
+    let (state, result) = find_task(&env, &grid, &running).unwrap();
+    assert_eq!(
+        (state.as_str(), &result["status"]),
+        ("failed", &"cancelled".into()),
+        "nothing overwrote the cancellation"
+    );
+}

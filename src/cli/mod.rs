@@ -10,6 +10,7 @@ pub mod env;
 pub mod hook;
 pub mod init;
 pub mod install_hooks;
+pub mod manage;
 pub mod read;
 pub mod show;
 pub mod status;
@@ -44,6 +45,8 @@ pub enum Command {
     Status(Box<status::Args>),
     Show(show::Args),
     Logs(show::LogsArgs),
+    Cancel(manage::CancelArgs),
+    Retry(manage::RetryArgs),
     InstallHooks(install_hooks::Args),
     InstallDocs(docs::InstallArgs),
     Env(env::Args),
@@ -69,6 +72,8 @@ pub fn main_with(preset: Option<&str>) -> ExitCode {
         Command::Status(a) => status::run(*a),
         Command::Show(a) => show::run(a),
         Command::Logs(a) => show::run_logs(a),
+        Command::Cancel(a) => manage::run_cancel(a),
+        Command::Retry(a) => manage::run_retry(a),
         Command::InstallHooks(a) => install_hooks::run(a),
         Command::Hook(a) => hook::run(a),
         Command::InstallDocs(a) => docs::run_install(a),

@@ -1,7 +1,6 @@
 //! `git dgrid submit`: validate tasks and push them to the queue in one commit.
 
 use crate::exit;
-use crate::gitcmd;
 use crate::grid::location::GridArgs;
 use crate::grid::{submit, Grid, Outcome, Snapshot};
 use crate::layout::{self, State};
@@ -90,7 +89,10 @@ pub fn run(args: Args) -> Result<u8> {
         Some(l) => l.limits()?,
         None => Limits::default(),
     };
-    let identity = git_identity(local.as_ref());
+    let identity = local
+        .as_ref()
+        .and_then(|l| crate::repo::git_identity(&l.dir))
+        .or_else(|| crate::repo::git_identity(&std::env::temp_dir()));
     let submitted_by = match &args.submitted_by {
         Some(s) => s.clone(),
         None => default_submitter(identity.as_ref()),
@@ -269,22 +271,6 @@ fn from_flags(args: &Args) -> Result<Map<String, Value>> {
         task.insert("depends_on".into(), args.depends_on.clone().into());
     }
     Ok(task)
-}
-
-/// The user's git identity (config or GIT_AUTHOR_* environment), as git itself would use it.
-fn git_identity(local: Option<&LocalRepo>) -> Option<Identity> {
-    let dir = local
-        .map(|l| l.dir.clone())
-        .unwrap_or_else(std::env::temp_dir);
-    let ident = gitcmd::output_opt(&dir, &["var", "GIT_AUTHOR_IDENT"])
-        .ok()
-        .flatten()?;
-    let (name, rest) = ident.split_once(" <")?;
-    let (email, _) = rest.split_once('>')?;
-    Some(Identity {
-        name: name.trim().to_string(),
-        email: email.trim().to_string(),
-    })
 }
 
 fn default_submitter(identity: Option<&Identity>) -> String {

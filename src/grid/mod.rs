@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod cycle;
 pub mod location;
+pub mod manage;
 pub mod snapshot;
 pub mod submit;
 pub mod sync;

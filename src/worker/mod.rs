@@ -379,9 +379,9 @@ impl Worker {
             line.finish_and_clear();
         }
         match (finished.outcome, run.stopping) {
-            (Ok(_), Some(StopReason::ClaimLost)) => {
-                self.log(&format!("stopped {id}: its claim was taken over"))
-            }
+            (Ok(_), Some(StopReason::ClaimLost)) => self.log(&format!(
+                "stopped {id}: it is no longer ours (cancelled, or taken over)"
+            )),
             (Ok(exec), Some(StopReason::Release)) if exec.status == Status::Cancelled => {
                 self.releases.push((id, finished.attempt));
             }
