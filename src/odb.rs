@@ -128,10 +128,10 @@ pub fn read_blob(repo: &gix::Repository, oid: ObjectId, max: u64) -> Result<Blob
     if size > max {
         return Ok(Blob::TooLarge(size));
     }
-    let blob = repo
+    let mut blob = repo
         .find_blob(oid)
         .with_context(|| format!("cannot read blob {oid}"))?;
-    Ok(Blob::Bytes(blob.data.clone()))
+    Ok(Blob::Bytes(blob.take_data()))
 }
 
 /// A change to a path in the tree.
