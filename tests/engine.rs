@@ -507,3 +507,41 @@ fn eight_claimers_race_over_git_daemon() {
     let (daemon, grid) = env.served_grid(true);
     race(&env, &daemon.url("g.git"), &grid, 8, 200);
 }
+
+/// A file that does not validate (pushed past the hook) is never claimed; the rest of the queue is.
+#[test]
+fn invalid_queued_files_are_skipped_not_claimed() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    std::fs::write(
+        clone.join("tasks/queue/broken.json"),
+        r#"{"id":"broken","image":"BAD IMAGE"}"#,
+    )
+    .unwrap();
+    env.git(&clone, &["add", "tasks/queue/broken.json"]);
+    env.git(&clone, &["commit", "--quiet", "-m", "a broken task"]);
+    env.git(
+        &clone,
+        &["push", "--quiet", "--no-verify", "origin", "main"],
+    );
+    env.dgrid_ok(
+        &clone,
+        &["submit", "--id", "fine", "--image", "alpine", "--", "true"],
+        0,
+    );
+    let out = env.dgrid(&clone, &["claim", "--node-id", "n1", "--max", "5"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "fine");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipping tasks/queue/broken.json"));
+    assert_eq!(
+        env.dgrid(&clone, &["claim", "--node-id", "n1"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        env.ids_in(&grid, "main", "queue"),
+        vec!["broken".to_string()]
+    );
+}

@@ -138,10 +138,7 @@ fn eligible<'s>(
             Ok(spec) if spec.id == task.id => spec,
             Ok(_) | Err(_) => {
                 // Never run what does not validate; `git dgrid validate` names the problem.
-                eprintln!(
-                    "warning: skipping {}: not a valid task file (see git dgrid validate --rev)",
-                    task.path
-                );
+                warn_once(task);
                 continue;
             }
         };
@@ -156,4 +153,19 @@ fn eligible<'s>(
         }
     }
     out
+}
+
+/// Says once per process and file version that a queued file is skipped: a worker looks at the
+/// queue on every cycle and must not repeat itself.
+fn warn_once(task: &TaskRef) {
+    static WARNED: std::sync::Mutex<Option<HashSet<gix::ObjectId>>> = std::sync::Mutex::new(None);
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.get_or_insert_with(HashSet::new).insert(task.blob) {
+        eprintln!(
+            "warning: skipping {}: not a valid task file (git dgrid validate names the problem)",
+            task.path
+        );
+    }
 }
