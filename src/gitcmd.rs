@@ -23,10 +23,6 @@ pub struct Output {
 
 /// Runs `git args...` in `dir`, never prompting for credentials, capturing both streams.
 pub fn run(dir: &Path, args: &[&str]) -> Result<Output> {
-    run_with_input(dir, args, None)
-}
-
-pub fn run_with_input(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Output> {
     let git = require_git()?;
     let mut expression = duct::cmd(git, args)
         .dir(dir)
@@ -36,9 +32,6 @@ pub fn run_with_input(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result
         .unchecked();
     for (key, value) in token_helper_config() {
         expression = expression.env(key, value);
-    }
-    if let Some(input) = input {
-        expression = expression.stdin_bytes(input.to_vec());
     }
     let output = expression
         .run()

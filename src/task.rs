@@ -125,6 +125,14 @@ impl Status {
         ("cancelled", Status::Cancelled),
         ("lost", Status::Lost),
     ];
+
+    /// The name used in result files (`"success"`, ...).
+    pub fn name(self) -> &'static str {
+        Status::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("?", |(n, _)| n)
+    }
 }
 
 /// What was kept of one output stream, and what was cut.

@@ -75,7 +75,7 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
             });
         }
     }
-    let grid = Grid::open(&grid_args)?;
+    let grid = Grid::open_resolved(&grid_args)?;
     let tip = if args.no_fetch {
         grid.tip()?
     } else {

@@ -91,7 +91,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<u8> {
     let grid_args = args.grid.resolve()?;
     let state_dir = grid_args.state_dir()?;
-    let grid = Grid::open(&grid_args)?;
+    let grid = Grid::open_resolved(&grid_args)?;
     let config = GitConfig::read(&grid.dir)?;
     let node_id = match config.resolve_opt(args.node_id.clone(), "dgrid.nodeId")? {
         Some(id) => id,

@@ -4,7 +4,6 @@
 
 use super::history::Series;
 use super::model::{human_duration, Liveness, StatusModel};
-use crate::task::Status;
 use std::fmt::Write;
 
 pub fn escape(text: &str) -> String {
@@ -45,22 +44,6 @@ th{color:var(--mute);font-weight:600;font-size:12px}td.wrap{white-space:normal;w
 .empty{color:var(--mute)}svg text{font:11px system-ui,sans-serif;fill:var(--mute)}
 footer{color:var(--mute);font-size:12px;padding:0 28px 24px;max-width:1280px;margin:auto}
 "#;
-
-fn liveness_name(l: Liveness) -> &'static str {
-    match l {
-        Liveness::Alive => "alive",
-        Liveness::Late => "late",
-        Liveness::Dead => "dead",
-        Liveness::Stopped => "stopped",
-    }
-}
-
-fn status_name(s: Status) -> &'static str {
-    Status::ALL
-        .iter()
-        .find(|(_, x)| *x == s)
-        .map_or("?", |(n, _)| n)
-}
 
 /// One sentence on the grid's health, and its tone.
 fn health(model: &StatusModel, series: &Series) -> (&'static str, String) {
@@ -313,7 +296,7 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             .map(|n| {
                 vec![
                     escape(&n.id),
-                    pill(liveness_name(n.state)),
+                    pill(n.state.name()),
                     n.heartbeat_age
                         .map(|a| format!("{} ago", human_duration(a)))
                         .unwrap_or_default(),
@@ -400,7 +383,7 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             .map(|r| {
                 vec![
                     escape(&r.id),
-                    pill(status_name(r.status)),
+                    pill(r.status.name()),
                     r.exit_code
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "-".into()),

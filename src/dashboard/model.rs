@@ -49,6 +49,17 @@ pub enum Liveness {
     Stopped,
 }
 
+impl Liveness {
+    pub fn name(self) -> &'static str {
+        match self {
+            Liveness::Alive => "alive",
+            Liveness::Late => "late",
+            Liveness::Dead => "dead",
+            Liveness::Stopped => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStatus {
     pub id: String,

@@ -137,10 +137,7 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                     Liveness::Dead => Tone::Bad,
                     Liveness::Stopped => Tone::Dim,
                 };
-                let state = serde_json::to_value(n.state)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let state = n.state.name().to_string();
                 let running = if n.running.is_empty() {
                     "-".into()
                 } else {
@@ -236,13 +233,12 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
             .iter()
             .take(10)
             .map(|r| {
-                let (name, tone) = match r.status {
-                    Status::Success => ("success", Tone::Good),
-                    Status::Failed => ("failed", Tone::Bad),
-                    Status::Timeout => ("timeout", Tone::Bad),
-                    Status::Cancelled => ("cancelled", Tone::Warn),
-                    Status::Lost => ("lost", Tone::Bad),
+                let tone = match r.status {
+                    Status::Success => Tone::Good,
+                    Status::Cancelled => Tone::Warn,
+                    Status::Failed | Status::Timeout | Status::Lost => Tone::Bad,
                 };
+                let name = r.status.name();
                 vec![
                     (clean(&r.id), Tone::Plain),
                     (name.to_string(), tone),

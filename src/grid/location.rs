@@ -61,7 +61,11 @@ impl GridArgs {
 
 impl Grid {
     pub fn open(args: &GridArgs) -> Result<Grid> {
-        let args = args.resolve()?;
+        Grid::open_resolved(&args.resolve()?)
+    }
+
+    /// Like [`open`](Grid::open), for arguments already completed by [`GridArgs::resolve`].
+    pub fn open_resolved(args: &GridArgs) -> Result<Grid> {
         match &args.repo {
             Some(url) => Grid::cache_clone(url, &args.state_dir()?),
             None => {
@@ -162,11 +166,6 @@ impl Grid {
         if fastrand::u32(0..32) == 0 {
             let _ = gitcmd::run(&self.dir, &["gc", "--auto", "--quiet"]);
         }
-    }
-
-    pub fn reopen(&mut self) -> Result<()> {
-        self.repo = odb::open(self.repo.git_dir())?;
-        Ok(())
     }
 }
 

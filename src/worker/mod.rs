@@ -401,7 +401,7 @@ impl Worker {
                 self.log(&format!(
                     "finished {id} (attempt {}): {}{}",
                     finished.attempt,
-                    status_name(result.status),
+                    result.status.name(),
                     result
                         .exit_code
                         .map(|c| format!(", exit code {c}"))
@@ -519,7 +519,11 @@ impl Worker {
         self.queue_has_work = queue_has_work;
         self.reap_due = false;
         let applied = match outcome {
-            Outcome::Committed { value, stats, .. } => {
+            Outcome::Committed {
+                commit,
+                value,
+                stats,
+            } => {
                 self.cfg.log.debug(
                     &self.cfg.node_id,
                     &format!(
@@ -528,7 +532,8 @@ impl Worker {
                     ),
                 );
                 self.last_push = Some(Instant::now());
-                self.last_tip = self.grid.tip()?;
+                // Our commit is the remote's tip now: the next poll sees nothing new unless someone pushed.
+                self.last_tip = Some(commit);
                 value
             }
             Outcome::Settled { value, .. } => value,
@@ -684,13 +689,6 @@ impl Worker {
         }
         Ok(false)
     }
-}
-
-fn status_name(status: Status) -> &'static str {
-    Status::ALL
-        .iter()
-        .find(|(_, s)| *s == status)
-        .map_or("?", |(n, _)| n)
 }
 
 fn build_result(spec: &TaskSpec, node_id: &str, attempt: u32, exec: Execution) -> TaskResult {
