@@ -533,6 +533,7 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
     assert!(wait_for(60, || env
         .cmd("git", &grid)
         .args(["cat-file", "-e", "main:nodes/flaky.json"])
+        .stderr(Stdio::null())
         .status()
         .unwrap()
         .success()));
@@ -603,6 +604,7 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
     assert!(wait_for(30, || env
         .cmd("git", &grid)
         .args(["cat-file", "-e", "main:nodes/steadfast.json"])
+        .stderr(Stdio::null())
         .status()
         .unwrap()
         .success()));
@@ -640,6 +642,7 @@ fn two_workers_with_one_node_id_and_state_dir_refuse() {
     assert!(wait_for(30, || env
         .cmd("git", &grid)
         .args(["cat-file", "-e", "main:nodes/twin.json"])
+        .stderr(Stdio::null())
         .status()
         .unwrap()
         .success()));

@@ -242,12 +242,14 @@ pub fn docker_ready() -> bool {
 
 /// The state and parsed content of task `id` at `main` of the bare repository `grid`.
 pub fn find_task(env: &Env, grid: &Path, id: &str) -> Option<(String, serde_json::Value)> {
-    let listing = env.git(grid, &["ls-tree", "-r", "--name-only", "main", "tasks/"]);
+    // One commit for both reads: a worker may move the task between them.
+    let tip = env.git(grid, &["rev-parse", "main"]);
+    let listing = env.git(grid, &["ls-tree", "-r", "--name-only", &tip, "tasks/"]);
     let path = listing
         .lines()
         .find(|l| l.ends_with(&format!("/{id}.json")))?;
     let state = path.split('/').nth(1)?.to_string();
-    let content = env.git(grid, &["show", &format!("main:{path}")]);
+    let content = env.git(grid, &["show", &format!("{tip}:{path}")]);
     Some((state, serde_json::from_str(&content).unwrap()))
 }
 
