@@ -137,6 +137,12 @@ pub const SETTINGS: &[Setting] = &[
         default: "(unset)",
         secret: true,
     },
+    s(
+        "(git user name)",
+        Some("GIT_USERNAME"),
+        None,
+        "x-access-token",
+    ),
 ];
 
 /// Every `dgrid.*` key of git config as git sees it from `dir` (local, global and system).

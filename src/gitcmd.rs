@@ -62,22 +62,108 @@ pub fn config(dir: &Path, key: &str) -> Result<Option<String>> {
     output_opt(dir, &["config", "--get", key])
 }
 
-/// With `GIT_TOKEN` set (the seed's variable), git gets a credential helper *through the
-/// environment* that answers with the token, itself read from the environment when git asks: the
-/// token is never written into a URL, `.git/config`, a commit or a log. Helpers the user already
-/// has are asked first.
+/// Credentials taken out of a grid URL (`https://user:token@host/...`) by [`strip_credentials`]:
+/// kept in this process's memory only and handed to git like `GIT_TOKEN`.
+static URL_CREDENTIALS: OnceLock<(String, String)> = OnceLock::new();
+
+/// Takes `user:secret@` out of an http(s) URL and keeps them for git's credential helper, so the URL
+/// that git stores (the cache clone's `.git/config`) and that messages show carries no secret.
+/// Other URLs, and a user name without a secret, come back unchanged.
+pub fn strip_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return url.to_string();
+    }
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let Some((user, secret)) = rest[..at].split_once(':') else {
+        return url.to_string();
+    };
+    // The first grid URL of a process wins; a process works on one grid.
+    let _ = URL_CREDENTIALS.set((percent_decode(user), percent_decode(secret)));
+    format!("{scheme}://{}", &rest[at + 1..])
+}
+
+/// `%XX` escapes, as RFC 3986 allows in a URL's user information; anything malformed stays as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(byte) if bytes[i] == b'%' => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// With a token (`GIT_TOKEN`, the seed's variable, or one taken out of the grid URL), git gets a
+/// credential helper *through the environment* that answers with the token, itself read from the
+/// environment of git's child when git asks: the token is never written into a URL, `.git/config`, a
+/// commit or a log. The helper list is reset first, so that no helper of the user's (`store`, say)
+/// answers with other credentials or writes this token to disk when git approves it.
 fn token_helper_config() -> Vec<(String, String)> {
-    if std::env::var_os("GIT_TOKEN").is_none_or(|t| t.is_empty()) {
-        return Vec::new();
+    let mut vars: Vec<(String, String)> = Vec::new();
+    if let Some((user, secret)) = URL_CREDENTIALS.get() {
+        vars.push(("GIT_USERNAME".into(), user.clone()));
+        vars.push(("GIT_TOKEN".into(), secret.clone()));
+    } else if std::env::var_os("GIT_TOKEN").is_none_or(|t| t.is_empty()) {
+        return vars;
     }
     let base: usize = std::env::var("GIT_CONFIG_COUNT")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     let helper = r#"!f() { test "$1" = get || exit 0; echo "username=${GIT_USERNAME:-x-access-token}"; echo "password=$GIT_TOKEN"; }; f"#;
-    vec![
-        ("GIT_CONFIG_COUNT".into(), (base + 1).to_string()),
+    vars.extend([
+        ("GIT_CONFIG_COUNT".into(), (base + 2).to_string()),
         (format!("GIT_CONFIG_KEY_{base}"), "credential.helper".into()),
-        (format!("GIT_CONFIG_VALUE_{base}"), helper.into()),
-    ]
+        (format!("GIT_CONFIG_VALUE_{base}"), String::new()),
+        (
+            format!("GIT_CONFIG_KEY_{}", base + 1),
+            "credential.helper".into(),
+        ),
+        (format!("GIT_CONFIG_VALUE_{}", base + 1), helper.into()),
+    ]);
+    vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_url() {
+        assert_eq!(
+            strip_credentials("https://bot:ghp%2Fx@github.com:443/o/grid.git"),
+            "https://github.com:443/o/grid.git"
+        );
+        assert_eq!(
+            URL_CREDENTIALS.get(),
+            Some(&("bot".to_string(), "ghp/x".to_string()))
+        );
+        for unchanged in [
+            "ssh://git@github.com/o/grid.git",
+            "git@github.com:o/grid.git",
+            "https://bot@github.com/o/grid.git",
+            "https://github.com/o/a@b.git",
+            "/srv/grid.git",
+        ] {
+            assert_eq!(strip_credentials(unchanged), unchanged);
+        }
+    }
 }

@@ -91,7 +91,7 @@ impl Grid {
 
     /// A bare clone of `url` under `state_dir/repos/`, created on first use.
     pub fn cache_clone(url: &str, state_dir: &Path) -> Result<Grid> {
-        let url = absolute_if_local(url);
+        let url = absolute_if_local(&gitcmd::strip_credentials(url));
         let dir = state_dir.join("repos").join(cache_name(&url));
         if !dir.join("HEAD").exists() {
             create_cache(&dir, &url)?;

@@ -327,3 +327,147 @@ pub fn wait_state(env: &Env, grid: &Path, id: &str, state: &str, secs: u64) -> b
         find_task(env, grid, id).is_some_and(|(s, _)| s == state)
     })
 }
+
+/// lighttpd serving the bare repositories below `base` over HTTPS (a self-signed certificate) through
+/// `git http-backend`, behind basic authentication: the way GitHub and GitLab take tokens.
+pub struct HttpsServer {
+    child: std::process::Child,
+    pub port: u16,
+    /// The certificate to trust: give it to git as GIT_SSL_CAINFO.
+    pub cert: PathBuf,
+}
+
+/// Whether lighttpd (with TLS) and openssl are here. Without them, HTTPS tests print a clear skip,
+/// unless DGRID_REQUIRE_HTTPS=1 (CI), where they fail.
+pub fn https_ready() -> bool {
+    let missing: Vec<&str> = [
+        ("lighttpd", which("lighttpd").is_some()),
+        (
+            "lighttpd's mod_openssl",
+            Path::new("/usr/lib/lighttpd/mod_openssl.so").exists(),
+        ),
+        ("openssl", which("openssl").is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, here)| !here)
+    .map(|(name, _)| name)
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("no {}", missing.join(", "));
+    if std::env::var("DGRID_REQUIRE_HTTPS").as_deref() == Ok("1") {
+        panic!("DGRID_REQUIRE_HTTPS=1 but {why}");
+    }
+    eprintln!("SKIPPED: {why}; set DGRID_REQUIRE_HTTPS=1 to make this a failure");
+    false
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&dirs)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+impl HttpsServer {
+    /// Serves `base` at `https://127.0.0.1:<port>/git/`, to `user` with password `password` only.
+    pub fn start(env: &Env, base: &Path, user: &str, password: &str) -> HttpsServer {
+        let dir = env.path("https-server");
+        std::fs::create_dir_all(dir.join("www")).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(made.success(), "openssl could not make a certificate");
+        std::fs::write(dir.join("users"), format!("{user}:{password}\n")).unwrap();
+        let git = which("git").unwrap();
+        let backend = git_daemon_path().with_file_name("git-http-backend");
+        for _ in 0..20 {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            let config = dir.join("lighttpd.conf");
+            std::fs::write(
+                &config,
+                format!(
+                    r#"server.modules = ("mod_alias", "mod_cgi", "mod_setenv", "mod_auth", "mod_authn_file", "mod_openssl")
+server.bind = "127.0.0.1"
+server.port = {port}
+server.document-root = "{www}"
+server.errorlog = "{dir}/error.log"
+ssl.engine = "enable"
+ssl.pemfile = "{cert}"
+ssl.privkey = "{key}"
+auth.backend = "plain"
+auth.backend.plain.userfile = "{dir}/users"
+alias.url += ( "/git" => "{backend}" )
+$HTTP["url"] =~ "^/git" {{
+  cgi.assign = ( "" => "" )
+  auth.require = ( "" => ( "method" => "basic", "realm" => "grid", "require" => "valid-user" ) )
+  setenv.set-environment = ( "GIT_PROJECT_ROOT" => "{base}", "GIT_HTTP_EXPORT_ALL" => "1",
+    "PATH" => "{gitdir}:/usr/bin:/bin", "GIT_CONFIG_COUNT" => "1",
+    "GIT_CONFIG_KEY_0" => "safe.directory", "GIT_CONFIG_VALUE_0" => "*" )
+}}
+"#,
+                    www = dir.join("www").display(),
+                    dir = dir.display(),
+                    cert = cert.display(),
+                    key = key.display(),
+                    backend = backend.display(),
+                    base = base.display(),
+                    gitdir = git.parent().unwrap().display(),
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(which("lighttpd").unwrap())
+                .arg("-D")
+                .arg("-f")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return HttpsServer { child, port, cert };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = child.kill();
+        }
+        panic!(
+            "lighttpd did not start: {}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("https://127.0.0.1:{}/git/{repo}", self.port)
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
