@@ -40,6 +40,10 @@ pub struct NodeRecord {
     pub completed: u64,
     #[serde(default)]
     pub failed: u64,
+    /// A random id of the worker process that writes this record. Another process using the same
+    /// node id shows up as another session; see `grid::ownership`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub session: String,
     /// What keeps the node from working, when something does (e.g. docker is down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,

@@ -2,7 +2,9 @@
 //! the worst moments, many workers, a dead Docker daemon, signals and push economy.
 
 mod common;
-use common::{count_pushes, docker_ready, find_task, pushes, wait_for, wait_state, words, Env};
+use common::{
+    count_pushes, docker_ready, find_task, pushes, wait_exit, wait_for, wait_state, words, Env,
+};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -45,10 +47,21 @@ fn fast_lease(lease: &'static str) -> [&'static str; 6] {
 }
 
 fn worker(env: &Env, grid: &Path, node: &str, extra: &[&str]) -> std::process::Command {
+    worker_in(env, grid, node, &format!("state-{node}"), extra)
+}
+
+/// A worker with its own state dir `state`.
+fn worker_in(
+    env: &Env,
+    grid: &Path,
+    node: &str,
+    state: &str,
+    extra: &[&str],
+) -> std::process::Command {
     let mut cmd = env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path());
     cmd.args(["work", "--node-id", node, "--repo", grid.to_str().unwrap()])
         .arg("--state-dir")
-        .arg(env.path(&format!("state-{node}")))
+        .arg(env.path(state))
         .args(["--poll-interval", "1"])
         .args(extra);
     cmd
@@ -339,7 +352,7 @@ fn four_workers_run_a_hundred_tasks_exactly_once() {
         })
         .collect();
     for mut w in workers {
-        assert!(w.wait().unwrap().success());
+        assert!(wait_exit(&mut w, 300).success());
     }
     std::thread::sleep(Duration::from_millis(500));
     events.kill().unwrap();
@@ -403,7 +416,7 @@ fn an_idle_worker_pushes_only_its_heartbeats() {
     std::thread::sleep(Duration::from_secs(60));
     let during = pushes(&log);
     unsafe_kill(&w, "TERM");
-    assert!(w.wait().unwrap().success());
+    assert!(wait_exit(&mut w, 300).success());
     assert!(
         (1..=3).contains(&during),
         "{during} pushes in 60 s with a 30 s heartbeat"
@@ -447,7 +460,7 @@ fn sigterm_lets_tasks_finish_then_kills_and_releases_them() {
             && find_task(&env, &grid, &long).is_some_and(|(s, _)| s == "in_progress")
     }));
     unsafe_kill(&w, "TERM");
-    let status = w.wait().unwrap();
+    let status = wait_exit(&mut w, 300);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");
@@ -554,7 +567,7 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
     assert!(spec.get("attempts").is_none(), "no attempt used: {spec}");
     assert!(w.try_wait().unwrap().is_none(), "the worker keeps running");
     unsafe_kill(&w, "TERM");
-    let status = w.wait().unwrap();
+    let status = wait_exit(&mut w, 300);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");
@@ -620,7 +633,7 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
     submit(&env, &clone, &[spec(&id, "echo back", 60)]);
     assert!(wait_state(&env, &grid, &id, "completed", 90));
     unsafe_kill(&w, "TERM");
-    let status = w.wait().unwrap();
+    let status = wait_exit(&mut w, 300);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");
@@ -651,7 +664,101 @@ fn two_workers_with_one_node_id_and_state_dir_refuse() {
     assert!(String::from_utf8_lossy(&second.stderr)
         .contains("another worker is already running as node \"twin\""));
     unsafe_kill(&first, "TERM");
-    assert!(first.wait().unwrap().success());
+    assert!(wait_exit(&mut first, 300).success());
+}
+
+fn node_session(env: &Env, grid: &Path, node: &str) -> String {
+    let record: serde_json::Value =
+        serde_json::from_str(&env.git(grid, &["show", &format!("main:nodes/{node}.json")]))
+            .unwrap();
+    record["session"].as_str().unwrap().to_string()
+}
+
+/// One node id on two state dirs (a NODE_ID copied to a second machine): the second worker refuses
+/// while the first is alive, and leaves its record alone; once the first stops, the id is free.
+#[test]
+fn a_node_id_in_use_elsewhere_is_refused() {
+    let env = Env::new();
+    let (grid, _, _) = setup(&env);
+    let mut first = worker(&env, &grid, "copied", &[])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(30, || env
+        .cmd("git", &grid)
+        .args(["cat-file", "-e", "main:nodes/copied.json"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()));
+    let session = node_session(&env, &grid, "copied");
+    let second = worker_in(&env, &grid, "copied", "elsewhere", &["--once"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("node id \"copied\" is in use by another worker"),
+        "{log}"
+    );
+    assert_eq!(node_session(&env, &grid, "copied"), session);
+    unsafe_kill(&first, "TERM");
+    assert!(wait_exit(&mut first, 300).success());
+    let again = worker_in(&env, &grid, "copied", "elsewhere", &["--once"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "nothing to do: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_ne!(node_session(&env, &grid, "copied"), session);
+}
+
+/// A worker silent for longer than its lease (SIGSTOP) whose node id another process took over
+/// stops when it wakes up, instead of fighting over the id; the task ends once, elsewhere.
+#[test]
+fn a_worker_whose_node_id_was_taken_over_stops() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let id = unique("frozen");
+    submit(&env, &clone, &[spec(&id, "sleep 6; echo done", 120)]);
+    let timing = fast_lease("3");
+    let mut frozen = worker(&env, &grid, "frozen", &timing)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_state(&env, &grid, &id, "in_progress", 60));
+    unsafe_kill(&frozen, "STOP");
+    std::thread::sleep(Duration::from_secs(5));
+    let mut extra = timing.to_vec();
+    extra.extend(["--max-tasks", "1"]);
+    let successor = worker_in(&env, &grid, "frozen", "successor", &extra)
+        .output()
+        .unwrap();
+    unsafe_kill(&frozen, "CONT");
+    assert!(
+        successor.status.success(),
+        "{}",
+        String::from_utf8_lossy(&successor.stderr)
+    );
+    let status = wait_exit(&mut frozen, 60);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut frozen.stderr.take().unwrap(), &mut log).unwrap();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("took over node id \"frozen\""), "{log}");
+    let (state, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed", "{result}");
+    assert_eq!(
+        (&result["attempt"], &result["stdout"]),
+        (&2.into(), &"done\n".into())
+    );
+    assert!(result.get("late_results").is_none(), "{result}");
+    assert!(containers_with_label(&format!("dgrid.task={id}")).is_empty());
 }
 
 /// A healthy node's long task is never taken back: heartbeats renew its lease.
@@ -682,7 +789,7 @@ fn leases_are_renewed_while_a_task_runs() {
     unsafe_kill(&runner, "TERM");
     let mut log = String::new();
     std::io::Read::read_to_string(&mut watcher.stderr.take().unwrap(), &mut log).unwrap();
-    assert!(watcher.wait().unwrap().success() && runner.wait().unwrap().success());
+    assert!(wait_exit(&mut watcher, 300).success() && wait_exit(&mut runner, 300).success());
     assert!(
         !log.contains("took"),
         "the watcher took a healthy node's task: {log}"
@@ -805,7 +912,7 @@ fn submit_wait_follows_tasks_to_their_end() {
     );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("failed 1"));
     unsafe_kill(&w, "TERM");
-    assert!(w.wait().unwrap().success());
+    assert!(wait_exit(&mut w, 300).success());
 }
 
 #[test]
@@ -889,7 +996,7 @@ fn cancel_stops_a_running_task_and_retry_runs_it_again() {
         Some(1)
     );
     unsafe_kill(&w, "TERM");
-    let status = w.wait().unwrap();
+    let status = wait_exit(&mut w, 300);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");

@@ -10,6 +10,7 @@
 //! - the task is gone (removed by a maintainer): nothing to record, the worker logs it.
 
 use crate::grid::claim::{self, claim_edits};
+use crate::grid::ownership::Ownership;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
@@ -34,8 +35,9 @@ pub struct Intent<'a> {
     pub claim: Option<&'a claim::Request>,
     /// Write the node record even if nothing else changes (a heartbeat is due).
     pub heartbeat: bool,
-    /// Requeue this node's own in-progress tasks that are not in `running` (after a crash).
-    pub recover_own: bool,
+    /// This process's claim to the node id. Before its first write, it also requeues the node's
+    /// own in-progress tasks that are not in `running` (left by a crash).
+    pub ownership: &'a Ownership,
     pub lease: Duration,
     pub now: DateTime<Utc>,
 }
@@ -67,6 +69,7 @@ pub fn plan(
     reaper: &mut dyn ReapPolicy,
 ) -> Result<Option<Change<Applied>>> {
     let me = intent.node.id.as_str();
+    intent.ownership.check(repo, snapshot, me, intent.now)?;
     let mut edits = Vec::new();
     let mut applied = Applied::default();
     let mut touched: HashSet<String> = HashSet::new();
@@ -142,7 +145,7 @@ pub fn plan(
             continue;
         };
         let take_back = if claim.node_id == me {
-            intent.recover_own
+            !intent.ownership.started
         } else {
             reaper.may_reap(snapshot, task, &claim)
         };

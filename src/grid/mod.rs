@@ -5,6 +5,7 @@ pub mod claim;
 pub mod cycle;
 pub mod location;
 pub mod manage;
+pub mod ownership;
 pub mod snapshot;
 pub mod submit;
 pub mod sync;

@@ -12,6 +12,7 @@ use crate::exec::docker::{self, DockerConfig, Execution, InfraError};
 use crate::gitcmd;
 use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
+use crate::grid::ownership::{NodeIdInUse, Ownership};
 use crate::grid::sync::RemoteRefused;
 use crate::grid::{Grid, Outcome, Snapshot};
 use crate::layout::State;
@@ -72,6 +73,9 @@ impl StopRequests {
 /// is pushed (`DGRID_FAILPOINT=after-spool`).
 const FAILPOINT: &str = "DGRID_FAILPOINT";
 
+/// In the node's folder of the state dir: the session that last wrote the node record from here.
+const SESSION_FILE: &str = "session";
+
 struct Running {
     attempt: u32,
     /// The task's live line on a terminal; cleared when it finishes.
@@ -119,6 +123,7 @@ pub struct Worker {
     stop_since: Option<Instant>,
     /// Transitions that failed in a row (network trouble).
     remote_failures: u32,
+    ownership: Ownership,
     _lock: std::fs::File,
 }
 
@@ -141,6 +146,15 @@ impl Worker {
             );
         }
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
+        let ownership = Ownership {
+            session: format!("{:016x}", fastrand::u64(..)),
+            previous_session: std::fs::read_to_string(cfg.node_dir.join(SESSION_FILE))
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+            started: false,
+            silence: cfg.lease + cfg.clock_skew,
+        };
         let now = rfc3339(Utc::now());
         let node = NodeRecord {
             id: cfg.node_id.clone(),
@@ -159,6 +173,7 @@ impl Worker {
             completed: 0,
             failed: 0,
             problem: None,
+            session: ownership.session.clone(),
         };
         let (tx, rx) = mpsc::channel();
         Ok(Worker {
@@ -184,6 +199,7 @@ impl Worker {
             stop_requests,
             stop_since: None,
             remote_failures: 0,
+            ownership,
             _lock: lock,
         })
     }
@@ -197,6 +213,7 @@ impl Worker {
     }
 
     pub fn run(mut self) -> Result<Ending> {
+        self.take_up_node_id()?;
         // Containers left by a crash of this node: nothing of theirs can be reported any more.
         docker::remove_node_containers(&self.cfg.docker, &self.cfg.node_id);
         self.check_docker();
@@ -207,7 +224,6 @@ impl Worker {
                 self.pending.len()
             ));
         }
-        self.restore_counters()?;
         self.cycle(true, true)?;
         let mut idle_polls: u32 = 0;
         loop {
@@ -269,7 +285,7 @@ impl Worker {
     /// and stay claimed, for another node to take back); otherwise the network or the remote is
     /// having trouble, so wait and try again, longer each time. Results stay in the spool meanwhile.
     fn remote_trouble(&mut self, error: anyhow::Error) -> Result<()> {
-        if error.is::<RemoteRefused>() {
+        if error.is::<RemoteRefused>() || error.is::<NodeIdInUse>() {
             self.warn(&format!("{error:#}; stopping"));
             self.abort_running();
             return Err(error);
@@ -292,6 +308,15 @@ impl Worker {
             if let Ok(finished) = self.rx.recv_timeout(Duration::from_millis(200)) {
                 self.running.remove(&finished.spec.id);
             }
+        }
+    }
+
+    /// Notes in the state dir which session last wrote the node record, so that the next process
+    /// started from here knows that record for its own.
+    fn remember_session(&self) {
+        let path = self.cfg.node_dir.join(SESSION_FILE);
+        if let Err(e) = std::fs::write(&path, format!("{}\n", self.ownership.session)) {
+            self.warn(&format!("cannot write {}: {e}", path.display()));
         }
     }
 
@@ -455,10 +480,13 @@ impl Worker {
         }
     }
 
-    /// Carries the node's counters over a restart.
-    fn restore_counters(&mut self) -> Result<()> {
+    /// Checks that no other live worker uses this node id (before touching the node's containers),
+    /// and carries the node's counters over a restart.
+    fn take_up_node_id(&mut self) -> Result<()> {
         let tip = self.grid.fetch()?;
         let snapshot = Snapshot::read(&self.grid.repo, tip)?;
+        self.ownership
+            .check(&self.grid.repo, &snapshot, &self.cfg.node_id, Utc::now())?;
         if let Some(node) = snapshot.nodes.iter().find(|n| n.id == self.cfg.node_id) {
             if let Some(previous) = self
                 .grid
@@ -503,7 +531,7 @@ impl Worker {
             running: &running,
             claim: request.as_ref(),
             heartbeat,
-            recover_own: self.last_push.is_none(),
+            ownership: &self.ownership,
             lease: self.cfg.lease,
             now,
         };
@@ -532,6 +560,10 @@ impl Worker {
                     ),
                 );
                 self.last_push = Some(Instant::now());
+                if !self.ownership.started {
+                    self.ownership.started = true;
+                    self.remember_session();
+                }
                 // Our commit is the remote's tip now: the next poll sees nothing new unless someone pushed.
                 self.last_tip = Some(commit);
                 value

@@ -471,3 +471,20 @@ impl Drop for HttpsServer {
         let _ = self.child.wait();
     }
 }
+
+/// Waits up to `secs` for `child` to exit; kills it and fails the test if it does not, so that a
+/// worker that ignores what it is told fails its test instead of hanging the suite.
+pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} did not exit within {secs} s", child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

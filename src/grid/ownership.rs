@@ -1,0 +1,86 @@
+//! One worker process per node id. The state dir's lock keeps apart two processes on one machine
+//! with one state dir; this keeps apart the others that share a node id (a `NODE_ID=worker-001`
+//! copied to a second machine, a container run with replicas): each worker process writes a random
+//! `session` into its node record, and a process that finds another live session there does not
+//! work under that id. Without this, each would take the other's running tasks for its own orphans
+//! and put them back in the queue, and their heartbeats would overwrite each other.
+//!
+//! - At start, a record written by another session is taken over only when that worker stopped,
+//!   has been silent for longer than a lease (its tasks are due to be taken back anyway), or wrote
+//!   from this same state dir (it is this node before a crash or a restart).
+//! - Once running, a record written by another session means that another process took the id
+//!   over while this one was silent for a lease: its claims were taken back, so this one stops.
+
+use crate::grid::snapshot::Snapshot;
+use crate::node::{NodeRecord, NodeState};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Another worker process works under this node id.
+#[derive(Debug)]
+pub struct NodeIdInUse(pub String);
+
+impl std::fmt::Display for NodeIdInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NodeIdInUse {}
+
+/// What this worker process knows of its own claim to the node id.
+pub struct Ownership {
+    /// This process's session.
+    pub session: String,
+    /// The session of the last process that worked from this state dir, if any.
+    pub previous_session: Option<String>,
+    /// Whether this process has written its node record already.
+    pub started: bool,
+    /// How long a silent record still counts as a live worker (the lease plus the clock-skew margin).
+    pub silence: Duration,
+}
+
+impl Ownership {
+    /// Whether this process may write `node_id`'s record on top of `snapshot`.
+    pub fn check(
+        &self,
+        repo: &gix::Repository,
+        snapshot: &Snapshot,
+        node_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), NodeIdInUse> {
+        let Some(record) = snapshot
+            .nodes
+            .iter()
+            .find(|n| n.id == node_id)
+            .and_then(|n| repo.find_blob(n.blob).ok())
+            .and_then(|blob| NodeRecord::parse(&blob.data))
+        else {
+            return Ok(());
+        };
+        // Records of versions without sessions cannot be told apart: they are taken as ours.
+        if record.session.is_empty() || record.session == self.session {
+            return Ok(());
+        }
+        let host = &record.hostname;
+        if self.started {
+            return Err(NodeIdInUse(format!(
+                "another worker (on host {host}) took over node id {node_id:?} while this one was silent for longer than its lease; its tasks were taken back, so this worker stops. Give each worker its own --node-id"
+            )));
+        }
+        let silent_for = DateTime::parse_from_rfc3339(&record.last_heartbeat)
+            .map(|t| (now - t.with_timezone(&Utc)).num_seconds())
+            .unwrap_or(i64::MAX);
+        let silence = self.silence.as_secs() as i64;
+        if record.state == NodeState::Stopped
+            || silent_for > silence
+            || self.previous_session.as_deref() == Some(record.session.as_str())
+        {
+            return Ok(());
+        }
+        Err(NodeIdInUse(format!(
+            "node id {node_id:?} is in use by another worker (on host {host}, last heartbeat {silent_for} s ago, not from this state dir). Give each worker its own --node-id; if that worker was this one and its state dir was lost, start again in {} s, when its lease has run out",
+            silence - silent_for.max(0) + 1
+        )))
+    }
+}
