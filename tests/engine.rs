@@ -162,14 +162,24 @@ fn invalid_submissions_push_nothing() {
     let out = env.submit_lines(
         &clone,
         &[],
-        &[task_line("ok", ""), task_line("bad", r#","timeout_x":1"#)],
+        &[
+            task_line("ok", ""),
+            task_line("bad", r#","timeout_x":1"#),
+            "x".repeat(300_000),
+            "[1]".into(),
+            "{not json".into(),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("stdin line 2: \"timeout_x\": unknown field; did you mean \"timeout\"?"),
-        "{stdout}"
-    );
+    for expected in [
+        "stdin line 2: \"timeout_x\": unknown field; did you mean \"timeout\"?",
+        "stdin line 3: is longer than 262144 bytes",
+        "stdin line 4: expected a JSON object",
+        "stdin line 5: is not valid JSON",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
     assert_eq!(pushes(&pushes_log), 0);
 }
 

@@ -11,7 +11,7 @@ use crate::task::{self, Limits, TaskSpec};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use serde_json::{Map, Value};
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::Path;
 use std::time::Duration;
 
@@ -98,9 +98,9 @@ pub fn run(args: Args) -> Result<u8> {
         None => default_submitter(identity.as_ref()),
     };
     let now = Utc::now();
-    let raw = gather(&args)?;
-    let mut tasks = Vec::with_capacity(raw.len());
     let mut problems: Vec<Problem> = Vec::new();
+    let raw = gather(&args, &mut problems)?;
+    let mut tasks = Vec::with_capacity(raw.len());
     for (seq, (source, mut object)) in raw.into_iter().enumerate() {
         if !object.contains_key("id") && !object.contains_key("task_id") {
             object.insert("id".into(), Value::String(submit::new_id(now, seq)));
@@ -168,8 +168,9 @@ pub fn run(args: Args) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Every task given, as (name for messages, JSON object).
-fn gather(args: &Args) -> Result<Vec<(String, Map<String, Value>)>> {
+/// Every task given, as (name for messages, JSON object). Inputs that are not a task-sized JSON
+/// object become problems; only what cannot be read at all is an error.
+fn gather(args: &Args, problems: &mut Vec<Problem>) -> Result<Vec<(String, Map<String, Value>)>> {
     if !args.command.is_empty() {
         if !args.files.is_empty() {
             bail!("give either task files or a command after --, not both");
@@ -182,40 +183,88 @@ fn gather(args: &Args) -> Result<Vec<(String, Map<String, Value>)>> {
     let mut out = Vec::new();
     for file in &args.files {
         if file == "-" {
-            let stdin = std::io::stdin();
-            for (n, line) in stdin.lock().lines().enumerate() {
-                let line = line.context("cannot read stdin")?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                out.push(parse_object(
-                    &format!("stdin line {}", n + 1),
-                    line.as_bytes(),
-                )?);
-            }
-        } else {
-            let path = Path::new(file);
-            let size = std::fs::metadata(path)
-                .with_context(|| format!("{file}: cannot read"))?
-                .len();
-            if size > task::MAX_FILE_BYTES {
-                bail!(
-                    "{file}: is {size} bytes; task files are at most {} bytes",
+            read_json_lines(std::io::stdin().lock(), &mut out, problems)?;
+            continue;
+        }
+        let path = Path::new(file);
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("{file}: cannot read"))?
+            .len();
+        if size > task::MAX_FILE_BYTES {
+            problems.push(Problem::file(
+                file,
+                format!(
+                    "is {size} bytes; task files are at most {} bytes",
                     task::MAX_FILE_BYTES
-                );
-            }
-            let bytes = std::fs::read(path).with_context(|| format!("{file}: cannot read"))?;
-            out.push(parse_object(file, &bytes)?);
+                ),
+            ));
+            continue;
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("{file}: cannot read"))?;
+        match parse_object(file, &bytes) {
+            Ok(object) => out.push(object),
+            Err(problem) => problems.push(problem),
         }
     }
     Ok(out)
 }
 
-fn parse_object(name: &str, bytes: &[u8]) -> Result<(String, Map<String, Value>)> {
+/// Reads JSON lines, each at most the size of a task file, never holding a longer line in memory.
+fn read_json_lines(
+    mut input: impl BufRead,
+    out: &mut Vec<(String, Map<String, Value>)>,
+    problems: &mut Vec<Problem>,
+) -> Result<()> {
+    let max = task::MAX_FILE_BYTES;
+    for n in 1.. {
+        let mut line = Vec::new();
+        let read = (&mut input)
+            .take(max + 1)
+            .read_until(b'\n', &mut line)
+            .context("cannot read stdin")?;
+        if read == 0 {
+            break;
+        }
+        let name = format!("stdin line {n}");
+        if line.last() != Some(&b'\n') && line.len() as u64 > max {
+            problems.push(Problem::file(
+                &name,
+                format!("is longer than {max} bytes; a task is at most that"),
+            ));
+            skip_rest_of_line(&mut input)?;
+            continue;
+        }
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        match parse_object(&name, &line) {
+            Ok(object) => out.push(object),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    Ok(())
+}
+
+fn skip_rest_of_line(input: &mut impl BufRead) -> Result<()> {
+    loop {
+        let buffer = input.fill_buf().context("cannot read stdin")?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        if let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            input.consume(end + 1);
+            return Ok(());
+        }
+        let len = buffer.len();
+        input.consume(len);
+    }
+}
+
+fn parse_object(name: &str, bytes: &[u8]) -> Result<(String, Map<String, Value>), Problem> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok((name.to_string(), map)),
-        Ok(_) => bail!("{name}: expected a JSON object"),
-        Err(e) => bail!("{name}: is not valid JSON: {e}"),
+        Ok(_) => Err(Problem::file(name, "expected a JSON object")),
+        Err(e) => Err(Problem::file(name, format!("is not valid JSON: {e}"))),
     }
 }
 
