@@ -273,3 +273,76 @@ fn project_tasks_validate() {
     assert!(count >= 3, "the project's tasks/queue holds example tasks");
     env.dgrid_ok(root, &["validate", "tasks", "nodes"], 0);
 }
+
+/// Hostile input never panics the readers: every corpus file and a result, mutated thousands of
+/// times (bytes flipped, cut, repeated, JSON-ish tokens and extreme numbers spliced in), goes through
+/// the task and result parsers and the id and image checks, which must answer, not crash.
+#[test]
+fn mutated_files_never_panic_the_parsers() {
+    use git_dgrid::task::{check_id, check_image, parse_result, parse_task, Limits};
+    let mut seeds: Vec<Vec<u8>> = ["accepted", "rejected"]
+        .iter()
+        .flat_map(|kind| std::fs::read_dir(corpus(kind)).unwrap())
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    seeds.push(
+        br#"{"task_id":"t","node_id":"n","exit_code":0,"stdout":"ok","stderr":"","timestamp":"2026-01-01T00:00:00Z","status":"success","attempt":1,"stdout_info":{"total_bytes":2,"sha256":"00","truncated":false},"late_results":[{"node_id":"m","attempt":1,"status":"failed"}]}"#
+            .to_vec(),
+    );
+    const SPLICES: [&str; 14] = [
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ",",
+        ":",
+        "null",
+        "1e999",
+        "-1",
+        "18446744073709551616",
+        "\"\\ud800\"",
+        "\u{0}",
+        "\"../../x\"",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    let limits = Limits::default();
+    let mut parsed = 0;
+    for seed in &seeds {
+        for _ in 0..400 {
+            let mut bytes = seed.clone();
+            for _ in 0..1 + next(4) {
+                let at = next(bytes.len() + 1);
+                match next(5) {
+                    0 if at < bytes.len() => bytes[at] ^= 1 << next(8),
+                    1 => bytes.truncate(at),
+                    2 => {
+                        let piece = bytes[at..]
+                            .iter()
+                            .take(next(64))
+                            .copied()
+                            .collect::<Vec<_>>();
+                        bytes.splice(at..at, piece);
+                    }
+                    _ => {
+                        let token = SPLICES[next(SPLICES.len())].as_bytes();
+                        bytes.splice(at..at, token.iter().copied());
+                    }
+                }
+            }
+            let _ = parse_task("tasks/queue/t.json", &bytes, &limits);
+            let _ = parse_result("tasks/completed/t.json", &bytes, &limits);
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = check_id(&text);
+            let _ = check_image(&text);
+            parsed += 1;
+        }
+    }
+    assert!(parsed >= 40 * 400, "{parsed} mutations");
+}
