@@ -75,17 +75,12 @@ impl Env {
             .unwrap()
     }
 
-    /// Runs git-dgrid and asserts its exit code, returning stdout.
+    /// Runs git-dgrid and asserts its exit code, returning stdout. A failure shows the command,
+    /// its exit code and both streams (assert_cmd).
     pub fn dgrid_ok(&self, dir: &Path, args: &[&str], code: i32) -> String {
-        let out = self.dgrid(dir, args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "git-dgrid {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut cmd = assert_cmd::Command::from_std(self.cmd(env!("CARGO_BIN_EXE_git-dgrid"), dir));
+        let assert = cmd.args(args).assert().code(code);
+        String::from_utf8(assert.get_output().stdout.clone()).unwrap()
     }
 
     /// A new grid remote (`init --bare`) at `name`, returned as a path.
