@@ -101,6 +101,80 @@ fn bash_completes_git_dgrid_subcommands_and_flags() {
     assert_eq!(flags, vec!["--slots"]);
 }
 
+/// Whether `shell` is installed. Without it, its completion test prints a clear skip, unless
+/// DGRID_REQUIRE_SHELLS=1 (CI), where it fails.
+fn shell_ready(shell: &str) -> bool {
+    let here = std::process::Command::new(shell)
+        .args(["-c", "exit 0"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !here {
+        if std::env::var("DGRID_REQUIRE_SHELLS").as_deref() == Ok("1") {
+            panic!("DGRID_REQUIRE_SHELLS=1 but {shell} is not installed");
+        }
+        eprintln!(
+            "SKIPPED: {shell} is not installed; set DGRID_REQUIRE_SHELLS=1 to make this a failure"
+        );
+    }
+    here
+}
+
+/// An interactive zsh (driven through zsh/zpty) with our completions on `fpath` and zsh's own git
+/// completion: `<TAB>` turns each line into the expected one.
+#[test]
+fn zsh_completes_git_dgrid_subcommands_and_flags() {
+    if !shell_ready("zsh") {
+        return;
+    }
+    let env = Env::new();
+    for (line, expected) in [
+        ("git dgrid su", "git dgrid submit"),
+        ("git-dgrid st", "git-dgrid status"),
+        ("git dgrid work --sl", "git dgrid work --slots"),
+    ] {
+        let out = env
+            .cmd("zsh", env.tmp.path())
+            .arg("-f")
+            .arg(root().join("tests/support/zsh-complete.zsh"))
+            .arg(root().join("completions"))
+            .args([line, expected])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(shown.contains(expected), "{line:?} -> {shown:?}");
+    }
+}
+
+/// fish with our completions first on `fish_complete_path`: `complete -C` lists what `<TAB>`
+/// offers. (fish 3.6's own git completion does not pass `git dgrid ...` on to git-dgrid's, so the
+/// `git-dgrid` form is what fish users get.)
+#[test]
+fn fish_completes_git_dgrid_subcommands_and_flags() {
+    if !shell_ready("fish") {
+        return;
+    }
+    let env = Env::new();
+    for (line, expected) in [
+        ("git-dgrid su", "submit"),
+        ("git-dgrid work --sl", "--slots"),
+    ] {
+        let out = env
+            .cmd("fish", env.tmp.path())
+            .arg("-c")
+            .arg(format!(
+                "set fish_complete_path {} $fish_complete_path; complete -C '{line}'",
+                root().join("completions").display()
+            ))
+            .output()
+            .unwrap();
+        let offered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(offered, vec![expected.to_string()], "{line:?}");
+    }
+}
+
 #[test]
 fn git_help_dgrid_finds_the_installed_page() {
     if std::process::Command::new("sh")
