@@ -401,3 +401,90 @@ fn the_dashboard_in_a_real_browser_shows_counts_and_runs_nothing() {
     );
     assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Removes terminal escape sequences (`ESC [ ... letter`), so frames can be read as text.
+fn strip_escapes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `status --watch 1` on a real terminal (a pty from `script`): colour, a redraw that shows a task
+/// submitted meanwhile, and a refresh that fails while the remote is away keeps the last table on
+/// screen with the error instead of ending the watch.
+#[test]
+fn status_watch_redraws_in_colour_and_rides_out_a_lost_remote() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: script (util-linux) is not installed");
+        return;
+    }
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let submit = |id: &str| {
+        env.dgrid_ok(
+            &clone,
+            &["submit", "--id", id, "--image", "busybox", "--", "true"],
+            0,
+        );
+    };
+    submit("watched-1");
+    let mut child = env
+        .cmd("script", &clone)
+        .args(["-qfec"])
+        .arg(format!(
+            "{} status --watch 1",
+            env!("CARGO_BIN_EXE_git-dgrid")
+        ))
+        .arg("/dev/null")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    let shows =
+        |text: &str| common::wait_for(30, || strip_escapes(&seen.lock().unwrap()).contains(text));
+    assert!(shows("queued 1"), "{}", seen.lock().unwrap());
+    submit("watched-2");
+    assert!(shows("queued 2"), "{}", seen.lock().unwrap());
+    let away = env.path("g.git.away");
+    std::fs::rename(&grid, &away).unwrap();
+    assert!(shows("could not refresh"), "{}", seen.lock().unwrap());
+    assert!(child.try_wait().unwrap().is_none(), "the watch goes on");
+    std::fs::rename(&away, &grid).unwrap();
+    let raw = seen.lock().unwrap().clone();
+    assert!(raw.matches("\x1b[2J").count() >= 3, "redrawn: {raw}");
+    assert!(
+        raw.contains("\x1b[1m") || raw.contains("\x1b[3"),
+        "in colour: {raw}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

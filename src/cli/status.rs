@@ -1,12 +1,12 @@
 //! `git dgrid status`: the grid at a glance, as a table, JSON, or a static HTML dashboard.
 
-use super::read::{self, ReadArgs};
+use super::read::{self, ReadArgs, ReadSource};
 use crate::dashboard::{history, html, table, StatusModel};
 use crate::exit;
 use crate::grid::Snapshot;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +17,13 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["watch", "html"])]
     pub json: bool,
     /// Redraw every SECS seconds until interrupted
-    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "5")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        num_args = 0..=1,
+        default_missing_value = "5",
+        conflicts_with = "html"
+    )]
     pub watch: Option<u64>,
     /// Write a static dashboard (index.html and status.json) into DIR
     #[arg(long, value_name = "DIR")]
@@ -42,40 +48,67 @@ fn now(args: &Args) -> Result<DateTime<Utc>> {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    if let Some(secs) = args.watch {
+        return watch(&args, Duration::from_secs(secs.max(1)));
+    }
+    let (source, model, now) = read_model(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&model)?);
+        return Ok(exit::OK);
+    }
+    if let Some(dir) = &args.html {
+        let series = history::series(&source.repo, source.tip, now, 48)?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let page = html::render(&model, &series, &args.title, 60);
+        std::fs::write(dir.join("index.html"), page)
+            .with_context(|| format!("cannot write {}/index.html", dir.display()))?;
+        let json = serde_json::to_string_pretty(&model)? + "\n";
+        std::fs::write(dir.join("status.json"), json)
+            .with_context(|| format!("cannot write {}/status.json", dir.display()))?;
+        eprintln!("wrote {}/index.html and status.json", dir.display());
+        return Ok(exit::OK);
+    }
+    print!("{}", table::render(&model, &source.describe, use_color()));
+    Ok(exit::OK)
+}
+
+fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// The grid, freshly read (fetched unless told otherwise), and its status at the time given or now.
+fn read_model(args: &Args) -> Result<(ReadSource, StatusModel, DateTime<Utc>)> {
+    let source = read::open(&args.read)?;
+    let now = now(args)?;
+    let snapshot = Snapshot::read(&source.repo, source.tip)?;
+    let recent = history::recent_results(&source.repo, source.tip, 50)?;
+    let model = StatusModel::build(&source.repo, &snapshot, &recent, now)?;
+    Ok((source, model, now))
+}
+
+fn table_text(args: &Args) -> Result<String> {
+    let (source, model, _) = read_model(args)?;
+    Ok(table::render(&model, &source.describe, use_color()))
+}
+
+/// Redraws the table every `interval` until interrupted. Once the first table is shown, a refresh
+/// that fails (the network, say) keeps the last table on screen with the error under it, and the
+/// next refresh tries again, as `watch` does.
+fn watch(args: &Args, interval: Duration) -> Result<u8> {
+    let mut last = table_text(args)?;
+    print!("\x1b[2J\x1b[H{last}");
     loop {
-        let source = read::open(&args.read)?;
-        let now = now(&args)?;
-        let snapshot = Snapshot::read(&source.repo, source.tip)?;
-        let recent = history::recent_results(&source.repo, source.tip, 50)?;
-        let model = StatusModel::build(&source.repo, &snapshot, &recent, now)?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&model)?);
-            return Ok(exit::OK);
-        }
-        if let Some(dir) = &args.html {
-            let series = history::series(&source.repo, source.tip, now, 48)?;
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let page = html::render(&model, &series, &args.title, 60);
-            std::fs::write(dir.join("index.html"), page)
-                .with_context(|| format!("cannot write {}/index.html", dir.display()))?;
-            let json = serde_json::to_string_pretty(&model)? + "\n";
-            std::fs::write(dir.join("status.json"), json)
-                .with_context(|| format!("cannot write {}/status.json", dir.display()))?;
-            eprintln!("wrote {}/index.html and status.json", dir.display());
-            return Ok(exit::OK);
-        }
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let text = table::render(&model, &source.describe, color);
-        match args.watch {
-            None => {
-                print!("{text}");
-                return Ok(exit::OK);
+        std::io::stdout().flush()?;
+        std::thread::sleep(interval);
+        match table_text(args) {
+            Ok(text) => {
+                last = text;
+                print!("\x1b[2J\x1b[H{last}");
             }
-            Some(secs) => {
-                print!("\x1b[2J\x1b[H{text}");
-                std::thread::sleep(Duration::from_secs(secs.max(1)));
-            }
+            Err(e) => print!(
+                "\x1b[2J\x1b[H{last}\n{} could not refresh: {e:#}\n",
+                Utc::now().format("%H:%M:%S")
+            ),
         }
     }
 }
