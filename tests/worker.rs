@@ -136,6 +136,10 @@ fn end_to_end_results() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
+    assert!(
+        !log.contains('\x1b') && !log.contains(" running 0s of "),
+        "no live lines in a pipe: {log}"
+    );
 
     let (state, hello) = find_task(&env, &grid, &id("hello")).unwrap();
     assert_eq!(state, "completed");
@@ -759,6 +763,41 @@ fn a_worker_whose_node_id_was_taken_over_stops() {
     );
     assert!(result.get("late_results").is_none(), "{result}");
     assert!(containers_with_label(&format!("dgrid.task={id}")).is_empty());
+}
+
+/// On a terminal (a pty from `script`), each running task has a live line: its id, the time it has
+/// run and its timeout; the log lines print above them.
+#[test]
+fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let id = unique("on-tty");
+    submit(&env, &clone, &[spec(&id, "sleep 3", 120)]);
+    let command = format!(
+        "{} work --node-id tty --repo {} --state-dir {} --until-empty --poll-interval 1",
+        env!("CARGO_BIN_EXE_git-dgrid"),
+        grid.display(),
+        env.path("state-tty").display()
+    );
+    let out = env
+        .cmd("script", env.tmp.path())
+        .args(["-qfec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!("{id} running 1s of 2m 0s"))
+            || shown.contains(&format!("{id} running 2s of 2m 0s")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("claimed {id} (attempt 1)")),
+        "{shown}"
+    );
 }
 
 /// A healthy node's long task is never taken back: heartbeats renew its lease.
