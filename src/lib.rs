@@ -3,6 +3,9 @@
 //! Data flows one way: the CLI parses, a library operation decides, a grid transition writes a commit,
 //! git pushes it. See DESIGN.md for the protocol.
 
+#[macro_use]
+mod macros;
+
 pub mod cli;
 pub mod config;
 pub mod dashboard;

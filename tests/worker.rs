@@ -547,13 +547,7 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
         .spawn()
         .unwrap();
     // The worker is up (it checked docker and registered), then the daemon goes away.
-    assert!(wait_for(60, || env
-        .cmd("git", &grid)
-        .args(["cat-file", "-e", "main:nodes/flaky.json"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()));
+    assert!(node_registered(&env, &grid, "flaky", 60));
     proxy.cut();
     let id = unique("nodaemon");
     submit(&env, &clone, &[spec(&id, "echo hi", 60)]);
@@ -618,13 +612,7 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for(30, || env
-        .cmd("git", &grid)
-        .args(["cat-file", "-e", "main:nodes/steadfast.json"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()));
+    assert!(node_registered(&env, &grid, "steadfast", 30));
     drop(daemon); // the server goes away for a while
     std::thread::sleep(Duration::from_secs(6));
     assert!(
@@ -656,19 +644,26 @@ fn two_workers_with_one_node_id_and_state_dir_refuse() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(30, || env
-        .cmd("git", &grid)
-        .args(["cat-file", "-e", "main:nodes/twin.json"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()));
+    assert!(node_registered(&env, &grid, "twin", 30));
     let second = run_worker(&env, &grid, "twin", &["--once"]);
     assert_eq!(second.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&second.stderr)
         .contains("another worker is already running as node \"twin\""));
     unsafe_kill(&first, "TERM");
     assert!(wait_exit(&mut first, 300).success());
+}
+
+/// Waits up to `secs` for `node`'s record to be on `main` of `grid`.
+fn node_registered(env: &Env, grid: &Path, node: &str, secs: u64) -> bool {
+    let rev = format!("main:nodes/{node}.json");
+    wait_for(secs, || {
+        env.cmd("git", grid)
+            .args(["cat-file", "-e", &rev])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    })
 }
 
 fn node_session(env: &Env, grid: &Path, node: &str) -> String {
@@ -688,13 +683,7 @@ fn a_node_id_in_use_elsewhere_is_refused() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(30, || env
-        .cmd("git", &grid)
-        .args(["cat-file", "-e", "main:nodes/copied.json"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()));
+    assert!(node_registered(&env, &grid, "copied", 30));
     let session = node_session(&env, &grid, "copied");
     let second = worker_in(&env, &grid, "copied", "elsewhere", &["--once"])
         .output()

@@ -53,18 +53,12 @@ pub struct Execution {
     pub finished_at: DateTime<Utc>,
 }
 
-/// The task could not be run for reasons that are the node's, not the task's: no docker, a dead
-/// daemon, an image that cannot be had, a full disk. The task goes back to the queue untouched.
-#[derive(Debug)]
-pub struct InfraError(pub String);
-
-impl std::fmt::Display for InfraError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InfraError {}
+message_error!(
+    /// The task could not be run for reasons that are the node's, not the task's: no docker, a
+    /// dead daemon, an image that cannot be had, a full disk. The task goes back to the queue
+    /// untouched.
+    InfraError
+);
 
 pub const LABEL_TASK: &str = "dgrid.task";
 pub const LABEL_NODE: &str = "dgrid.node";

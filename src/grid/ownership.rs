@@ -16,17 +16,10 @@ use crate::node::{NodeRecord, NodeState};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// Another worker process works under this node id.
-#[derive(Debug)]
-pub struct NodeIdInUse(pub String);
-
-impl std::fmt::Display for NodeIdInUse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NodeIdInUse {}
+message_error!(
+    /// Another worker process works under this node id.
+    NodeIdInUse
+);
 
 /// What this worker process knows of its own claim to the node id.
 pub struct Ownership {

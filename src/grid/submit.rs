@@ -7,19 +7,12 @@ use crate::odb::Edit;
 use crate::task::TaskSpec;
 use anyhow::Result;
 use std::collections::HashSet;
-use std::fmt;
 
-/// The submission cannot go in as it is (an id is taken): the user's input, not the grid, is wrong.
-#[derive(Debug)]
-pub struct Conflict(pub String);
-
-impl fmt::Display for Conflict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Conflict {}
+message_error!(
+    /// The submission cannot go in as it is (an id is taken): the user's input, not the grid, is
+    /// wrong.
+    Conflict
+);
 
 pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>>> {
     let mut seen = HashSet::new();

@@ -9,18 +9,11 @@ use std::path::Path;
 
 pub const BRANCH_REF: &str = "refs/heads/main";
 
-/// The remote refused on purpose (a hook declined, access denied): retrying will not help, so a
-/// worker stops instead of retrying forever.
-#[derive(Debug)]
-pub struct RemoteRefused(pub String);
-
-impl std::fmt::Display for RemoteRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RemoteRefused {}
+message_error!(
+    /// The remote refused on purpose (a hook declined, access denied): retrying will not help, so
+    /// a worker stops instead of retrying forever.
+    RemoteRefused
+);
 
 /// What became of a push or fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
