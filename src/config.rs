@@ -143,6 +143,12 @@ pub const SETTINGS: &[Setting] = &[
         None,
         "x-access-token",
     ),
+    s(
+        "(git network timeout)",
+        Some("DGRID_GIT_TIMEOUT"),
+        None,
+        "300",
+    ),
 ];
 
 /// Every `dgrid.*` key of git config as git sees it from `dir` (local, global and system).

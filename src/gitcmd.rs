@@ -2,8 +2,11 @@
 //! their credential helpers, SSH agents and `insteadOf` rules.
 
 use anyhow::{bail, Context, Result};
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// `git` must be on PATH; this is checked once, with a clear error.
 pub fn require_git() -> Result<&'static Path> {
@@ -23,6 +26,70 @@ pub struct Output {
 
 /// Runs `git args...` in `dir`, never prompting for credentials, capturing both streams.
 pub fn run(dir: &Path, args: &[&str]) -> Result<Output> {
+    let output = expression(dir, args)?
+        .run()
+        .with_context(|| format!("cannot run git {}", args.join(" ")))?;
+    Ok(Output::from(&output))
+}
+
+/// How long a git command that talks to a remote may take, unless `DGRID_GIT_TIMEOUT` (seconds)
+/// says otherwise.
+pub const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Like [`run`], for commands that talk to a remote (fetch, push, ls-remote). A remote that stops
+/// answering must not wedge a worker: after the timeout, git and everything it started (ssh, a
+/// remote helper, a local receive-pack) are killed, and the command fails with a message that says
+/// so, which callers treat like an unreachable remote. A push stopped this way may still have
+/// landed; the compare-and-swap protocol finds out on the next read.
+pub fn run_remote(dir: &Path, args: &[&str]) -> Result<Output> {
+    let timeout = std::env::var("DGRID_GIT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&secs| secs > 0)
+        .map_or(DEFAULT_REMOTE_TIMEOUT, Duration::from_secs);
+    // Without a terminal (a daemon, cron), git runs in a process group of its own, so that a
+    // timeout stops its children too. On a terminal it stays in ours: ssh may need to ask the user
+    // something, which a background group cannot do, and the user can press Ctrl-C.
+    let own_group = !std::io::stdin().is_terminal();
+    let mut expression = expression(dir, args)?;
+    if own_group {
+        expression = expression.before_spawn(|command| {
+            command.process_group(0);
+            Ok(())
+        });
+    }
+    let handle = expression
+        .start()
+        .with_context(|| format!("cannot run git {}", args.join(" ")))?;
+    if let Some(output) = handle.wait_timeout(timeout)? {
+        return Ok(Output::from(output));
+    }
+    if own_group {
+        for pid in handle.pids() {
+            if let Ok(group) = libc::pid_t::try_from(pid) {
+                // SAFETY: killpg only sends a signal; `group` is the process group of a child we
+                // started in a group of its own and have not reaped yet, so the id is still ours.
+                unsafe { libc::killpg(group, libc::SIGKILL) };
+            }
+        }
+        let _ = handle.into_output(); // reap it
+    } else {
+        // Only git itself; whatever it started may hold its pipes open, so do not wait for them.
+        let _ = handle.kill();
+    }
+    Ok(Output {
+        success: false,
+        stdout: String::new(),
+        stderr: format!(
+            "git {} gave no answer within {} s and was stopped (DGRID_GIT_TIMEOUT)",
+            args.first().copied().unwrap_or(""),
+            timeout.as_secs()
+        ),
+    })
+}
+
+/// `git args...` in `dir`: no prompts, both streams captured, the token helper when there is a token.
+fn expression(dir: &Path, args: &[&str]) -> Result<duct::Expression> {
     let git = require_git()?;
     let mut expression = duct::cmd(git, args)
         .dir(dir)
@@ -33,14 +100,17 @@ pub fn run(dir: &Path, args: &[&str]) -> Result<Output> {
     for (key, value) in token_helper_config() {
         expression = expression.env(key, value);
     }
-    let output = expression
-        .run()
-        .with_context(|| format!("cannot run git {}", args.join(" ")))?;
-    Ok(Output {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
+    Ok(expression)
+}
+
+impl From<&std::process::Output> for Output {
+    fn from(output: &std::process::Output) -> Output {
+        Output {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
 }
 
 /// Runs git and returns its trimmed stdout, or an error carrying git's own message.

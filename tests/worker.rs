@@ -789,6 +789,49 @@ fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
     );
 }
 
+/// The remote takes a claim, but git on the worker never hears back (the remote hangs after the
+/// update, git is stopped by DGRID_GIT_TIMEOUT): the worker finds its own claim on the next read,
+/// puts the task back without using an attempt, and then runs it once.
+#[test]
+fn a_claim_whose_push_seemed_to_fail_goes_back_and_runs_once() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    // The first push that claims something hangs after the remote has taken it.
+    let hook = grid.join("hooks/post-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nwhile read old new ref; do\n  if git log -1 --format=%B \"$new\" | grep -q 'claim ' && mkdir \"$GIT_DIR/hung-once\" 2>/dev/null; then sleep 60; fi\ndone\n",
+    )
+    .unwrap();
+    let mut w = worker(&env, &grid, "unacked", &[])
+        .env("DGRID_GIT_TIMEOUT", "3")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(node_registered(&env, &grid, "unacked", 30));
+    let id = unique("unacked");
+    submit(&env, &clone, &[spec(&id, "echo once", 60)]);
+    let done = wait_state(&env, &grid, &id, "completed", 90);
+    unsafe_kill(&w, "TERM");
+    let status = wait_exit(&mut w, 120);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(done && status.success(), "{log}");
+    assert!(grid.join("hung-once").exists(), "the remote hung: {log}");
+    assert!(
+        log.contains(&format!("put {id} back in the queue")),
+        "{log}"
+    );
+    let (_, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(
+        (&result["attempt"], &result["stdout"]),
+        (&1.into(), &"once\n".into())
+    );
+}
+
 /// A healthy node's long task is never taken back: heartbeats renew its lease.
 #[test]
 fn leases_are_renewed_while_a_task_runs() {

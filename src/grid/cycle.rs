@@ -32,11 +32,13 @@ pub struct Intent<'a> {
     pub releases: &'a [(String, u32)],
     /// (id, attempt) running here: leases renewed; reported back if the claim is no longer ours.
     pub running: &'a [(String, u32)],
+    /// Every task this process holds: running, being stopped, or with a result or release above.
+    /// An in-progress task claimed by this node and not held is running nowhere: it goes back.
+    pub held: &'a [String],
     pub claim: Option<&'a claim::Request>,
     /// Write the node record even if nothing else changes (a heartbeat is due).
     pub heartbeat: bool,
-    /// This process's claim to the node id. Before its first write, it also requeues the node's
-    /// own in-progress tasks that are not in `running` (left by a crash).
+    /// This process's claim to the node id, and whether it has written yet.
     pub ownership: &'a Ownership,
     pub lease: Duration,
     pub now: DateTime<Utc>,
@@ -51,8 +53,10 @@ pub struct Applied {
     pub orphaned: Vec<(String, u32)>,
     /// Running tasks whose claim is not ours any more: stop them.
     pub lost_claims: Vec<String>,
-    /// (id, node) of tasks taken back from nodes presumed dead.
+    /// (id, node) of tasks taken back from nodes presumed dead, or from this node's previous run.
     pub reaped: Vec<(String, String)>,
+    /// Tasks claimed by a push of this process that seemed to fail, put back in the queue.
+    pub unheld: Vec<String>,
 }
 
 /// Decides whether another node's claim may be taken back (its lease expired, judged with a skew
@@ -144,8 +148,9 @@ pub fn plan(
         let Some(claim) = spec.claim.clone() else {
             continue;
         };
-        let take_back = if claim.node_id == me {
-            !intent.ownership.started
+        let ours = claim.node_id == me;
+        let take_back = if ours {
+            !intent.held.contains(&task.id)
         } else {
             reaper.may_reap(snapshot, task, &claim)
         };
@@ -156,6 +161,22 @@ pub fn plan(
         edits.push(Edit::Remove {
             path: task.path.clone(),
         });
+        // Once this process has written, a claim of this node that it does not hold came from a
+        // push of its own that the remote took but git reported as failed (a timeout, a dropped
+        // connection): the task never started, so it goes back without using an attempt. Before
+        // that, it is a claim of the node's previous run, which may have run it: that attempt counts.
+        if ours && intent.ownership.started {
+            let mut requeued = spec.clone();
+            requeued.claim = None;
+            requeued.attempts = (claim.attempt > 1).then(|| claim.attempt - 1);
+            edits.push(Edit::Write {
+                path: layout::task_path(State::Queue, &spec.id),
+                content: requeued.to_json(),
+            });
+            summary.push(format!("release {}", task.id));
+            applied.unheld.push(task.id.clone());
+            continue;
+        }
         let max = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if claim.attempt >= max {
             let result = lost_result(&spec, &claim, intent.now);

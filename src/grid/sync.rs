@@ -127,7 +127,7 @@ fn remote_messages(stderr: &str) -> String {
 /// Fetches `main` of `remote` into `tracking_ref`; `Done` also when nothing changed.
 pub fn fetch(dir: &Path, remote: &str, tracking_ref: &str) -> Result<Outcome> {
     let refspec = format!("+{BRANCH_REF}:{tracking_ref}");
-    let out = gitcmd::run(
+    let out = gitcmd::run_remote(
         dir,
         &[
             "fetch",
@@ -160,7 +160,7 @@ pub fn push_cas(
     let refspec = format!("{commit}:{BRANCH_REF}");
     // --no-verify: every transition validates what it writes; a user's pre-push hooks (LFS, linters)
     // are for their own pushes, not for ours.
-    let out = gitcmd::run(
+    let out = gitcmd::run_remote(
         dir,
         &[
             "push",

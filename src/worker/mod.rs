@@ -521,6 +521,13 @@ impl Worker {
             .filter(|(_, r)| r.stopping.is_none())
             .map(|(id, r)| (id.clone(), r.attempt))
             .collect();
+        let held: Vec<String> = self
+            .running
+            .keys()
+            .cloned()
+            .chain(self.pending.iter().map(|r| r.task_id.clone()))
+            .chain(self.releases.iter().map(|(id, _)| id.clone()))
+            .collect();
         let now = Utc::now();
         self.node.last_heartbeat = rfc3339(now);
         self.node.running = running.iter().map(|(id, _)| id.clone()).collect();
@@ -529,6 +536,7 @@ impl Worker {
             results: &self.pending,
             releases: &self.releases,
             running: &running,
+            held: &held,
             claim: request.as_ref(),
             heartbeat,
             ownership: &self.ownership,
@@ -577,6 +585,9 @@ impl Worker {
         {
             self.queue_has_work = false; // we took everything claimable
         }
+        if !applied.unheld.is_empty() || !applied.reaped.is_empty() {
+            self.queue_has_work = true; // tasks went back to the queue in this very commit
+        }
         self.apply(applied, claim);
         Ok(())
     }
@@ -606,7 +617,16 @@ impl Worker {
             }
         }
         for (id, node) in &applied.reaped {
-            self.log(&format!("took {id} back from {node}: its lease expired"));
+            if *node == self.cfg.node_id {
+                self.log(&format!("took {id} back from this node's previous run"));
+            } else {
+                self.log(&format!("took {id} back from {node}: its lease expired"));
+            }
+        }
+        for id in &applied.unheld {
+            self.warn(&format!(
+                "put {id} back in the queue: the push that claimed it seemed to fail, but the remote took it"
+            ));
         }
         if claimed_something_wanted && !applied.claimed.is_empty() {
             self.claimed_any = true;
@@ -650,7 +670,7 @@ impl Worker {
     /// A cheap look at the remote: `git ls-remote` transfers nothing when nothing changed. Returns
     /// whether anything did.
     fn poll(&mut self) -> Result<bool> {
-        let out = gitcmd::run(
+        let out = gitcmd::run_remote(
             &self.grid.dir,
             &[
                 "ls-remote",
