@@ -135,6 +135,8 @@ pub fn run(args: Args) -> Result<u8> {
     };
     let log_format: String =
         config.resolve(args.log_format.clone(), "dgrid.logFormat", "text".into())?;
+    let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
+        .context("cannot make the state dir's path absolute")?;
     let docker = DockerConfig {
         docker: config.resolve(args.docker.clone(), "dgrid.docker", "docker".into())?,
         output_cap: config.resolve(args.output_cap, "dgrid.outputCap", 64 * 1024)?,
@@ -144,10 +146,11 @@ pub fn run(args: Args) -> Result<u8> {
         max_memory,
         default_memory: max_memory.min(512 << 20),
         pull,
+        node_dir: node_dir.to_string_lossy().into_owned(),
         ..DockerConfig::default()
     };
     let cfg = worker::Config {
-        node_dir: state_dir.join("nodes").join(&node_id),
+        node_dir,
         node_id,
         labels,
         slots,

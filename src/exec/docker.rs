@@ -24,6 +24,10 @@ pub struct DockerConfig {
     pub tmpfs_size: String,
     /// `missing` (docker's default) or `never`.
     pub pull: String,
+    /// The node's folder in the state dir, as a label on its containers: one process at a time
+    /// holds that folder's lock, so a restart removes the leftovers of that folder only, never the
+    /// containers of another worker that shares the node id (another grid, another state dir).
+    pub node_dir: String,
 }
 
 impl Default for DockerConfig {
@@ -39,6 +43,7 @@ impl Default for DockerConfig {
             pids_limit: 256,
             tmpfs_size: "64m".into(),
             pull: "missing".into(),
+            node_dir: String::new(),
         }
     }
 }
@@ -62,6 +67,7 @@ message_error!(
 
 pub const LABEL_TASK: &str = "dgrid.task";
 pub const LABEL_NODE: &str = "dgrid.node";
+pub const LABEL_NODE_DIR: &str = "dgrid.node-dir";
 
 /// Docker names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; ids and node ids already fit.
 pub fn container_name(node_id: &str, task_id: &str, attempt: u32) -> String {
@@ -104,6 +110,7 @@ pub fn run_args(cfg: &DockerConfig, spec: &TaskSpec, node_id: &str, attempt: u32
         format!("--name={name}"),
         format!("--label={LABEL_TASK}={}", spec.id),
         format!("--label={LABEL_NODE}={node_id}"),
+        format!("--label={LABEL_NODE_DIR}={}", cfg.node_dir),
         format!("--label=dgrid.attempt={attempt}"),
         "--init".into(),
         format!("--network={network}"),
@@ -270,7 +277,8 @@ fn remove(cfg: &DockerConfig, name: &str) {
         .run();
 }
 
-/// Kills and removes every container this node started (after a crash or at shutdown).
+/// Kills and removes every container this node started from its folder in the state dir (after a
+/// crash).
 pub fn remove_node_containers(cfg: &DockerConfig, node_id: &str) {
     let listed = duct::cmd(
         &cfg.docker,
@@ -280,6 +288,8 @@ pub fn remove_node_containers(cfg: &DockerConfig, node_id: &str) {
             "--quiet",
             "--filter",
             &format!("label={LABEL_NODE}={node_id}"),
+            "--filter",
+            &format!("label={LABEL_NODE_DIR}={}", cfg.node_dir),
         ],
     )
     .stderr_null()
