@@ -555,3 +555,39 @@ fn invalid_queued_files_are_skipped_not_claimed() {
         vec!["broken".to_string()]
     );
 }
+
+/// The remote takes a submission but hangs before answering; git is stopped by DGRID_GIT_TIMEOUT.
+/// The next read finds the commit in main's history: submit reports success, not "id taken".
+#[test]
+fn a_submission_whose_answer_was_lost_is_reported_as_done() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    std::fs::write(
+        grid.join("hooks/post-receive"),
+        "#!/bin/sh\ncat >/dev/null\nmkdir \"$(pwd -P)/hung-once\" 2>/dev/null && sleep 60\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        grid.join("hooks/post-receive"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let out = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), &clone)
+        .env("DGRID_GIT_TIMEOUT", "2")
+        .args([
+            "submit", "--id", "lost-ack", "--image", "alpine:3", "--", "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "lost-ack");
+    assert!(grid.join("hung-once").exists(), "the remote hung");
+    assert_eq!(env.ids_in(&grid, "main", "queue"), vec!["lost-ack"]);
+    assert_eq!(env.git(&grid, &["rev-list", "--count", "main"]), "2");
+}

@@ -264,7 +264,7 @@ fn a_killed_workers_task_is_taken_over_with_attempt_2() {
         "{log}"
     );
     let (state, result) = find_task(&env, &grid, &id).unwrap();
-    assert_eq!(state, "completed", "{result}");
+    assert_eq!(state, "completed", "{result}\n{log}");
     assert_eq!(result["attempt"], 2);
     assert_eq!(result["node_id"], "rescuer");
     assert_eq!(result["stdout"], "done\n");
@@ -789,30 +789,36 @@ fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
     );
 }
 
-/// The remote takes a claim, but git on the worker never hears back (the remote hangs after the
-/// update, git is stopped by DGRID_GIT_TIMEOUT): the worker finds its own claim on the next read,
-/// puts the task back without using an attempt, and then runs it once.
+/// Installs a post-receive hook on `grid` that runs `action` once, for the first push that claims
+/// something: after the remote has taken it, before git on the worker hears back.
+fn after_first_claim(grid: &Path, action: &str) {
+    std::fs::write(
+        grid.join("hooks/post-receive"),
+        format!(
+            "#!/bin/sh\nwhile read old new ref; do\n  if git log -1 --format=%B \"$new\" | grep -q 'claim ' && mkdir \"$GIT_DIR/../claimed-once\" 2>/dev/null; then {action}; fi\ndone\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The remote takes a claim but hangs before answering; git on the worker is stopped by
+/// DGRID_GIT_TIMEOUT. The next read finds the claim commit in main's history: the claim stands
+/// and the task runs, once.
 #[test]
-fn a_claim_whose_push_seemed_to_fail_goes_back_and_runs_once() {
+fn a_claim_whose_answer_was_lost_stands_and_runs_once() {
     if !docker_ready() {
         return;
     }
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
-    // The first push that claims something hangs after the remote has taken it.
-    let hook = grid.join("hooks/post-receive");
-    std::fs::write(
-        &hook,
-        "#!/bin/sh\nwhile read old new ref; do\n  if git log -1 --format=%B \"$new\" | grep -q 'claim ' && mkdir \"$GIT_DIR/hung-once\" 2>/dev/null; then sleep 60; fi\ndone\n",
-    )
-    .unwrap();
-    let mut w = worker(&env, &grid, "unacked", &[])
+    after_first_claim(&grid, "sleep 60");
+    let mut w = worker(&env, &grid, "unanswered", &[])
         .env("DGRID_GIT_TIMEOUT", "3")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(node_registered(&env, &grid, "unacked", 30));
-    let id = unique("unacked");
+    assert!(node_registered(&env, &grid, "unanswered", 30));
+    let id = unique("unanswered");
     submit(&env, &clone, &[spec(&id, "echo once", 60)]);
     let done = wait_state(&env, &grid, &id, "completed", 90);
     unsafe_kill(&w, "TERM");
@@ -820,7 +826,47 @@ fn a_claim_whose_push_seemed_to_fail_goes_back_and_runs_once() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
     assert!(done && status.success(), "{log}");
-    assert!(grid.join("hung-once").exists(), "the remote hung: {log}");
+    assert!(env.path("claimed-once").exists(), "the remote hung: {log}");
+    assert!(!log.contains("put "), "{log}");
+    let (_, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(
+        (&result["attempt"], &result["stdout"]),
+        (&1.into(), &"once\n".into())
+    );
+}
+
+/// The remote takes a claim, then goes away before answering and stays away until the worker gives
+/// up on that transition. Back, the worker finds its own claim on a task it does not hold, puts
+/// it back without using an attempt, and then runs it once.
+#[test]
+fn a_claim_that_landed_unknown_goes_back_and_runs_once() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let away = env.path("g.git.away");
+    after_first_claim(
+        &grid,
+        &format!("mv \"$(pwd -P)\" {}; sleep 60", away.display()),
+    );
+    let mut w = worker(&env, &grid, "unaware", &[])
+        .env("DGRID_GIT_TIMEOUT", "3")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(node_registered(&env, &grid, "unaware", 30));
+    let id = unique("unaware");
+    submit(&env, &clone, &[spec(&id, "echo once", 60)]);
+    assert!(wait_for(60, || away.exists()));
+    std::thread::sleep(Duration::from_secs(8)); // the timeout, then fetches that fail
+    std::fs::rename(&away, &grid).unwrap();
+    let done = wait_state(&env, &grid, &id, "completed", 90);
+    unsafe_kill(&w, "TERM");
+    let status = wait_exit(&mut w, 120);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(done && status.success(), "{log}");
     assert!(
         log.contains(&format!("put {id} back in the queue")),
         "{log}"
@@ -829,6 +875,61 @@ fn a_claim_whose_push_seemed_to_fail_goes_back_and_runs_once() {
     assert_eq!(
         (&result["attempt"], &result["stdout"]),
         (&1.into(), &"once\n".into())
+    );
+}
+
+/// A worker's restart removes the leftover containers of its own node folder in the state dir, and
+/// never those of another worker sharing the node id (another grid, another state dir).
+#[test]
+fn a_restart_removes_only_the_containers_of_its_own_state_dir() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, _, _) = setup(&env);
+    let start = |state: &str| -> String {
+        let node_dir = env.path(state).join("nodes/sharer");
+        let out = std::process::Command::new("docker")
+            .args(["run", "--detach", "--label=dgrid.node=sharer"])
+            .arg(format!("--label=dgrid.node-dir={}", node_dir.display()))
+            .args(["--entrypoint=sh", IMAGE, "-c", "sleep 120"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let alive = |id: &str| {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "--quiet", "--no-trunc", "--filter"])
+            .arg(format!("id={id}"))
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    let ours = start("state-sharer");
+    let theirs = start("elsewhere");
+    let out = run_worker(&env, &grid, "sharer", &["--once"]);
+    let theirs_survived = alive(&theirs);
+    let ours_survived = alive(&ours);
+    for id in [&ours, &theirs] {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "--force", id])
+            .output();
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!ours_survived, "the leftover of this state dir is removed");
+    assert!(
+        theirs_survived,
+        "another state dir's container is left alone"
     );
 }
 
@@ -893,7 +994,8 @@ fn a_late_result_is_recorded_once_beside_the_result() {
     // Another node takes it back and completes it as attempt 2.
     let mut extra = timing.to_vec();
     extra.extend(["--max-tasks", "1"]);
-    let out = run_worker(&env, &grid, "rescuer", &extra);
+    // (Node ids are unique across tests: a worker removes the containers of its node id.)
+    let out = run_worker(&env, &grid, "late-rescuer", &extra);
     assert!(
         out.status.success(),
         "{}",
@@ -911,7 +1013,7 @@ fn a_late_result_is_recorded_once_beside_the_result() {
     assert_eq!(state, "completed");
     assert_eq!(
         (&result["node_id"], &result["attempt"]),
-        (&"rescuer".into(), &2.into())
+        (&"late-rescuer".into(), &2.into())
     );
     let late = result["late_results"].as_array().expect("late_results");
     assert_eq!(late.len(), 1);

@@ -53,9 +53,26 @@ impl Grid {
         let _lock = self.lock()?;
         let mut stats = Stats::default();
         let mut unreachable = 0;
+        // Pushes whose answer was lost (a timeout, a dropped connection): the remote may have
+        // taken them. Each commit is unique (the nonce), so finding one in the new tip's history
+        // means that attempt landed, and its plan is what happened.
+        let mut unanswered: Vec<(ObjectId, T)> = Vec::new();
         loop {
             let cycle_start = std::time::Instant::now();
             let tip = self.fetch()?;
+            if let Some(tip) = tip {
+                if let Some(i) = unanswered
+                    .iter()
+                    .position(|(commit, _)| self.is_ancestor(*commit, tip))
+                {
+                    let (commit, value) = unanswered.swap_remove(i);
+                    return Ok(Outcome::Committed {
+                        commit,
+                        value,
+                        stats,
+                    });
+                }
+            }
             let snapshot = Snapshot::read(&self.repo, tip)?;
             let Some(change) = plan(&snapshot)? else {
                 return Ok(Outcome::NotApplicable { stats });
@@ -106,8 +123,12 @@ impl Grid {
                 PushOutcome::Unreachable(why) => {
                     unreachable += 1;
                     if unreachable >= NETWORK_TRIES {
-                        bail!("cannot push to {}: {why}", self.describe());
+                        bail!(
+                            "cannot push to {}: {why} (the remote may have taken the change all the same; the next read will show)",
+                            self.describe()
+                        );
                     }
+                    unanswered.push((commit, change.value));
                     std::thread::sleep(backoff(unreachable));
                 }
                 PushOutcome::Declined(why) => {
@@ -127,6 +148,22 @@ impl Grid {
                 }
             }
         }
+    }
+}
+
+impl Grid {
+    /// Whether `commit` is in the history of `tip` (both in the local object database).
+    fn is_ancestor(&self, commit: ObjectId, tip: ObjectId) -> bool {
+        crate::gitcmd::run(
+            &self.dir,
+            &[
+                "merge-base",
+                "--is-ancestor",
+                &commit.to_string(),
+                &tip.to_string(),
+            ],
+        )
+        .is_ok_and(|out| out.success)
     }
 }
 

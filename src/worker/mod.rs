@@ -521,13 +521,7 @@ impl Worker {
             .filter(|(_, r)| r.stopping.is_none())
             .map(|(id, r)| (id.clone(), r.attempt))
             .collect();
-        let held: Vec<String> = self
-            .running
-            .keys()
-            .cloned()
-            .chain(self.pending.iter().map(|r| r.task_id.clone()))
-            .chain(self.releases.iter().map(|(id, _)| id.clone()))
-            .collect();
+        let held = self.held_ids();
         let now = Utc::now();
         self.node.last_heartbeat = rfc3339(now);
         self.node.running = running.iter().map(|(id, _)| id.clone()).collect();
@@ -717,15 +711,31 @@ impl Worker {
         Ok(changed)
     }
 
+    /// Every task this process holds: running, being stopped, or with a result or release to push.
+    fn held_ids(&self) -> Vec<String> {
+        self.running
+            .keys()
+            .cloned()
+            .chain(self.pending.iter().map(|r| r.task_id.clone()))
+            .chain(self.releases.iter().map(|(id, _)| id.clone()))
+            .collect()
+    }
+
+    /// Whether a transition would take a task back: another node's lease ran out, or a claim of
+    /// this node is on a task this process does not hold (a push whose answer was lost).
     fn anything_to_reap(&mut self) -> Result<bool> {
         let in_progress = State::InProgress.dir();
         let dirs = [in_progress.as_str(), crate::layout::NODES_DIR];
         let snapshot = Snapshot::read_dirs(&self.grid.repo, self.last_tip, &dirs)?;
+        let held = self.held_ids();
         for task in snapshot.in_state(State::InProgress) {
             if let Ok(spec) =
                 crate::grid::snapshot::load_spec(&self.grid.repo, task, &self.grid.limits)
             {
                 if let Some(claim) = &spec.claim {
+                    if claim.node_id == self.cfg.node_id && !held.contains(&task.id) {
+                        return Ok(true);
+                    }
                     if claim.node_id != self.cfg.node_id
                         && crate::grid::cycle::ReapPolicy::may_reap(
                             &mut self.observer,
