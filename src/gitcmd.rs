@@ -67,8 +67,9 @@ pub fn run_remote(dir: &Path, args: &[&str]) -> Result<Output> {
     if own_group {
         for pid in handle.pids() {
             if let Ok(group) = libc::pid_t::try_from(pid) {
-                // SAFETY: killpg only sends a signal; `group` is the process group of a child we
-                // started in a group of its own and have not reaped yet, so the id is still ours.
+                // SAFETY: killpg only sends a signal. `group` is the group git was started in; the
+                // system does not reuse a group's id while any process is left in it, and with none
+                // left the call finds nothing.
                 unsafe { libc::killpg(group, libc::SIGKILL) };
             }
         }
