@@ -933,6 +933,102 @@ fn a_restart_removes_only_the_containers_of_its_own_state_dir() {
     );
 }
 
+/// Three workers, one of them killed (SIGKILL) at a random instant and started again every 0.3 to
+/// 1.5 s for 20 s, while they run a queue: in the end every task has exactly one result file, all
+/// completed, nothing is left queued, in progress or in a spool, the tree validates, and every
+/// restart was accepted under its own node id.
+#[test]
+fn workers_killed_at_random_instants_lose_nothing() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("chaos");
+    let ids: Vec<String> = (0..30).map(|i| format!("{p}-{i:02}")).collect();
+    let lines: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({"id": id, "image": IMAGE, "command": "echo ok", "timeout": 60,
+                "max_attempts": 50})
+            .to_string()
+        })
+        .collect();
+    submit(&env, &clone, &lines);
+    let nodes = ["chaos-a", "chaos-b", "chaos-c"];
+    let timing = fast_lease("3");
+    let logs: Vec<PathBuf> = nodes
+        .iter()
+        .map(|n| env.path(&format!("{n}.log")))
+        .collect();
+    let spawn = |i: usize| {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&logs[i])
+            .unwrap();
+        worker(&env, &grid, nodes[i], &timing)
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let mut workers: Vec<Child> = (0..nodes.len()).map(spawn).collect();
+    let mut seed = 0x9e37_79b9_u32 ^ std::process::id();
+    let mut next = |n: u32| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed % n
+    };
+    let chaos_until = std::time::Instant::now() + Duration::from_secs(20);
+    let mut kills = 0;
+    while std::time::Instant::now() < chaos_until {
+        std::thread::sleep(Duration::from_millis(300 + u64::from(next(1200))));
+        let i = next(nodes.len() as u32) as usize;
+        let _ = workers[i].kill();
+        let _ = workers[i].wait();
+        kills += 1;
+        workers[i] = spawn(i);
+    }
+    std::thread::sleep(Duration::from_secs(1)); // the last one started is up and listening
+    let all_done = wait_for(180, || {
+        env.ids_in(&grid, "main", "completed").len() == ids.len()
+    });
+    for w in &workers {
+        unsafe_kill(w, "TERM");
+    }
+    let statuses: Vec<_> = workers.iter_mut().map(|w| wait_exit(w, 120)).collect();
+    let log: String = logs
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+        .collect();
+    assert!(
+        all_done,
+        "not all tasks completed after {kills} kills:\n{log}"
+    );
+    assert!(kills >= 10, "{kills} kills");
+    assert!(statuses.iter().all(|s| s.success()), "{statuses:?}\n{log}");
+    assert!(!log.contains("is in use by another worker"), "{log}");
+    assert_eq!(env.ids_in(&grid, "main", "completed"), ids);
+    for state in ["queue", "in_progress", "failed"] {
+        assert!(env.ids_in(&grid, "main", state).is_empty(), "{state}");
+    }
+    for id in &ids {
+        let (_, result) = find_task(&env, &grid, id).unwrap();
+        assert_eq!(result["stdout"], "ok\n", "{result}");
+    }
+    env.dgrid_ok(&grid, &["validate"], 0);
+    for node in nodes {
+        let spool = env.path(&format!("state-{node}/nodes/{node}/spool"));
+        let left: Vec<_> = std::fs::read_dir(&spool)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{node}'s spool still holds {left:?}");
+    }
+}
+
 /// A healthy node's long task is never taken back: heartbeats renew its lease.
 #[test]
 fn leases_are_renewed_while_a_task_runs() {

@@ -89,6 +89,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    // First of all, so that a signal during start-up stops the worker the graceful way too.
+    let stop = Arc::new(StopRequests::default());
+    install_signal_handlers(stop.clone())?;
     let grid_args = args.grid.resolve()?;
     let state_dir = grid_args.state_dir()?;
     let grid = Grid::open_resolved(&grid_args)?;
@@ -182,8 +185,6 @@ pub fn run(args: Args) -> Result<u8> {
             },
         ),
     };
-    let stop = Arc::new(StopRequests::default());
-    install_signal_handlers(stop.clone())?;
     cfg.log.info(
         &cfg.node_id,
         &format!(

@@ -25,8 +25,8 @@ message_error!(
 pub struct Ownership {
     /// This process's session.
     pub session: String,
-    /// The session of the last process that worked from this state dir, if any.
-    pub previous_session: Option<String>,
+    /// The sessions of the last processes that worked from this state dir.
+    pub previous_sessions: Vec<String>,
     /// Whether this process has written its node record already.
     pub started: bool,
     /// How long a silent record still counts as a live worker (the lease plus the clock-skew margin).
@@ -67,7 +67,7 @@ impl Ownership {
         let silence = self.silence.as_secs() as i64;
         if record.state == NodeState::Stopped
             || silent_for > silence
-            || self.previous_session.as_deref() == Some(record.session.as_str())
+            || self.previous_sessions.contains(&record.session)
         {
             return Ok(());
         }

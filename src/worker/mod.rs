@@ -73,8 +73,26 @@ impl StopRequests {
 /// is pushed (`DGRID_FAILPOINT=after-spool`).
 const FAILPOINT: &str = "DGRID_FAILPOINT";
 
-/// In the node's folder of the state dir: the session that last wrote the node record from here.
-const SESSION_FILE: &str = "session";
+/// In the node's folder of the state dir: the sessions of the last processes started from here.
+const SESSION_FILE: &str = "sessions";
+
+/// Adds `session` to the sessions noted in `path` before this process writes anything, so that
+/// whatever record it pushes, a later process started from here knows it for this state dir's,
+/// even if this one is killed at any instant. Returns the sessions noted before.
+fn note_session(path: &std::path::Path, session: &str) -> Result<Vec<String>> {
+    let before: Vec<String> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    // A few are enough: each process's record is overwritten by the next one's.
+    let kept = before.iter().rev().take(3).rev().map(String::as_str);
+    let text: String = kept.chain([session]).map(|s| format!("{s}\n")).collect();
+    spool::write_durably(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(before)
+}
 
 struct Running {
     attempt: u32,
@@ -146,12 +164,10 @@ impl Worker {
             );
         }
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
+        let session = format!("{:016x}", fastrand::u64(..));
         let ownership = Ownership {
-            session: format!("{:016x}", fastrand::u64(..)),
-            previous_session: std::fs::read_to_string(cfg.node_dir.join(SESSION_FILE))
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty()),
+            previous_sessions: note_session(&cfg.node_dir.join(SESSION_FILE), &session)?,
+            session,
             started: false,
             silence: cfg.lease + cfg.clock_skew,
         };
@@ -224,7 +240,8 @@ impl Worker {
                 self.pending.len()
             ));
         }
-        self.cycle(true, true)?;
+        // Registers the node; claims too, unless a signal came during start-up.
+        self.cycle(self.stop_requests.count() == 0, true)?;
         let mut idle_polls: u32 = 0;
         loop {
             self.collect_finished()?;
@@ -308,15 +325,6 @@ impl Worker {
             if let Ok(finished) = self.rx.recv_timeout(Duration::from_millis(200)) {
                 self.running.remove(&finished.spec.id);
             }
-        }
-    }
-
-    /// Notes in the state dir which session last wrote the node record, so that the next process
-    /// started from here knows that record for its own.
-    fn remember_session(&self) {
-        let path = self.cfg.node_dir.join(SESSION_FILE);
-        if let Err(e) = std::fs::write(&path, format!("{}\n", self.ownership.session)) {
-            self.warn(&format!("cannot write {}: {e}", path.display()));
         }
     }
 
@@ -562,10 +570,7 @@ impl Worker {
                     ),
                 );
                 self.last_push = Some(Instant::now());
-                if !self.ownership.started {
-                    self.ownership.started = true;
-                    self.remember_session();
-                }
+                self.ownership.started = true;
                 // Our commit is the remote's tip now: the next poll sees nothing new unless someone pushed.
                 self.last_tip = Some(commit);
                 value

@@ -7,6 +7,23 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never a part: a
+/// temporary file, fsync, rename, fsync of the folder.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot flush {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 pub struct Spool {
     dir: PathBuf,
 }
@@ -24,18 +41,9 @@ impl Spool {
         self.dir.join(format!("{id}.{attempt}.json"))
     }
 
-    /// Writes durably: a temporary file, fsync, rename, fsync of the folder.
     pub fn write(&self, result: &TaskResult) -> Result<()> {
         let path = self.path(&result.task_id, result.attempt.unwrap_or(1));
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(&result.to_json())?;
-        file.sync_all()
-            .with_context(|| format!("cannot flush {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-        std::fs::File::open(&self.dir)?.sync_all()?;
-        Ok(())
+        write_durably(&path, &result.to_json())
     }
 
     pub fn remove(&self, id: &str, attempt: u32) {
