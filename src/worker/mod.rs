@@ -86,8 +86,9 @@ fn note_session(path: &std::path::Path, session: &str) -> Result<Vec<String>> {
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
-    // A few are enough: each process's record is overwritten by the next one's.
-    let kept = before.iter().rev().take(3).rev().map(String::as_str);
+    // The record on the remote is the last writer's: a few sessions back is enough, unless that
+    // many processes in a row were killed before their first write (then the lease runs out).
+    let kept = before.iter().rev().take(8).rev().map(String::as_str);
     let text: String = kept.chain([session]).map(|s| format!("{s}\n")).collect();
     spool::write_durably(path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
