@@ -488,3 +488,29 @@ fn status_watch_redraws_in_colour_and_rides_out_a_lost_remote() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// In a pipe, `status --watch` writes one table after another, with no terminal codes.
+#[test]
+fn status_watch_in_a_pipe_appends_plain_tables() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let mut child = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), &clone)
+        .args(["status", "--watch", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
+        all
+    });
+    std::thread::sleep(std::time::Duration::from_millis(2600));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = reader.join().unwrap();
+    assert!(out.matches("TASKS").count() >= 2, "{out}");
+    assert!(!out.contains('\x1b'), "{out:?}");
+}

@@ -91,24 +91,26 @@ fn table_text(args: &Args) -> Result<String> {
     Ok(table::render(&model, &source.describe, use_color()))
 }
 
-/// Redraws the table every `interval` until interrupted. Once the first table is shown, a refresh
-/// that fails (the network, say) keeps the last table on screen with the error under it, and the
+/// Shows the table every `interval` until interrupted. Once the first table is shown, a refresh
+/// that fails (the network, say) says so (on a terminal under the last table, which stays) and the
 /// next refresh tries again, as `watch` does.
 fn watch(args: &Args, interval: Duration) -> Result<u8> {
+    // On a terminal each table replaces the last; in a pipe or a file they follow one another.
+    let terminal = std::io::stdout().is_terminal();
+    let clear = if terminal { "\x1b[2J\x1b[H" } else { "\n" };
     let mut last = table_text(args)?;
-    print!("\x1b[2J\x1b[H{last}");
+    print!("{clear}{last}");
     loop {
         std::io::stdout().flush()?;
         std::thread::sleep(interval);
+        let time = Utc::now().format("%H:%M:%S");
         match table_text(args) {
             Ok(text) => {
                 last = text;
-                print!("\x1b[2J\x1b[H{last}");
+                print!("{clear}{last}");
             }
-            Err(e) => print!(
-                "\x1b[2J\x1b[H{last}\n{} could not refresh: {e:#}\n",
-                Utc::now().format("%H:%M:%S")
-            ),
+            Err(e) if terminal => print!("{clear}{last}\n{time} could not refresh: {e:#}\n"),
+            Err(e) => print!("\n{time} could not refresh: {e:#}\n"),
         }
     }
 }
