@@ -141,6 +141,19 @@ pub enum Edit {
     Remove { path: String },
 }
 
+impl Edit {
+    /// The edits that move the file at `from` to `to`, with `content` as its new text (a task
+    /// changing state in one commit).
+    pub fn move_file(from: &str, to: String, content: Vec<u8>) -> [Edit; 2] {
+        [
+            Edit::Remove {
+                path: from.to_string(),
+            },
+            Edit::Write { path: to, content },
+        ]
+    }
+}
+
 /// Who writes a commit. The time is passed in, not read from the repository's cached config (DESIGN §2).
 #[derive(Debug, Clone)]
 pub struct Identity {

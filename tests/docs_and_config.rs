@@ -2,7 +2,7 @@
 //! finds the man page, configuration precedence, and `env` never shows a secret.
 
 mod common;
-use common::Env;
+use common::{assert_success, Env};
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -256,11 +256,7 @@ fn configuration_precedence() {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["counts"]["queue"].as_u64().unwrap()
     };

@@ -2,7 +2,7 @@
 //! real `git dgrid claim` processes over `file://` and over `git daemon` on 127.0.0.1.
 
 mod common;
-use common::{count_pushes, pushes, Env};
+use common::{assert_success, count_pushes, pushes, Env};
 use git_dgrid::grid::{claim, sync, Grid, Outcome};
 use git_dgrid::odb::Identity;
 use git_dgrid::repo::LocalRepo;
@@ -23,11 +23,7 @@ fn a_thousand_tasks_are_one_commit_and_one_push() {
         .map(|i| task_line(&format!("t{i:04}"), ""))
         .collect();
     let out = env.submit_lines(&clone, &[], &lines);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1000);
     assert_eq!(pushes(&pushes_log), 1, "one push");
     assert_eq!(
@@ -409,11 +405,7 @@ fn race(env: &Env, url: &str, remote_dir: &Path, claimers: usize, tasks: usize) 
         .map(|i| task_line(&format!("r{i:03}"), ""))
         .collect();
     let out = env.submit_lines(&seed, &[], &lines);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 
     let results: Vec<(String, Vec<String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..claimers)
@@ -581,11 +573,7 @@ fn a_submission_whose_answer_was_lost_is_reported_as_done() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "lost-ack");
     assert!(grid.join("hung-once").exists(), "the remote hung");
     assert_eq!(env.ids_in(&grid, "main", "queue"), vec!["lost-ack"]);

@@ -1,7 +1,7 @@
 //! `init`, `init --bare`, `install-hooks` and the pre-push hook against a real bare remote.
 
 mod common;
-use common::Env;
+use common::{assert_success, Env};
 use std::path::Path;
 
 const SKELETON: [&str; 5] = [
@@ -124,11 +124,7 @@ fn pre_push_hook_refuses_invalid_tasks_and_passes_valid_ones() {
 
     commit_file(&env, &clone, "tasks/queue/bad.json", &task("bad", "60"));
     let out = push(&env, &clone, &["origin", "main"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_ne!(env.git(&grid, &["rev-parse", "main"]), before);
 
     // A new branch is checked against what the remote already has; a deletion is not checked.
@@ -177,11 +173,7 @@ fn an_existing_user_hook_is_chained_and_restored() {
 
     commit_file(&env, &clone, "tasks/queue/ok.json", &task("ok", "60"));
     let out = push(&env, &clone, &["origin", "main"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("user hook: origin"), "{logged}");
     assert!(

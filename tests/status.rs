@@ -1,7 +1,7 @@
 //! `status`, `show`, `logs` and the dashboard on a grid generated with known content.
 
 mod common;
-use common::Env;
+use common::{assert_success, Env};
 use git_dgrid::layout::{node_path, task_path, State};
 use std::path::{Path, PathBuf};
 
@@ -47,11 +47,7 @@ fn commit(env: &Env, repo: &Path, files: &[(String, String)], date: &str, messag
         .env("GIT_COMMITTER_DATE", date)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 /// A grid with every state, an alive node and a dead one; returns a clone to look from.

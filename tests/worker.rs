@@ -3,7 +3,8 @@
 
 mod common;
 use common::{
-    count_pushes, docker_ready, find_task, pushes, wait_exit, wait_for, wait_state, words, Env,
+    assert_success, count_pushes, docker_ready, find_task, pushes, wait_exit, wait_for, wait_state,
+    words, Env,
 };
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -19,11 +20,7 @@ fn spec(id: &str, command: &str, timeout: u64) -> String {
 
 fn submit(env: &Env, clone: &Path, lines: &[String]) {
     let out = env.submit_lines(clone, &[], lines);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 /// A grid, a clone to submit from, and a post-receive log counting pushes.
@@ -430,6 +427,14 @@ fn an_idle_worker_pushes_only_its_heartbeats() {
     assert_eq!(node["state"], "stopped");
 }
 
+/// Waits up to `secs` for a worker spawned with its stderr piped to exit; returns how, and its log.
+fn exit_and_log(child: &mut Child, secs: u64) -> (std::process::ExitStatus, String) {
+    let status = wait_exit(child, secs);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    (status, log)
+}
+
 fn unsafe_kill(child: &Child, signal: &str) {
     std::process::Command::new("kill")
         .arg(format!("-{signal}"))
@@ -464,9 +469,7 @@ fn sigterm_lets_tasks_finish_then_kills_and_releases_them() {
             && find_task(&env, &grid, &long).is_some_and(|(s, _)| s == "in_progress")
     }));
     unsafe_kill(&w, "TERM");
-    let status = wait_exit(&mut w, 300);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = exit_and_log(&mut w, 300);
     assert!(status.success(), "{log}");
     assert_eq!(
         find_task(&env, &grid, &quick).unwrap().0,
@@ -565,19 +568,13 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
     assert!(spec.get("attempts").is_none(), "no attempt used: {spec}");
     assert!(w.try_wait().unwrap().is_none(), "the worker keeps running");
     unsafe_kill(&w, "TERM");
-    let status = wait_exit(&mut w, 300);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = exit_and_log(&mut w, 300);
     assert!(status.success(), "{log}");
     assert!(log.contains("Cannot connect to the Docker daemon"), "{log}");
     assert!(log.contains(&format!("cannot run {id}")), "{log}");
     // With a daemon again, the same task runs as attempt 1.
     let out = run_worker(&env, &grid, "flaky", &["--until-empty"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let (state, result) = find_task(&env, &grid, &id).unwrap();
     assert_eq!(
         (state.as_str(), &result["attempt"]),
@@ -625,9 +622,7 @@ fn a_worker_rides_out_a_remote_that_goes_away() {
     submit(&env, &clone, &[spec(&id, "echo back", 60)]);
     assert!(wait_state(&env, &grid, &id, "completed", 90));
     unsafe_kill(&w, "TERM");
-    let status = wait_exit(&mut w, 300);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = exit_and_log(&mut w, 300);
     assert!(status.success(), "{log}");
     assert!(
         log.contains("trying again") || log.contains("cannot reach"),
@@ -734,14 +729,8 @@ fn a_worker_whose_node_id_was_taken_over_stops() {
         .output()
         .unwrap();
     unsafe_kill(&frozen, "CONT");
-    assert!(
-        successor.status.success(),
-        "{}",
-        String::from_utf8_lossy(&successor.stderr)
-    );
-    let status = wait_exit(&mut frozen, 60);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut frozen.stderr.take().unwrap(), &mut log).unwrap();
+    assert_success(&successor);
+    let (status, log) = exit_and_log(&mut frozen, 60);
     assert_eq!(status.code(), Some(2), "{log}");
     assert!(log.contains("took over node id \"frozen\""), "{log}");
     let (state, result) = find_task(&env, &grid, &id).unwrap();
@@ -822,9 +811,7 @@ fn a_claim_whose_answer_was_lost_stands_and_runs_once() {
     submit(&env, &clone, &[spec(&id, "echo once", 60)]);
     let done = wait_state(&env, &grid, &id, "completed", 90);
     unsafe_kill(&w, "TERM");
-    let status = wait_exit(&mut w, 120);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = exit_and_log(&mut w, 120);
     assert!(done && status.success(), "{log}");
     assert!(env.path("claimed-once").exists(), "the remote hung: {log}");
     assert!(!log.contains("put "), "{log}");
@@ -863,9 +850,7 @@ fn a_claim_that_landed_unknown_goes_back_and_runs_once() {
     std::fs::rename(&away, &grid).unwrap();
     let done = wait_state(&env, &grid, &id, "completed", 90);
     unsafe_kill(&w, "TERM");
-    let status = wait_exit(&mut w, 120);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = exit_and_log(&mut w, 120);
     assert!(done && status.success(), "{log}");
     assert!(
         log.contains(&format!("put {id} back in the queue")),
@@ -895,11 +880,7 @@ fn a_restart_removes_only_the_containers_of_its_own_state_dir() {
             .args(["--entrypoint=sh", IMAGE, "-c", "sleep 120"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let alive = |id: &str| {
@@ -1055,9 +1036,8 @@ fn leases_are_renewed_while_a_task_runs() {
     assert!(wait_state(&env, &grid, &id, "completed", 60));
     unsafe_kill(&watcher, "TERM");
     unsafe_kill(&runner, "TERM");
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut watcher.stderr.take().unwrap(), &mut log).unwrap();
-    assert!(wait_exit(&mut watcher, 300).success() && wait_exit(&mut runner, 300).success());
+    let (status, log) = exit_and_log(&mut watcher, 300);
+    assert!(status.success() && wait_exit(&mut runner, 300).success());
     assert!(
         !log.contains("took"),
         "the watcher took a healthy node's task: {log}"
@@ -1092,11 +1072,7 @@ fn a_late_result_is_recorded_once_beside_the_result() {
     extra.extend(["--max-tasks", "1"]);
     // (Node ids are unique across tests: a worker removes the containers of its node id.)
     let out = run_worker(&env, &grid, "late-rescuer", &extra);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     // The first node comes back and pushes its spooled result: it is late.
     let out = run_worker(&env, &grid, "slowpoke", &["--once"]);
     assert_eq!(
@@ -1265,9 +1241,7 @@ fn cancel_stops_a_running_task_and_retry_runs_it_again() {
         Some(1)
     );
     unsafe_kill(&w, "TERM");
-    let status = wait_exit(&mut w, 300);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    let (status, log) = exit_and_log(&mut w, 300);
     assert!(status.success(), "{log}");
     assert!(
         log.contains(&format!("stopped {running}: it is no longer ours")),

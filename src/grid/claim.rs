@@ -55,15 +55,11 @@ pub fn plan(
 
 /// The edits that move a claimed task from `from` to in_progress.
 pub fn claim_edits(claimed: &TaskSpec, from: &str) -> [Edit; 2] {
-    [
-        Edit::Remove {
-            path: from.to_string(),
-        },
-        Edit::Write {
-            path: layout::task_path(State::InProgress, &claimed.id),
-            content: claimed.to_json(),
-        },
-    ]
+    Edit::move_file(
+        from,
+        layout::task_path(State::InProgress, &claimed.id),
+        claimed.to_json(),
+    )
 }
 
 /// Picks up to `request.max` claimable tasks (not in `exclude`) and returns them with their claim

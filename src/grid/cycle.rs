@@ -103,16 +103,12 @@ pub fn plan(
 
     for (id, attempt) in intent.releases {
         touched.insert(id.clone());
-        if let Some((task, mut spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
-            spec.claim = None;
-            spec.attempts = (*attempt > 1).then(|| attempt - 1);
-            edits.push(Edit::Remove {
-                path: task.path.clone(),
-            });
-            edits.push(Edit::Write {
-                path: layout::task_path(State::Queue, id),
-                content: spec.to_json(),
-            });
+        if let Some((task, spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
+            edits.extend(Edit::move_file(
+                &task.path,
+                layout::task_path(State::Queue, id),
+                requeued(spec, attempt.saturating_sub(1)),
+            ));
             summary.push(format!("release {id}"));
         }
     }
@@ -158,43 +154,34 @@ pub fn plan(
             continue;
         }
         touched.insert(task.id.clone());
-        edits.push(Edit::Remove {
-            path: task.path.clone(),
-        });
         // Once this process has written, a claim of this node that it does not hold came from a
         // push of its own that the remote took but git reported as failed (a timeout, a dropped
         // connection): the task never started, so it goes back without using an attempt. Before
         // that, it is a claim of the node's previous run, which may have run it: that attempt counts.
-        if ours && intent.ownership.started {
-            let mut requeued = spec.clone();
-            requeued.claim = None;
-            requeued.attempts = (claim.attempt > 1).then(|| claim.attempt - 1);
-            edits.push(Edit::Write {
-                path: layout::task_path(State::Queue, &spec.id),
-                content: requeued.to_json(),
-            });
+        let (destination, content) = if ours && intent.ownership.started {
             summary.push(format!("release {}", task.id));
             applied.unheld.push(task.id.clone());
-            continue;
-        }
-        let max = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
-        if claim.attempt >= max {
-            let result = lost_result(&spec, &claim, intent.now);
-            edits.push(Edit::Write {
-                path: layout::task_path(State::Failed, &spec.id),
-                content: result.to_json(),
-            });
+            (
+                State::Queue,
+                requeued(spec, claim.attempt.saturating_sub(1)),
+            )
         } else {
-            let mut requeued = spec.clone();
-            requeued.claim = None;
-            requeued.attempts = Some(claim.attempt);
-            edits.push(Edit::Write {
-                path: layout::task_path(State::Queue, &spec.id),
-                content: requeued.to_json(),
-            });
-        }
-        summary.push(format!("reap {} from {}", task.id, claim.node_id));
-        applied.reaped.push((task.id.clone(), claim.node_id));
+            summary.push(format!("reap {} from {}", task.id, claim.node_id));
+            applied
+                .reaped
+                .push((task.id.clone(), claim.node_id.clone()));
+            if claim.attempt >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+                let result = lost_result(&spec, &claim, intent.now);
+                (State::Failed, result.to_json())
+            } else {
+                (State::Queue, requeued(spec, claim.attempt))
+            }
+        };
+        edits.extend(Edit::move_file(
+            &task.path,
+            layout::task_path(destination, &task.id),
+            content,
+        ));
     }
 
     if let Some(request) = intent.claim {
@@ -265,15 +252,14 @@ fn record_result(
         return Ok(Recording::Orphaned);
     };
     match task.state {
-        State::Queue | State::InProgress => Ok(Recording::Edits(vec![
-            Edit::Remove {
-                path: task.path.clone(),
-            },
-            Edit::Write {
-                path: layout::task_path(destination, id),
-                content: result.to_json(),
-            },
-        ])),
+        State::Queue | State::InProgress => Ok(Recording::Edits(
+            Edit::move_file(
+                &task.path,
+                layout::task_path(destination, id),
+                result.to_json(),
+            )
+            .to_vec(),
+        )),
         State::Completed | State::Failed => {
             let mut existing = snapshot::load_result(repo, task, limits)?;
             let attempt = result.attempt.unwrap_or(1);
@@ -320,6 +306,13 @@ fn our_claim<'s>(
     let spec = snapshot::load_spec(repo, task, limits).ok()?;
     let claim = spec.claim.as_ref()?;
     (claim.node_id == node && claim.attempt == attempt).then_some((task, spec))
+}
+
+/// The file of a task put back in the queue: no claim, and `used` attempts counted.
+pub fn requeued(mut spec: TaskSpec, used: u32) -> Vec<u8> {
+    spec.claim = None;
+    spec.attempts = (used > 0).then_some(used);
+    spec.to_json()
 }
 
 /// The result of a task whose every attempt was lost with its node.

@@ -2,6 +2,7 @@
 //! task's node notices that its claim is gone on its next look and kills the container.
 
 use crate::grid::claim::rfc3339;
+use crate::grid::cycle::requeued;
 use crate::grid::snapshot::{self, Snapshot};
 use crate::grid::submit::Conflict;
 use crate::grid::transact::Change;
@@ -59,13 +60,11 @@ pub fn cancel(
             task: Some(spec),
             late_results: Vec::new(),
         };
-        edits.push(Edit::Remove {
-            path: task.path.clone(),
-        });
-        edits.push(Edit::Write {
-            path: layout::task_path(State::Failed, id),
-            content: result.to_json(),
-        });
+        edits.extend(Edit::move_file(
+            &task.path,
+            layout::task_path(State::Failed, id),
+            result.to_json(),
+        ));
     }
     Ok(Some(Change {
         edits,
@@ -94,21 +93,17 @@ pub fn retry(
             .into());
         }
         let result = snapshot::load_result(repo, task, limits)?;
-        let Some(mut spec) = result.task else {
+        let Some(spec) = result.task else {
             return Err(Conflict(format!(
                 "{id}: its result does not carry the task spec, so it cannot be queued again"
             ))
             .into());
         };
-        spec.claim = None;
-        spec.attempts = None;
-        edits.push(Edit::Remove {
-            path: task.path.clone(),
-        });
-        edits.push(Edit::Write {
-            path: layout::task_path(State::Queue, id),
-            content: spec.to_json(),
-        });
+        edits.extend(Edit::move_file(
+            &task.path,
+            layout::task_path(State::Queue, id),
+            requeued(spec, 0),
+        ));
     }
     Ok(Some(Change {
         edits,

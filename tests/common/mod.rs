@@ -483,3 +483,13 @@ pub fn wait_exit(child: &mut std::process::Child, secs: u64) -> std::process::Ex
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Fails the test, with the command's stderr, unless it exited with 0.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
