@@ -22,5 +22,6 @@ pub mod odb;
 pub mod problem;
 pub mod repo;
 pub mod task;
+pub mod time;
 pub mod validate;
 pub mod worker;

@@ -334,7 +334,7 @@ impl StatusModel {
 
         Ok(StatusModel {
             format_version: FORMAT_VERSION,
-            generated_at: crate::grid::claim::rfc3339(now),
+            generated_at: crate::time::rfc3339(now),
             commit: snapshot.tip.map(|c: ObjectId| c.to_string()),
             counts,
             nodes,
@@ -348,18 +348,4 @@ impl StatusModel {
     }
 }
 
-/// "3m 12s", "2h 5m", "4d 1h": short and exact enough.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    let text = match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    };
-    if secs < 0 {
-        format!("in {text}")
-    } else {
-        text
-    }
-}
+pub use crate::time::human_duration;

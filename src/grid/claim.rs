@@ -8,7 +8,7 @@ use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::{Claim, Limits, Network, TaskSpec};
 use anyhow::Result;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -23,9 +23,8 @@ pub struct Request {
     pub allow_network: bool,
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+/// Kept here for callers that name it through the claim (the format itself lives in `crate::time`).
+pub use crate::time::rfc3339;
 
 pub fn plan(
     repo: &gix::Repository,
