@@ -56,6 +56,28 @@ impl fmt::Display for State {
     }
 }
 
+/// What a path in a tree is: only regular files are allowed under `tasks/` and `nodes/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Symlink,
+    /// A gitlink (submodule).
+    Submodule,
+    /// On disk only: a socket, fifo or device.
+    Special,
+}
+
+impl EntryKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            EntryKind::File => "a file",
+            EntryKind::Symlink => "a symbolic link",
+            EntryKind::Submodule => "a submodule",
+            EntryKind::Special => "a special file (socket, fifo or device)",
+        }
+    }
+}
+
 /// The shard folder of an id: FNV-1a, which is stable across versions and platforms.
 pub fn shard(id: &str) -> String {
     let mut hash: u32 = 0x811c_9dc5;

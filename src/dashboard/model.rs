@@ -4,7 +4,6 @@
 use crate::grid::snapshot::{Snapshot, TaskRef};
 use crate::layout::State;
 use crate::node::{NodeRecord, NodeState};
-use crate::odb::{self, Blob};
 use crate::task::{self, Status};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -200,10 +199,8 @@ fn age(now: DateTime<Utc>, time: &str) -> Option<i64> {
 }
 
 fn read<T: for<'de> Deserialize<'de>>(repo: &gix::Repository, task: &TaskRef) -> Option<T> {
-    match odb::read_blob(repo, task.blob, task::MAX_FILE_BYTES).ok()? {
-        Blob::Bytes(bytes) => serde_json::from_slice(&bytes).ok(),
-        Blob::TooLarge(_) => None,
-    }
+    let bytes = crate::grid::snapshot::read_bytes(repo, task).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 pub fn liveness(record: &NodeRecord, now: DateTime<Utc>) -> (Liveness, Option<i64>) {
@@ -301,7 +298,7 @@ impl StatusModel {
                     elapsed: age(now, &claim.claimed_at),
                     claimed_at: claim.claimed_at,
                     lease_expires_at: claim.lease_expires_at,
-                    attempt: claim.attempt,
+                    attempt: claim.attempt.number(),
                     image: light.image,
                     command: short_command(light.command.as_ref()),
                 })

@@ -3,6 +3,7 @@
 
 pub mod claim;
 pub mod cycle;
+pub mod inspect;
 pub mod location;
 pub mod manage;
 pub mod ownership;
