@@ -15,6 +15,8 @@ pub mod fields;
 pub mod gitcmd;
 pub mod grid;
 pub mod hooks;
+#[cfg(test)]
+mod layers;
 pub mod layout;
 pub mod log;
 pub mod node;
