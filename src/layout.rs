@@ -2,7 +2,7 @@
 //!
 //! `tasks/<state>/<shard>/<id>.json` with 256 shards named by two hex digits of a hash of the id, so
 //! that a state folder of 100,000 tasks has ~400 entries per shard and a transition rewrites small
-//! trees (DESIGN §2). Flat `tasks/<state>/<id>.json` files, as the seed and people write them, are
+//! trees (`docs/ARCHITECTURE.md#layout`). Flat `tasks/<state>/<id>.json` files, as the seed and people write them, are
 //! read too. Nodes are `nodes/<node-id>.json`.
 
 use std::fmt;
