@@ -5,10 +5,8 @@
 //! unset is looked up here in git config, then falls back to the default. `git dgrid env` prints
 //! the effective value of every setting and its source, with secrets redacted (like `git lfs env`).
 
-use crate::gitcmd;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
-use std::path::Path;
 use std::str::FromStr;
 
 /// One setting: its flag, environment variable, git config key and default, for `env` and docs.
@@ -157,18 +155,18 @@ pub struct GitConfig {
 }
 
 impl GitConfig {
-    pub fn read(dir: &Path) -> Result<GitConfig> {
-        let out = gitcmd::run(dir, &["config", "--null", "--get-regexp", r"^dgrid\."])?;
+    /// Parses what `git config --null --get-regexp` printed. Running git is plumbing, so
+    /// `GitConfig::read` lives in `crate::repo`; this base module only knows the format.
+    pub fn from_null_separated(output: &str) -> GitConfig {
         let mut values: HashMap<String, Vec<String>> = HashMap::new();
-        // Exit 1 means no key matched; anything is fine as long as what was printed parses.
-        for record in out.stdout.split('\0').filter(|r| !r.is_empty()) {
+        for record in output.split('\0').filter(|r| !r.is_empty()) {
             let (key, value) = record.split_once('\n').unwrap_or((record, "true"));
             values
                 .entry(key.to_ascii_lowercase())
                 .or_default()
                 .push(value.to_string());
         }
-        Ok(GitConfig { values })
+        GitConfig { values }
     }
 
     pub fn empty() -> GitConfig {

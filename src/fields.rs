@@ -1,10 +1,59 @@
-//! Reading a JSON object field by field, collecting every problem instead of stopping at the first.
+//! Reading the JSON files of a grid: the one reader of a file's bytes as a JSON object (size,
+//! UTF-8, JSON, object), then field by field, collecting every problem instead of stopping at the
+//! first. Task files, result files, node records and what `submit` is given all come through here.
 //!
 //! serde's derive stops at the first error and cannot say "did you mean", accept aliases with a clear
 //! conflict message, or print the offending value; task files are written by hand, so we do.
 
 use crate::problem::Problem;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+/// Largest file of the grid (task, result or node record) read at all.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// The size rule for a grid file, for callers that know the size before reading (a file on
+/// disk, a blob) as well as for `read_object`.
+pub fn check_size(file: &str, size: u64) -> Result<(), Problem> {
+    if size > MAX_FILE_BYTES {
+        return Err(Problem::file(
+            file,
+            format!("is {size} bytes; task files are at most {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses bytes as a JSON object, with a clear message for every way that can fail. `file` is the
+/// name used in messages.
+pub fn read_object(file: &str, bytes: &[u8]) -> Result<Map<String, Value>, Problem> {
+    check_size(file, bytes.len() as u64)?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Problem::file(
+            file,
+            format!("is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        )
+    })?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(Problem::file(
+            file,
+            format!("expected a JSON object, got {}", kind_of(&other)),
+        )),
+        Err(e) => Err(Problem::file(file, format!("is not valid JSON: {e}"))),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
 
 pub struct FieldReader<'a> {
     file: &'a str,
@@ -138,6 +187,29 @@ impl<'a> FieldReader<'a> {
                 None
             }
         }
+    }
+
+    /// A value of any serde type, `expected` naming it in the problem when it does not fit
+    /// (for records whose fields are plain data, like a node's).
+    pub fn typed<T: DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+        value: Option<Value>,
+        expected: &str,
+    ) -> Option<T> {
+        let value = value?;
+        match serde_json::from_value::<T>(value.clone()) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.problem(name, format!("expected {expected}, got {}", show(&value)));
+                None
+            }
+        }
+    }
+
+    /// Forgets the fields nobody took, for formats that newer writers may extend.
+    pub fn ignore_rest(&mut self) {
+        self.object.clear();
     }
 
     pub fn object(

@@ -2,7 +2,7 @@
 //!
 //! `tasks/<state>/<shard>/<id>.json` with 256 shards named by two hex digits of a hash of the id, so
 //! that a state folder of 100,000 tasks has ~400 entries per shard and a transition rewrites small
-//! trees (DESIGN §2). Flat `tasks/<state>/<id>.json` files, as the seed and people write them, are
+//! trees (`docs/ARCHITECTURE.md#layout`). Flat `tasks/<state>/<id>.json` files, as the seed and people write them, are
 //! read too. Nodes are `nodes/<node-id>.json`.
 
 use std::fmt;
@@ -53,6 +53,28 @@ impl State {
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// What a path in a tree is: only regular files are allowed under `tasks/` and `nodes/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Symlink,
+    /// A gitlink (submodule).
+    Submodule,
+    /// On disk only: a socket, fifo or device.
+    Special,
+}
+
+impl EntryKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            EntryKind::File => "a file",
+            EntryKind::Symlink => "a symbolic link",
+            EntryKind::Submodule => "a submodule",
+            EntryKind::Special => "a special file (socket, fifo or device)",
+        }
     }
 }
 

@@ -1,7 +1,12 @@
 //! git-dgrid: a decentralized task grid on any git remote.
 //!
 //! Data flows one way: the CLI parses, a library operation decides, a grid transition writes a commit,
-//! git pushes it. See DESIGN.md for the protocol.
+//! git pushes it (`docs/ARCHITECTURE.md#compare-and-swap`).
+//!
+//! Modules sit in layers that use only the layers below them (`docs/ARCHITECTURE.md#layers`;
+//! the table and the test that keeps it are in `layers.rs`): base (config, log, exit, time) <
+//! contract (task, fields, layout, node, problem, validate) < git plumbing (odb, gitcmd, repo,
+//! hooks) < grid; exec uses the contract only; worker and dashboard use the grid; cli uses all.
 
 #[macro_use]
 mod macros;
@@ -15,6 +20,8 @@ pub mod fields;
 pub mod gitcmd;
 pub mod grid;
 pub mod hooks;
+#[cfg(test)]
+mod layers;
 pub mod layout;
 pub mod log;
 pub mod node;
@@ -22,5 +29,6 @@ pub mod odb;
 pub mod problem;
 pub mod repo;
 pub mod task;
+pub mod time;
 pub mod validate;
 pub mod worker;

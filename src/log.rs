@@ -51,7 +51,7 @@ impl Log {
         .ok()?;
         bar.set_style(style);
         bar.set_prefix(task.to_string());
-        bar.set_message(crate::dashboard::model::human_duration(timeout_secs as i64));
+        bar.set_message(crate::time::human_duration(timeout_secs as i64));
         bar.enable_steady_tick(std::time::Duration::from_millis(250));
         Some(bar)
     }
@@ -60,7 +60,7 @@ impl Log {
         if level < self.min {
             return;
         }
-        let time = crate::grid::claim::rfc3339(chrono::Utc::now());
+        let time = crate::time::rfc3339(chrono::Utc::now());
         match self.format {
             LogFormat::Text => {
                 let tag = match level {

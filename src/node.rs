@@ -1,6 +1,9 @@
 //! A node's record in `nodes/<node-id>.json`: who it is, what it can run, and its heartbeat.
 
+use crate::fields::{read_object, FieldReader};
+use crate::problem::Problem;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,8 +59,84 @@ impl NodeRecord {
         out
     }
 
+    /// The record in `bytes`, if it is one; readers that only look at nodes skip what is not.
     pub fn parse(bytes: &[u8]) -> Option<NodeRecord> {
-        serde_json::from_slice(bytes).ok()
+        let object = read_object("node record", bytes).ok()?;
+        NodeRecord::from_object("node record", object).ok()
+    }
+
+    /// Reads a node record field by field, naming every field of the wrong type or missing.
+    /// Fields it does not know are ignored, not reported: a newer worker may record more.
+    pub fn from_object(file: &str, object: Map<String, Value>) -> Result<NodeRecord, Vec<Problem>> {
+        let mut r = FieldReader::new(file, "", object);
+        let text = "a string";
+        let count = "a whole number";
+        let strings = "a list of strings";
+        let id = r.required("id", &[]);
+        let id = r.typed::<String>("id", id, text);
+        let hostname = r.take("hostname", &[]);
+        let hostname = r.typed("hostname", hostname, text);
+        let version = r.take("version", &[]);
+        let version = r.typed("version", version, text);
+        let labels = r.take("labels", &[]);
+        let labels = r.typed("labels", labels, strings);
+        let slots = r.take("slots", &[]);
+        let slots = r.typed("slots", slots, count);
+        let cpus = r.take("cpus", &[]);
+        let cpus = r.typed("cpus", cpus, "a number");
+        let memory = r.take("memory", &[]);
+        let memory = r.typed("memory", memory, "a whole number of bytes");
+        let docker_version = r.take("docker_version", &[]);
+        let docker_version = r.typed("docker_version", docker_version, "a string or null");
+        let started_at = r.required("started_at", &[]);
+        let started_at = r.typed::<String>("started_at", started_at, text);
+        let last_heartbeat = r.required("last_heartbeat", &[]);
+        let last_heartbeat = r.typed::<String>("last_heartbeat", last_heartbeat, text);
+        let state = r.required("state", &[]);
+        let state = r.typed::<NodeState>(
+            "state",
+            state,
+            "one of \"running\", \"stopping\", \"stopped\"",
+        );
+        let heartbeat_interval = r.take("heartbeat_interval", &[]);
+        let heartbeat_interval = r.typed("heartbeat_interval", heartbeat_interval, count);
+        let running = r.take("running", &[]);
+        let running = r.typed("running", running, strings);
+        let completed = r.take("completed", &[]);
+        let completed = r.typed("completed", completed, count);
+        let failed = r.take("failed", &[]);
+        let failed = r.typed("failed", failed, count);
+        let session = r.take("session", &[]);
+        let session = r.typed("session", session, text);
+        let problem = r.take("problem", &[]);
+        let problem = r.typed("problem", problem, "a string or null");
+        r.ignore_rest();
+        let problems = r.finish();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        match (id, started_at, last_heartbeat, state) {
+            (Some(id), Some(started_at), Some(last_heartbeat), Some(state)) => Ok(NodeRecord {
+                id,
+                hostname: hostname.unwrap_or_default(),
+                version: version.unwrap_or_default(),
+                labels: labels.unwrap_or_default(),
+                slots: slots.unwrap_or_default(),
+                cpus: cpus.unwrap_or_default(),
+                memory: memory.unwrap_or_default(),
+                docker_version: docker_version.unwrap_or_default(),
+                started_at,
+                last_heartbeat,
+                state,
+                heartbeat_interval: heartbeat_interval.unwrap_or_default(),
+                running: running.unwrap_or_default(),
+                completed: completed.unwrap_or_default(),
+                failed: failed.unwrap_or_default(),
+                session: session.unwrap_or_default(),
+                problem: problem.unwrap_or_default(),
+            }),
+            _ => Err(vec![Problem::file(file, "is incomplete")]),
+        }
     }
 }
 
@@ -85,5 +164,40 @@ pub fn hostname() -> String {
         "node".into()
     } else {
         cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_wrong_types_are_named() {
+        let record = NodeRecord {
+            id: "n1".into(),
+            hostname: "h".into(),
+            version: "1".into(),
+            labels: vec!["gpu".into()],
+            slots: 2,
+            cpus: 1.5,
+            memory: 1 << 30,
+            docker_version: None,
+            started_at: "2025-10-16T10:00:00Z".into(),
+            last_heartbeat: "2025-10-16T10:00:30Z".into(),
+            state: NodeState::Running,
+            heartbeat_interval: 30,
+            running: vec!["t1".into()],
+            completed: 3,
+            failed: 0,
+            session: "s".into(),
+            problem: None,
+        };
+        assert_eq!(NodeRecord::parse(&record.to_json()), Some(record));
+        let bad = br#"{"id":"n1","slots":"two","started_at":"x","last_heartbeat":"y","state":"running","future":1}"#;
+        let problems =
+            NodeRecord::from_object("nodes/n1.json", read_object("f", bad).unwrap()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field.as_deref(), Some("slots"));
+        assert!(problems[0].message.contains("expected a whole number"));
     }
 }

@@ -28,26 +28,8 @@ pub struct TreeEntry {
     pub oid: ObjectId,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    File,
-    Symlink,
-    /// A gitlink (submodule).
-    Submodule,
-    /// On disk only: a socket, fifo or device.
-    Special,
-}
-
-impl EntryKind {
-    pub fn describe(self) -> &'static str {
-        match self {
-            EntryKind::File => "a file",
-            EntryKind::Symlink => "a symbolic link",
-            EntryKind::Submodule => "a submodule",
-            EntryKind::Special => "a special file (socket, fifo or device)",
-        }
-    }
-}
+/// What kind of file a tree entry is; the grid's rules say which kinds may be where.
+pub use crate::layout::EntryKind;
 
 /// The tree of a commit.
 pub fn commit_tree(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId> {

@@ -1,5 +1,6 @@
 //! The local repository a command runs in: a user's clone (with or without a working tree).
 
+use crate::config::GitConfig;
 use crate::gitcmd;
 use crate::task::{Limits, DEFAULT_MAX_TIMEOUT};
 use anyhow::{bail, Context, Result};
@@ -16,6 +17,16 @@ pub fn git_identity(dir: &Path) -> Option<crate::odb::Identity> {
         name: name.trim().to_string(),
         email: email.trim().to_string(),
     })
+}
+
+impl GitConfig {
+    /// Every `dgrid.*` key of git config as git sees it from `dir` (local, global and system).
+    /// Defined here, not in `config`, so the settings (a base module) never run git themselves.
+    pub fn read(dir: &Path) -> Result<GitConfig> {
+        let out = gitcmd::run(dir, &["config", "--null", "--get-regexp", r"^dgrid\."])?;
+        // Exit 1 means no key matched; anything is fine as long as what was printed parses.
+        Ok(GitConfig::from_null_separated(&out.stdout))
+    }
 }
 
 pub struct LocalRepo {

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<u8> {
         }
         let commits = pushed_commits(&repo, &remote, local_sha, remote_sha)?;
         let tip = crate::odb::parse_oid(local_sha)?;
-        let (entries, changed) = crate::validate::changed_at_tip(&gix_repo, tip, &commits)?;
+        let (entries, changed) = crate::grid::inspect::changed_at_tip(&gix_repo, tip, &commits)?;
         problems.extend(crate::validate::check_entries(
             &entries,
             Some(&changed),

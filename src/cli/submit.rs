@@ -1,6 +1,7 @@
 //! `git dgrid submit`: validate tasks and push them to the queue in one commit.
 
 use crate::exit;
+use crate::fields;
 use crate::grid::location::GridArgs;
 use crate::grid::{submit, Grid, Outcome, Snapshot};
 use crate::layout::{self, State};
@@ -162,7 +163,7 @@ pub fn run(args: Args) -> Result<u8> {
         }
     }
     if args.wait {
-        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
         return super::wait::follow(&grid, &ids, Duration::from_secs(args.poll_interval.max(1)));
     }
     Ok(exit::OK)
@@ -190,19 +191,14 @@ fn gather(args: &Args, problems: &mut Vec<Problem>) -> Result<Vec<(String, Map<S
         let size = std::fs::metadata(path)
             .with_context(|| format!("{file}: cannot read"))?
             .len();
-        if size > task::MAX_FILE_BYTES {
-            problems.push(Problem::file(
-                file,
-                format!(
-                    "is {size} bytes; task files are at most {} bytes",
-                    task::MAX_FILE_BYTES
-                ),
-            ));
+        // Checked before reading so a huge file is never read whole.
+        if let Err(problem) = fields::check_size(file, size) {
+            problems.push(problem);
             continue;
         }
         let bytes = std::fs::read(path).with_context(|| format!("{file}: cannot read"))?;
-        match parse_object(file, &bytes) {
-            Ok(object) => out.push(object),
+        match fields::read_object(file, &bytes) {
+            Ok(object) => out.push((file.clone(), object)),
             Err(problem) => problems.push(problem),
         }
     }
@@ -237,8 +233,9 @@ fn read_json_lines(
         if line.trim_ascii().is_empty() {
             continue;
         }
-        match parse_object(&name, &line) {
-            Ok(object) => out.push(object),
+        // Without its newline, a line of exactly the limit is a task file of exactly the limit.
+        match fields::read_object(&name, line.trim_ascii_end()) {
+            Ok(object) => out.push((name, object)),
             Err(problem) => problems.push(problem),
         }
     }
@@ -257,14 +254,6 @@ fn skip_rest_of_line(input: &mut impl BufRead) -> Result<()> {
         }
         let len = buffer.len();
         input.consume(len);
-    }
-}
-
-fn parse_object(name: &str, bytes: &[u8]) -> Result<(String, Map<String, Value>), Problem> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok((name.to_string(), map)),
-        Ok(_) => Err(Problem::file(name, "expected a JSON object")),
-        Err(e) => Err(Problem::file(name, format!("is not valid JSON: {e}"))),
     }
 }
 

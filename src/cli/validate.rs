@@ -2,6 +2,7 @@
 
 use crate::exit;
 use crate::gitcmd;
+use crate::grid::inspect;
 use crate::odb;
 use crate::problem::Problem;
 use crate::repo::LocalRepo;
@@ -41,7 +42,7 @@ pub fn run(args: Args) -> Result<u8> {
     } else if !args.paths.is_empty() {
         let top = repo.as_ref().and_then(|r| r.work_tree.clone());
         (
-            validate::entries_from_disk(top.as_deref(), &args.paths)?,
+            inspect::entries_from_disk(top.as_deref(), &args.paths)?,
             None,
         )
     } else {
@@ -85,12 +86,12 @@ fn whole_grid(repo: &LocalRepo) -> Result<Vec<Entry>> {
                 top.display()
             );
         }
-        return validate::entries_from_disk(Some(top), &roots);
+        return inspect::entries_from_disk(Some(top), &roots);
     }
     let head = gitcmd::output(&repo.dir, &["rev-parse", "--verify", "HEAD^{commit}"])
         .context("HEAD has no commit to validate")?;
     let gix_repo = repo.open()?;
-    validate::entries_at_commit(&gix_repo, odb::parse_oid(&head)?)
+    inspect::entries_at_commit(&gix_repo, odb::parse_oid(&head)?)
 }
 
 /// The entries at the range's tip and the paths its commits added or changed.
@@ -117,5 +118,5 @@ fn entries_in_range(repo: &LocalRepo, range: &str) -> Result<(Vec<Entry>, BTreeS
         .with_context(|| format!("--rev {range}: not a valid revision range"))?;
     let commits: Vec<ObjectId> = commits.lines().map(odb::parse_oid).collect::<Result<_>>()?;
     let gix_repo = repo.open()?;
-    validate::changed_at_tip(&gix_repo, odb::parse_oid(&tip)?, &commits)
+    inspect::changed_at_tip(&gix_repo, odb::parse_oid(&tip)?, &commits)
 }

@@ -120,7 +120,7 @@ pub fn run(args: Args) -> Result<u8> {
     }
     let max_memory_text: String =
         config.resolve(args.max_memory.clone(), "dgrid.maxMemory", "4g".into())?;
-    let max_memory = memory_bytes(&max_memory_text)
+    let max_memory = memory_bytes(max_memory_text.trim())
         .with_context(|| format!("max memory {max_memory_text:?}: expected e.g. 512m or 4g"))?;
     let max_cpus: f64 = config.resolve(args.max_cpus, "dgrid.maxCpus", 4.0)?;
     let pull: String = config.resolve(args.pull.clone(), "dgrid.pull", "missing".into())?;

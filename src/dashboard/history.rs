@@ -2,9 +2,8 @@
 //! (tasks finished per hour, queue length over time, throughput per node). Read with gix, diffing
 //! each commit against its first parent and skipping identical subtrees.
 
+use crate::grid::inspect::{changed_paths, queue_length};
 use crate::layout::{self, PathKind, State};
-use crate::odb;
-use crate::validate::changed_paths;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use gix::ObjectId;
@@ -118,35 +117,12 @@ pub fn series(
     for step in steps.iter().step_by(stride).rev() {
         series
             .queue_length
-            .push((step.time, count_queue(repo, step.id)?));
+            .push((step.time, queue_length(repo, step.id)?));
     }
     if series.queue_length.is_empty() {
         series
             .queue_length
-            .push((now.timestamp(), count_queue(repo, tip)?));
+            .push((now.timestamp(), queue_length(repo, tip)?));
     }
     Ok(series)
-}
-
-fn count_queue(repo: &gix::Repository, commit: ObjectId) -> Result<usize> {
-    let root = odb::commit_tree(repo, commit)?;
-    let Some(queue) = odb::subtree(repo, root, &State::Queue.dir())? else {
-        return Ok(0);
-    };
-    let tree = repo.find_tree(queue)?;
-    let mut count = 0;
-    for entry in tree.decode()?.entries {
-        if entry.mode.is_tree() {
-            let shard = repo.find_tree(entry.oid.to_owned())?;
-            count += shard
-                .decode()?
-                .entries
-                .iter()
-                .filter(|e| e.filename.ends_with(b".json"))
-                .count();
-        } else if entry.filename.ends_with(b".json") {
-            count += 1;
-        }
-    }
-    Ok(count)
 }

@@ -4,7 +4,6 @@
 use crate::grid::snapshot::{Snapshot, TaskRef};
 use crate::layout::State;
 use crate::node::{NodeRecord, NodeState};
-use crate::odb::{self, Blob};
 use crate::task::{self, Status};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -200,10 +199,8 @@ fn age(now: DateTime<Utc>, time: &str) -> Option<i64> {
 }
 
 fn read<T: for<'de> Deserialize<'de>>(repo: &gix::Repository, task: &TaskRef) -> Option<T> {
-    match odb::read_blob(repo, task.blob, task::MAX_FILE_BYTES).ok()? {
-        Blob::Bytes(bytes) => serde_json::from_slice(&bytes).ok(),
-        Blob::TooLarge(_) => None,
-    }
+    let bytes = crate::grid::snapshot::read_bytes(repo, task).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 pub fn liveness(record: &NodeRecord, now: DateTime<Utc>) -> (Liveness, Option<i64>) {
@@ -301,7 +298,7 @@ impl StatusModel {
                     elapsed: age(now, &claim.claimed_at),
                     claimed_at: claim.claimed_at,
                     lease_expires_at: claim.lease_expires_at,
-                    attempt: claim.attempt,
+                    attempt: claim.attempt.number(),
                     image: light.image,
                     command: short_command(light.command.as_ref()),
                 })
@@ -334,7 +331,7 @@ impl StatusModel {
 
         Ok(StatusModel {
             format_version: FORMAT_VERSION,
-            generated_at: crate::grid::claim::rfc3339(now),
+            generated_at: crate::time::rfc3339(now),
             commit: snapshot.tip.map(|c: ObjectId| c.to_string()),
             counts,
             nodes,
@@ -348,18 +345,4 @@ impl StatusModel {
     }
 }
 
-/// "3m 12s", "2h 5m", "4d 1h": short and exact enough.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    let text = match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    };
-    if secs < 0 {
-        format!("in {text}")
-    } else {
-        text
-    }
-}
+pub use crate::time::human_duration;

@@ -3,7 +3,7 @@
 //! container running. This module never touches git.
 
 use crate::exec::capture::{capture, Captured};
-use crate::task::{Network, Status, TaskCommand, TaskSpec};
+use crate::task::{Attempt, Network, Status, TaskCommand, TaskSpec};
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -70,25 +70,20 @@ pub const LABEL_NODE: &str = "dgrid.node";
 pub const LABEL_NODE_DIR: &str = "dgrid.node-dir";
 
 /// Docker names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; ids and node ids already fit.
-pub fn container_name(node_id: &str, task_id: &str, attempt: u32) -> String {
+pub fn container_name(node_id: &str, task_id: &str, attempt: Attempt) -> String {
     format!("dgrid-{node_id}-{task_id}-{attempt}")
 }
 
-/// Parses docker's memory syntax (`512m`, `2g`, `1073741824`) to bytes.
-pub fn memory_bytes(text: &str) -> Option<u64> {
-    let text = text.trim().to_ascii_lowercase();
-    let (digits, shift) = match text.chars().last()? {
-        'b' => (&text[..text.len() - 1], 0),
-        'k' => (&text[..text.len() - 1], 10),
-        'm' => (&text[..text.len() - 1], 20),
-        'g' => (&text[..text.len() - 1], 30),
-        _ => (&text[..], 0),
-    };
-    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
-}
+/// Docker's memory syntax is a rule of the task contract; re-exported for the node's limit.
+pub use crate::task::memory_bytes;
 
 /// The `docker run` arguments for a task.
-pub fn run_args(cfg: &DockerConfig, spec: &TaskSpec, node_id: &str, attempt: u32) -> Vec<String> {
+pub fn run_args(
+    cfg: &DockerConfig,
+    spec: &TaskSpec,
+    node_id: &str,
+    attempt: Attempt,
+) -> Vec<String> {
     let name = container_name(node_id, &spec.id, attempt);
     let resources = spec.resources.as_ref();
     let cpus = resources
@@ -153,7 +148,7 @@ pub fn run(
     cfg: &DockerConfig,
     spec: &TaskSpec,
     node_id: &str,
-    attempt: u32,
+    attempt: Attempt,
     kill: &AtomicBool,
 ) -> Result<Execution, InfraError> {
     let name = container_name(node_id, &spec.id, attempt);

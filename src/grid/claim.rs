@@ -8,7 +8,7 @@ use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::{Claim, Limits, Network, TaskSpec};
 use anyhow::Result;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -23,9 +23,8 @@ pub struct Request {
     pub allow_network: bool,
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+/// Kept here for callers that name it through the claim (the format itself lives in `crate::time`).
+pub use crate::time::rfc3339;
 
 pub fn plan(
     repo: &gix::Repository,
@@ -76,7 +75,7 @@ pub fn select(
         return Vec::new();
     }
     let mut candidates = eligible(repo, snapshot, request, limits);
-    candidates.retain(|(spec, _)| !exclude.contains(&spec.id));
+    candidates.retain(|(spec, _)| !exclude.contains(spec.id.as_str()));
     candidates.sort_by(|a, b| {
         (b.0.priority(), created(&a.0), &a.0.id).cmp(&(a.0.priority(), created(&b.0), &b.0.id))
     });
@@ -92,7 +91,7 @@ pub fn select(
             .take_while(|c| c.0.priority() == top)
             .count();
         let (mut spec, from) = candidates.remove(fastrand::usize(0..same.min(window_size)));
-        let attempt = spec.attempts.unwrap_or(0) + 1;
+        let attempt = spec.next_attempt();
         spec.attempts = None;
         spec.claim = Some(Claim {
             node_id: request.node_id.clone(),

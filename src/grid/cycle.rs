@@ -16,7 +16,7 @@ use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
 use crate::odb::Edit;
-use crate::task::{Claim, LateResult, Limits, Status, TaskResult, TaskSpec};
+use crate::task::{Attempt, Claim, LateResult, Limits, Status, TaskId, TaskResult, TaskSpec};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -29,9 +29,9 @@ pub struct Intent<'a> {
     pub node: NodeRecord,
     pub results: &'a [TaskResult],
     /// (id, attempt) to put back in the queue without using up the attempt.
-    pub releases: &'a [(String, u32)],
+    pub releases: &'a [(TaskId, Attempt)],
     /// (id, attempt) running here: leases renewed; reported back if the claim is no longer ours.
-    pub running: &'a [(String, u32)],
+    pub running: &'a [(TaskId, Attempt)],
     /// Every task this process holds: running, being stopped, or with a result or release above.
     /// An in-progress task claimed by this node and not held is running nowhere: it goes back.
     pub held: &'a [String],
@@ -48,11 +48,11 @@ pub struct Intent<'a> {
 pub struct Applied {
     pub claimed: Vec<TaskSpec>,
     /// (id, attempt) of results now on the grid (including late ones and ones already there).
-    pub recorded: Vec<(String, u32)>,
+    pub recorded: Vec<(TaskId, Attempt)>,
     /// Results whose task no longer exists anywhere.
-    pub orphaned: Vec<(String, u32)>,
+    pub orphaned: Vec<(TaskId, Attempt)>,
     /// Running tasks whose claim is not ours any more: stop them.
-    pub lost_claims: Vec<String>,
+    pub lost_claims: Vec<TaskId>,
     /// (id, node) of tasks taken back from nodes presumed dead, or from this node's previous run.
     pub reaped: Vec<(String, String)>,
     /// Tasks claimed by a push of this process that seemed to fail, put back in the queue.
@@ -81,8 +81,8 @@ pub fn plan(
 
     for result in intent.results {
         let id = result.task_id.clone();
-        let attempt = result.attempt.unwrap_or(1);
-        touched.insert(id.clone());
+        let attempt = result.attempt();
+        touched.insert(id.to_string());
         match record_result(repo, snapshot, result, limits)? {
             Recording::Edits(e) => {
                 edits.extend(e);
@@ -102,12 +102,12 @@ pub fn plan(
     }
 
     for (id, attempt) in intent.releases {
-        touched.insert(id.clone());
+        touched.insert(id.to_string());
         if let Some((task, spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
             edits.extend(Edit::move_file(
                 &task.path,
                 layout::task_path(State::Queue, id),
-                requeued(spec, attempt.saturating_sub(1)),
+                requeued(spec, attempt.used_before()),
             ));
             summary.push(format!("release {id}"));
         }
@@ -116,7 +116,7 @@ pub fn plan(
     let expires = intent.now
         + chrono::Duration::from_std(intent.lease).unwrap_or(chrono::Duration::minutes(15));
     for (id, attempt) in intent.running {
-        if touched.contains(id) {
+        if touched.contains(id.as_str()) {
             continue;
         }
         match our_claim(repo, snapshot, id, me, *attempt, limits) {
@@ -128,7 +128,7 @@ pub fn plan(
                     path: task.path.clone(),
                     content: spec.to_json(),
                 });
-                touched.insert(id.clone());
+                touched.insert(id.to_string());
             }
             None => applied.lost_claims.push(id.clone()),
         }
@@ -161,20 +161,17 @@ pub fn plan(
         let (destination, content) = if ours && intent.ownership.started {
             summary.push(format!("release {}", task.id));
             applied.unheld.push(task.id.clone());
-            (
-                State::Queue,
-                requeued(spec, claim.attempt.saturating_sub(1)),
-            )
+            (State::Queue, requeued(spec, claim.attempt.used_before()))
         } else {
             summary.push(format!("reap {} from {}", task.id, claim.node_id));
             applied
                 .reaped
                 .push((task.id.clone(), claim.node_id.clone()));
-            if claim.attempt >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+            if claim.attempt.used() >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
                 let result = lost_result(&spec, &claim, intent.now);
                 (State::Failed, result.to_json())
             } else {
-                (State::Queue, requeued(spec, claim.attempt))
+                (State::Queue, requeued(spec, claim.attempt.used()))
             }
         };
         edits.extend(Edit::move_file(
@@ -211,9 +208,10 @@ pub fn plan(
     }
     // Heartbeats ride on every push.
     let mut node = intent.node.clone();
-    node.running.retain(|id| !applied.lost_claims.contains(id));
     node.running
-        .extend(applied.claimed.iter().map(|s| s.id.clone()));
+        .retain(|id| !applied.lost_claims.iter().any(|lost| lost == id));
+    node.running
+        .extend(applied.claimed.iter().map(|s| s.id.to_string()));
     edits.push(Edit::Write {
         path: layout::node_path(me),
         content: node.to_json(),
@@ -262,14 +260,13 @@ fn record_result(
         )),
         State::Completed | State::Failed => {
             let mut existing = snapshot::load_result(repo, task, limits)?;
-            let attempt = result.attempt.unwrap_or(1);
-            let same =
-                |node: &str, a: Option<u32>| node == result.node_id && a.unwrap_or(1) == attempt;
-            if same(&existing.node_id, existing.attempt)
+            let attempt = result.attempt();
+            let same = |node: &str, a: Attempt| node == result.node_id && a == attempt;
+            if same(&existing.node_id, existing.attempt())
                 || existing
                     .late_results
                     .iter()
-                    .any(|l| same(&l.node_id, Some(l.attempt)))
+                    .any(|l| same(&l.node_id, l.attempt))
             {
                 return Ok(Recording::AlreadyThere);
             }
@@ -299,7 +296,7 @@ fn our_claim<'s>(
     snapshot: &'s Snapshot,
     id: &str,
     node: &str,
-    attempt: u32,
+    attempt: Attempt,
     limits: &Limits,
 ) -> Option<(&'s TaskRef, TaskSpec)> {
     let task = snapshot.get(id).filter(|t| t.state == State::InProgress)?;
@@ -311,7 +308,7 @@ fn our_claim<'s>(
 /// The file of a task put back in the queue: no claim, and `used` attempts counted.
 pub fn requeued(mut spec: TaskSpec, used: u32) -> Vec<u8> {
     spec.claim = None;
-    spec.attempts = (used > 0).then_some(used);
+    spec.set_attempts_used(used);
     spec.to_json()
 }
 
@@ -335,7 +332,7 @@ fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult
         started_at: Some(claim.claimed_at.clone()),
         finished_at: Some(claim::rfc3339(now)),
         duration_ms: None,
-        attempt: Some(claim.attempt),
+        recorded_attempt: Some(claim.attempt),
         stdout_info: None,
         stderr_info: None,
         task: Some(task),

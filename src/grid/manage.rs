@@ -8,7 +8,7 @@ use crate::grid::submit::Conflict;
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::odb::Edit;
-use crate::task::{Limits, Status, TaskResult};
+use crate::task::{Limits, Status, TaskId, TaskResult};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
@@ -35,7 +35,8 @@ pub fn cancel(
         let mut spec = snapshot::load_spec(repo, task, limits)?;
         let claim = spec.claim.take();
         let result = TaskResult {
-            task_id: id.clone(),
+            // The snapshot's id (the file name), checked when the snapshot was read.
+            task_id: TaskId::parse(task.id.clone()).map_err(anyhow::Error::msg)?,
             node_id: claim
                 .as_ref()
                 .map_or_else(|| "-".to_string(), |c| c.node_id.clone()),
@@ -54,7 +55,7 @@ pub fn cancel(
             started_at: claim.as_ref().map(|c| c.claimed_at.clone()),
             finished_at: Some(rfc3339(now)),
             duration_ms: None,
-            attempt: claim.as_ref().map(|c| c.attempt),
+            recorded_attempt: claim.as_ref().map(|c| c.attempt),
             stdout_info: None,
             stderr_info: None,
             task: Some(spec),

@@ -3,6 +3,7 @@
 
 pub mod claim;
 pub mod cycle;
+pub mod inspect;
 pub mod location;
 pub mod manage;
 pub mod ownership;
@@ -11,6 +12,8 @@ pub mod submit;
 pub mod sync;
 pub mod transact;
 
+/// Who commits a transition; re-exported so layers above the grid never name the object store.
+pub use crate::odb::Identity;
 pub use location::Grid;
 pub use snapshot::Snapshot;
 pub use transact::{Change, Outcome};

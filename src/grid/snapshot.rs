@@ -112,7 +112,8 @@ impl Snapshot {
     }
 }
 
-fn read_bytes(repo: &gix::Repository, task: &TaskRef) -> Result<Vec<u8>> {
+/// The bytes of a task's file, refusing one larger than any grid file may be.
+pub fn read_bytes(repo: &gix::Repository, task: &TaskRef) -> Result<Vec<u8>> {
     match odb::read_blob(repo, task.blob, task::MAX_FILE_BYTES)? {
         Blob::Bytes(b) => Ok(b),
         Blob::TooLarge(n) => Err(anyhow!(

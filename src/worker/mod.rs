@@ -14,12 +14,11 @@ use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
 use crate::grid::ownership::{NodeIdInUse, Ownership};
 use crate::grid::sync::RemoteRefused;
-use crate::grid::{Grid, Outcome, Snapshot};
+use crate::grid::{Grid, Identity, Outcome, Snapshot};
 use crate::layout::State;
 use crate::log::Log;
 use crate::node::{NodeRecord, NodeState};
-use crate::odb::Identity;
-use crate::task::{self, Status, TaskResult, TaskSpec};
+use crate::task::{self, Attempt, Status, TaskId, TaskResult, TaskSpec};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use gix::ObjectId;
@@ -96,7 +95,7 @@ fn note_session(path: &std::path::Path, session: &str) -> Result<Vec<String>> {
 }
 
 struct Running {
-    attempt: u32,
+    attempt: Attempt,
     /// The task's live line on a terminal; cleared when it finishes.
     line: Option<indicatif::ProgressBar>,
     kill: Arc<AtomicBool>,
@@ -114,7 +113,7 @@ enum StopReason {
 
 struct Finished {
     spec: TaskSpec,
-    attempt: u32,
+    attempt: Attempt,
     outcome: Result<Execution, InfraError>,
 }
 
@@ -125,9 +124,9 @@ pub struct Worker {
     node: NodeRecord,
     spool: Spool,
     observer: Observer,
-    running: HashMap<String, Running>,
+    running: HashMap<TaskId, Running>,
     pending: Vec<TaskResult>,
-    releases: Vec<(String, u32)>,
+    releases: Vec<(TaskId, Attempt)>,
     tx: mpsc::Sender<Finished>,
     rx: mpsc::Receiver<Finished>,
     last_push: Option<Instant>,
@@ -524,7 +523,7 @@ impl Worker {
     /// One transition: results, releases, lease renewals, reaping, claims and the heartbeat.
     fn cycle(&mut self, claim: bool, heartbeat: bool) -> Result<()> {
         let request = claim.then(|| self.claim_request(self.claim_budget()));
-        let running: Vec<(String, u32)> = self
+        let running: Vec<(TaskId, Attempt)> = self
             .running
             .iter()
             .filter(|(_, r)| r.stopping.is_none())
@@ -533,7 +532,7 @@ impl Worker {
         let held = self.held_ids();
         let now = Utc::now();
         self.node.last_heartbeat = rfc3339(now);
-        self.node.running = running.iter().map(|(id, _)| id.clone()).collect();
+        self.node.running = running.iter().map(|(id, _)| id.to_string()).collect();
         let intent = Intent {
             node: self.node.clone(),
             results: &self.pending,
@@ -603,7 +602,7 @@ impl Worker {
             self.spool.remove(id, *attempt);
         }
         let settled = |r: &TaskResult| {
-            let key = (r.task_id.clone(), r.attempt.unwrap_or(1));
+            let key = (r.task_id.clone(), r.attempt());
             applied.recorded.contains(&key) || applied.orphaned.contains(&key)
         };
         self.pending.retain(|r| !settled(r));
@@ -637,7 +636,7 @@ impl Worker {
     }
 
     fn start(&mut self, spec: TaskSpec) {
-        let attempt = spec.claim.as_ref().map_or(1, |c| c.attempt);
+        let attempt = spec.claim.as_ref().map_or(Attempt::FIRST, |c| c.attempt);
         self.log(&format!(
             "claimed {} (attempt {attempt}), running {}",
             spec.id, spec.image
@@ -721,9 +720,9 @@ impl Worker {
     fn held_ids(&self) -> Vec<String> {
         self.running
             .keys()
-            .cloned()
-            .chain(self.pending.iter().map(|r| r.task_id.clone()))
-            .chain(self.releases.iter().map(|(id, _)| id.clone()))
+            .map(TaskId::to_string)
+            .chain(self.pending.iter().map(|r| r.task_id.to_string()))
+            .chain(self.releases.iter().map(|(id, _)| id.to_string()))
             .collect()
     }
 
@@ -759,7 +758,7 @@ impl Worker {
     }
 }
 
-fn build_result(spec: &TaskSpec, node_id: &str, attempt: u32, exec: Execution) -> TaskResult {
+fn build_result(spec: &TaskSpec, node_id: &str, attempt: Attempt, exec: Execution) -> TaskResult {
     let mut task = spec.clone();
     task.claim = None;
     task.attempts = None;
@@ -777,7 +776,7 @@ fn build_result(spec: &TaskSpec, node_id: &str, attempt: u32, exec: Execution) -
         started_at: Some(rfc3339(exec.started_at)),
         finished_at: Some(rfc3339(exec.finished_at)),
         duration_ms: Some(duration),
-        attempt: Some(attempt),
+        recorded_attempt: Some(attempt),
         stdout_info: Some(exec.stdout.info),
         stderr_info: Some(exec.stderr.info),
         task: Some(task),

@@ -2,7 +2,7 @@
 //! so a worker killed between the two pushes it when it starts again. Never lost, never twice: the
 //! grid transition recognises a result that is already recorded.
 
-use crate::task::{self, Limits, TaskResult};
+use crate::task::{self, Attempt, Limits, TaskResult};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,16 +37,16 @@ impl Spool {
         })
     }
 
-    fn path(&self, id: &str, attempt: u32) -> PathBuf {
+    fn path(&self, id: &str, attempt: Attempt) -> PathBuf {
         self.dir.join(format!("{id}.{attempt}.json"))
     }
 
     pub fn write(&self, result: &TaskResult) -> Result<()> {
-        let path = self.path(&result.task_id, result.attempt.unwrap_or(1));
+        let path = self.path(&result.task_id, result.attempt());
         write_durably(&path, &result.to_json())
     }
 
-    pub fn remove(&self, id: &str, attempt: u32) {
+    pub fn remove(&self, id: &str, attempt: Attempt) {
         let _ = std::fs::remove_file(self.path(id, attempt));
     }
 

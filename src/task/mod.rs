@@ -1,0 +1,26 @@
+//! The task contract: task specs and results, their JSON form and every validation rule.
+//! Pure code: bytes in, a model or a list of problems out. No I/O, no git.
+//!
+//! - `model`: the data types, in the form they are written to the grid;
+//! - `ids`: the task id and the attempt, checked once where parsed;
+//! - `rules`: the single-value rules (id, image reference, label, env name, memory);
+//! - `parse`: the whole-file parsers for task and result files;
+//! - `output`: fitting a result's kept output into the file size limit.
+
+mod ids;
+mod model;
+mod output;
+mod parse;
+mod rules;
+
+pub use crate::fields::MAX_FILE_BYTES;
+pub use ids::{Attempt, TaskId};
+pub use model::{
+    Claim, LateResult, Limits, Network, Resources, Status, StreamInfo, TaskCommand, TaskResult,
+    TaskSpec, DEFAULT_MAX_TIMEOUT,
+};
+pub use parse::{parse_result, parse_task, task_from_object};
+pub use rules::{
+    check_env_name, check_id, check_image, check_label, check_memory, memory_bytes,
+    MAX_COMMAND_BYTES, MAX_ID_LEN, MAX_SHORT_TEXT,
+};

@@ -1,0 +1,204 @@
+//! The data types of the task contract, in the form they are written to the grid (see
+//! `docs/ARCHITECTURE.md#formats`). Field order and names are the file format: do not reorder.
+
+use super::ids::{Attempt, TaskId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_MAX_TIMEOUT: u64 = 86_400;
+
+/// Rules a grid may tune (git config `dgrid.maxTimeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_timeout: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_timeout: DEFAULT_MAX_TIMEOUT,
+        }
+    }
+}
+
+/// What to run: a string for `sh -c` in the container, or an argv array run as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskCommand {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    None,
+    Bridge,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Docker's memory syntax: a number of bytes with an optional `b`, `k`, `m` or `g` suffix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// Written by `claim` into a task in `tasks/in_progress/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub node_id: String,
+    pub claimed_at: String,
+    pub lease_expires_at: String,
+    pub attempt: Attempt,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSpec {
+    pub id: TaskId,
+    pub image: String,
+    pub command: TaskCommand,
+    pub created_at: String,
+    pub timeout: u64,
+    pub submitted_by: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<TaskId>,
+    /// Attempts already used (set when a task is put back in the queue after a lost lease);
+    /// absent when none were. `next_attempt` turns it into the attempt a claim starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+}
+
+impl TaskSpec {
+    pub fn priority(&self) -> i64 {
+        self.priority.unwrap_or(0)
+    }
+
+    /// The attempt the next claim of this queued task starts.
+    pub fn next_attempt(&self) -> Attempt {
+        Attempt::after_used(self.attempts.unwrap_or(0))
+    }
+
+    /// Records `used` attempts as the queue file does: absent when none were used.
+    pub fn set_attempts_used(&mut self, used: u32) {
+        self.attempts = (used > 0).then_some(used);
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a task spec always serializes");
+        out.push(b'\n');
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Failed,
+    Timeout,
+    Cancelled,
+    Lost,
+}
+
+impl Status {
+    pub const ALL: [(&'static str, Status); 5] = [
+        ("success", Status::Success),
+        ("failed", Status::Failed),
+        ("timeout", Status::Timeout),
+        ("cancelled", Status::Cancelled),
+        ("lost", Status::Lost),
+    ];
+
+    /// The name used in result files (`"success"`, ...).
+    pub fn name(self) -> &'static str {
+        Status::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
+
+/// What was kept of one output stream, and what was cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    pub total_bytes: u64,
+    pub sha256: String,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskResult {
+    pub task_id: TaskId,
+    pub node_id: String,
+    pub exit_code: Option<i64>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timestamp: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The attempt as the file gives it. Absent in the seed's results and in the result of a
+    /// task cancelled before any attempt; kept absent so a rewritten file keeps its form. Read
+    /// it through `attempt()`.
+    #[serde(rename = "attempt", skip_serializing_if = "Option::is_none")]
+    pub recorded_attempt: Option<Attempt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout_info: Option<StreamInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_info: Option<StreamInfo>,
+    /// The task as it was run, so a finished task keeps its spec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSpec>,
+    /// Results that arrived after this one from nodes whose claim had been taken over: kept as a
+    /// record (never dropped, never a second file in completed/).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub late_results: Vec<LateResult>,
+}
+
+impl TaskResult {
+    /// Which attempt this result is of; a result that does not say counts as the first.
+    pub fn attempt(&self) -> Attempt {
+        self.recorded_attempt.unwrap_or(Attempt::FIRST)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a result always serializes");
+        out.push(b'\n');
+        out
+    }
+}
+
+/// A summary of a result that arrived after the task was already finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LateResult {
+    pub node_id: String,
+    pub attempt: Attempt,
+    pub status: Status,
+    pub exit_code: Option<i64>,
+    pub finished_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_info: Option<StreamInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_info: Option<StreamInfo>,
+}

@@ -1,0 +1,449 @@
+//! The whole-file parsers of the task contract: a task file (or a task object `submit` built) and
+//! a result file, each field checked by the rules in `rules`, every problem reported at once.
+//!
+//! Compatibility: the seed's task `{id, image, command, created_at, timeout, submitted_by}` and result
+//! `{task_id, node_id, exit_code, stdout, stderr, timestamp, status}` are accepted unchanged, and the
+//! Python predecessor's `task_id`, `script` and `timeout_seconds` are accepted as aliases (see
+//! `docs/ARCHITECTURE.md#formats`).
+
+use super::ids::{Attempt, TaskId};
+use super::model::{
+    Claim, LateResult, Limits, Network, Resources, Status, StreamInfo, TaskCommand, TaskResult,
+    TaskSpec,
+};
+use super::rules::{
+    check_env_name, check_id, check_image, check_label, check_memory, MAX_COMMAND_BYTES,
+    MAX_SHORT_TEXT,
+};
+use crate::fields::{read_object, show, FieldReader};
+use crate::problem::Problem;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Parses and validates a task file. `file` is the name used in messages.
+pub fn parse_task(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskSpec, Vec<Problem>> {
+    let object = read_object(file, bytes).map_err(|p| vec![p])?;
+    task_from_object(file, object, limits)
+}
+
+/// Validates a task given as a JSON value (as `submit` receives them).
+pub fn task_from_object(
+    file: &str,
+    object: serde_json::Map<String, Value>,
+    limits: &Limits,
+) -> Result<TaskSpec, Vec<Problem>> {
+    let mut r = FieldReader::new(file, "", object);
+    let id = r.required("id", &["task_id"]);
+    let id = r.string("id", id).and_then(|id| match TaskId::parse(id) {
+        Ok(id) => Some(id),
+        Err(why) => {
+            r.problem("id", why);
+            None
+        }
+    });
+    let image = r.required("image", &[]);
+    let image = r
+        .string("image", image)
+        .and_then(|image| match check_image(&image) {
+            Ok(()) => Some(image),
+            Err(why) => {
+                r.problem("image", format!("{why} (in {image:?})"));
+                None
+            }
+        });
+    let command = r.required("command", &["script"]);
+    let command = read_command(&mut r, command);
+    let created_at = r.required("created_at", &[]);
+    let created_at = r.timestamp("created_at", created_at);
+    let timeout = r.required("timeout", &["timeout_seconds"]);
+    let timeout = r.integer("timeout", timeout, 1, limits.max_timeout as i64);
+    let submitted_by = r.required("submitted_by", &[]);
+    let submitted_by = r.text("submitted_by", submitted_by, MAX_SHORT_TEXT);
+
+    let env = r.take("env", &[]);
+    let env = read_env(&mut r, env);
+    let priority = r.take("priority", &[]);
+    let priority = r.integer("priority", priority, -1_000_000, 1_000_000);
+    let max_attempts = r.take("max_attempts", &[]);
+    let max_attempts = r.integer("max_attempts", max_attempts, 1, 100);
+    let labels = r.take("labels", &[]);
+    let labels = r.string_list("labels", labels).unwrap_or_default();
+    for (i, label) in labels.iter().enumerate() {
+        if let Err(why) = check_label(label) {
+            r.problem(&format!("labels[{i}]"), why);
+        }
+    }
+    let resources = r.take("resources", &[]);
+    let resources = read_resources(&mut r, resources);
+    let network = r.take("network", &[]);
+    let network = match r.string("network", network).as_deref() {
+        None => None,
+        Some("none") => Some(Network::None),
+        Some("bridge") => Some(Network::Bridge),
+        Some(other) => {
+            r.problem(
+                "network",
+                format!("expected \"none\" or \"bridge\", got {other:?}"),
+            );
+            None
+        }
+    };
+    let depends_on = r.take("depends_on", &[]);
+    let depends_on = r.string_list("depends_on", depends_on).unwrap_or_default();
+    let mut dependencies = Vec::with_capacity(depends_on.len());
+    for (i, dep) in depends_on.into_iter().enumerate() {
+        match TaskId::parse(dep) {
+            Err(why) => r.problem(&format!("depends_on[{i}]"), why),
+            Ok(dep) if id.as_ref() == Some(&dep) => r.problem(
+                &format!("depends_on[{i}]"),
+                "a task cannot depend on itself",
+            ),
+            Ok(dep) => dependencies.push(dep),
+        }
+    }
+    let attempts = r.take("attempts", &[]);
+    let attempts = r.integer("attempts", attempts, 0, 1000);
+    let claim = r.take("claim", &[]);
+    let claim = read_claim(&mut r, claim);
+
+    let problems = r.finish();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Every required field was present and valid, or a problem was recorded above.
+    match (id, image, command, created_at, timeout, submitted_by) {
+        (
+            Some(id),
+            Some(image),
+            Some(command),
+            Some(created_at),
+            Some(timeout),
+            Some(submitted_by),
+        ) => Ok(TaskSpec {
+            id,
+            image,
+            command,
+            created_at,
+            timeout: timeout as u64,
+            submitted_by,
+            env,
+            priority,
+            max_attempts: max_attempts.map(|n| n as u32),
+            labels,
+            resources,
+            network,
+            depends_on: dependencies,
+            attempts: attempts.map(|n| n as u32),
+            claim,
+        }),
+        _ => Err(vec![Problem::file(file, "is incomplete")]),
+    }
+}
+
+fn read_command(r: &mut FieldReader, value: Option<Value>) -> Option<TaskCommand> {
+    match value? {
+        Value::String(s) => {
+            if s.trim().is_empty() {
+                r.problem("command", "must not be empty");
+            } else if s.len() > MAX_COMMAND_BYTES {
+                r.problem(
+                    "command",
+                    format!("must be at most {MAX_COMMAND_BYTES} bytes, got {}", s.len()),
+                );
+            } else if s.contains('\0') {
+                r.problem("command", "must not contain a NUL character");
+            } else {
+                return Some(TaskCommand::Shell(s));
+            }
+            None
+        }
+        Value::Array(items) => {
+            let mut argv = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                match item {
+                    Value::String(s) if !s.contains('\0') => argv.push(s),
+                    other => {
+                        r.problem(
+                            &format!("command[{i}]"),
+                            format!(
+                                "expected a string without NUL characters, got {}",
+                                show(&other)
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            let total: usize = argv.iter().map(|a| a.len() + 1).sum();
+            if argv.first().is_none_or(|a| a.is_empty()) {
+                r.problem(
+                    "command",
+                    "an argv array needs a non-empty first element (the program)",
+                );
+            } else if total > MAX_COMMAND_BYTES {
+                r.problem(
+                    "command",
+                    format!("must be at most {MAX_COMMAND_BYTES} bytes in all, got {total}"),
+                );
+            } else {
+                return Some(TaskCommand::Argv(argv));
+            }
+            None
+        }
+        other => {
+            r.problem(
+                "command",
+                format!(
+                    "expected a string (run with sh -c) or an array of strings (argv), got {}",
+                    show(&other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn read_env(r: &mut FieldReader, value: Option<Value>) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let Some(map) = r.object("env", value) else {
+        return env;
+    };
+    for (key, value) in map {
+        let field = format!("env.{key}");
+        if !check_env_name(&key) {
+            r.problem(
+                &field,
+                "variable names are ASCII letters, digits and '_', not starting with a digit",
+            );
+            continue;
+        }
+        match value {
+            Value::String(s) if !s.contains('\0') => {
+                env.insert(key, s);
+            }
+            other => r.problem(
+                &field,
+                format!(
+                    "expected a string without NUL characters, got {}",
+                    show(&other)
+                ),
+            ),
+        }
+    }
+    env
+}
+
+fn read_resources(r: &mut FieldReader, value: Option<Value>) -> Option<Resources> {
+    let map = r.object("resources", value)?;
+    let mut nested = FieldReader::new(r.file(), "resources.", map);
+    let cpus = nested.take("cpus", &[]);
+    let cpus = match cpus {
+        None => None,
+        Some(v) => match v.as_f64() {
+            Some(c) if c > 0.0 && c <= 1024.0 => Some(c),
+            _ => {
+                nested.problem(
+                    "cpus",
+                    format!(
+                        "expected a number above 0 and at most 1024, got {}",
+                        show(&v)
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let memory = nested.take("memory", &[]);
+    let memory = match memory {
+        None => None,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
+        Some(Value::String(s)) if check_memory(&s) => Some(s),
+        Some(other) => {
+            nested.problem(
+                "memory",
+                format!("expected bytes as a positive integer or a string like \"512m\" or \"2g\", got {}", show(&other)),
+            );
+            None
+        }
+    };
+    let problems = nested.finish();
+    let ok = problems.is_empty();
+    r.problems.extend(problems);
+    ok.then_some(Resources { cpus, memory })
+}
+
+fn read_claim(r: &mut FieldReader, value: Option<Value>) -> Option<Claim> {
+    let map = r.object("claim", value)?;
+    let mut c = FieldReader::new(r.file(), "claim.", map);
+    let node_id = c.required("node_id", &[]);
+    let node_id = c
+        .string("node_id", node_id)
+        .and_then(|n| match check_id(&n) {
+            Ok(()) => Some(n),
+            Err(why) => {
+                c.problem("node_id", why);
+                None
+            }
+        });
+    let claimed_at = c.required("claimed_at", &[]);
+    let claimed_at = c.timestamp("claimed_at", claimed_at);
+    let lease = c.required("lease_expires_at", &[]);
+    let lease = c.timestamp("lease_expires_at", lease);
+    let attempt = c.required("attempt", &[]);
+    let attempt = c.integer("attempt", attempt, 1, i64::from(Attempt::MAX));
+    let problems = c.finish();
+    let ok = problems.is_empty();
+    r.problems.extend(problems);
+    match (ok, node_id, claimed_at, lease, attempt) {
+        (true, Some(node_id), Some(claimed_at), Some(lease_expires_at), Some(attempt)) => {
+            Some(Claim {
+                node_id,
+                claimed_at,
+                lease_expires_at,
+                attempt: Attempt::new(attempt as u32).ok()?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Parses and validates a result file (`tasks/completed/...` or `tasks/failed/...`).
+pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskResult, Vec<Problem>> {
+    let object = read_object(file, bytes).map_err(|p| vec![p])?;
+    let mut r = FieldReader::new(file, "", object);
+    let task_id = r.required("task_id", &[]);
+    let task_id = r
+        .string("task_id", task_id)
+        .and_then(|id| match TaskId::parse(id) {
+            Ok(id) => Some(id),
+            Err(why) => {
+                r.problem("task_id", why);
+                None
+            }
+        });
+    let node_id = r.required("node_id", &[]);
+    let node_id = r.text("node_id", node_id, MAX_SHORT_TEXT);
+    let exit_code = match r.required("exit_code", &[]) {
+        Some(Value::Null) | None => None,
+        Some(v) => r.integer(
+            "exit_code",
+            Some(v),
+            i64::from(i32::MIN),
+            i64::from(u32::MAX),
+        ),
+    };
+    let stdout = r.required("stdout", &[]);
+    let stdout = r.string("stdout", stdout);
+    let stderr = r.required("stderr", &[]);
+    let stderr = r.string("stderr", stderr);
+    let timestamp = r.required("timestamp", &[]);
+    let timestamp = r.timestamp("timestamp", timestamp);
+    let status = r.required("status", &[]);
+    let status = r.string("status", status).and_then(|s| {
+        match Status::ALL.iter().find(|(name, _)| *name == s) {
+            Some((_, status)) => Some(*status),
+            None => {
+                r.problem(
+                    "status",
+                    format!("expected one of \"success\", \"failed\", \"timeout\", \"cancelled\", \"lost\", got {s:?}"),
+                );
+                None
+            }
+        }
+    });
+    let started_at = r.take("started_at", &[]);
+    let started_at = r.timestamp("started_at", started_at);
+    let finished_at = r.take("finished_at", &[]);
+    let finished_at = r.timestamp("finished_at", finished_at);
+    let duration_ms = r.take("duration_ms", &[]);
+    let duration_ms = r.integer("duration_ms", duration_ms, 0, i64::MAX);
+    let attempt = r.take("attempt", &[]);
+    let attempt = r
+        .integer("attempt", attempt, 1, i64::from(Attempt::MAX))
+        .and_then(|n| Attempt::new(n as u32).ok());
+    let stdout_info = r.take("stdout_info", &[]);
+    let stdout_info = read_stream_info(&mut r, "stdout_info", stdout_info);
+    let stderr_info = r.take("stderr_info", &[]);
+    let stderr_info = read_stream_info(&mut r, "stderr_info", stderr_info);
+    let task = r.take("task", &[]);
+    let task = r.object("task", task).and_then(|map| {
+        match task_from_object(&format!("{file} (field \"task\")"), map, limits) {
+            Ok(spec) => Some(spec),
+            Err(problems) => {
+                r.problems.extend(problems);
+                None
+            }
+        }
+    });
+    let late = r.take("late_results", &[]);
+    let late_results = match late {
+        None => Vec::new(),
+        Some(v) => match serde_json::from_value::<Vec<LateResult>>(v) {
+            Ok(list) => list,
+            Err(e) => {
+                r.problem(
+                    "late_results",
+                    format!("expected a list of late results: {e}"),
+                );
+                Vec::new()
+            }
+        },
+    };
+    let problems = r.finish();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    match (task_id, node_id, stdout, stderr, timestamp, status) {
+        (
+            Some(task_id),
+            Some(node_id),
+            Some(stdout),
+            Some(stderr),
+            Some(timestamp),
+            Some(status),
+        ) => Ok(TaskResult {
+            task_id,
+            node_id,
+            exit_code,
+            stdout,
+            stderr,
+            timestamp,
+            status,
+            started_at,
+            finished_at,
+            duration_ms: duration_ms.map(|d| d as u64),
+            recorded_attempt: attempt,
+            stdout_info,
+            stderr_info,
+            task,
+            late_results,
+        }),
+        _ => Err(vec![Problem::file(file, "is incomplete")]),
+    }
+}
+
+fn read_stream_info(
+    r: &mut FieldReader,
+    name: &'static str,
+    value: Option<Value>,
+) -> Option<StreamInfo> {
+    let map = r.object(name, value)?;
+    match serde_json::from_value::<StreamInfo>(Value::Object(map)) {
+        Ok(info)
+            if info.sha256.len() == 64 && info.sha256.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            Some(info)
+        }
+        Ok(_) => {
+            r.problem(name, "\"sha256\" must be 64 hex digits");
+            None
+        }
+        Err(e) => {
+            r.problem(
+                name,
+                format!("expected {{\"total_bytes\": integer, \"sha256\": hex, \"truncated\": boolean}}: {e}"),
+            );
+            None
+        }
+    }
+}
