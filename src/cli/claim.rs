@@ -1,11 +1,12 @@
 //! `git dgrid claim`: atomically move up to N queued tasks to in_progress for a node.
 
-use crate::exit;
+use crate::exit::No;
 use crate::grid::location::GridArgs;
 use crate::grid::{claim, Grid, Outcome};
 use crate::odb::Identity;
 use crate::task;
 use anyhow::{bail, Result};
+use std::io::Write;
 use std::time::Duration;
 
 /// Claim queued tasks for a node (exit 0: claimed some, 1: nothing claimable, 2: error)
@@ -36,7 +37,7 @@ pub struct Args {
     pub grid: GridArgs,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
     let config = crate::config::GitConfig::read(&grid.dir)?;
     let Some(node_id) = config.resolve_opt(args.node_id.clone(), "dgrid.nodeId")? else {
@@ -67,14 +68,14 @@ pub fn run(args: Args) -> Result<u8> {
     })?;
     match outcome {
         Outcome::NotApplicable { stats } | Outcome::Settled { stats, .. } => {
-            eprintln!("nothing to claim");
+            let mut message = "nothing to claim".to_string();
             if args.verbose {
-                eprintln!(
-                    "claim: 0 tasks, {} push(es), {} lost race(s)",
+                message += &format!(
+                    "\nclaim: 0 tasks, {} push(es), {} lost race(s)",
                     stats.pushes, stats.lost_races
                 );
             }
-            Ok(exit::NO)
+            Err(No::new(message).into())
         }
         Outcome::Committed {
             value: claimed,
@@ -89,14 +90,15 @@ pub fn run(args: Args) -> Result<u8> {
                     stats.lost_races
                 );
             }
+            let mut out = std::io::stdout().lock();
             for spec in &claimed {
                 if args.json {
-                    println!("{}", serde_json::to_string(spec)?);
+                    writeln!(out, "{}", serde_json::to_string(spec)?)?;
                 } else {
-                    println!("{}", spec.id);
+                    writeln!(out, "{}", spec.id)?;
                 }
             }
-            Ok(exit::OK)
+            Ok(out.flush()?)
         }
     }
 }

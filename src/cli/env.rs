@@ -1,46 +1,52 @@
 //! `git dgrid env`: the effective configuration and where each value comes from, secrets redacted.
 
 use crate::config::{describe, GitConfig, SETTINGS};
-use crate::exit;
 use crate::gitcmd;
 use anyhow::Result;
+use std::io::Write;
 
 /// Print the effective configuration and where each value comes from (secrets redacted)
 #[derive(clap::Args, Debug)]
 pub struct Args {}
 
-pub fn run(_args: Args) -> Result<u8> {
+pub fn run(_args: Args) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let cwd = std::env::current_dir()?;
-    println!("git-dgrid {}", env!("CARGO_PKG_VERSION"));
+    writeln!(out, "git-dgrid {}", env!("CARGO_PKG_VERSION"))?;
     let git = gitcmd::require_git()?;
     let git_version = gitcmd::output(&cwd, &["--version"]).unwrap_or_default();
-    println!("git: {} ({git_version})", git.display());
+    writeln!(out, "git: {} ({git_version})", git.display())?;
     let docker = duct::cmd("docker", ["version", "--format", "{{.Server.Version}}"])
         .stdout_capture()
         .stderr_capture()
         .unchecked()
         .run();
     match docker {
-        Ok(out) if out.status.success() => println!(
+        Ok(docker) if docker.status.success() => writeln!(
+            out,
             "docker: server {}",
-            String::from_utf8_lossy(&out.stdout).trim()
-        ),
-        Ok(out) => println!(
+            String::from_utf8_lossy(&docker.stdout).trim()
+        )?,
+        Ok(docker) => writeln!(
+            out,
             "docker: not usable ({})",
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&docker.stderr)
                 .lines()
                 .last()
                 .unwrap_or("")
                 .trim()
-        ),
-        Err(_) => println!("docker: not installed"),
+        )?,
+        Err(_) => writeln!(out, "docker: not installed")?,
     }
     match gitcmd::output_opt(&cwd, &["rev-parse", "--absolute-git-dir"])? {
-        Some(dir) => println!("repository: {dir}"),
-        None => println!("repository: (not in a git repository)"),
+        Some(dir) => writeln!(out, "repository: {dir}")?,
+        None => writeln!(out, "repository: (not in a git repository)")?,
     }
     let config = GitConfig::read(&cwd)?;
-    println!("\nprecedence: command-line flag > environment variable > git config > default\n");
+    writeln!(
+        out,
+        "\nprecedence: command-line flag > environment variable > git config > default\n"
+    )?;
     let rows: Vec<(String, String, String)> = SETTINGS
         .iter()
         .map(|s| {
@@ -62,7 +68,7 @@ pub fn run(_args: Args) -> Result<u8> {
         .unwrap_or(0)
         .min(50);
     for (name, value, source) in rows {
-        println!("{name:w0$}  {value:w1$}  {source}");
+        writeln!(out, "{name:w0$}  {value:w1$}  {source}")?;
     }
-    Ok(exit::OK)
+    Ok(out.flush()?)
 }

@@ -2,7 +2,7 @@
 
 use crate::config::GitConfig;
 use crate::exec::docker::{memory_bytes, DockerConfig};
-use crate::exit;
+use crate::exit::No;
 use crate::grid::location::GridArgs;
 use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
@@ -88,7 +88,7 @@ pub struct Args {
     pub grid: GridArgs,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     // First of all, so that a signal during start-up stops the worker the graceful way too.
     let stop = Arc::new(StopRequests::default());
     install_signal_handlers(stop.clone())?;
@@ -195,8 +195,8 @@ pub fn run(args: Args) -> Result<u8> {
         ),
     );
     match worker::Worker::new(grid, cfg, stop)?.run()? {
-        Ending::Done { .. } => Ok(exit::OK),
-        Ending::NothingToDo => Ok(exit::NO),
+        Ending::Done { .. } => Ok(()),
+        Ending::NothingToDo => Err(No::said().into()),
     }
 }
 

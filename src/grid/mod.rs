@@ -11,6 +11,12 @@ pub mod submit;
 pub mod sync;
 pub mod transact;
 
+message_error!(
+    /// A transition refuses the user's input as it is (an id taken, unknown, or in a state the
+    /// transition does not apply to): nothing changed, and retrying will not help.
+    Conflict
+);
+
 pub use location::Grid;
 pub use snapshot::Snapshot;
 pub use transact::{Change, Outcome};
