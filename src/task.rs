@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
 /// Largest `command` (the shell string, or the argv items added up).
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
-pub const DEFAULT_MAX_TIMEOUT: u64 = 86_400;
+pub const DEFAULT_MAX_TIMEOUT: u64 = crate::settings::MAX_TIMEOUT.fixed();
 pub const MAX_ID_LEN: usize = 128;
 const MAX_SHORT_TEXT: usize = 1024;
 

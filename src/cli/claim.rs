@@ -4,6 +4,7 @@ use crate::exit::No;
 use crate::grid::location::GridArgs;
 use crate::grid::{claim, Grid, Outcome};
 use crate::odb::Identity;
+use crate::settings::NODE_ID;
 use crate::task;
 use anyhow::{bail, Result};
 use std::io::Write;
@@ -13,7 +14,7 @@ use std::time::Duration;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The node that will run the tasks [git config dgrid.nodeId]
-    #[arg(long, value_name = "ID", env = "NODE_ID")]
+    #[arg(long, value_name = "ID", env = NODE_ID.key.env)]
     pub node_id: Option<String>,
     /// Claim at most this many tasks, in one push
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -40,7 +41,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
     let config = crate::config::GitConfig::read(&grid.dir)?;
-    let Some(node_id) = config.resolve_opt(args.node_id.clone(), "dgrid.nodeId")? else {
+    let Some(node_id) = NODE_ID.resolve_opt(args.node_id.clone(), &config)? else {
         bail!("which node claims? give --node-id ID (or NODE_ID, or git config dgrid.nodeId)");
     };
     if let Err(why) = task::check_id(&node_id) {

@@ -1,7 +1,8 @@
 //! `git dgrid env`: the effective configuration and where each value comes from, secrets redacted.
 
-use crate::config::{describe, GitConfig, SETTINGS};
+use crate::config::{describe, GitConfig};
 use crate::gitcmd;
+use crate::settings::{Key, SETTINGS};
 use anyhow::Result;
 use std::io::Write;
 
@@ -50,14 +51,8 @@ pub fn run(_args: Args) -> Result<()> {
     let rows: Vec<(String, String, String)> = SETTINGS
         .iter()
         .map(|s| {
-            let (value, source) = describe(s, &config);
-            let name = match (s.env, s.git) {
-                (Some(env), Some(git)) => format!("{} ({env}, {git})", s.flag),
-                (Some(env), None) => format!("{} ({env})", s.flag),
-                (None, Some(git)) => format!("{} ({git})", s.flag),
-                (None, None) => s.flag.to_string(),
-            };
-            (name, value, source)
+            let (value, source) = describe(*s, &config);
+            (row_name(s.key()), value, source)
         })
         .collect();
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
@@ -71,4 +66,13 @@ pub fn run(_args: Args) -> Result<()> {
         writeln!(out, "{name:w0$}  {value:w1$}  {source}")?;
     }
     Ok(out.flush()?)
+}
+
+/// `--remote (DGRID_REMOTE, dgrid.remote)`; a setting without a flag by its other names.
+pub fn row_name(key: &Key) -> String {
+    let sources: Vec<&str> = [key.env, key.git].into_iter().flatten().collect();
+    match key.flag {
+        Some(flag) => format!("{flag} ({})", sources.join(", ")),
+        None => sources.join(", "),
+    }
 }

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<()> {
             Some(r) => r,
             None => repo
                 .config("dgrid.remote")?
-                .unwrap_or_else(|| "origin".into()),
+                .unwrap_or_else(|| crate::settings::REMOTE.fixed().into()),
         };
         gitcmd::output(&top, &["push", "--quiet", &remote, "HEAD"])
             .with_context(|| format!("cannot push the layout to {remote}"))?;

@@ -342,7 +342,7 @@ fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Resul
         local,
         &local
             .config("dgrid.remote")?
-            .unwrap_or_else(|| "origin".into()),
+            .unwrap_or_else(|| crate::settings::REMOTE.fixed().into()),
     )
     .ok();
     let snapshot = match &grid {
