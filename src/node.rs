@@ -34,6 +34,13 @@ pub struct NodeRecord {
     /// Seconds between heartbeats when idle, so readers can judge liveness.
     #[serde(default)]
     pub heartbeat_interval: u64,
+    /// Seconds the node's claims last without a heartbeat (its `--lease`), and the clock
+    /// difference it tolerates (`--clock-skew`): a reader judges the node dead only after both.
+    /// Absent in records of older workers: readers assume the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<u64>,
     #[serde(default)]
     pub running: Vec<String>,
     #[serde(default)]
