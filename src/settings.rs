@@ -110,9 +110,8 @@ impl<T: Copy + 'static> Setting<T> {
         match self.value() {
             Some(default) => Ok(V::from(default)),
             None => bail!(
-                "{} has no fixed default ({}): resolve it with resolve_opt",
-                self.name(),
-                self.default_text_unchecked()
+                "{} has no fixed default: it is worked out where it is used",
+                self.name()
             ),
         }
     }
@@ -147,13 +146,6 @@ impl<T: Copy + 'static> Setting<T> {
             .or(self.key.env)
             .unwrap_or("?")
     }
-
-    fn default_text_unchecked(&self) -> &'static str {
-        match self.default {
-            Default::Value(_) => "a value",
-            Default::Derived(how) => how,
-        }
-    }
 }
 
 impl Setting<bool> {
@@ -182,15 +174,6 @@ impl Setting<&'static str> {
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect()
-    }
-
-    /// The environment variable's value, if set and not empty, else the fixed default.
-    pub fn from_env(&self) -> Option<String> {
-        self.key
-            .env
-            .and_then(|var| std::env::var(var).ok())
-            .filter(|v| !v.is_empty())
-            .or_else(|| self.value().map(str::to_string))
     }
 }
 

@@ -212,8 +212,8 @@ pub fn liveness(record: &NodeRecord, now: DateTime<Utc>) -> (Liveness, Option<i6
     if record.state == NodeState::Stopped {
         return (Liveness::Stopped, heartbeat_age);
     }
-    // Judged by what the node recorded; records of older workers lack the lease and the skew, and
-    // such workers ran with the defaults.
+    // Judged by what the node recorded (docs/ARCHITECTURE.md#leases-and-clocks); records of older
+    // workers lack the lease and the skew, and such workers ran with the defaults.
     let interval = record.heartbeat_interval.max(1);
     let lease = record
         .lease
