@@ -66,7 +66,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l depends-o
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l submitted-by -d 'Who submits [default: git config user.email]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l poll-interval -d 'Seconds between checks with --wait' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l no-push -d 'Write the task files into this working tree (tasks/queue/) instead of pushing, for a pull request'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l wait -d 'Follow the tasks until they finish; exit 0 only if all succeeded'
@@ -78,15 +78,15 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l max -d 'Cl
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l lease -d 'Seconds until the claim expires unless renewed by a heartbeat' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l label -d 'A label this node has (repeatable); tasks that ask for labels need all of theirs here' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l allow-network -d 'Also claim tasks that ask for network access ("network": "bridge")'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l json -d 'Print each claimed task as a JSON object, one per line'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -s v -l verbose -d 'Say on stderr how many pushes and lost races it took'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -s h -l help -d 'Print help'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -s V -l version -d 'Print version'
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l node-id -d 'This node\'s id [git config dgrid.nodeId; default: the host name and a random suffix kept in the state dir]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l label -d 'A label this node has (repeatable; DGRID_LABELS takes a comma-separated list) [git config dgrid.labels]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l node-id -d 'This node\'s id [git config dgrid.nodeId; default: host name + random suffix, kept in the state dir]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l label -d 'A label this node has (repeatable; DGRID_LABELS takes a comma-separated list) [git config dgrid.labels; default: none]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l slots -d 'Tasks run at the same time [git config dgrid.slots; default: 1]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l poll-interval -d 'Seconds between looks at the remote when idle, growing up to 4x while nothing changes [git config dgrid.pollInterval; default: 10]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l heartbeat-interval -d 'Seconds between heartbeat pushes when nothing else is pushed [git config dgrid.heartbeatInterval; default: 300]' -r
@@ -103,11 +103,11 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l docker -d '
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l log-format -d 'Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]' -r -f -a "text\t''
 json\t''"
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l once -d 'Claim at most one batch, run it, report, exit (for cron)'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l until-empty -d 'Exit when the queue has nothing this node can run and its own tasks are reported'
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-network -d 'Let tasks that ask for "network": "bridge" have it [git config dgrid.allowNetwork]'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-network -d 'Let tasks that ask for "network": "bridge" have it [git config dgrid.allowNetwork; default: false]'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s v -l verbose -d 'More detail in the log (each poll and push)'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s q -l quiet -d 'Only warnings and errors in the log'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -118,7 +118,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l title -d 
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l now -d 'Pretend it is this time (RFC 3339), for reproducible output' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l ref -d 'Read this ref or commit instead of the remote\'s main (no fetch)' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l json -d 'Print the status as JSON (a stable, documented object; see the README)'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -l no-fetch -d 'Read what was fetched last, without fetching'
@@ -126,7 +126,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -s h -l help
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand status" -s V -l version -d 'Print version'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l ref -d 'Read this ref or commit instead of the remote\'s main (no fetch)' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l json -d 'Print one JSON object'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -l no-fetch -d 'Read what was fetched last, without fetching'
@@ -134,7 +134,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -s h -l help -
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand show" -s V -l version -d 'Print version'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l ref -d 'Read this ref or commit instead of the remote\'s main (no fetch)' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l stdout -d 'Only stdout'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l stderr -d 'Only stderr'
@@ -143,12 +143,12 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -s h -l help -
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -s V -l version -d 'Print version'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand cancel" -l reason -d 'Why, for the record' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand cancel" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand cancel" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand cancel" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand cancel" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand cancel" -s h -l help -d 'Print help'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand retry" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand retry" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand retry" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand retry" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand retry" -s h -l help -d 'Print help'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand retry" -s V -l version -d 'Print version'

@@ -34,7 +34,8 @@ pub fn run(dir: &Path, args: &[&str]) -> Result<Output> {
 
 /// How long a git command that talks to a remote may take, unless `DGRID_GIT_TIMEOUT` (seconds)
 /// says otherwise.
-pub const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_REMOTE_TIMEOUT: Duration =
+    Duration::from_secs(crate::settings::GIT_TIMEOUT.fixed());
 
 /// Like [`run`], for commands that talk to a remote (fetch, push, ls-remote). A remote that stops
 /// answering must not wedge a worker: after the timeout, git and everything it started (ssh, a
@@ -42,8 +43,10 @@ pub const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(300);
 /// so, which callers treat like an unreachable remote. A push stopped this way may still have
 /// landed; the compare-and-swap protocol finds out on the next read.
 pub fn run_remote(dir: &Path, args: &[&str]) -> Result<Output> {
-    let timeout = std::env::var("DGRID_GIT_TIMEOUT")
-        .ok()
+    let timeout = crate::settings::GIT_TIMEOUT
+        .key
+        .env
+        .and_then(|var| std::env::var(var).ok())
         .and_then(|s| s.parse().ok())
         .filter(|&secs| secs > 0)
         .map_or(DEFAULT_REMOTE_TIMEOUT, Duration::from_secs);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const MODULES: &[(&str, Layer)] = &[
     // Base: settings, logging, time formats, exit codes; uses nothing above it.
     ("config", Layer::Base),
+    ("settings", Layer::Base),
     ("log", Layer::Base),
     ("exit", Layer::Base),
     ("time", Layer::Base),

@@ -28,6 +28,7 @@ pub mod node;
 pub mod odb;
 pub mod problem;
 pub mod repo;
+pub mod settings;
 pub mod task;
 pub mod time;
 pub mod validate;

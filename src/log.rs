@@ -72,7 +72,7 @@ impl Log {
                     Some(bars) => {
                         let _ = bars.println(line);
                     }
-                    None => eprintln!("{line}"),
+                    None => say(&line),
                 }
             }
             LogFormat::Json => {
@@ -82,10 +82,7 @@ impl Log {
                     node,
                     msg,
                 };
-                eprintln!(
-                    "{}",
-                    serde_json::to_string(&line).expect("a log line serializes")
-                );
+                say(&serde_json::to_string(&line).expect("a log line serializes"));
             }
         }
     }
@@ -101,4 +98,11 @@ impl Log {
     pub fn warn(&self, node: &str, msg: &str) {
         self.write(Level::Warn, node, msg)
     }
+}
+
+/// One line on stderr. A worker must never die because whoever read its log went away, so a
+/// failed write is dropped (`eprintln!` would panic).
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

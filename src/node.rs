@@ -37,6 +37,13 @@ pub struct NodeRecord {
     /// Seconds between heartbeats when idle, so readers can judge liveness.
     #[serde(default)]
     pub heartbeat_interval: u64,
+    /// Seconds the node's claims last without a heartbeat (its `--lease`), and the clock
+    /// difference it tolerates (`--clock-skew`): a reader judges the node dead only after both.
+    /// Absent in records of older workers: readers assume the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<u64>,
     #[serde(default)]
     pub running: Vec<String>,
     #[serde(default)]
@@ -100,6 +107,14 @@ impl NodeRecord {
         );
         let heartbeat_interval = r.take("heartbeat_interval", &[]);
         let heartbeat_interval = r.typed("heartbeat_interval", heartbeat_interval, count);
+        let lease = r.take("lease", &[]);
+        let lease = r.typed("lease", lease, "a whole number of seconds or null");
+        let clock_skew = r.take("clock_skew", &[]);
+        let clock_skew = r.typed(
+            "clock_skew",
+            clock_skew,
+            "a whole number of seconds or null",
+        );
         let running = r.take("running", &[]);
         let running = r.typed("running", running, strings);
         let completed = r.take("completed", &[]);
@@ -129,6 +144,8 @@ impl NodeRecord {
                 last_heartbeat,
                 state,
                 heartbeat_interval: heartbeat_interval.unwrap_or_default(),
+                lease: lease.unwrap_or_default(),
+                clock_skew: clock_skew.unwrap_or_default(),
                 running: running.unwrap_or_default(),
                 completed: completed.unwrap_or_default(),
                 failed: failed.unwrap_or_default(),
@@ -186,6 +203,8 @@ mod tests {
             last_heartbeat: "2025-10-16T10:00:30Z".into(),
             state: NodeState::Running,
             heartbeat_interval: 30,
+            lease: Some(90),
+            clock_skew: None,
             running: vec!["t1".into()],
             completed: 3,
             failed: 0,

@@ -2,7 +2,8 @@
 
 use crate::config::GitConfig;
 use crate::gitcmd;
-use crate::task::{Limits, DEFAULT_MAX_TIMEOUT};
+use crate::settings::MAX_TIMEOUT;
+use crate::task::Limits;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -77,15 +78,17 @@ impl LocalRepo {
 
     /// Validation limits, from git config `dgrid.maxTimeout`.
     pub fn limits(&self) -> Result<Limits> {
-        let max_timeout = match self.config("dgrid.maxTimeout")? {
-            None => DEFAULT_MAX_TIMEOUT,
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .with_context(|| format!("git config dgrid.maxTimeout: expected a whole number of seconds, got {v:?}"))?,
-        };
+        let config = crate::config::GitConfig::read(&self.dir)?;
+        let max_timeout: u64 = MAX_TIMEOUT
+            .resolve(None, &config)
+            .ok()
+            .filter(|n| *n >= 1)
+            .with_context(|| {
+                format!(
+                    "git config dgrid.maxTimeout: expected a whole number of seconds, got {:?}",
+                    config.get("dgrid.maxTimeout").unwrap_or_default()
+                )
+            })?;
         Ok(Limits { max_timeout })
     }
 

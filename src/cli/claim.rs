@@ -1,18 +1,20 @@
 //! `git dgrid claim`: atomically move up to N queued tasks to in_progress for a node.
 
-use crate::exit;
+use crate::exit::No;
 use crate::grid::location::GridArgs;
 use crate::grid::{claim, Grid, Outcome};
 use crate::odb::Identity;
+use crate::settings::NODE_ID;
 use crate::task;
 use anyhow::{bail, Result};
+use std::io::Write;
 use std::time::Duration;
 
 /// Claim queued tasks for a node (exit 0: claimed some, 1: nothing claimable, 2: error)
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The node that will run the tasks [git config dgrid.nodeId]
-    #[arg(long, value_name = "ID", env = "NODE_ID")]
+    #[arg(long, value_name = "ID", env = NODE_ID.key.env)]
     pub node_id: Option<String>,
     /// Claim at most this many tasks, in one push
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -36,10 +38,10 @@ pub struct Args {
     pub grid: GridArgs,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
     let config = crate::config::GitConfig::read(&grid.dir)?;
-    let Some(node_id) = config.resolve_opt(args.node_id.clone(), "dgrid.nodeId")? else {
+    let Some(node_id) = NODE_ID.resolve_opt(args.node_id.clone(), &config)? else {
         bail!("which node claims? give --node-id ID (or NODE_ID, or git config dgrid.nodeId)");
     };
     if let Err(why) = task::check_id(&node_id) {
@@ -67,14 +69,14 @@ pub fn run(args: Args) -> Result<u8> {
     })?;
     match outcome {
         Outcome::NotApplicable { stats } | Outcome::Settled { stats, .. } => {
-            eprintln!("nothing to claim");
+            let mut message = "nothing to claim".to_string();
             if args.verbose {
-                eprintln!(
-                    "claim: 0 tasks, {} push(es), {} lost race(s)",
+                message += &format!(
+                    "\nclaim: 0 tasks, {} push(es), {} lost race(s)",
                     stats.pushes, stats.lost_races
                 );
             }
-            Ok(exit::NO)
+            Err(No::new(message).into())
         }
         Outcome::Committed {
             value: claimed,
@@ -89,14 +91,15 @@ pub fn run(args: Args) -> Result<u8> {
                     stats.lost_races
                 );
             }
+            let mut out = std::io::stdout().lock();
             for spec in &claimed {
                 if args.json {
-                    println!("{}", serde_json::to_string(spec)?);
+                    writeln!(out, "{}", serde_json::to_string(spec)?)?;
                 } else {
-                    println!("{}", spec.id);
+                    writeln!(out, "{}", spec.id)?;
                 }
             }
-            Ok(exit::OK)
+            Ok(out.flush()?)
         }
     }
 }

@@ -2,10 +2,10 @@
 //! writes the checked-in `man/` and `completions/`; `install-docs` puts them where `man`, `git help`
 //! and the shells look.
 
-use crate::exit;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_complete::Shell;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Regenerate man/ and completions/ from the command definitions (for maintainers)
@@ -96,17 +96,18 @@ fn write_all(base: &Path, files: &[(String, PathBuf, Vec<u8>)]) -> Result<()> {
     Ok(())
 }
 
-pub fn run_generate(args: GenerateArgs) -> Result<u8> {
+pub fn run_generate(args: GenerateArgs) -> Result<()> {
     let files: Vec<(String, PathBuf, Vec<u8>)> = generated()?
         .into_iter()
         .map(|(n, c)| (n.clone(), PathBuf::from(n), c))
         .collect();
     write_all(&args.out, &files)?;
     eprintln!("wrote {} files under {}", files.len(), args.out.display());
-    Ok(exit::OK)
+    Ok(())
 }
 
-pub fn run_install(args: InstallArgs) -> Result<u8> {
+pub fn run_install(args: InstallArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let prefix = match args.prefix {
         Some(p) => p,
         None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set: give --prefix")?)
@@ -131,7 +132,7 @@ pub fn run_install(args: InstallArgs) -> Result<u8> {
         .collect();
     write_all(&prefix, &files)?;
     for (_, target, _) in &files {
-        println!("{}", prefix.join(target).display());
+        writeln!(out, "{}", prefix.join(target).display())?;
     }
     let man = prefix.join("share/man");
     eprintln!(
@@ -139,5 +140,5 @@ pub fn run_install(args: InstallArgs) -> Result<u8> {
         man.display(),
         prefix.join("bin").display()
     );
-    Ok(exit::OK)
+    Ok(())
 }

@@ -1,57 +1,58 @@
 //! `git dgrid env`: the effective configuration and where each value comes from, secrets redacted.
 
-use crate::config::{describe, GitConfig, SETTINGS};
-use crate::exit;
+use crate::config::{describe, GitConfig};
 use crate::gitcmd;
+use crate::settings::{Key, SETTINGS};
 use anyhow::Result;
+use std::io::Write;
 
 /// Print the effective configuration and where each value comes from (secrets redacted)
 #[derive(clap::Args, Debug)]
 pub struct Args {}
 
-pub fn run(_args: Args) -> Result<u8> {
+pub fn run(_args: Args) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let cwd = std::env::current_dir()?;
-    println!("git-dgrid {}", env!("CARGO_PKG_VERSION"));
+    writeln!(out, "git-dgrid {}", env!("CARGO_PKG_VERSION"))?;
     let git = gitcmd::require_git()?;
     let git_version = gitcmd::output(&cwd, &["--version"]).unwrap_or_default();
-    println!("git: {} ({git_version})", git.display());
+    writeln!(out, "git: {} ({git_version})", git.display())?;
     let docker = duct::cmd("docker", ["version", "--format", "{{.Server.Version}}"])
         .stdout_capture()
         .stderr_capture()
         .unchecked()
         .run();
     match docker {
-        Ok(out) if out.status.success() => println!(
+        Ok(docker) if docker.status.success() => writeln!(
+            out,
             "docker: server {}",
-            String::from_utf8_lossy(&out.stdout).trim()
-        ),
-        Ok(out) => println!(
+            String::from_utf8_lossy(&docker.stdout).trim()
+        )?,
+        Ok(docker) => writeln!(
+            out,
             "docker: not usable ({})",
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&docker.stderr)
                 .lines()
                 .last()
                 .unwrap_or("")
                 .trim()
-        ),
-        Err(_) => println!("docker: not installed"),
+        )?,
+        Err(_) => writeln!(out, "docker: not installed")?,
     }
     match gitcmd::output_opt(&cwd, &["rev-parse", "--absolute-git-dir"])? {
-        Some(dir) => println!("repository: {dir}"),
-        None => println!("repository: (not in a git repository)"),
+        Some(dir) => writeln!(out, "repository: {dir}")?,
+        None => writeln!(out, "repository: (not in a git repository)")?,
     }
     let config = GitConfig::read(&cwd)?;
-    println!("\nprecedence: command-line flag > environment variable > git config > default\n");
+    writeln!(
+        out,
+        "\nprecedence: command-line flag > environment variable > git config > default\n"
+    )?;
     let rows: Vec<(String, String, String)> = SETTINGS
         .iter()
         .map(|s| {
-            let (value, source) = describe(s, &config);
-            let name = match (s.env, s.git) {
-                (Some(env), Some(git)) => format!("{} ({env}, {git})", s.flag),
-                (Some(env), None) => format!("{} ({env})", s.flag),
-                (None, Some(git)) => format!("{} ({git})", s.flag),
-                (None, None) => s.flag.to_string(),
-            };
-            (name, value, source)
+            let (value, source) = describe(*s, &config);
+            (row_name(s.key()), value, source)
         })
         .collect();
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
@@ -62,7 +63,16 @@ pub fn run(_args: Args) -> Result<u8> {
         .unwrap_or(0)
         .min(50);
     for (name, value, source) in rows {
-        println!("{name:w0$}  {value:w1$}  {source}");
+        writeln!(out, "{name:w0$}  {value:w1$}  {source}")?;
     }
-    Ok(exit::OK)
+    Ok(out.flush()?)
+}
+
+/// `--remote (DGRID_REMOTE, dgrid.remote)`; a setting without a flag by its other names.
+pub fn row_name(key: &Key) -> String {
+    let sources: Vec<&str> = [key.env, key.git].into_iter().flatten().collect();
+    match key.flag {
+        Some(flag) => format!("{flag} ({})", sources.join(", ")),
+        None => sources.join(", "),
+    }
 }

@@ -2,7 +2,7 @@
 //! `<local ref> <local sha> <remote ref> <remote sha>` lines, validates the task files the pushed
 //! commits add or change, refuses the push with every problem listed, then runs a chained hook.
 
-use crate::exit;
+use crate::exit::{self, No, PassOn};
 use crate::gitcmd;
 use crate::hooks;
 use crate::repo::LocalRepo;
@@ -19,7 +19,7 @@ pub struct Args {
     pub args: Vec<String>,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     if args.hook != "pre-push" {
         bail!(
             "unknown hook {:?}: git-dgrid only provides pre-push",
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<u8> {
             eprintln!("  {p}");
         }
         eprintln!("Fix them and push again (check with: git dgrid validate).");
-        return Ok(exit::NO);
+        return Err(No::said().into());
     }
     run_chained(&repo, &args.args, &input)
 }
@@ -97,18 +97,19 @@ fn pushed_commits(
 }
 
 /// Runs the hook that was there before ours, with the same arguments and input.
-fn run_chained(repo: &LocalRepo, args: &[String], input: &[u8]) -> Result<u8> {
+/// Its status is the push's: git refuses the push unless it is 0.
+fn run_chained(repo: &LocalRepo, args: &[String], input: &[u8]) -> Result<()> {
     let chained = hooks::chained_hook(&repo.hooks_dir()?);
     if !chained.exists() {
-        return Ok(exit::OK);
+        return Ok(());
     }
     let output = duct::cmd(&chained, args)
         .stdin_bytes(input.to_vec())
         .unchecked()
         .run()
         .with_context(|| format!("cannot run the chained hook {}", chained.display()))?;
-    Ok(output
-        .status
-        .code()
-        .map_or(exit::ERROR, |c| c.clamp(0, 255) as u8))
+    match output.status.code() {
+        Some(0) => Ok(()),
+        code => Err(PassOn(code.map_or(exit::ERROR, |c| c.clamp(1, 255) as u8)).into()),
+    }
 }

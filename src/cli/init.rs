@@ -1,11 +1,11 @@
 //! `git dgrid init`: lay out a grid in a clone, or create a new local grid remote with `--bare`.
 
-use crate::exit;
 use crate::gitcmd;
 use crate::layout;
 use crate::odb::{self, Edit, Identity};
 use crate::repo::LocalRepo;
 use anyhow::{bail, Context, Result};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Lay out tasks/{queue,in_progress,completed,failed}/ and nodes/, commit, and install the pre-push hook
@@ -25,12 +25,17 @@ pub struct Args {
     pub no_hooks: bool,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     if let Some(path) = &args.bare {
         init_bare(path)?;
-        println!("Created an empty grid at {} (branch main).", path.display());
-        println!("Clone it with: git clone {}", path.display());
-        return Ok(exit::OK);
+        writeln!(
+            out,
+            "Created an empty grid at {} (branch main).",
+            path.display()
+        )?;
+        writeln!(out, "Clone it with: git clone {}", path.display())?;
+        return Ok(());
     }
     let repo = LocalRepo::current()?;
     let Some(top) = repo.work_tree.clone() else {
@@ -38,7 +43,7 @@ pub fn run(args: Args) -> Result<u8> {
     };
     let created = lay_out(&top)?;
     if created.is_empty() {
-        println!("The grid layout is already here.");
+        writeln!(out, "The grid layout is already here.")?;
     } else {
         let mut add = vec!["add", "--"];
         add.extend(created.iter().map(String::as_str));
@@ -46,23 +51,23 @@ pub fn run(args: Args) -> Result<u8> {
         let mut commit = vec!["commit", "--quiet", "-m", "dgrid: lay out the grid", "--"];
         commit.extend(created.iter().map(String::as_str));
         gitcmd::output(&top, &commit).context("cannot commit the grid layout")?;
-        println!("Laid out the grid: {}", created.join(", "));
+        writeln!(out, "Laid out the grid: {}", created.join(", "))?;
     }
     if args.push {
         let remote = match args.remote {
             Some(r) => r,
             None => repo
                 .config("dgrid.remote")?
-                .unwrap_or_else(|| "origin".into()),
+                .unwrap_or_else(|| crate::settings::REMOTE.fixed().into()),
         };
         gitcmd::output(&top, &["push", "--quiet", &remote, "HEAD"])
             .with_context(|| format!("cannot push the layout to {remote}"))?;
-        println!("Pushed to {remote}.");
+        writeln!(out, "Pushed to {remote}.")?;
     }
     if !args.no_hooks {
         super::install_hooks::report_install(&repo.hooks_dir()?)?;
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// Creates the placeholder files that are missing; returns their paths.

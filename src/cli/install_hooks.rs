@@ -1,9 +1,9 @@
 //! `git dgrid install-hooks`: install (or remove) the pre-push hook that validates task files.
 
-use crate::exit;
 use crate::hooks::{self, Installed, Uninstalled};
 use crate::repo::LocalRepo;
 use anyhow::Result;
+use std::io::Write;
 use std::path::Path;
 
 /// Install the pre-push hook that validates task files (honours core.hooksPath; keeps existing hooks)
@@ -14,37 +14,42 @@ pub struct Args {
     pub uninstall: bool,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let hooks_dir = LocalRepo::current()?.hooks_dir()?;
     if args.uninstall {
         match hooks::uninstall(&hooks_dir)? {
-            Uninstalled::Removed => println!("Removed the git-dgrid pre-push hook."),
-            Uninstalled::Restored(p) => println!(
+            Uninstalled::Removed => writeln!(out, "Removed the git-dgrid pre-push hook.")?,
+            Uninstalled::Restored(p) => writeln!(
+                out,
                 "Removed the git-dgrid pre-push hook and restored {}.",
                 p.display()
-            ),
-            Uninstalled::NotInstalled => println!("No pre-push hook is installed."),
-            Uninstalled::Foreign(p) => {
-                println!("{} is not git-dgrid's hook; left it alone.", p.display())
-            }
+            )?,
+            Uninstalled::NotInstalled => writeln!(out, "No pre-push hook is installed.")?,
+            Uninstalled::Foreign(p) => writeln!(
+                out,
+                "{} is not git-dgrid's hook; left it alone.",
+                p.display()
+            )?,
         }
-        return Ok(exit::OK);
+        return Ok(());
     }
     report_install(&hooks_dir)?;
-    Ok(exit::OK)
+    Ok(())
 }
 
 pub fn report_install(hooks_dir: &Path) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let hook = hooks_dir.join("pre-push");
     match hooks::install(hooks_dir)? {
-        Installed::New => println!("Installed the pre-push hook: {}", hook.display()),
-        Installed::AlreadyCurrent => println!("The pre-push hook is installed: {}", hook.display()),
-        Installed::Upgraded => println!("Upgraded the pre-push hook: {}", hook.display()),
-        Installed::Chained(kept) => println!(
+        Installed::New => writeln!(out, "Installed the pre-push hook: {}", hook.display())?,
+        Installed::AlreadyCurrent => writeln!(out, "The pre-push hook is installed: {}", hook.display())?,
+        Installed::Upgraded => writeln!(out, "Upgraded the pre-push hook: {}", hook.display())?,
+        Installed::Chained(kept) => writeln!(out,
             "Installed the pre-push hook: {}\nYour existing hook was kept as {} and still runs after the task check.",
             hook.display(),
             kept.display()
-        ),
+        )?,
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! `git dgrid cancel` and `git dgrid retry`: a maintainer's hand on the queue.
 
-use crate::exit;
+use crate::exit::No;
 use crate::grid::location::GridArgs;
-use crate::grid::submit::Conflict;
 use crate::grid::{manage, Grid, Outcome};
 use crate::odb::Identity;
 use anyhow::Result;
+use std::io::Write;
 
 /// Cancel tasks: queued or running ones move to failed with status "cancelled" (a running
 /// container is stopped by its node)
@@ -43,23 +43,18 @@ fn land(
     grid: &Grid,
     identity: &Identity,
     plan: impl FnMut(&crate::grid::Snapshot) -> Result<Option<crate::grid::Change<()>>>,
-) -> Result<u8> {
-    match grid.transact(identity, plan) {
-        Err(e) if e.is::<Conflict>() => {
-            eprintln!("error: {e}; nothing changed");
-            Ok(exit::NO)
-        }
-        Err(e) => Err(e),
-        Ok(Outcome::Committed { .. }) => Ok(exit::OK),
-        Ok(_) => Ok(exit::NO),
+) -> Result<()> {
+    match super::refused(grid.transact(identity, plan), "nothing changed")? {
+        Outcome::Committed { .. } => Ok(()),
+        _ => Err(No::new("nothing changed").into()),
     }
 }
 
-pub fn run_cancel(args: CancelArgs) -> Result<u8> {
+pub fn run_cancel(args: CancelArgs) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
     let identity = user(&grid);
     let who = identity.email.clone();
-    let code = land(&grid, &identity, |snapshot| {
+    land(&grid, &identity, |snapshot| {
         manage::cancel(
             &grid.repo,
             snapshot,
@@ -70,24 +65,22 @@ pub fn run_cancel(args: CancelArgs) -> Result<u8> {
             chrono::Utc::now(),
         )
     })?;
-    if code == exit::OK {
-        for id in &args.ids {
-            println!("cancelled {id}");
-        }
+    let mut out = std::io::stdout().lock();
+    for id in &args.ids {
+        writeln!(out, "cancelled {id}")?;
     }
-    Ok(code)
+    Ok(out.flush()?)
 }
 
-pub fn run_retry(args: RetryArgs) -> Result<u8> {
+pub fn run_retry(args: RetryArgs) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
     let identity = user(&grid);
-    let code = land(&grid, &identity, |snapshot| {
+    land(&grid, &identity, |snapshot| {
         manage::retry(&grid.repo, snapshot, &args.ids, &grid.limits)
     })?;
-    if code == exit::OK {
-        for id in &args.ids {
-            println!("queued {id} again");
-        }
+    let mut out = std::io::stdout().lock();
+    for id in &args.ids {
+        writeln!(out, "queued {id} again")?;
     }
-    Ok(code)
+    Ok(out.flush()?)
 }

@@ -1,6 +1,8 @@
 //! The command line: one clap definition for `git dgrid <cmd>` and every `git-dgrid-<cmd>` binary.
 
 use crate::exit;
+use crate::grid::Conflict;
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -62,8 +64,18 @@ pub fn main_with(preset: Option<&str>) -> ExitCode {
     if let Some(cmd) = preset {
         args.insert(1.min(args.len()), cmd.into());
     }
-    let cli = Cli::parse_from(args);
-    let result = crate::gitcmd::require_git().and_then(|_| match cli.command {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
+    match crate::gitcmd::require_git().and_then(|_| run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit::report(&e, exit_kind(&e)),
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Submit(a) => submit::run(*a),
@@ -79,12 +91,37 @@ pub fn main_with(preset: Option<&str>) -> ExitCode {
         Command::InstallDocs(a) => docs::run_install(a),
         Command::Env(a) => env::run(a),
         Command::GenerateDocs(a) => docs::run_generate(a),
-    });
-    match result {
-        Ok(code) => exit::code(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            exit::code(exit::ERROR)
+    }
+}
+
+/// How a command's error ends it: the errors of the layers below that mean a clean "no" (a
+/// transition that refuses the user's input) are told apart here, the rest by [`exit::kind`].
+pub fn exit_kind(error: &anyhow::Error) -> exit::Kind {
+    match exit::kind(error) {
+        exit::Kind::Error if error.downcast_ref::<Conflict>().is_some() => {
+            exit::Kind::No(Some(format!("{error:#}")))
         }
+        kind => kind,
+    }
+}
+
+/// Says what did not happen when a transition refuses (`nothing submitted: <why>`); other errors
+/// pass unchanged.
+pub fn refused<T>(result: Result<T>, what: &'static str) -> Result<T> {
+    result.map_err(|e| {
+        if e.is::<Conflict>() {
+            e.context(what)
+        } else {
+            e
+        }
+    })
+}
+
+/// `--help`, `--version` (exit 0) and usage errors (exit 2), as clap prints them; a closed stdout
+/// while printing help is as quiet as anywhere else.
+fn usage_exit(error: &clap::Error) -> ExitCode {
+    match error.print() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(exit::CLOSED_PIPE),
+        _ => ExitCode::from(error.exit_code().clamp(0, 255) as u8),
     }
 }

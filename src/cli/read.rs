@@ -53,10 +53,11 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
     if grid_args.repo.is_none() {
         let local = LocalRepo::current()?;
         let remote = grid_args.remote.clone().or_else(|| {
-            gitcmd::output_opt(&local.dir, &["remote", "get-url", "origin"])
+            let default = crate::settings::REMOTE.fixed();
+            gitcmd::output_opt(&local.dir, &["remote", "get-url", default])
                 .ok()
                 .flatten()
-                .map(|_| "origin".into())
+                .map(|_| default.into())
         });
         if remote.is_none() {
             // The grid repository itself: its own main.

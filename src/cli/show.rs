@@ -1,11 +1,12 @@
 //! `git dgrid show ID` and `git dgrid logs ID`: one task, where it is, what it is, what it did.
 
 use super::read::{self, ReadArgs};
-use crate::exit;
+use crate::exit::No;
 use crate::gitcmd;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
 use anyhow::{Context, Result};
+use std::io::Write;
 
 /// Show a task: its state, spec, result and history (the commits that moved it)
 #[derive(clap::Args, Debug)]
@@ -40,15 +41,14 @@ fn locate(source: &read::ReadSource, id: &str) -> Result<Option<(Snapshot, TaskR
     Ok(found.map(|t| (snapshot, t)))
 }
 
-fn unknown(id: &str, describe: &str) -> u8 {
-    eprintln!("error: no task {id:?} on {describe}");
-    exit::NO
+fn unknown(id: &str, describe: &str) -> anyhow::Error {
+    No::new(format!("no task {id:?} on {describe}")).into()
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     let source = read::open(&args.read)?;
     let Some((_, task)) = locate(&source, &args.id)? else {
-        return Ok(unknown(&args.id, &source.describe));
+        return Err(unknown(&args.id, &source.describe));
     };
     let history = history(&source, &args.id)?;
     let (spec, result) = if task.state.holds_results() {
@@ -60,21 +60,27 @@ pub fn run(args: Args) -> Result<u8> {
             None,
         )
     };
+    let mut out = std::io::stdout().lock();
     if args.json {
         let history: Vec<serde_json::Value> = history
             .iter()
             .map(|(commit, author, time, subject)| serde_json::json!({"commit": commit, "author": author, "time": time, "subject": subject}))
             .collect();
         let object = serde_json::json!({"id": args.id, "state": task.state.name(), "path": task.path, "spec": spec, "result": result, "history": history});
-        println!("{}", serde_json::to_string_pretty(&object)?);
-        return Ok(exit::OK);
+        writeln!(out, "{}", serde_json::to_string_pretty(&object)?)?;
+        return Ok(out.flush()?);
     }
-    println!(
+    writeln!(
+        out,
         "task   {}\nstate  {}\npath   {}",
         args.id, task.state, task.path
-    );
+    )?;
     if let Some(spec) = &spec {
-        println!("\nspec\n{}", indent(&serde_json::to_string_pretty(spec)?));
+        writeln!(
+            out,
+            "\nspec\n{}",
+            indent(&serde_json::to_string_pretty(spec)?)
+        )?;
     }
     if let Some(result) = &result {
         let mut summary = result.clone();
@@ -89,46 +95,55 @@ pub fn run(args: Args) -> Result<u8> {
             args.id
         );
         summary.task = None;
-        println!(
+        writeln!(
+            out,
             "\nresult\n{}",
             indent(&serde_json::to_string_pretty(&summary)?)
-        );
+        )?;
     }
-    println!("\nhistory");
+    writeln!(out, "\nhistory")?;
     for (commit, author, time, subject) in &history {
-        println!(
+        writeln!(
+            out,
             "  {} {time} {author}: {subject}",
             &commit[..commit.len().min(10)]
-        );
+        )?;
     }
-    Ok(exit::OK)
+    Ok(out.flush()?)
 }
 
-pub fn run_logs(args: LogsArgs) -> Result<u8> {
+pub fn run_logs(args: LogsArgs) -> Result<()> {
     let source = read::open(&args.read)?;
     let Some((_, task)) = locate(&source, &args.id)? else {
-        return Ok(unknown(&args.id, &source.describe));
+        return Err(unknown(&args.id, &source.describe));
     };
     if !task.state.holds_results() {
-        eprintln!("{} is {}: it has no output yet", args.id, task.state);
-        return Ok(exit::NO);
+        return Err(No::new(format!(
+            "{} is {}: it has no output yet",
+            args.id, task.state
+        ))
+        .into());
     }
     let result = snapshot::load_result(&source.repo, &task, &source.limits)?;
     let streams = [
         ("stdout", &result.stdout, &result.stdout_info),
         ("stderr", &result.stderr, &result.stderr_info),
     ];
+    let mut out = std::io::stdout().lock();
     for (name, text, info) in streams {
         if (args.stdout && name != "stdout") || (args.stderr && name != "stderr") {
             continue;
         }
         if !(args.stdout || args.stderr) {
+            out.flush()?;
             eprintln!("==> {name} <==");
         }
-        print!("{text}");
+        write!(out, "{text}")?;
         if !text.is_empty() && !text.ends_with('\n') {
-            println!();
+            writeln!(out)?;
         }
+        // Each stream's note on stderr comes after the stream, as on a terminal.
+        out.flush()?;
         if let Some(info) = info.as_ref().filter(|i| i.truncated) {
             eprintln!(
                 "[{name} truncated: {} of {} bytes kept; sha256 of the whole stream {}]",
@@ -138,7 +153,7 @@ pub fn run_logs(args: LogsArgs) -> Result<u8> {
             );
         }
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// The commits that touched any place the task can be, newest first.

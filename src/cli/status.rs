@@ -2,7 +2,6 @@
 
 use super::read::{self, ReadArgs, ReadSource};
 use crate::dashboard::{history, html, table, StatusModel};
-use crate::exit;
 use crate::grid::Snapshot;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -47,14 +46,15 @@ fn now(args: &Args) -> Result<DateTime<Utc>> {
     }
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     if let Some(secs) = args.watch {
         return watch(&args, Duration::from_secs(secs.max(1)));
     }
     let (source, model, now) = read_model(&args)?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&model)?);
-        return Ok(exit::OK);
+        writeln!(out, "{}", serde_json::to_string_pretty(&model)?)?;
+        return Ok(out.flush()?);
     }
     if let Some(dir) = &args.html {
         let series = history::series(&source.repo, source.tip, now, 48)?;
@@ -66,10 +66,14 @@ pub fn run(args: Args) -> Result<u8> {
         std::fs::write(dir.join("status.json"), json)
             .with_context(|| format!("cannot write {}/status.json", dir.display()))?;
         eprintln!("wrote {}/index.html and status.json", dir.display());
-        return Ok(exit::OK);
+        return Ok(());
     }
-    print!("{}", table::render(&model, &source.describe, use_color()));
-    Ok(exit::OK)
+    write!(
+        out,
+        "{}",
+        table::render(&model, &source.describe, use_color())
+    )?;
+    Ok(out.flush()?)
 }
 
 fn use_color() -> bool {
@@ -94,23 +98,25 @@ fn table_text(args: &Args) -> Result<String> {
 /// Shows the table every `interval` until interrupted. Once the first table is shown, a refresh
 /// that fails (the network, say) says so (on a terminal under the last table, which stays) and the
 /// next refresh tries again, as `watch` does.
-fn watch(args: &Args, interval: Duration) -> Result<u8> {
+fn watch(args: &Args, interval: Duration) -> Result<()> {
     // On a terminal each table replaces the last; in a pipe or a file they follow one another.
     let terminal = std::io::stdout().is_terminal();
     let clear = if terminal { "\x1b[2J\x1b[H" } else { "\n" };
     let mut last = table_text(args)?;
-    print!("{clear}{last}");
+    let mut out = std::io::stdout().lock();
+    write!(out, "{clear}{last}")?;
     loop {
-        std::io::stdout().flush()?;
+        // A reader that went away (`status --watch | head`) ends the loop here, quietly.
+        out.flush()?;
         std::thread::sleep(interval);
         let time = Utc::now().format("%H:%M:%S");
         match table_text(args) {
             Ok(text) => {
                 last = text;
-                print!("{clear}{last}");
+                write!(out, "{clear}{last}")?;
             }
-            Err(e) if terminal => print!("{clear}{last}\n{time} could not refresh: {e:#}\n"),
-            Err(e) => print!("\n{time} could not refresh: {e:#}\n"),
+            Err(e) if terminal => write!(out, "{clear}{last}\n{time} could not refresh: {e:#}\n")?,
+            Err(e) => write!(out, "\n{time} could not refresh: {e:#}\n")?,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `git dgrid submit`: validate tasks and push them to the queue in one commit.
 
-use crate::exit;
+use crate::exit::No;
 use crate::fields;
 use crate::grid::location::GridArgs;
 use crate::grid::{submit, Grid, Outcome, Snapshot};
@@ -12,7 +12,7 @@ use crate::task::{self, Limits, TaskSpec};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use serde_json::{Map, Value};
-use std::io::{BufRead, IsTerminal, Read};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ pub struct Args {
     pub grid: GridArgs,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     let local = LocalRepo::current().ok();
     let limits = match &local {
         Some(l) => l.limits()?,
@@ -118,9 +118,8 @@ pub fn run(args: Args) -> Result<u8> {
         }
     }
     if !problems.is_empty() {
-        super::validate::report(&problems, false);
-        eprintln!("nothing submitted: {} problem(s)", problems.len());
-        return Ok(exit::NO);
+        super::validate::report(&mut std::io::stdout().lock(), &problems, false)?;
+        return Err(No::new(format!("nothing submitted: {} problem(s)", problems.len())).into());
     }
     if tasks.is_empty() {
         bail!(
@@ -141,32 +140,29 @@ pub fn run(args: Args) -> Result<u8> {
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
-    let outcome = match result {
-        Err(e) if e.is::<submit::Conflict>() => {
-            eprintln!("nothing submitted: {e}");
-            return Ok(exit::NO);
-        }
-        other => other?,
-    };
-    let Outcome::Committed { commit, .. } = outcome else {
+    let Outcome::Committed { commit, .. } = super::refused(result, "nothing submitted")? else {
         bail!("nothing was submitted");
     };
+    let mut out = std::io::stdout().lock();
     for t in &tasks {
         if args.json {
             let path = layout::task_path(State::Queue, &t.id);
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::json!({"id": t.id, "state": "queue", "path": path, "commit": commit.to_string()})
-            );
+            )?;
         } else {
-            println!("{}", t.id);
+            writeln!(out, "{}", t.id)?;
         }
     }
+    out.flush()?;
+    drop(out);
     if args.wait {
         let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
         return super::wait::follow(&grid, &ids, Duration::from_secs(args.poll_interval.max(1)));
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// Every task given, as (name for messages, JSON object). Inputs that are not a task-sized JSON
@@ -326,7 +322,7 @@ fn default_submitter(identity: Option<&Identity>) -> String {
 }
 
 /// `--no-push`: the files go into tasks/queue/ of the working tree, for a pull request.
-fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Result<u8> {
+fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Result<()> {
     let top = local
         .work_tree
         .as_ref()
@@ -335,7 +331,7 @@ fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Resul
         local,
         &local
             .config("dgrid.remote")?
-            .unwrap_or_else(|| "origin".into()),
+            .unwrap_or_else(|| crate::settings::REMOTE.fixed().into()),
     )
     .ok();
     let snapshot = match &grid {
@@ -343,10 +339,7 @@ fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Resul
         None => Snapshot::empty(),
     };
     // Same checks as a push, against the last fetched state; nothing is written if any fails.
-    if let Err(e) = submit::plan(&snapshot, tasks) {
-        eprintln!("nothing written: {e}");
-        return Ok(exit::NO);
-    }
+    super::refused(submit::plan(&snapshot, tasks), "nothing written")?;
     let queue = top.join(State::Queue.dir());
     for t in tasks {
         let path = queue.join(format!("{}.json", t.id));
@@ -356,19 +349,27 @@ fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Resul
     }
     std::fs::create_dir_all(&queue)
         .with_context(|| format!("cannot create {}", queue.display()))?;
+    let mut written = Vec::with_capacity(tasks.len());
     for t in tasks {
         let rel = format!("{}/{}.json", State::Queue.dir(), t.id);
         std::fs::write(top.join(&rel), t.to_json())
             .with_context(|| format!("cannot write {rel}"))?;
+        written.push((t, rel));
+    }
+    // Printed once every file is written, so a closed stdout cannot leave half of them unwritten.
+    let mut out = std::io::stdout().lock();
+    for (t, rel) in written {
         if json {
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::json!({"id": t.id, "state": "queue", "path": rel})
-            );
+            )?;
         } else {
-            println!("{rel}");
+            writeln!(out, "{rel}")?;
         }
     }
+    out.flush()?;
     eprintln!(
         "Wrote {} task file(s). Commit them and open a pull request:",
         tasks.len()
@@ -377,7 +378,7 @@ fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Resul
         "  git add {0} && git commit -m 'Add tasks' && git push",
         State::Queue.dir()
     );
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// On a terminal, a spinner while the tasks are checked against the grid and pushed.

@@ -1,6 +1,6 @@
 //! `git dgrid validate`: check task files against the contract.
 
-use crate::exit;
+use crate::exit::No;
 use crate::gitcmd;
 use crate::grid::inspect;
 use crate::odb;
@@ -11,6 +11,7 @@ use crate::validate::{self, Entry};
 use anyhow::{bail, Context, Result};
 use gix::ObjectId;
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Validate task files: the given files, those a revision range added or changed, or all of tasks/ and nodes/
@@ -29,7 +30,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     let repo = LocalRepo::current().ok();
     let limits = match &repo {
         Some(r) => r.limits()?,
@@ -54,23 +55,26 @@ pub fn run(args: Args) -> Result<u8> {
         Some(s) => s.len(),
         None => entries.len(),
     };
-    report(&problems, args.json);
-    eprintln!("{checked} file(s) checked, {} problem(s)", problems.len());
-    Ok(if problems.is_empty() {
-        exit::OK
+    report(&mut std::io::stdout().lock(), &problems, args.json)?;
+    let summary = format!("{checked} file(s) checked, {} problem(s)", problems.len());
+    if problems.is_empty() {
+        eprintln!("{summary}");
+        Ok(())
     } else {
-        exit::NO
-    })
+        Err(No::new(summary).into())
+    }
 }
 
-pub fn report(problems: &[Problem], json: bool) {
+/// One line per problem, as text or as a JSON object.
+pub fn report(out: &mut impl Write, problems: &[Problem], json: bool) -> Result<()> {
     for p in problems {
         if json {
-            println!("{}", serde_json::to_string(p).expect("problems serialize"));
+            writeln!(out, "{}", serde_json::to_string(p)?)?;
         } else {
-            println!("{p}");
+            writeln!(out, "{p}")?;
         }
     }
+    Ok(out.flush()?)
 }
 
 fn whole_grid(repo: &LocalRepo) -> Result<Vec<Entry>> {

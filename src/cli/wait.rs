@@ -1,7 +1,7 @@
 //! Following tasks until they finish (`submit --wait`), with a progress bar on a terminal and a
 //! plain line per change in a pipe.
 
-use crate::exit;
+use crate::exit::No;
 use crate::grid::{Grid, Snapshot};
 use crate::layout::State;
 use anyhow::Result;
@@ -30,8 +30,9 @@ fn count(snapshot: &Snapshot, ids: &[String]) -> Counts {
     c
 }
 
-/// Polls until every task is completed or failed. Exit 0 if all succeeded, 1 otherwise.
-pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<u8> {
+/// Polls until every task is completed or failed. Exit 0 if all succeeded, a clean "no" (exit 1)
+/// otherwise: the last line shown says how many failed.
+pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<()> {
     let total = ids.len() as u64;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
@@ -67,7 +68,10 @@ pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<u8> {
             if let Some(bar) = bar {
                 bar.finish_with_message(line);
             }
-            return Ok(if c.failed == 0 { exit::OK } else { exit::NO });
+            return match c.failed {
+                0 => Ok(()),
+                _ => Err(No::said().into()),
+            };
         }
         std::thread::sleep(interval);
     }

@@ -2,10 +2,14 @@
 
 use crate::config::GitConfig;
 use crate::exec::docker::{memory_bytes, DockerConfig};
-use crate::exit;
+use crate::exit::No;
 use crate::grid::location::GridArgs;
 use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
+use crate::settings::{
+    ALLOW_NETWORK, CLOCK_SKEW, DOCKER, GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE, LEASE_HEARTBEATS,
+    LOG_FORMAT, MAX_CPUS, MAX_MEMORY, NODE_ID, OUTPUT_CAP, POLL_INTERVAL, PULL, SLOTS,
+};
 use crate::task;
 use crate::worker::{self, Ending, StopRequests};
 use anyhow::{bail, Context, Result};
@@ -19,34 +23,27 @@ use std::time::Duration;
 /// Exit status: 0 done (or stopped by a signal), 1 --once found nothing to do, 2 error.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// This node's id [git config dgrid.nodeId; default: the host name and a random suffix kept in the state dir]
-    #[arg(long, value_name = "ID", env = "NODE_ID")]
+    #[arg(long, value_name = "ID", env = NODE_ID.key.env, help = NODE_ID.help())]
     pub node_id: Option<String>,
-    /// A label this node has (repeatable; DGRID_LABELS takes a comma-separated list) [git config dgrid.labels]
     #[arg(
         long = "label",
         value_name = "LABEL",
-        env = "DGRID_LABELS",
+        env = LABELS.key.env,
+        help = LABELS.help(),
         value_delimiter = ','
     )]
     pub labels: Vec<String>,
-    /// Tasks run at the same time [git config dgrid.slots; default: 1]
-    #[arg(long, value_name = "N", env = "DGRID_SLOTS")]
+    #[arg(long, value_name = "N", env = SLOTS.key.env, help = SLOTS.help())]
     pub slots: Option<usize>,
-    /// Seconds between looks at the remote when idle, growing up to 4x while nothing changes [git config dgrid.pollInterval; default: 10]
-    #[arg(long, value_name = "SECS", env = "PULL_INTERVAL")]
+    #[arg(long, value_name = "SECS", env = POLL_INTERVAL.key.env, help = POLL_INTERVAL.help())]
     pub poll_interval: Option<u64>,
-    /// Seconds between heartbeat pushes when nothing else is pushed [git config dgrid.heartbeatInterval; default: 300]
-    #[arg(long, value_name = "SECS", env = "DGRID_HEARTBEAT_INTERVAL")]
+    #[arg(long, value_name = "SECS", env = HEARTBEAT_INTERVAL.key.env, help = HEARTBEAT_INTERVAL.help())]
     pub heartbeat_interval: Option<u64>,
-    /// Seconds a claim lasts without a heartbeat [git config dgrid.lease; default: 3 heartbeat intervals]
-    #[arg(long, value_name = "SECS", env = "DGRID_LEASE")]
+    #[arg(long, value_name = "SECS", env = LEASE.key.env, help = LEASE.help())]
     pub lease: Option<u64>,
-    /// Seconds of clock difference tolerated before another node's lease counts as expired [git config dgrid.clockSkew; default: 60]
-    #[arg(long, value_name = "SECS", env = "DGRID_CLOCK_SKEW")]
+    #[arg(long, value_name = "SECS", env = CLOCK_SKEW.key.env, help = CLOCK_SKEW.help())]
     pub clock_skew: Option<u64>,
-    /// Seconds running tasks get to finish after SIGTERM/SIGINT before they are killed and released [git config dgrid.grace; default: 30]
-    #[arg(long, value_name = "SECS", env = "DGRID_GRACE")]
+    #[arg(long, value_name = "SECS", env = GRACE.key.env, help = GRACE.help())]
     pub grace: Option<u64>,
     /// Claim at most one batch, run it, report, exit (for cron)
     #[arg(long, conflicts_with_all = ["until_empty", "max_tasks"])]
@@ -57,26 +54,19 @@ pub struct Args {
     /// Exit when the queue has nothing this node can run and its own tasks are reported
     #[arg(long)]
     pub until_empty: bool,
-    /// Bytes of each output stream kept in the result; the rest is counted and hashed [git config dgrid.outputCap; default: 65536]
-    #[arg(long, value_name = "BYTES", env = "DGRID_OUTPUT_CAP")]
+    #[arg(long, value_name = "BYTES", env = OUTPUT_CAP.key.env, help = OUTPUT_CAP.help())]
     pub output_cap: Option<usize>,
-    /// Let tasks that ask for "network": "bridge" have it [git config dgrid.allowNetwork]
-    #[arg(long, env = "DGRID_ALLOW_NETWORK")]
+    #[arg(long, env = ALLOW_NETWORK.key.env, help = ALLOW_NETWORK.help())]
     pub allow_network: bool,
-    /// CPUs a container may use at most [git config dgrid.maxCpus; default: 4]
-    #[arg(long, value_name = "N", env = "DGRID_MAX_CPUS")]
+    #[arg(long, value_name = "N", env = MAX_CPUS.key.env, help = MAX_CPUS.help())]
     pub max_cpus: Option<f64>,
-    /// Memory a container may use at most, e.g. 4g [git config dgrid.maxMemory; default: 4g]
-    #[arg(long, value_name = "SIZE", env = "DGRID_MAX_MEMORY")]
+    #[arg(long, value_name = "SIZE", env = MAX_MEMORY.key.env, help = MAX_MEMORY.help())]
     pub max_memory: Option<String>,
-    /// When docker pulls images: missing or never [git config dgrid.pull; default: missing]
-    #[arg(long, value_name = "WHEN", env = "DGRID_PULL", value_parser = ["missing", "never"])]
+    #[arg(long, value_name = "WHEN", env = PULL.key.env, help = PULL.help(), value_parser = ["missing", "never"])]
     pub pull: Option<String>,
-    /// The docker command [git config dgrid.docker; default: docker]
-    #[arg(long, value_name = "PATH", env = "DGRID_DOCKER")]
+    #[arg(long, value_name = "PATH", env = DOCKER.key.env, help = DOCKER.help())]
     pub docker: Option<String>,
-    /// Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]
-    #[arg(long, value_name = "FORMAT", env = "DGRID_LOG_FORMAT", value_parser = ["text", "json"])]
+    #[arg(long, value_name = "FORMAT", env = LOG_FORMAT.key.env, help = LOG_FORMAT.help(), value_parser = ["text", "json"])]
     pub log_format: Option<String>,
     /// More detail in the log (each poll and push)
     #[arg(short, long, conflicts_with = "quiet")]
@@ -88,7 +78,7 @@ pub struct Args {
     pub grid: GridArgs,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args) -> Result<()> {
     // First of all, so that a signal during start-up stops the worker the graceful way too.
     let stop = Arc::new(StopRequests::default());
     install_signal_handlers(stop.clone())?;
@@ -96,95 +86,7 @@ pub fn run(args: Args) -> Result<u8> {
     let state_dir = grid_args.state_dir()?;
     let grid = Grid::open_resolved(&grid_args)?;
     let config = GitConfig::read(&grid.dir)?;
-    let node_id = match config.resolve_opt(args.node_id.clone(), "dgrid.nodeId")? {
-        Some(id) => id,
-        None => default_node_id(&state_dir)?,
-    };
-    task::check_id(&node_id).map_err(|why| anyhow::anyhow!("node id {node_id:?}: {why}"))?;
-    let mut labels = args.labels.clone();
-    if labels.is_empty() {
-        labels = config
-            .get_all("dgrid.labels")
-            .iter()
-            .flat_map(|l| l.split(','))
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-    }
-    for label in &labels {
-        task::check_label(label).map_err(|why| anyhow::anyhow!("label: {why}"))?;
-    }
-    let slots: usize = config.resolve(args.slots, "dgrid.slots", 1)?;
-    if slots == 0 {
-        bail!("--slots must be at least 1");
-    }
-    let max_memory_text: String =
-        config.resolve(args.max_memory.clone(), "dgrid.maxMemory", "4g".into())?;
-    let max_memory = memory_bytes(max_memory_text.trim())
-        .with_context(|| format!("max memory {max_memory_text:?}: expected e.g. 512m or 4g"))?;
-    let max_cpus: f64 = config.resolve(args.max_cpus, "dgrid.maxCpus", 4.0)?;
-    let pull: String = config.resolve(args.pull.clone(), "dgrid.pull", "missing".into())?;
-    if !["missing", "never"].contains(&pull.as_str()) {
-        bail!("pull {pull:?}: expected missing or never");
-    }
-    let heartbeat = Duration::from_secs(
-        config
-            .resolve(args.heartbeat_interval, "dgrid.heartbeatInterval", 300)?
-            .max(1),
-    );
-    let lease = match config.resolve_opt(args.lease, "dgrid.lease")? {
-        Some(secs) => Duration::from_secs(secs.max(1)),
-        None => heartbeat * 3,
-    };
-    let log_format: String =
-        config.resolve(args.log_format.clone(), "dgrid.logFormat", "text".into())?;
-    let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
-        .context("cannot make the state dir's path absolute")?;
-    let docker = DockerConfig {
-        docker: config.resolve(args.docker.clone(), "dgrid.docker", "docker".into())?,
-        output_cap: config.resolve(args.output_cap, "dgrid.outputCap", 64 * 1024)?,
-        allow_network: config.flag(args.allow_network, "dgrid.allowNetwork")?,
-        max_cpus,
-        default_cpus: max_cpus.min(1.0),
-        max_memory,
-        default_memory: max_memory.min(512 << 20),
-        pull,
-        node_dir: node_dir.to_string_lossy().into_owned(),
-        ..DockerConfig::default()
-    };
-    let cfg = worker::Config {
-        node_dir,
-        node_id,
-        labels,
-        slots,
-        poll_interval: Duration::from_secs(
-            config
-                .resolve(args.poll_interval, "dgrid.pollInterval", 10)?
-                .max(1),
-        ),
-        heartbeat_interval: heartbeat,
-        lease,
-        clock_skew: Duration::from_secs(config.resolve(args.clock_skew, "dgrid.clockSkew", 60)?),
-        grace: Duration::from_secs(config.resolve(args.grace, "dgrid.grace", 30)?),
-        once: args.once,
-        max_tasks: args.max_tasks,
-        until_empty: args.until_empty,
-        docker,
-        log: Log::new(
-            if log_format == "json" {
-                LogFormat::Json
-            } else {
-                LogFormat::Text
-            },
-            if args.quiet {
-                Level::Warn
-            } else if args.verbose {
-                Level::Debug
-            } else {
-                Level::Info
-            },
-        ),
-    };
+    let cfg = worker_config(&args, &config, &state_dir)?;
     cfg.log.info(
         &cfg.node_id,
         &format!(
@@ -195,9 +97,85 @@ pub fn run(args: Args) -> Result<u8> {
         ),
     );
     match worker::Worker::new(grid, cfg, stop)?.run()? {
-        Ending::Done { .. } => Ok(exit::OK),
-        Ending::NothingToDo => Ok(exit::NO),
+        Ending::Done { .. } => Ok(()),
+        Ending::NothingToDo => Err(No::said().into()),
     }
+}
+
+/// The worker's settings, each resolved from the table (flag > environment > git config >
+/// default) and checked.
+fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<worker::Config> {
+    let secs = |s: u64| Duration::from_secs(s);
+    let node_id = match NODE_ID.resolve_opt(args.node_id.clone(), config)? {
+        Some(id) => id,
+        None => default_node_id(state_dir)?,
+    };
+    task::check_id(&node_id).map_err(|why| anyhow::anyhow!("node id {node_id:?}: {why}"))?;
+    let labels = LABELS.resolve_list(args.labels.clone(), config);
+    for label in &labels {
+        task::check_label(label).map_err(|why| anyhow::anyhow!("label: {why}"))?;
+    }
+    let slots = SLOTS.resolve(args.slots, config)?;
+    if slots == 0 {
+        bail!("--slots must be at least 1");
+    }
+    let max_memory_text: String = MAX_MEMORY.resolve(args.max_memory.clone(), config)?;
+    let max_memory = memory_bytes(&max_memory_text)
+        .with_context(|| format!("max memory {max_memory_text:?}: expected e.g. 512m or 4g"))?;
+    let max_cpus = MAX_CPUS.resolve(args.max_cpus, config)?;
+    let pull: String = PULL.resolve(args.pull.clone(), config)?;
+    if !["missing", "never"].contains(&pull.as_str()) {
+        bail!("pull {pull:?}: expected missing or never");
+    }
+    let heartbeat = secs(
+        HEARTBEAT_INTERVAL
+            .resolve(args.heartbeat_interval, config)?
+            .max(1),
+    );
+    let lease = match LEASE.resolve_opt(args.lease, config)? {
+        Some(s) => secs(s.max(1)),
+        None => heartbeat * LEASE_HEARTBEATS,
+    };
+    let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
+    let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
+        .context("cannot make the state dir's path absolute")?;
+    let docker = DockerConfig {
+        docker: DOCKER.resolve(args.docker.clone(), config)?,
+        output_cap: OUTPUT_CAP.resolve(args.output_cap, config)?,
+        allow_network: ALLOW_NETWORK.resolve_flag(args.allow_network, config)?,
+        max_cpus,
+        default_cpus: max_cpus.min(1.0),
+        max_memory,
+        default_memory: max_memory.min(512 << 20),
+        pull,
+        node_dir: node_dir.to_string_lossy().into_owned(),
+        ..DockerConfig::default()
+    };
+    let format = match log_format.as_str() {
+        "json" => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    let level = match (args.quiet, args.verbose) {
+        (true, _) => Level::Warn,
+        (_, true) => Level::Debug,
+        _ => Level::Info,
+    };
+    Ok(worker::Config {
+        node_dir,
+        node_id,
+        labels,
+        slots,
+        poll_interval: secs(POLL_INTERVAL.resolve(args.poll_interval, config)?.max(1)),
+        heartbeat_interval: heartbeat,
+        lease,
+        clock_skew: secs(CLOCK_SKEW.resolve(args.clock_skew, config)?),
+        grace: secs(GRACE.resolve(args.grace, config)?),
+        once: args.once,
+        max_tasks: args.max_tasks,
+        until_empty: args.until_empty,
+        docker,
+        log: Log::new(format, level),
+    })
 }
 
 /// SIGTERM and SIGINT are counted; the worker reacts to the count.

@@ -4,6 +4,7 @@
 use crate::grid::snapshot::{Snapshot, TaskRef};
 use crate::layout::State;
 use crate::node::{NodeRecord, NodeState};
+use crate::settings;
 use crate::task::{self, Status};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -38,9 +39,9 @@ pub struct Counts {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Liveness {
-    /// Heartbeat within two heartbeat intervals.
+    /// Heartbeat within two heartbeat intervals (and within its lease).
     Alive,
-    /// Within the lease (three intervals) plus a minute: maybe a slow network.
+    /// Within the lease it recorded plus its clock-skew margin: maybe a slow network.
     Late,
     /// Silent for longer: its tasks will be taken back.
     Dead,
@@ -208,10 +209,18 @@ pub fn liveness(record: &NodeRecord, now: DateTime<Utc>) -> (Liveness, Option<i6
     if record.state == NodeState::Stopped {
         return (Liveness::Stopped, heartbeat_age);
     }
-    let interval = record.heartbeat_interval.max(1) as i64;
+    // Judged by what the node recorded (docs/ARCHITECTURE.md#leases-and-clocks); records of older
+    // workers lack the lease and the skew, and such workers ran with the defaults.
+    let interval = record.heartbeat_interval.max(1);
+    let lease = record
+        .lease
+        .unwrap_or(interval * u64::from(settings::LEASE_HEARTBEATS)) as i64;
+    let skew = record.clock_skew.unwrap_or(settings::CLOCK_SKEW.fixed()) as i64;
+    // Half a minute of slack for a heartbeat on its way (a slow push).
+    let alive_within = (2 * interval as i64 + 30).min(lease);
     let state = match heartbeat_age {
-        Some(a) if a <= 2 * interval + 30 => Liveness::Alive,
-        Some(a) if a <= 3 * interval + 60 => Liveness::Late,
+        Some(a) if a <= alive_within => Liveness::Alive,
+        Some(a) if a <= lease + skew => Liveness::Late,
         _ => Liveness::Dead,
     };
     (state, heartbeat_age)
@@ -346,3 +355,69 @@ impl StatusModel {
 }
 
 pub use crate::time::human_duration;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(lease: Option<u64>, clock_skew: Option<u64>) -> NodeRecord {
+        NodeRecord {
+            id: "n".into(),
+            hostname: String::new(),
+            version: String::new(),
+            labels: Vec::new(),
+            slots: 1,
+            cpus: 1.0,
+            memory: 0,
+            docker_version: None,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            last_heartbeat: "2026-01-01T12:00:00Z".into(),
+            state: NodeState::Running,
+            heartbeat_interval: 300,
+            lease,
+            clock_skew,
+            running: Vec::new(),
+            completed: 0,
+            failed: 0,
+            session: String::new(),
+            problem: None,
+        }
+    }
+
+    fn judged(record: &NodeRecord, silent_secs: i64) -> Liveness {
+        let heartbeat = DateTime::parse_from_rfc3339(&record.last_heartbeat).unwrap();
+        let now = heartbeat.with_timezone(&Utc) + chrono::Duration::seconds(silent_secs);
+        liveness(record, now).0
+    }
+
+    #[test]
+    fn a_node_is_judged_by_the_lease_it_recorded() {
+        // A lease of 2 hours and a 10-minute skew margin: silent for 20 minutes is only late,
+        // for more than 2 h 10 min dead.
+        let long = record(Some(7200), Some(600));
+        assert_eq!(judged(&long, 600), Liveness::Alive);
+        assert_eq!(judged(&long, 1200), Liveness::Late);
+        assert_eq!(judged(&long, 7200 + 600), Liveness::Late);
+        assert_eq!(judged(&long, 7200 + 601), Liveness::Dead);
+        // A lease shorter than two heartbeat intervals: late as soon as the lease is over.
+        let short = record(Some(120), Some(30));
+        assert_eq!(judged(&short, 100), Liveness::Alive);
+        assert_eq!(judged(&short, 121), Liveness::Late);
+        assert_eq!(judged(&short, 151), Liveness::Dead);
+    }
+
+    #[test]
+    fn old_records_are_judged_by_the_defaults() {
+        // No lease or skew recorded: 3 heartbeat intervals and 60 s, as such workers ran.
+        let old = record(None, None);
+        assert_eq!(judged(&old, 630), Liveness::Alive);
+        assert_eq!(judged(&old, 631), Liveness::Late);
+        assert_eq!(judged(&old, 960), Liveness::Late);
+        assert_eq!(judged(&old, 961), Liveness::Dead);
+        let stopped = NodeRecord {
+            state: NodeState::Stopped,
+            ..record(None, None)
+        };
+        assert_eq!(judged(&stopped, 10_000), Liveness::Stopped);
+    }
+}

@@ -3,6 +3,7 @@
 //! container running. This module never touches git.
 
 use crate::exec::capture::{capture, Captured};
+use crate::settings;
 use crate::task::{Attempt, Network, Status, TaskCommand, TaskSpec};
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,17 +33,19 @@ pub struct DockerConfig {
 
 impl Default for DockerConfig {
     fn default() -> Self {
+        // The operator's settings default as the settings table says; the rest are fixed here.
         DockerConfig {
-            docker: "docker".into(),
-            output_cap: 64 * 1024,
-            allow_network: false,
+            docker: settings::DOCKER.fixed().into(),
+            output_cap: settings::OUTPUT_CAP.fixed(),
+            allow_network: settings::ALLOW_NETWORK.fixed(),
             default_cpus: 1.0,
-            max_cpus: 4.0,
+            max_cpus: settings::MAX_CPUS.fixed(),
             default_memory: 512 << 20,
-            max_memory: 4 << 30,
+            max_memory: memory_bytes(settings::MAX_MEMORY.fixed())
+                .expect("the default max memory is docker's syntax"),
             pids_limit: 256,
             tmpfs_size: "64m".into(),
-            pull: "missing".into(),
+            pull: settings::PULL.fixed().into(),
             node_dir: String::new(),
         }
     }

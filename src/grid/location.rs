@@ -7,6 +7,7 @@ use crate::gitcmd;
 use crate::grid::sync::{self, Outcome, RemoteRefused};
 use crate::odb;
 use crate::repo::LocalRepo;
+use crate::settings::{REMOTE, REPO_URL, STATE_DIR};
 use crate::task::Limits;
 use anyhow::{bail, Context, Result};
 use gix::ObjectId;
@@ -16,14 +17,11 @@ use std::time::Duration;
 /// How the command line names a grid.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GridArgs {
-    /// The remote of this clone that holds the grid [git config dgrid.remote; default: origin]
-    #[arg(long, value_name = "NAME", env = "DGRID_REMOTE")]
+    #[arg(long, value_name = "NAME", env = REMOTE.key.env, help = REMOTE.help())]
     pub remote: Option<String>,
-    /// Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl]
-    #[arg(long, value_name = "URL", env = "DGRID_REPO_URL")]
+    #[arg(long, value_name = "URL", env = REPO_URL.key.env, help = REPO_URL.help())]
     pub repo: Option<String>,
-    /// Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]
-    #[arg(long, value_name = "DIR", env = "DGRID_STATE_DIR")]
+    #[arg(long, value_name = "DIR", env = STATE_DIR.key.env, help = STATE_DIR.help())]
     pub state_dir: Option<PathBuf>,
 }
 
@@ -45,9 +43,9 @@ impl GridArgs {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let config = GitConfig::read(&cwd)?;
         Ok(GridArgs {
-            remote: config.resolve_opt(self.remote.clone(), "dgrid.remote")?,
-            repo: config.resolve_opt(self.repo.clone(), "dgrid.repoUrl")?,
-            state_dir: config.resolve_opt(self.state_dir.clone(), "dgrid.stateDir")?,
+            remote: REMOTE.resolve_opt(self.remote.clone(), &config)?,
+            repo: REPO_URL.resolve_opt(self.repo.clone(), &config)?,
+            state_dir: STATE_DIR.resolve_opt(self.state_dir.clone(), &config)?,
         })
     }
 
@@ -70,7 +68,8 @@ impl Grid {
             Some(url) => Grid::cache_clone(url, &args.state_dir()?),
             None => {
                 let local = LocalRepo::current()?;
-                Grid::in_clone(&local, args.remote.as_deref().unwrap_or("origin"))
+                let remote = args.remote.clone();
+                Grid::in_clone(&local, &remote.unwrap_or_else(|| REMOTE.fixed().into()))
             }
         }
     }

@@ -4,8 +4,8 @@
 use crate::grid::claim::rfc3339;
 use crate::grid::cycle::requeued;
 use crate::grid::snapshot::{self, Snapshot};
-use crate::grid::submit::Conflict;
 use crate::grid::transact::Change;
+use crate::grid::Conflict;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::{Limits, Status, TaskId, TaskResult};

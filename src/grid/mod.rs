@@ -14,6 +14,12 @@ pub mod transact;
 
 /// Who commits a transition; re-exported so layers above the grid never name the object store.
 pub use crate::odb::Identity;
+message_error!(
+    /// A transition refuses the user's input as it is (an id taken, unknown, or in a state the
+    /// transition does not apply to): nothing changed, and retrying will not help.
+    Conflict
+);
+
 pub use location::Grid;
 pub use snapshot::Snapshot;
 pub use transact::{Change, Outcome};

@@ -2,17 +2,12 @@
 
 use crate::grid::snapshot::Snapshot;
 use crate::grid::transact::Change;
+use crate::grid::Conflict;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::TaskSpec;
 use anyhow::Result;
 use std::collections::HashSet;
-
-message_error!(
-    /// The submission cannot go in as it is (an id is taken): the user's input, not the grid, is
-    /// wrong.
-    Conflict
-);
 
 pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>>> {
     let mut seen = HashSet::new();

@@ -5,7 +5,7 @@ use super::ids::{Attempt, TaskId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const DEFAULT_MAX_TIMEOUT: u64 = 86_400;
+pub const DEFAULT_MAX_TIMEOUT: u64 = crate::settings::MAX_TIMEOUT.fixed();
 
 /// Rules a grid may tune (git config `dgrid.maxTimeout`).
 #[derive(Debug, Clone, Copy)]

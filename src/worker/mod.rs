@@ -185,6 +185,8 @@ impl Worker {
             last_heartbeat: now,
             state: NodeState::Running,
             heartbeat_interval: cfg.heartbeat_interval.as_secs(),
+            lease: Some(cfg.lease.as_secs()),
+            clock_skew: Some(cfg.clock_skew.as_secs()),
             running: Vec::new(),
             completed: 0,
             failed: 0,

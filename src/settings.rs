@@ -1,0 +1,481 @@
+//! Every setting in one table: its flag, environment variable, git config key, typed default and
+//! what it does. Clap's help (env names and defaults), `git dgrid env`, the README's
+//! "Configuration" table (a test keeps them equal) and the code that resolves values all read it.
+//!
+//! One precedence for everything: command-line flag, then environment variable, then git config
+//! `dgrid.*`, then the default. Clap resolves the flag and the environment variable
+//! (`#[arg(env = X.key.env)]`); what it leaves unset is looked up in git config ([`GitConfig`]),
+//! then falls back to the default.
+
+use crate::config::GitConfig;
+use anyhow::{bail, Context, Result};
+use std::fmt::Display;
+use std::str::FromStr;
+
+/// A setting's default.
+#[derive(Debug, Clone, Copy)]
+pub enum Default<T: 'static> {
+    /// A fixed value.
+    Value(T),
+    /// Worked out where the value is used (a host name, another setting); says how.
+    Derived(&'static str),
+}
+
+/// Where a setting comes from and what it means; everything but the typed default.
+#[derive(Debug)]
+pub struct Key {
+    /// `--slots`, or `None` for a setting with no flag.
+    pub flag: Option<&'static str>,
+    pub env: Option<&'static str>,
+    /// `dgrid.slots`.
+    pub git: Option<&'static str>,
+    /// The unit of the default, for the README ("s", "bytes"), or "".
+    pub unit: &'static str,
+    /// What the setting does, as clap's help says it.
+    pub about: &'static str,
+    /// Never printed (`git dgrid env` shows `[redacted]`).
+    pub secret: bool,
+}
+
+#[derive(Debug)]
+pub struct Setting<T: 'static> {
+    pub key: Key,
+    pub default: Default<T>,
+}
+
+/// A setting of any type, for the table.
+pub trait Described: Sync {
+    fn key(&self) -> &Key;
+    /// The default as `git dgrid env` and the help print it: the value, or how it is worked out.
+    fn default_text(&self) -> String;
+    /// Whether the default is worked out rather than fixed.
+    fn is_derived(&self) -> bool;
+}
+
+impl<T: Display + Sync> Described for Setting<T> {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+
+    fn default_text(&self) -> String {
+        match &self.default {
+            Default::Value(v) => v.to_string(),
+            Default::Derived(how) => (*how).to_string(),
+        }
+    }
+
+    fn is_derived(&self) -> bool {
+        matches!(self.default, Default::Derived(_))
+    }
+}
+
+impl<T: Display + Sync> Setting<T> {
+    /// Clap's help for the setting's flag: what it does, its git config key and its default
+    /// (clap adds the environment variable).
+    pub fn help(&self) -> String {
+        match self.key.git {
+            Some(git) => format!(
+                "{} [git config {git}; default: {}]",
+                self.key.about,
+                self.default_text()
+            ),
+            None => format!("{} [default: {}]", self.key.about, self.default_text()),
+        }
+    }
+}
+
+impl<T: Copy + 'static> Setting<T> {
+    /// The fixed default (for a setting whose default is worked out elsewhere: none).
+    pub const fn value(&self) -> Option<T> {
+        match self.default {
+            Default::Value(v) => Some(v),
+            Default::Derived(_) => None,
+        }
+    }
+
+    /// The fixed default, for settings that have one; used in a `const`, a setting without one
+    /// is a compile error.
+    pub const fn fixed(&self) -> T {
+        match self.default {
+            Default::Value(v) => v,
+            Default::Derived(_) => panic!("this setting's default is worked out where it is used"),
+        }
+    }
+
+    /// What clap gave (flag or environment), else git config, else the fixed default.
+    pub fn resolve<V: FromStr + From<T>>(&self, given: Option<V>, config: &GitConfig) -> Result<V> {
+        if let Some(v) = self.resolve_opt(given, config)? {
+            return Ok(v);
+        }
+        match self.value() {
+            Some(default) => Ok(V::from(default)),
+            None => bail!(
+                "{} has no fixed default: it is worked out where it is used",
+                self.name()
+            ),
+        }
+    }
+
+    /// What clap gave, else git config; `None` leaves the default to the caller.
+    pub fn resolve_opt<V: FromStr>(
+        &self,
+        given: Option<V>,
+        config: &GitConfig,
+    ) -> Result<Option<V>> {
+        if given.is_some() {
+            return Ok(given);
+        }
+        let Some(key) = self.key.git else {
+            return Ok(None);
+        };
+        config
+            .get(key)
+            .map(|text| {
+                text.trim()
+                    .parse::<V>()
+                    .ok()
+                    .with_context(|| format!("git config {key}: {text:?} is not a valid value"))
+            })
+            .transpose()
+    }
+
+    fn name(&self) -> &'static str {
+        self.key
+            .flag
+            .or(self.key.git)
+            .or(self.key.env)
+            .unwrap_or("?")
+    }
+}
+
+impl Setting<bool> {
+    /// A boolean flag: set on the command line or in the environment, or true in git config.
+    pub fn resolve_flag(&self, given: bool, config: &GitConfig) -> Result<bool> {
+        match self.key.git {
+            Some(key) => config.flag(given, key),
+            None => Ok(given),
+        }
+    }
+}
+
+impl Setting<&'static str> {
+    /// A list: what clap gave, else every git config value split at commas.
+    pub fn resolve_list(&self, given: Vec<String>, config: &GitConfig) -> Vec<String> {
+        if !given.is_empty() {
+            return given;
+        }
+        let Some(key) = self.key.git else {
+            return given;
+        };
+        config
+            .get_all(key)
+            .iter()
+            .flat_map(|l| l.split(','))
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+}
+
+/// The table's rows: a flag and its sources, in the order `git dgrid env` and the README show them.
+const fn flag(
+    flag: &'static str,
+    env: &'static str,
+    git: &'static str,
+    unit: &'static str,
+    about: &'static str,
+) -> Key {
+    Key {
+        flag: Some(flag),
+        env: Some(env),
+        git: Some(git),
+        unit,
+        about,
+        secret: false,
+    }
+}
+
+pub const REMOTE: Setting<&str> = Setting {
+    key: flag(
+        "--remote",
+        "DGRID_REMOTE",
+        "dgrid.remote",
+        "",
+        "The remote of this clone that holds the grid",
+    ),
+    default: Default::Value("origin"),
+};
+pub const REPO_URL: Setting<&str> = Setting {
+    key: flag(
+        "--repo",
+        "DGRID_REPO_URL",
+        "dgrid.repoUrl",
+        "",
+        "Work on this grid URL through a private cache clone instead of the current clone",
+    ),
+    default: Default::Derived("the current clone"),
+};
+pub const STATE_DIR: Setting<&str> = Setting {
+    key: flag(
+        "--state-dir",
+        "DGRID_STATE_DIR",
+        "dgrid.stateDir",
+        "",
+        "Where cache clones and worker state live",
+    ),
+    default: Default::Derived("$XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid"),
+};
+pub const NODE_ID: Setting<&str> = Setting {
+    key: flag("--node-id", "NODE_ID", "dgrid.nodeId", "", "This node's id"),
+    default: Default::Derived("host name + random suffix, kept in the state dir"),
+};
+pub const LABELS: Setting<&str> = Setting {
+    key: flag(
+        "--label",
+        "DGRID_LABELS",
+        "dgrid.labels",
+        "",
+        "A label this node has (repeatable; DGRID_LABELS takes a comma-separated list)",
+    ),
+    default: Default::Derived("none"),
+};
+pub const SLOTS: Setting<usize> = Setting {
+    key: flag(
+        "--slots",
+        "DGRID_SLOTS",
+        "dgrid.slots",
+        "",
+        "Tasks run at the same time",
+    ),
+    default: Default::Value(1),
+};
+pub const POLL_INTERVAL: Setting<u64> = Setting {
+    key: flag(
+        "--poll-interval",
+        "PULL_INTERVAL",
+        "dgrid.pollInterval",
+        "s",
+        "Seconds between looks at the remote when idle, growing up to 4x while nothing changes",
+    ),
+    default: Default::Value(10),
+};
+pub const HEARTBEAT_INTERVAL: Setting<u64> = Setting {
+    key: flag(
+        "--heartbeat-interval",
+        "DGRID_HEARTBEAT_INTERVAL",
+        "dgrid.heartbeatInterval",
+        "s",
+        "Seconds between heartbeat pushes when nothing else is pushed",
+    ),
+    default: Default::Value(300),
+};
+/// How many heartbeat intervals a lease lasts unless `--lease` says otherwise.
+pub const LEASE_HEARTBEATS: u32 = 3;
+pub const LEASE: Setting<u64> = Setting {
+    key: flag(
+        "--lease",
+        "DGRID_LEASE",
+        "dgrid.lease",
+        "",
+        "Seconds a claim lasts without a heartbeat",
+    ),
+    default: Default::Derived("3 heartbeat intervals"),
+};
+pub const CLOCK_SKEW: Setting<u64> = Setting {
+    key: flag(
+        "--clock-skew",
+        "DGRID_CLOCK_SKEW",
+        "dgrid.clockSkew",
+        "s",
+        "Seconds of clock difference tolerated before another node's lease counts as expired",
+    ),
+    default: Default::Value(60),
+};
+pub const GRACE: Setting<u64> = Setting {
+    key: flag(
+        "--grace",
+        "DGRID_GRACE",
+        "dgrid.grace",
+        "s",
+        "Seconds running tasks get to finish after SIGTERM/SIGINT before they are killed and released",
+    ),
+    default: Default::Value(30),
+};
+pub const OUTPUT_CAP: Setting<usize> = Setting {
+    key: flag(
+        "--output-cap",
+        "DGRID_OUTPUT_CAP",
+        "dgrid.outputCap",
+        "bytes",
+        "Bytes of each output stream kept in the result; the rest is counted and hashed",
+    ),
+    default: Default::Value(64 * 1024),
+};
+pub const ALLOW_NETWORK: Setting<bool> = Setting {
+    key: flag(
+        "--allow-network",
+        "DGRID_ALLOW_NETWORK",
+        "dgrid.allowNetwork",
+        "",
+        "Let tasks that ask for \"network\": \"bridge\" have it",
+    ),
+    default: Default::Value(false),
+};
+pub const MAX_CPUS: Setting<f64> = Setting {
+    key: flag(
+        "--max-cpus",
+        "DGRID_MAX_CPUS",
+        "dgrid.maxCpus",
+        "",
+        "CPUs a container may use at most",
+    ),
+    default: Default::Value(4.0),
+};
+pub const MAX_MEMORY: Setting<&str> = Setting {
+    key: flag(
+        "--max-memory",
+        "DGRID_MAX_MEMORY",
+        "dgrid.maxMemory",
+        "",
+        "Memory a container may use at most, e.g. 4g",
+    ),
+    default: Default::Value("4g"),
+};
+pub const PULL: Setting<&str> = Setting {
+    key: flag(
+        "--pull",
+        "DGRID_PULL",
+        "dgrid.pull",
+        "",
+        "When docker pulls images: missing or never",
+    ),
+    default: Default::Value("missing"),
+};
+pub const DOCKER: Setting<&str> = Setting {
+    key: flag(
+        "--docker",
+        "DGRID_DOCKER",
+        "dgrid.docker",
+        "",
+        "The docker command",
+    ),
+    default: Default::Value("docker"),
+};
+pub const LOG_FORMAT: Setting<&str> = Setting {
+    key: flag(
+        "--log-format",
+        "DGRID_LOG_FORMAT",
+        "dgrid.logFormat",
+        "",
+        "Log lines as text, or as JSON objects for a supervisor",
+    ),
+    default: Default::Value("text"),
+};
+pub const GIT_TOKEN: Setting<&str> = Setting {
+    key: Key {
+        flag: None,
+        env: Some("GIT_TOKEN"),
+        git: None,
+        unit: "",
+        about: "credentials for https remotes, never stored",
+        secret: true,
+    },
+    default: Default::Derived("unset"),
+};
+pub const GIT_USERNAME: Setting<&str> = Setting {
+    key: Key {
+        flag: None,
+        env: Some("GIT_USERNAME"),
+        git: None,
+        unit: "",
+        about: "the user name given with GIT_TOKEN",
+        secret: false,
+    },
+    default: Default::Value("x-access-token"),
+};
+pub const GIT_TIMEOUT: Setting<u64> = Setting {
+    key: Key {
+        flag: None,
+        env: Some("DGRID_GIT_TIMEOUT"),
+        git: None,
+        unit: "s",
+        about: "a fetch, push or ls-remote taking longer is stopped and retried",
+        secret: false,
+    },
+    default: Default::Value(300),
+};
+pub const MAX_TIMEOUT: Setting<u64> = Setting {
+    key: Key {
+        flag: None,
+        env: None,
+        git: Some("dgrid.maxTimeout"),
+        unit: "s",
+        about: "the longest timeout a task may ask for (validation)",
+        secret: false,
+    },
+    default: Default::Value(86_400),
+};
+
+/// Every setting, in the order `git dgrid env` and the README list them.
+pub const SETTINGS: &[&dyn Described] = &[
+    &REMOTE,
+    &REPO_URL,
+    &STATE_DIR,
+    &NODE_ID,
+    &LABELS,
+    &SLOTS,
+    &POLL_INTERVAL,
+    &HEARTBEAT_INTERVAL,
+    &LEASE,
+    &CLOCK_SKEW,
+    &GRACE,
+    &OUTPUT_CAP,
+    &ALLOW_NETWORK,
+    &MAX_CPUS,
+    &MAX_MEMORY,
+    &PULL,
+    &DOCKER,
+    &LOG_FORMAT,
+    &GIT_TOKEN,
+    &GIT_USERNAME,
+    &GIT_TIMEOUT,
+    &MAX_TIMEOUT,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_have_every_source_and_names_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for s in SETTINGS {
+            let key = s.key();
+            if key.flag.is_some() {
+                assert!(key.env.is_some() && key.git.is_some(), "{key:?}");
+            }
+            for name in [key.flag, key.env, key.git].into_iter().flatten() {
+                assert!(seen.insert(name), "{name} is in the table twice");
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_read_as_they_are_typed() {
+        assert_eq!(OUTPUT_CAP.default_text(), "65536");
+        assert_eq!(MAX_CPUS.default_text(), "4");
+        assert_eq!(LEASE.default_text(), "3 heartbeat intervals");
+        let none = GitConfig::empty();
+        assert_eq!(SLOTS.resolve::<usize>(None, &none).unwrap(), 1);
+        assert_eq!(SLOTS.resolve(Some(3usize), &none).unwrap(), 3);
+        assert_eq!(
+            DOCKER.resolve::<String>(None, &none).unwrap(),
+            "docker".to_string()
+        );
+        assert!(
+            LEASE.resolve::<u64>(None, &none).is_err(),
+            "no fixed default"
+        );
+        assert_eq!(LEASE.resolve_opt::<u64>(None, &none).unwrap(), None);
+    }
+}
