@@ -111,3 +111,7 @@ pub fn retry(
         value: (),
     }))
 }
+
+#[cfg(test)]
+#[path = "manage_tests.rs"]
+mod tests;

@@ -9,6 +9,8 @@ pub mod ownership;
 pub mod snapshot;
 pub mod submit;
 pub mod sync;
+#[cfg(test)]
+pub mod testkit;
 pub mod transact;
 
 pub use location::Grid;

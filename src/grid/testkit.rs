@@ -1,0 +1,182 @@
+//! Test helpers for the grid's transitions: a [`Snapshot`] built from `(path, json)` files in a
+//! temporary bare repository (objects written with gix, no checkout, no remote), and builders for
+//! the files a grid holds. Typed values (results, node records) are parsed from the JSON the
+//! builders make, so the tests go through the same parsers as the grid does.
+
+use crate::grid::snapshot::{self, Snapshot};
+use crate::layout::{self, State};
+use crate::node::NodeRecord;
+use crate::odb::{self, Edit, Identity};
+use crate::task::{self, Limits, TaskResult, TaskSpec};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// The instant every test's transition runs at.
+pub const NOW: &str = "2026-01-01T12:00:00Z";
+
+pub fn now() -> DateTime<Utc> {
+    at(NOW)
+}
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .expect("a test timestamp is RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// A grid's state at one commit of a temporary repository, and that repository.
+pub struct Fixture {
+    // Kept for its Drop: the repository lives in it.
+    _dir: tempfile::TempDir,
+    pub repo: gix::Repository,
+    pub snapshot: Snapshot,
+}
+
+/// A snapshot holding exactly `files` (repository-relative path, JSON content).
+pub fn grid(files: &[(String, Value)]) -> Fixture {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let repo = gix::init_bare(dir.path().join("grid.git")).expect("gix can init a bare repository");
+    let edits: Vec<Edit> = files
+        .iter()
+        .map(|(path, content)| Edit::Write {
+            path: path.clone(),
+            content: bytes(content),
+        })
+        .collect();
+    let tip = commit(&repo, None, &edits);
+    let snapshot = Snapshot::read(&repo, Some(tip)).expect("the test grid reads back");
+    Fixture {
+        _dir: dir,
+        repo,
+        snapshot,
+    }
+}
+
+fn commit(repo: &gix::Repository, parent: Option<gix::ObjectId>, edits: &[Edit]) -> gix::ObjectId {
+    let who = Identity::node("test");
+    odb::write_commit(repo, parent, edits, &who, "test\n").expect("the test commit is written")
+}
+
+fn bytes(content: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(content).expect("JSON serializes");
+    out.push(b'\n');
+    out
+}
+
+impl Fixture {
+    /// The state after `edits` (a planned change) are committed on top of this one.
+    pub fn after(&self, edits: &[Edit]) -> Snapshot {
+        let tip = commit(&self.repo, self.snapshot.tip, edits);
+        Snapshot::read(&self.repo, Some(tip)).expect("the changed grid reads back")
+    }
+
+    /// Where task `id` is in `snapshot`, and its file as JSON.
+    pub fn task_in(&self, snapshot: &Snapshot, id: &str) -> Option<(State, Value)> {
+        let task = snapshot.get(id)?;
+        let blob = self.repo.find_blob(task.blob).expect("the task's blob");
+        let value = serde_json::from_slice(&blob.data).expect("task files are JSON");
+        Some((task.state, value))
+    }
+
+    /// Node `id`'s record in `snapshot`.
+    pub fn node_in(&self, snapshot: &Snapshot, id: &str) -> Option<Value> {
+        let node = snapshot.nodes.iter().find(|n| n.id == id)?;
+        let blob = self.repo.find_blob(node.blob).expect("the node's blob");
+        Some(serde_json::from_slice(&blob.data).expect("node files are JSON"))
+    }
+
+    pub fn spec(&self, id: &str) -> TaskSpec {
+        let task = self.snapshot.get(id).expect("the task is on the grid");
+        snapshot::load_spec(&self.repo, task, &Limits::default()).expect("a valid task")
+    }
+}
+
+/// A valid queued task, created at 09:00 on the test day.
+pub fn task(id: &str) -> Value {
+    json!({
+        "id": id,
+        "image": "alpine:3",
+        "command": "true",
+        "created_at": "2026-01-01T09:00:00Z",
+        "timeout": 60,
+        "submitted_by": "t",
+    })
+}
+
+/// `task` with `field` set to `value`.
+pub fn with(mut task: Value, field: &str, value: Value) -> Value {
+    task[field] = value;
+    task
+}
+
+/// `task` claimed by `node` for `attempt`, claimed at 11:50 with its lease until `lease_until`.
+pub fn claimed(task: Value, node: &str, attempt: u32, lease_until: &str) -> Value {
+    with(
+        task,
+        "claim",
+        json!({
+            "node_id": node,
+            "claimed_at": "2026-01-01T11:50:00Z",
+            "lease_expires_at": lease_until,
+            "attempt": attempt,
+        }),
+    )
+}
+
+/// The result file of task `id`, run by `node` for `attempt`, with `status` ("success", ...).
+pub fn result(id: &str, node: &str, status: &str, attempt: u32) -> Value {
+    json!({
+        "task_id": id,
+        "node_id": node,
+        "exit_code": if status == "success" { 0 } else { 1 },
+        "stdout": format!("{id} by {node}\n"),
+        "stderr": "",
+        "timestamp": "2026-01-01T11:55:00Z",
+        "status": status,
+        "started_at": "2026-01-01T11:50:00Z",
+        "finished_at": "2026-01-01T11:55:00Z",
+        "duration_ms": 300_000,
+        "attempt": attempt,
+        "task": task(id),
+    })
+}
+
+/// [`result`] as the worker holds it.
+pub fn task_result(id: &str, node: &str, status: &str, attempt: u32) -> TaskResult {
+    let json = bytes(&result(id, node, status, attempt));
+    task::parse_result("result.json", &json, &Limits::default()).expect("a valid result")
+}
+
+/// Node `id`'s record, last heard from at `heartbeat`, written by worker process `session`.
+pub fn node(id: &str, heartbeat: &str, session: &str) -> Value {
+    json!({
+        "id": id,
+        "hostname": "host",
+        "version": "0.1.0",
+        "labels": [],
+        "slots": 1,
+        "cpus": 1.0,
+        "memory": 1,
+        "started_at": "2026-01-01T08:00:00Z",
+        "last_heartbeat": heartbeat,
+        "state": "running",
+        "heartbeat_interval": 300,
+        "running": [],
+        "session": session,
+    })
+}
+
+/// [`node`] as the worker holds it.
+pub fn node_record(id: &str, heartbeat: &str, session: &str) -> NodeRecord {
+    NodeRecord::parse(&bytes(&node(id, heartbeat, session))).expect("a valid node record")
+}
+
+/// The file of task `content` in `state`, at its canonical (sharded) path.
+pub fn file(state: State, id: &str, content: Value) -> (String, Value) {
+    (layout::task_path(state, id), content)
+}
+
+/// The file of node `id`'s record.
+pub fn node_file(id: &str, content: Value) -> (String, Value) {
+    (layout::node_path(id), content)
+}
