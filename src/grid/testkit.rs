@@ -91,6 +91,14 @@ impl Fixture {
     }
 }
 
+/// The error of `result`, which must be one (`unwrap_err` would want the value to be `Debug`).
+pub fn error<T>(result: anyhow::Result<T>) -> anyhow::Error {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e,
+    }
+}
+
 /// A valid queued task, created at 09:00 on the test day.
 pub fn task(id: &str) -> Value {
     json!({
@@ -101,6 +109,11 @@ pub fn task(id: &str) -> Value {
         "timeout": 60,
         "submitted_by": "t",
     })
+}
+
+/// [`task`] (or any task JSON) as the grid's code holds it.
+pub fn task_spec(content: &Value) -> TaskSpec {
+    task::parse_task("task.json", &bytes(content), &Limits::default()).expect("a valid task")
 }
 
 /// `task` with `field` set to `value`.
