@@ -3,82 +3,16 @@
 
 use super::*;
 use crate::grid::testkit::{
-    claimed, file, grid, node, node_file, node_record, now, result, task, task_result, with,
-    Fixture, NOW,
+    self, claimed, file, grid, node, node_file, result, task, task_result, with, FakeReaper,
+    WorkerIntent as Case, NOW,
 };
-use crate::grid::transact::Change;
-use crate::task::Limits;
 use serde_json::{json, Value};
 
-const ME: &str = "me";
+const ME: &str = testkit::ME;
 const OTHER: &str = "other";
-const SESSION: &str = "my-session";
+const SESSION: &str = testkit::SESSION;
 const LEASE_UNTIL: &str = "2026-01-01T12:05:00Z";
-const LEASE: Duration = Duration::from_secs(900);
-
-/// What the worker asks for, owning what [`Intent`] borrows.
-#[derive(Default)]
-struct Case {
-    results: Vec<TaskResult>,
-    releases: Vec<(String, u32)>,
-    running: Vec<(String, u32)>,
-    held: Vec<String>,
-    /// What the node record says runs here before the transition.
-    node_running: Vec<String>,
-    claim: Option<claim::Request>,
-    heartbeat: bool,
-    /// Whether this worker process has written already (see `Ownership::started`).
-    started: bool,
-}
-
-impl Case {
-    fn plan(&self, fx: &Fixture, reaper: &mut dyn ReapPolicy) -> Result<Option<Change<Applied>>> {
-        let ownership = Ownership {
-            session: SESSION.into(),
-            previous_sessions: Vec::new(),
-            started: self.started,
-            silence: Duration::from_secs(960),
-        };
-        let mut node = node_record(ME, NOW, SESSION);
-        node.running = self.node_running.clone();
-        let intent = Intent {
-            node,
-            results: &self.results,
-            releases: &self.releases,
-            running: &self.running,
-            held: &self.held,
-            claim: self.claim.as_ref(),
-            heartbeat: self.heartbeat,
-            ownership: &ownership,
-            lease: LEASE,
-            now: now(),
-        };
-        plan(&fx.repo, &fx.snapshot, &intent, &Limits::default(), reaper)
-    }
-}
-
-/// Reaps the claims of the nodes it is told are dead, and remembers which tasks it was asked about.
-#[derive(Default)]
-struct FakeReaper {
-    dead: Vec<&'static str>,
-    asked: Vec<String>,
-}
-
-impl FakeReaper {
-    fn dead(nodes: &[&'static str]) -> FakeReaper {
-        FakeReaper {
-            dead: nodes.to_vec(),
-            asked: Vec::new(),
-        }
-    }
-}
-
-impl ReapPolicy for FakeReaper {
-    fn may_reap(&mut self, _: &Snapshot, task: &TaskRef, claim: &Claim) -> bool {
-        self.asked.push(task.id.clone());
-        self.dead.contains(&claim.node_id.as_str())
-    }
-}
+const LEASE: Duration = testkit::LEASE;
 
 fn late_nodes(file: &Value) -> Vec<(&str, u64, &str)> {
     file["late_results"].as_array().map_or(Vec::new(), |late| {

@@ -3,13 +3,18 @@
 //! the files a grid holds. Typed values (results, node records) are parsed from the JSON the
 //! builders make, so the tests go through the same parsers as the grid does.
 
-use crate::grid::snapshot::{self, Snapshot};
+use crate::grid::claim;
+use crate::grid::cycle::{self, Applied, Intent, ReapPolicy};
+use crate::grid::ownership::Ownership;
+use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
 use crate::odb::{self, Edit, Identity};
-use crate::task::{self, Limits, TaskResult, TaskSpec};
+use crate::task::{self, Claim, Limits, TaskResult, TaskSpec};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// The instant every test's transition runs at.
 pub const NOW: &str = "2026-01-01T12:00:00Z";
@@ -192,4 +197,80 @@ pub fn file(state: State, id: &str, content: Value) -> (String, Value) {
 /// The file of node `id`'s record.
 pub fn node_file(id: &str, content: Value) -> (String, Value) {
     (layout::node_path(id), content)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker's transition
+
+/// The node whose worker plans in [`WorkerIntent`], and its worker process.
+pub const ME: &str = "me";
+pub const SESSION: &str = "my-session";
+pub const LEASE: Duration = Duration::from_secs(900);
+
+/// What node [`ME`]'s worker asks of [`cycle::plan`], owning what [`Intent`] borrows.
+#[derive(Default)]
+pub struct WorkerIntent {
+    pub results: Vec<TaskResult>,
+    pub releases: Vec<(String, u32)>,
+    pub running: Vec<(String, u32)>,
+    pub held: Vec<String>,
+    /// What the node record says runs here before the transition.
+    pub node_running: Vec<String>,
+    pub claim: Option<claim::Request>,
+    pub heartbeat: bool,
+    /// Whether this worker process has written already (see `Ownership::started`).
+    pub started: bool,
+}
+
+impl WorkerIntent {
+    pub fn plan(
+        &self,
+        fx: &Fixture,
+        reaper: &mut dyn ReapPolicy,
+    ) -> anyhow::Result<Option<Change<Applied>>> {
+        let ownership = Ownership {
+            session: SESSION.into(),
+            previous_sessions: Vec::new(),
+            started: self.started,
+            silence: Duration::from_secs(960),
+        };
+        let mut node = node_record(ME, NOW, SESSION);
+        node.running = self.node_running.clone();
+        let intent = Intent {
+            node,
+            results: &self.results,
+            releases: &self.releases,
+            running: &self.running,
+            held: &self.held,
+            claim: self.claim.as_ref(),
+            heartbeat: self.heartbeat,
+            ownership: &ownership,
+            lease: LEASE,
+            now: now(),
+        };
+        cycle::plan(&fx.repo, &fx.snapshot, &intent, &Limits::default(), reaper)
+    }
+}
+
+/// Reaps the claims of the nodes it is told are dead, and remembers which tasks it was asked about.
+#[derive(Default)]
+pub struct FakeReaper {
+    pub dead: Vec<&'static str>,
+    pub asked: Vec<String>,
+}
+
+impl FakeReaper {
+    pub fn dead(nodes: &[&'static str]) -> FakeReaper {
+        FakeReaper {
+            dead: nodes.to_vec(),
+            asked: Vec::new(),
+        }
+    }
+}
+
+impl ReapPolicy for FakeReaper {
+    fn may_reap(&mut self, _: &Snapshot, task: &TaskRef, claim: &Claim) -> bool {
+        self.asked.push(task.id.clone());
+        self.dead.contains(&claim.node_id.as_str())
+    }
 }
