@@ -250,3 +250,48 @@ fn the_main_error_paths() {
         &["submit", bad.to_str().unwrap()],
     );
 }
+
+/// `show` and `logs` of a task a real worker ran in Docker (skipped without a Docker engine).
+#[test]
+fn show_and_logs_of_a_task_run_in_docker() {
+    if !common::docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    // Containers are named after the node: one per test process, so that runs never meet.
+    let node = format!("snap-{}", std::process::id());
+    env.dgrid_ok(
+        &clone,
+        &[
+            "submit",
+            "--id",
+            "ran",
+            "--image",
+            "dgrid/busybox:latest",
+            "--",
+            "echo hello; echo oops >&2; exit 3",
+        ],
+        0,
+    );
+    let state = env.path("state");
+    let work = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args(["work", "--node-id", &node, "--repo", grid.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--poll-interval", "1", "--until-empty"])
+        .output()
+        .unwrap();
+    assert_success(&work);
+    env.git(&clone, &["fetch", "--quiet"]);
+
+    let mut settings = with_times(settings(&env));
+    settings.add_filter(&regex_escape(&node), "[NODE]");
+    settings.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": [MS]"#);
+    let out = env.dgrid(&clone, &["show", "ran"]);
+    settings.bind(|| insta::assert_snapshot!("show_ran_in_docker", shown(&out)));
+    let out = env.dgrid(&clone, &["logs", "ran"]);
+    settings.bind(|| insta::assert_snapshot!("logs_ran_in_docker", shown(&out)));
+}
