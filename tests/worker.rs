@@ -965,7 +965,14 @@ fn workers_killed_at_random_instants_lose_nothing() {
             .unwrap()
     };
     let mut workers: Vec<Child> = (0..nodes.len()).map(spawn).collect();
-    let mut seed = 0x9e37_79b9_u32 ^ std::process::id();
+    // The kill schedule's seed, printed so that a failure's schedule can be replayed with
+    // DGRID_CHAOS_SEED=<seed> (the test output shows it when the test fails).
+    let mut seed = std::env::var("DGRID_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(0x9e37_79b9_u32 ^ std::process::id())
+        .max(1);
+    eprintln!("chaos: kill schedule seed {seed} (replay with DGRID_CHAOS_SEED={seed})");
     let mut next = |n: u32| {
         seed ^= seed << 13;
         seed ^= seed >> 17;
