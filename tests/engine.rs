@@ -2,16 +2,12 @@
 //! real `git dgrid claim` processes over `file://` and over `git daemon` on 127.0.0.1.
 
 mod common;
-use common::{assert_success, count_pushes, pushes, Env};
+use common::{assert_success, count_pushes, pushes, Env, TaskJson};
 use git_dgrid::grid::{claim, sync, Grid, Outcome};
 use git_dgrid::odb::Identity;
 use git_dgrid::repo::LocalRepo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-fn task_line(id: &str, extra: &str) -> String {
-    format!(r#"{{"id":"{id}","image":"alpine:3","command":"true","timeout":60{extra}}}"#)
-}
 
 #[test]
 fn a_thousand_tasks_are_one_commit_and_one_push() {
@@ -20,7 +16,7 @@ fn a_thousand_tasks_are_one_commit_and_one_push() {
     let pushes_log = count_pushes(&grid);
     let clone = env.clone(grid.to_str().unwrap(), "c");
     let lines: Vec<String> = (0..1000)
-        .map(|i| task_line(&format!("t{i:04}"), ""))
+        .map(|i| TaskJson::new(&format!("t{i:04}")).to_string())
         .collect();
     let out = env.submit_lines(&clone, &[], &lines);
     assert_success(&out);
@@ -39,7 +35,10 @@ fn a_thousand_tasks_are_one_commit_and_one_push() {
     let out = env.submit_lines(
         &clone,
         &[],
-        &[task_line("new-one", ""), task_line("t0042", "")],
+        &[
+            TaskJson::new("new-one").to_string(),
+            TaskJson::new("t0042").to_string(),
+        ],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"t0042\" already exists"));
@@ -159,8 +158,8 @@ fn invalid_submissions_push_nothing() {
         &clone,
         &[],
         &[
-            task_line("ok", ""),
-            task_line("bad", r#","timeout_x":1"#),
+            TaskJson::new("ok").to_string(),
+            TaskJson::new("bad").set("timeout_x", 1).to_string(),
             "x".repeat(300_000),
             "[1]".into(),
             "{not json".into(),
@@ -185,10 +184,10 @@ fn claim_prefers_priority_and_honours_dependencies_and_labels() {
     let grid = env.grid("g.git");
     let clone = env.clone(grid.to_str().unwrap(), "c");
     let lines = [
-        task_line("a", ""),
-        task_line("b", r#","priority":5"#),
-        task_line("c", r#","depends_on":["a"]"#),
-        task_line("d", r#","labels":["gpu"]"#),
+        TaskJson::new("a").to_string(),
+        TaskJson::new("b").set("priority", 5).to_string(),
+        TaskJson::new("c").set("depends_on", ["a"]).to_string(),
+        TaskJson::new("d").set("labels", ["gpu"]).to_string(),
     ];
     assert!(env.submit_lines(&clone, &[], &lines).status.success());
     let claim = |extra: &[&str], code: i32| {
@@ -402,7 +401,7 @@ fn lost_races_are_retried_against_the_new_tip() {
 fn race(env: &Env, url: &str, remote_dir: &Path, claimers: usize, tasks: usize) {
     let seed = env.clone(url, "seed");
     let lines: Vec<String> = (0..tasks)
-        .map(|i| task_line(&format!("r{i:03}"), ""))
+        .map(|i| TaskJson::new(&format!("r{i:03}")).to_string())
         .collect();
     let out = env.submit_lines(&seed, &[], &lines);
     assert_success(&out);

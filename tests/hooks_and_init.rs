@@ -1,7 +1,7 @@
 //! `init`, `init --bare`, `install-hooks` and the pre-push hook against a real bare remote.
 
 mod common;
-use common::{assert_success, Env};
+use common::{assert_success, Env, TaskJson};
 use std::path::Path;
 
 const SKELETON: [&str; 5] = [
@@ -11,12 +11,6 @@ const SKELETON: [&str; 5] = [
     "tasks/in_progress/.gitkeep",
     "tasks/queue/.gitkeep",
 ];
-
-fn task(id: &str, timeout: &str) -> String {
-    format!(
-        r#"{{"id":"{id}","image":"alpine:3","command":"true","created_at":"2026-01-01T00:00:00Z","timeout":{timeout},"submitted_by":"t"}}"#
-    )
-}
 
 fn commit_file(env: &Env, repo: &Path, rel: &str, content: &str) {
     let path = repo.join(rel);
@@ -105,7 +99,7 @@ fn pre_push_hook_refuses_invalid_tasks_and_passes_valid_ones() {
         &env,
         &clone,
         "tasks/queue/bad.json",
-        &task("bad", "\"abc\""),
+        &TaskJson::file("bad").timeout("abc").to_string(),
     );
     let out = push(&env, &clone, &["origin", "main"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -122,7 +116,12 @@ fn pre_push_hook_refuses_invalid_tasks_and_passes_valid_ones() {
         "the remote changed"
     );
 
-    commit_file(&env, &clone, "tasks/queue/bad.json", &task("bad", "60"));
+    commit_file(
+        &env,
+        &clone,
+        "tasks/queue/bad.json",
+        &TaskJson::file("bad").to_string(),
+    );
     let out = push(&env, &clone, &["origin", "main"]);
     assert_success(&out);
     assert_ne!(env.git(&grid, &["rev-parse", "main"]), before);
@@ -133,13 +132,18 @@ fn pre_push_hook_refuses_invalid_tasks_and_passes_valid_ones() {
         &env,
         &clone,
         "tasks/queue/t2.json",
-        &task("wrong-name", "60"),
+        &TaskJson::file("wrong-name").to_string(),
     );
     let out = push(&env, &clone, &["origin", "topic"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tasks/queue/t2.json: \"id\""));
     env.git(&clone, &["reset", "--quiet", "--hard", "HEAD~1"]);
-    commit_file(&env, &clone, "tasks/queue/t2.json", &task("t2", "60"));
+    commit_file(
+        &env,
+        &clone,
+        "tasks/queue/t2.json",
+        &TaskJson::file("t2").to_string(),
+    );
     assert!(push(&env, &clone, &["origin", "topic"]).status.success());
     assert!(push(&env, &clone, &["origin", ":topic"]).status.success());
 }
@@ -171,7 +175,12 @@ fn an_existing_user_hook_is_chained_and_restored() {
     let again = env.dgrid_ok(&clone, &["install-hooks"], 0);
     assert!(again.contains("is installed"), "{again}");
 
-    commit_file(&env, &clone, "tasks/queue/ok.json", &task("ok", "60"));
+    commit_file(
+        &env,
+        &clone,
+        "tasks/queue/ok.json",
+        &TaskJson::file("ok").to_string(),
+    );
     let out = push(&env, &clone, &["origin", "main"]);
     assert_success(&out);
     let logged = std::fs::read_to_string(&log).unwrap();
@@ -198,7 +207,12 @@ fn a_failing_user_hook_still_blocks_the_push() {
     std::fs::write(&hook, "#!/bin/sh\necho 'user hook says no' >&2\nexit 1\n").unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     env.dgrid_ok(&clone, &["install-hooks"], 0);
-    commit_file(&env, &clone, "tasks/queue/ok.json", &task("ok", "60"));
+    commit_file(
+        &env,
+        &clone,
+        "tasks/queue/ok.json",
+        &TaskJson::file("ok").to_string(),
+    );
     let out = push(&env, &clone, &["origin", "main"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("user hook says no"));
@@ -230,7 +244,12 @@ fn the_hook_says_how_to_install_git_dgrid_when_missing() {
     let grid = env.grid("g.git");
     let clone = env.clone(grid.to_str().unwrap(), "c");
     env.dgrid_ok(&clone, &["install-hooks"], 0);
-    commit_file(&env, &clone, "tasks/queue/ok.json", &task("ok", "60"));
+    commit_file(
+        &env,
+        &clone,
+        "tasks/queue/ok.json",
+        &TaskJson::file("ok").to_string(),
+    );
     let git_dir = std::path::Path::new(&which_git())
         .parent()
         .unwrap()

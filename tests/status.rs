@@ -1,23 +1,24 @@
 //! `status`, `show`, `logs` and the dashboard on a grid generated with known content.
 
 mod common;
-use common::{assert_success, Env};
+use common::{assert_success, Env, TaskJson};
 use git_dgrid::layout::{node_path, task_path, State};
 use std::path::{Path, PathBuf};
 
 const NOW: &str = "2026-01-01T12:00:00Z";
 
-fn task(id: &str, created: &str, extra: &str) -> String {
-    format!(
-        r#"{{"id":"{id}","image":"alpine:3","command":"echo {id}","created_at":"{created}","timeout":60,"submitted_by":"t"{extra}}}"#
-    )
+/// A task of the known grid: it echoes its id.
+fn task(id: &str, created: &str) -> TaskJson {
+    TaskJson::file(id)
+        .command(format!("echo {id}"))
+        .created_at(created)
 }
 
 fn result(id: &str, node: &str, status: &str, code: i64, finished: &str, stdout: &str) -> String {
     serde_json::json!({
         "task_id": id, "node_id": node, "exit_code": code, "stdout": stdout, "stderr": "",
         "timestamp": finished, "status": status, "finished_at": finished, "duration_ms": 1500, "attempt": 1,
-        "task": serde_json::from_str::<serde_json::Value>(&task(id, "2026-01-01T09:00:00Z", "")).unwrap(),
+        "task": task(id, "2026-01-01T09:00:00Z").value(),
     })
     .to_string()
 }
@@ -73,18 +74,19 @@ fn known_grid(env: &Env) -> PathBuf {
             author.to_str().unwrap(),
         ],
     );
-    let claim = r#","claim":{"node_id":"alive-node","claimed_at":"2026-01-01T11:50:00Z","lease_expires_at":"2026-01-01T12:05:00Z","attempt":1}"#;
     commit(
         env,
         &author,
         &[
             (
                 task_path(State::Queue, "q-first"),
-                task("q-first", "2026-01-01T10:00:00Z", r#","priority":5"#),
+                task("q-first", "2026-01-01T10:00:00Z")
+                    .set("priority", 5)
+                    .to_string(),
             ),
             (
                 task_path(State::Queue, "q-second"),
-                task("q-second", "2026-01-01T11:00:00Z", ""),
+                task("q-second", "2026-01-01T11:00:00Z").to_string(),
             ),
             (
                 node_path("dead-node"),
@@ -145,7 +147,14 @@ fn known_grid(env: &Env) -> PathBuf {
             ),
             (
                 task_path(State::InProgress, "r-one"),
-                task("r-one", "2026-01-01T09:30:00Z", claim),
+                task("r-one", "2026-01-01T09:30:00Z")
+                    .claim(
+                        "alive-node",
+                        "2026-01-01T11:50:00Z",
+                        "2026-01-01T12:05:00Z",
+                        1,
+                    )
+                    .to_string(),
             ),
             (
                 node_path("alive-node"),
@@ -217,15 +226,12 @@ fn terminal_table_matches_the_snapshot() {
         &["status", "--ref", "origin/main", "--now", NOW],
         0,
     );
-    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/status.txt");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&snapshot, &out).unwrap();
-    }
-    let expected = std::fs::read_to_string(&snapshot)
-        .expect("tests/snapshots/status.txt (UPDATE_SNAPSHOTS=1 writes it)");
-    assert_eq!(
-        out, expected,
-        "the status table changed; if on purpose, rerun with UPDATE_SNAPSHOTS=1"
+    // Exact, commit id included: the grid is made with fixed dates. If the table changes on
+    // purpose: `cargo insta review` (or INSTA_UPDATE=always).
+    insta::assert_snapshot!("known_grid_table", out);
+    assert!(
+        out.ends_with("Z\n"),
+        "one newline at the end (insta ignores it)"
     );
     assert!(!out.contains('\x1b'), "no colour in a pipe");
 }
@@ -305,7 +311,12 @@ fn the_dashboard_in_a_real_browser_shows_counts_and_runs_nothing() {
     let author = env.path("author");
     let evil =
         "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">";
-    let queued = serde_json::json!({"id": "evil", "image": "alpine", "command": evil, "created_at": "2026-01-01T11:00:00Z", "timeout": 5, "submitted_by": "<b>mallory</b>"});
+    let queued = TaskJson::file("evil")
+        .image("alpine")
+        .command(evil)
+        .created_at("2026-01-01T11:00:00Z")
+        .timeout(5)
+        .set("submitted_by", "<b>mallory</b>");
     let mut done: serde_json::Value = serde_json::from_str(&result(
         "evil-out",
         "alive-node",

@@ -2,7 +2,7 @@
 //! tests/corpus, generated edge cases, and the rules that need a whole tree.
 
 mod common;
-use common::Env;
+use common::{Env, TaskJson};
 use std::path::{Path, PathBuf};
 
 fn corpus(kind: &str) -> PathBuf {
@@ -101,8 +101,10 @@ fn huge_files_and_commands_are_refused() {
     assert!(out.contains("task files are at most 262144 bytes"), "{out}");
 
     let long = env.path("long.json");
-    let task = serde_json::json!({"id": "long", "image": "alpine", "command": "x".repeat(64 * 1024 + 1),
-        "created_at": "2026-01-01T00:00:00Z", "timeout": 5, "submitted_by": "t"});
+    let task = TaskJson::file("long")
+        .image("alpine")
+        .command("x".repeat(64 * 1024 + 1))
+        .timeout(5);
     std::fs::write(&long, task.to_string()).unwrap();
     let out = env.dgrid_ok(env.tmp.path(), &["validate", long.to_str().unwrap()], 1);
     assert!(
@@ -111,10 +113,9 @@ fn huge_files_and_commands_are_refused() {
     );
 }
 
+/// A valid task file (shorthand: the tree rules below need many).
 fn task(id: &str) -> String {
-    format!(
-        r#"{{"id":"{id}","image":"alpine:3","command":"true","created_at":"2026-01-01T00:00:00Z","timeout":5,"submitted_by":"t"}}"#
-    )
+    TaskJson::file(id).timeout(5).to_string()
 }
 
 fn write(root: &Path, rel: &str, content: &str) {
@@ -128,8 +129,10 @@ fn whole_tree_rules() {
     let env = Env::new();
     let repo = env.path("repo");
     env.git(env.tmp.path(), &["init", "--quiet", repo.to_str().unwrap()]);
-    let claim = r#","claim":{"node_id":"n1","claimed_at":"2026-01-01T00:00:00Z","lease_expires_at":"2026-01-01T00:15:00Z","attempt":1}"#;
-    let running = task("running").replace('}', "") + claim + "}";
+    let running = TaskJson::file("running")
+        .timeout(5)
+        .claim("n1", "2026-01-01T00:00:00Z", "2026-01-01T00:15:00Z", 1)
+        .to_string();
     write(&repo, "tasks/queue/ok.json", &task("ok"));
     write(&repo, "tasks/queue/twice.json", &task("twice"));
     write(&repo, "tasks/completed/twice.json", &task("twice"));
@@ -235,7 +238,7 @@ fn rev_range_checks_only_what_the_commits_changed() {
     write(
         &repo,
         "tasks/queue/new-bad.json",
-        &task("new-bad").replace("\"timeout\":5", "\"timeout\":\"abc\""),
+        &TaskJson::file("new-bad").timeout("abc").to_string(),
     );
     env.git(&repo, &["add", "-A"]);
     env.git(&repo, &["commit", "--quiet", "-m", "bad"]);

@@ -4,7 +4,7 @@
 mod common;
 use common::{
     assert_success, count_pushes, docker_ready, find_task, pushes, wait_exit, wait_for, wait_state,
-    words, Env,
+    words, Env, TaskJson,
 };
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -13,8 +13,12 @@ use std::time::Duration;
 
 const IMAGE: &str = "dgrid/busybox:latest";
 
+/// A task for `submit -` in the test image (shorthand: nearly every test here submits some).
 fn spec(id: &str, command: &str, timeout: u64) -> String {
-    serde_json::json!({"id": id, "image": IMAGE, "command": command, "timeout": timeout})
+    TaskJson::new(id)
+        .image(IMAGE)
+        .command(command)
+        .timeout(timeout)
         .to_string()
 }
 
@@ -121,9 +125,14 @@ fn end_to_end_results() {
             spec(&id("big"), "head -c 10000000 /dev/zero | tr '\\0' x", 120),
             spec(&id("bytes"), "printf '\\377\\376abc'", 60),
             spec(&id("net"), "ls /sys/class/net; wget -q -T 2 -O- http://example.invalid/ && echo REACHED || echo UNREACHABLE", 60),
-            serde_json::json!({"id": id("envs"), "image": IMAGE, "command": "echo $GREETING $DOCKER_HOST", "timeout": 60,
-                "env": {"GREETING": "hi", "DOCKER_HOST": "tcp://127.0.0.1:9"}})
-            .to_string(),
+            TaskJson::new(&id("envs"))
+                .image(IMAGE)
+                .command("echo $GREETING $DOCKER_HOST")
+                .set(
+                    "env",
+                    serde_json::json!({"GREETING": "hi", "DOCKER_HOST": "tcp://127.0.0.1:9"}),
+                )
+                .to_string(),
             spec(&id("env"), "env", 60),
         ],
     );
@@ -930,9 +939,11 @@ fn workers_killed_at_random_instants_lose_nothing() {
     let lines: Vec<String> = ids
         .iter()
         .map(|id| {
-            serde_json::json!({"id": id, "image": IMAGE, "command": "echo ok", "timeout": 60,
-                "max_attempts": 50})
-            .to_string()
+            TaskJson::new(id)
+                .image(IMAGE)
+                .command("echo ok")
+                .set("max_attempts", 50)
+                .to_string()
         })
         .collect();
     submit(&env, &clone, &lines);
@@ -954,7 +965,14 @@ fn workers_killed_at_random_instants_lose_nothing() {
             .unwrap()
     };
     let mut workers: Vec<Child> = (0..nodes.len()).map(spawn).collect();
-    let mut seed = 0x9e37_79b9_u32 ^ std::process::id();
+    // The kill schedule's seed, printed so that a failure's schedule can be replayed with
+    // DGRID_CHAOS_SEED=<seed> (the test output shows it when the test fails).
+    let mut seed = std::env::var("DGRID_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(0x9e37_79b9_u32 ^ std::process::id())
+        .max(1);
+    eprintln!("chaos: kill schedule seed {seed} (replay with DGRID_CHAOS_SEED={seed})");
     let mut next = |n: u32| {
         seed ^= seed << 13;
         seed ^= seed >> 17;

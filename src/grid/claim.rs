@@ -164,3 +164,7 @@ fn warn_once(task: &TaskRef) {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "claim_tests.rs"]
+mod tests;

@@ -112,3 +112,7 @@ pub fn retry(
         value: (),
     }))
 }
+
+#[cfg(test)]
+#[path = "manage_tests.rs"]
+mod tests;

@@ -10,6 +10,8 @@ pub mod ownership;
 pub mod snapshot;
 pub mod submit;
 pub mod sync;
+#[cfg(test)]
+pub mod testkit;
 pub mod transact;
 
 /// Who commits a transition; re-exported so layers above the grid never name the object store.

@@ -54,3 +54,7 @@ pub fn new_id(now: chrono::DateTime<chrono::Utc>, seq: usize) -> String {
         fastrand::u16(..)
     )
 }
+
+#[cfg(test)]
+#[path = "submit_tests.rs"]
+mod tests;

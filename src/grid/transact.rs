@@ -181,3 +181,7 @@ fn backoff(losses: u32) -> Duration {
     let exp = BACKOFF_BASE.saturating_mul(1 << losses.min(10));
     jitter(exp.min(BACKOFF_CAP))
 }
+
+#[cfg(test)]
+#[path = "transact_tests.rs"]
+mod tests;

@@ -5,6 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod task_json;
+#[allow(unused_imports)] // not every test file builds tasks
+pub use task_json::TaskJson;
+
 pub struct Env {
     pub tmp: tempfile::TempDir,
     pub home: PathBuf,

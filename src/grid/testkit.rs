@@ -1,0 +1,276 @@
+//! Test helpers for the grid's transitions: a [`Snapshot`] built from `(path, json)` files in a
+//! temporary bare repository (objects written with gix, no checkout, no remote), and builders for
+//! the files a grid holds. Typed values (results, node records) are parsed from the JSON the
+//! builders make, so the tests go through the same parsers as the grid does.
+
+use crate::grid::claim;
+use crate::grid::cycle::{self, Applied, Intent, ReapPolicy};
+use crate::grid::ownership::Ownership;
+use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::transact::Change;
+use crate::layout::{self, State};
+use crate::node::NodeRecord;
+use crate::odb::{self, Edit, Identity};
+use crate::task::{self, Claim, Limits, TaskResult, TaskSpec};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The instant every test's transition runs at.
+pub const NOW: &str = "2026-01-01T12:00:00Z";
+
+pub fn now() -> DateTime<Utc> {
+    at(NOW)
+}
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .expect("a test timestamp is RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// A grid's state at one commit of a temporary repository, and that repository.
+pub struct Fixture {
+    // Kept for its Drop: the repository lives in it.
+    _dir: tempfile::TempDir,
+    pub repo: gix::Repository,
+    pub snapshot: Snapshot,
+}
+
+/// A snapshot holding exactly `files` (repository-relative path, JSON content).
+pub fn grid(files: &[(String, Value)]) -> Fixture {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let repo = gix::init_bare(dir.path().join("grid.git")).expect("gix can init a bare repository");
+    let edits: Vec<Edit> = files
+        .iter()
+        .map(|(path, content)| Edit::Write {
+            path: path.clone(),
+            content: bytes(content),
+        })
+        .collect();
+    let tip = commit(&repo, None, &edits);
+    let snapshot = Snapshot::read(&repo, Some(tip)).expect("the test grid reads back");
+    Fixture {
+        _dir: dir,
+        repo,
+        snapshot,
+    }
+}
+
+fn commit(repo: &gix::Repository, parent: Option<gix::ObjectId>, edits: &[Edit]) -> gix::ObjectId {
+    let who = Identity::node("test");
+    odb::write_commit(repo, parent, edits, &who, "test\n").expect("the test commit is written")
+}
+
+fn bytes(content: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(content).expect("JSON serializes");
+    out.push(b'\n');
+    out
+}
+
+impl Fixture {
+    /// The state after `edits` (a planned change) are committed on top of this one.
+    pub fn after(&self, edits: &[Edit]) -> Snapshot {
+        let tip = commit(&self.repo, self.snapshot.tip, edits);
+        Snapshot::read(&self.repo, Some(tip)).expect("the changed grid reads back")
+    }
+
+    /// Where task `id` is in `snapshot`, and its file as JSON.
+    pub fn task_in(&self, snapshot: &Snapshot, id: &str) -> Option<(State, Value)> {
+        let task = snapshot.get(id)?;
+        let blob = self.repo.find_blob(task.blob).expect("the task's blob");
+        let value = serde_json::from_slice(&blob.data).expect("task files are JSON");
+        Some((task.state, value))
+    }
+
+    /// Node `id`'s record in `snapshot`.
+    pub fn node_in(&self, snapshot: &Snapshot, id: &str) -> Option<Value> {
+        let node = snapshot.nodes.iter().find(|n| n.id == id)?;
+        let blob = self.repo.find_blob(node.blob).expect("the node's blob");
+        Some(serde_json::from_slice(&blob.data).expect("node files are JSON"))
+    }
+
+    pub fn spec(&self, id: &str) -> TaskSpec {
+        let task = self.snapshot.get(id).expect("the task is on the grid");
+        snapshot::load_spec(&self.repo, task, &Limits::default()).expect("a valid task")
+    }
+}
+
+/// The error of `result`, which must be one (`unwrap_err` would want the value to be `Debug`).
+pub fn error<T>(result: anyhow::Result<T>) -> anyhow::Error {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e,
+    }
+}
+
+/// A valid queued task, created at 09:00 on the test day.
+pub fn task(id: &str) -> Value {
+    json!({
+        "id": id,
+        "image": "alpine:3",
+        "command": "true",
+        "created_at": "2026-01-01T09:00:00Z",
+        "timeout": 60,
+        "submitted_by": "t",
+    })
+}
+
+/// [`task`] (or any task JSON) as the grid's code holds it.
+pub fn task_spec(content: &Value) -> TaskSpec {
+    task::parse_task("task.json", &bytes(content), &Limits::default()).expect("a valid task")
+}
+
+/// `task` with `field` set to `value`.
+pub fn with(mut task: Value, field: &str, value: Value) -> Value {
+    task[field] = value;
+    task
+}
+
+/// `task` claimed by `node` for `attempt`, claimed at 11:50 with its lease until `lease_until`.
+pub fn claimed(task: Value, node: &str, attempt: u32, lease_until: &str) -> Value {
+    with(
+        task,
+        "claim",
+        json!({
+            "node_id": node,
+            "claimed_at": "2026-01-01T11:50:00Z",
+            "lease_expires_at": lease_until,
+            "attempt": attempt,
+        }),
+    )
+}
+
+/// The result file of task `id`, run by `node` for `attempt`, with `status` ("success", ...).
+pub fn result(id: &str, node: &str, status: &str, attempt: u32) -> Value {
+    json!({
+        "task_id": id,
+        "node_id": node,
+        "exit_code": if status == "success" { 0 } else { 1 },
+        "stdout": format!("{id} by {node}\n"),
+        "stderr": "",
+        "timestamp": "2026-01-01T11:55:00Z",
+        "status": status,
+        "started_at": "2026-01-01T11:50:00Z",
+        "finished_at": "2026-01-01T11:55:00Z",
+        "duration_ms": 300_000,
+        "attempt": attempt,
+        "task": task(id),
+    })
+}
+
+/// [`result`] as the worker holds it.
+pub fn task_result(id: &str, node: &str, status: &str, attempt: u32) -> TaskResult {
+    let json = bytes(&result(id, node, status, attempt));
+    task::parse_result("result.json", &json, &Limits::default()).expect("a valid result")
+}
+
+/// Node `id`'s record, last heard from at `heartbeat`, written by worker process `session`.
+pub fn node(id: &str, heartbeat: &str, session: &str) -> Value {
+    json!({
+        "id": id,
+        "hostname": "host",
+        "version": "0.1.0",
+        "labels": [],
+        "slots": 1,
+        "cpus": 1.0,
+        "memory": 1,
+        "started_at": "2026-01-01T08:00:00Z",
+        "last_heartbeat": heartbeat,
+        "state": "running",
+        "heartbeat_interval": 300,
+        "running": [],
+        "session": session,
+    })
+}
+
+/// [`node`] as the worker holds it.
+pub fn node_record(id: &str, heartbeat: &str, session: &str) -> NodeRecord {
+    NodeRecord::parse(&bytes(&node(id, heartbeat, session))).expect("a valid node record")
+}
+
+/// The file of task `content` in `state`, at its canonical (sharded) path.
+pub fn file(state: State, id: &str, content: Value) -> (String, Value) {
+    (layout::task_path(state, id), content)
+}
+
+/// The file of node `id`'s record.
+pub fn node_file(id: &str, content: Value) -> (String, Value) {
+    (layout::node_path(id), content)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker's transition
+
+/// The node whose worker plans in [`WorkerIntent`], and its worker process.
+pub const ME: &str = "me";
+pub const SESSION: &str = "my-session";
+pub const LEASE: Duration = Duration::from_secs(900);
+
+/// What node [`ME`]'s worker asks of [`cycle::plan`], owning what [`Intent`] borrows.
+#[derive(Default)]
+pub struct WorkerIntent {
+    pub results: Vec<TaskResult>,
+    pub releases: Vec<(String, u32)>,
+    pub running: Vec<(String, u32)>,
+    pub held: Vec<String>,
+    /// What the node record says runs here before the transition.
+    pub node_running: Vec<String>,
+    pub claim: Option<claim::Request>,
+    pub heartbeat: bool,
+    /// Whether this worker process has written already (see `Ownership::started`).
+    pub started: bool,
+}
+
+impl WorkerIntent {
+    pub fn plan(
+        &self,
+        fx: &Fixture,
+        reaper: &mut dyn ReapPolicy,
+    ) -> anyhow::Result<Option<Change<Applied>>> {
+        let ownership = Ownership {
+            session: SESSION.into(),
+            previous_sessions: Vec::new(),
+            started: self.started,
+            silence: Duration::from_secs(960),
+        };
+        let mut node = node_record(ME, NOW, SESSION);
+        node.running = self.node_running.clone();
+        let intent = Intent {
+            node,
+            results: &self.results,
+            releases: &self.releases,
+            running: &self.running,
+            held: &self.held,
+            claim: self.claim.as_ref(),
+            heartbeat: self.heartbeat,
+            ownership: &ownership,
+            lease: LEASE,
+            now: now(),
+        };
+        cycle::plan(&fx.repo, &fx.snapshot, &intent, &Limits::default(), reaper)
+    }
+}
+
+/// Reaps the claims of the nodes it is told are dead, and remembers which tasks it was asked about.
+#[derive(Default)]
+pub struct FakeReaper {
+    pub dead: Vec<&'static str>,
+    pub asked: Vec<String>,
+}
+
+impl FakeReaper {
+    pub fn dead(nodes: &[&'static str]) -> FakeReaper {
+        FakeReaper {
+            dead: nodes.to_vec(),
+            asked: Vec::new(),
+        }
+    }
+}
+
+impl ReapPolicy for FakeReaper {
+    fn may_reap(&mut self, _: &Snapshot, task: &TaskRef, claim: &Claim) -> bool {
+        self.asked.push(task.id.clone());
+        self.dead.contains(&claim.node_id.as_str())
+    }
+}
