@@ -26,7 +26,7 @@ fn picked(fx: &Fixture, request: &Request) -> Vec<String> {
         &HashSet::new(),
     )
     .into_iter()
-    .map(|(spec, _)| spec.id)
+    .map(|(spec, _)| spec.id.to_string())
     .collect()
 }
 
@@ -104,7 +104,7 @@ fn a_claim_names_the_node_the_times_and_the_next_attempt() {
     assert_eq!(claim.node_id, "me");
     assert_eq!(claim.claimed_at, NOW);
     assert_eq!(claim.lease_expires_at, "2026-01-01T12:10:00Z");
-    assert_eq!(claim.attempt, 3);
+    assert_eq!(claim.attempt.number(), 3);
     let paths: Vec<String> = change
         .edits
         .iter()

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::grid::testkit::{
-    self, claimed, file, grid, node, node_file, result, task, task_result, with, FakeReaper,
+    self, claimed, file, grid, node, node_file, plain, result, task, task_result, with, FakeReaper,
     WorkerIntent as Case, NOW,
 };
 use serde_json::{json, Value};
@@ -181,7 +181,7 @@ fn a_result_is_recorded_according_to_where_the_task_is() {
             .unwrap_or_else(|| panic!("{}: the caller learns what became of its result", row.name));
         let applied = &change.value;
         assert_eq!(
-            applied.recorded,
+            plain(&applied.recorded),
             if row.recorded {
                 vec![("t".to_string(), 1)]
             } else {

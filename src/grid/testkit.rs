@@ -11,7 +11,7 @@ use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
 use crate::odb::{self, Edit, Identity};
-use crate::task::{self, Claim, Limits, TaskResult, TaskSpec};
+use crate::task::{self, Attempt, Claim, Limits, TaskId, TaskResult, TaskSpec};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -236,11 +236,13 @@ impl WorkerIntent {
         };
         let mut node = node_record(ME, NOW, SESSION);
         node.running = self.node_running.clone();
+        let releases = typed(&self.releases);
+        let running = typed(&self.running);
         let intent = Intent {
             node,
             results: &self.results,
-            releases: &self.releases,
-            running: &self.running,
+            releases: &releases,
+            running: &running,
             held: &self.held,
             claim: self.claim.as_ref(),
             heartbeat: self.heartbeat,
@@ -250,6 +252,27 @@ impl WorkerIntent {
         };
         cycle::plan(&fx.repo, &fx.snapshot, &intent, &Limits::default(), reaper)
     }
+}
+
+/// (id, attempt) pairs as the transition takes them, from the plain ones the tables write.
+fn typed(pairs: &[(String, u32)]) -> Vec<(TaskId, Attempt)> {
+    pairs
+        .iter()
+        .map(|(id, n)| {
+            (
+                TaskId::parse(id.as_str()).unwrap(),
+                Attempt::new(*n).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// (id, attempt) pairs the transition returns, as plain values to compare with a table's.
+pub fn plain(pairs: &[(TaskId, Attempt)]) -> Vec<(String, u32)> {
+    pairs
+        .iter()
+        .map(|(id, n)| (id.to_string(), n.number()))
+        .collect()
 }
 
 /// Reaps the claims of the nodes it is told are dead, and remembers which tasks it was asked about.
