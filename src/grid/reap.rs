@@ -95,12 +95,9 @@ mod tests {
     }
 
     fn claim(node: &str) -> Claim {
-        Claim {
-            node_id: node.into(),
-            claimed_at: "2026-01-01T00:00:00Z".into(),
-            lease_expires_at: "2026-01-01T00:15:00Z".into(),
-            attempt: 1,
-        }
+        serde_json::from_value(serde_json::json!({"node_id": node, "attempt": 1,
+            "claimed_at": "2026-01-01T00:00:00Z", "lease_expires_at": "2026-01-01T00:15:00Z"}))
+        .expect("a valid claim")
     }
 
     fn decide(me: &str, held: &[&str], claim_node: &str, dead: bool) -> (bool, u32) {

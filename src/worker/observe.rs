@@ -3,7 +3,7 @@
 //! by our clock plus a skew margin *and* we have seen the node's record unchanged for a whole lease
 //! on our own monotonic clock (as Kubernetes' node controller does), or the node says it stopped.
 
-use crate::grid::cycle::ReapPolicy;
+use crate::grid::reap::ReapPolicy;
 use crate::grid::snapshot::{Snapshot, TaskRef};
 use crate::node::{NodeRecord, NodeState};
 use crate::task::Claim;
@@ -98,12 +98,9 @@ mod tests {
     const SKEW: Duration = Duration::from_secs(10);
 
     fn claim(node: &str, expires: &str) -> Claim {
-        Claim {
-            node_id: node.into(),
-            claimed_at: "2026-01-01T00:00:00Z".into(),
-            lease_expires_at: expires.into(),
-            attempt: 1,
-        }
+        serde_json::from_value(serde_json::json!({"node_id": node, "attempt": 1,
+            "claimed_at": "2026-01-01T00:00:00Z", "lease_expires_at": expires}))
+        .expect("a valid claim")
     }
 
     fn blob(byte: u8) -> ObjectId {
