@@ -965,20 +965,14 @@ fn workers_killed_at_random_instants_lose_nothing() {
             .unwrap()
     };
     let mut workers: Vec<Child> = (0..nodes.len()).map(spawn).collect();
-    // The kill schedule's seed, printed so that a failure's schedule can be replayed with
-    // DGRID_CHAOS_SEED=<seed> (the test output shows it when the test fails).
-    let mut seed = std::env::var("DGRID_CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u32>().ok())
-        .unwrap_or(0x9e37_79b9_u32 ^ std::process::id())
-        .max(1);
-    eprintln!("chaos: kill schedule seed {seed} (replay with DGRID_CHAOS_SEED={seed})");
-    let mut next = |n: u32| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        seed % n
+    // The instants of the kills and who is killed: replayable from the printed seed.
+    let seed: u64 = match std::env::var("DGRID_TEST_SEED") {
+        Ok(s) => s.trim().parse().expect("DGRID_TEST_SEED is a number"),
+        Err(_) => fastrand::u64(..),
     };
+    eprintln!("chaos seed: {seed} (replay with DGRID_TEST_SEED={seed})");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut next = |n: u32| rng.u32(0..n);
     let chaos_until = std::time::Instant::now() + Duration::from_secs(20);
     let mut kills = 0;
     while std::time::Instant::now() < chaos_until {

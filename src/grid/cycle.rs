@@ -1,6 +1,6 @@
 //! The worker's transition: in one commit, record finished results, put released tasks back,
 //! renew the leases of running tasks, requeue the tasks of dead nodes, claim new tasks, and write the
-//! node's heartbeat. One push per task in steady state (DESIGN §3).
+//! node's heartbeat. One push per task in steady state (`docs/ARCHITECTURE.md#push-economy`).
 //!
 //! Late results (the task was taken over while this node was presumed dead):
 //! - still in the queue or in progress elsewhere: this result is real work, so it is recorded as the
@@ -11,6 +11,8 @@
 
 use crate::grid::claim::{self, claim_edits};
 use crate::grid::ownership::Ownership;
+pub use crate::grid::reap::ReapPolicy;
+use crate::grid::reap::{self, TakeBack};
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
@@ -57,12 +59,6 @@ pub struct Applied {
     pub reaped: Vec<(String, String)>,
     /// Tasks claimed by a push of this process that seemed to fail, put back in the queue.
     pub unheld: Vec<String>,
-}
-
-/// Decides whether another node's claim may be taken back (its lease expired, judged with a skew
-/// margin and the reader's own observation of the node's heartbeat).
-pub trait ReapPolicy {
-    fn may_reap(&mut self, snapshot: &Snapshot, task: &TaskRef, claim: &Claim) -> bool;
 }
 
 pub fn plan(
@@ -134,26 +130,14 @@ pub fn plan(
         }
     }
 
-    for task in snapshot.in_state(State::InProgress) {
-        if touched.contains(&task.id) {
+    let taken_back: Vec<TakeBack> =
+        reap::to_take_back(repo, snapshot, me, intent.held, limits, reaper, &touched).collect();
+    for TakeBack { task, spec, claim } in taken_back {
+        // A duplicate id (invalid, reported by validate) is taken back once.
+        if !touched.insert(task.id.clone()) {
             continue;
         }
-        let Ok(spec) = snapshot::load_spec(repo, task, limits) else {
-            continue;
-        };
-        let Some(claim) = spec.claim.clone() else {
-            continue;
-        };
         let ours = claim.node_id == me;
-        let take_back = if ours {
-            !intent.held.contains(&task.id)
-        } else {
-            reaper.may_reap(snapshot, task, &claim)
-        };
-        if !take_back {
-            continue;
-        }
-        touched.insert(task.id.clone());
         // Once this process has written, a claim of this node that it does not hold came from a
         // push of its own that the remote took but git reported as failed (a timeout, a dropped
         // connection): the task never started, so it goes back without using an attempt. Before

@@ -4,7 +4,7 @@
 
 use crate::config::GitConfig;
 use crate::gitcmd;
-use crate::grid::sync::{self, Outcome, RemoteRefused};
+use crate::grid::sync::{self, Outcome, RemoteRefused, RemoteTip};
 use crate::odb;
 use crate::repo::LocalRepo;
 use crate::settings::{REMOTE, REPO_URL, STATE_DIR};
@@ -136,6 +136,17 @@ impl Grid {
         out.map(|hex| odb::parse_oid(&hex)).transpose()
     }
 
+    /// Where the remote's `main` is now, asked cheaply (`git ls-remote` transfers nothing when
+    /// nothing changed); the message of an unreachable remote names it.
+    pub fn remote_tip(&self) -> Result<RemoteTip> {
+        Ok(match sync::ls_remote(&self.dir, &self.remote)? {
+            RemoteTip::Unreachable(why) => {
+                RemoteTip::Unreachable(format!("cannot reach {}: {why}", self.describe()))
+            }
+            at => at,
+        })
+    }
+
     /// Fetches `main`, retrying a few times when the remote cannot be reached; returns the new tip.
     pub fn fetch(&self) -> Result<Option<ObjectId>> {
         let mut delay = Duration::from_millis(100);
@@ -160,7 +171,8 @@ impl Grid {
         unreachable!("the loop returns or bails on its last attempt")
     }
 
-    /// `git gc --auto` now and then: gix writes loose objects and never packs them (DESIGN §2).
+    /// `git gc --auto` now and then: gix writes loose objects and never packs them
+    /// (`docs/ARCHITECTURE.md#compare-and-swap`).
     pub fn maybe_gc(&self) {
         if fastrand::u32(0..32) == 0 {
             let _ = gitcmd::run(&self.dir, &["gc", "--auto", "--quiet"]);

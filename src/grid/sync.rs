@@ -146,6 +146,32 @@ pub fn fetch(dir: &Path, remote: &str, tracking_ref: &str) -> Result<Outcome> {
     })
 }
 
+/// What the remote says its `main` is, without transferring anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteTip {
+    /// The commit `main` points to; `None` when the remote has no `main` yet.
+    At(Option<ObjectId>),
+    /// The remote could not be asked; git's message.
+    Unreachable(String),
+}
+
+/// Asks `remote` where its `main` is (`git ls-remote`: a round trip, no objects).
+pub fn ls_remote(dir: &Path, remote: &str) -> Result<RemoteTip> {
+    let out = gitcmd::run_remote(dir, &["ls-remote", remote, BRANCH_REF])?;
+    if !out.success {
+        return Ok(RemoteTip::Unreachable(out.stderr.trim().to_string()));
+    }
+    Ok(RemoteTip::At(parse_ls_remote(&out.stdout)))
+}
+
+/// The commit of the first line of `git ls-remote` output; `None` when there is none.
+fn parse_ls_remote(stdout: &str) -> Option<ObjectId> {
+    stdout
+        .split_whitespace()
+        .next()
+        .and_then(|hex| ObjectId::from_hex(hex.as_bytes()).ok())
+}
+
 /// Pushes `commit` to `main` only if `main` is still `expected` (`None`: must not exist yet).
 pub fn push_cas(
     dir: &Path,
@@ -180,6 +206,16 @@ mod tests {
 
     fn line(flag: &str, summary: &str) -> String {
         format!("To /tmp/r.git\n{flag}\tabc:refs/heads/main\t{summary}\nDone\n")
+    }
+
+    #[test]
+    fn ls_remote_output() {
+        let hex = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            parse_ls_remote(&format!("{hex}\trefs/heads/main\n")),
+            Some(ObjectId::from_hex(hex.as_bytes()).unwrap())
+        );
+        assert_eq!(parse_ls_remote(""), None);
     }
 
     #[test]

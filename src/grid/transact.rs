@@ -1,6 +1,7 @@
-//! The compare-and-swap loop (DESIGN §2): fetch, plan a change against the tip, commit it with gix on
-//! top of the tip, push with a lease on the tip; on a lost race do it all again, re-checking the intent
-//! against the new tip, after a jittered backoff that grows with the contention observed.
+//! The compare-and-swap loop (`docs/ARCHITECTURE.md#compare-and-swap`): fetch, plan a change
+//! against the tip, commit it with gix on top of the tip, push with a lease on the tip; on a lost
+//! race do it all again, re-checking the intent against the new tip, after a jittered backoff that
+//! grows with the contention observed.
 
 use crate::grid::location::{jitter, Grid, NETWORK_TRIES};
 use crate::grid::snapshot::Snapshot;
@@ -84,7 +85,7 @@ impl Grid {
                 });
             }
             // The nonce makes every commit unique: two writers pushing an identical commit would
-            // both be told "up to date" (DESIGN §2).
+            // both be told "up to date" (`docs/ARCHITECTURE.md#compare-and-swap`).
             let message = format!(
                 "dgrid: {}\n\nDgrid-Nonce: {:016x}\n",
                 change.summary,

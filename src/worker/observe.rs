@@ -1,19 +1,23 @@
-//! Judging whether another node is dead without trusting its clock (DESIGN §3): a claim is taken
-//! back only when its lease has expired by our clock plus a skew margin *and* we have seen the
-//! node's record unchanged for a whole lease on our own monotonic clock (as Kubernetes' node
-//! controller does), or the node says it stopped.
+//! Judging whether another node is dead without trusting its clock
+//! (`docs/ARCHITECTURE.md#leases-and-clocks`): a claim is taken back only when its lease has expired
+//! by our clock plus a skew margin *and* we have seen the node's record unchanged for a whole lease
+//! on our own monotonic clock (as Kubernetes' node controller does), or the node says it stopped.
 
-use crate::grid::cycle::ReapPolicy;
+use crate::grid::reap::ReapPolicy;
 use crate::grid::snapshot::{Snapshot, TaskRef};
 use crate::node::{NodeRecord, NodeState};
 use crate::task::Claim;
+use crate::worker::clock::Clock;
+use chrono::{DateTime, Utc};
 use gix::ObjectId;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Observer {
     lease: Duration,
     skew: Duration,
+    clock: Arc<dyn Clock>,
     started: Instant,
     /// node id -> (its record's blob, when we first saw that blob)
     seen: HashMap<String, (ObjectId, Instant)>,
@@ -21,11 +25,12 @@ pub struct Observer {
 }
 
 impl Observer {
-    pub fn new(lease: Duration, skew: Duration) -> Observer {
+    pub fn new(lease: Duration, skew: Duration, clock: Arc<dyn Clock>) -> Observer {
         Observer {
             lease,
             skew,
-            started: Instant::now(),
+            started: clock.instant(),
+            clock,
             seen: HashMap::new(),
             stopped: HashMap::new(),
         }
@@ -34,47 +39,137 @@ impl Observer {
     /// Notes every node record whose content changed since the last look.
     pub fn observe(&mut self, repo: &gix::Repository, snapshot: &Snapshot) {
         for node in &snapshot.nodes {
-            let changed = self
-                .seen
-                .get(&node.id)
-                .is_none_or(|(blob, _)| *blob != node.blob);
-            if changed {
-                self.seen
-                    .insert(node.id.clone(), (node.blob, Instant::now()));
-                let stopped = repo
-                    .find_blob(node.blob)
+            self.note(&node.id, node.blob, || {
+                repo.find_blob(node.blob)
                     .ok()
                     .and_then(|b| NodeRecord::parse(&b.data))
-                    .is_some_and(|r| r.state == NodeState::Stopped);
-                self.stopped.insert(node.id.clone(), stopped);
-            }
+                    .is_some_and(|r| r.state == NodeState::Stopped)
+            });
+        }
+    }
+
+    /// Notes that `node`'s record is `blob`; `stopped` reads whether it says the node stopped, and
+    /// is asked only when the record changed (reading a blob is the costly part).
+    fn note(&mut self, node: &str, blob: ObjectId, stopped: impl FnOnce() -> bool) {
+        let changed = self.seen.get(node).is_none_or(|(seen, _)| *seen != blob);
+        if changed {
+            self.seen
+                .insert(node.to_string(), (blob, self.clock.instant()));
+            self.stopped.insert(node.to_string(), stopped());
         }
     }
 
     /// How long the node's record has looked the same to us.
     fn quiet_for(&self, node: &str) -> Duration {
-        match self.seen.get(node) {
-            Some((_, since)) => since.elapsed(),
-            None => self.started.elapsed(),
-        }
+        let since = match self.seen.get(node) {
+            Some((_, since)) => *since,
+            None => self.started,
+        };
+        self.clock.instant().saturating_duration_since(since)
     }
 
-    /// Whether the claim's lease has run out by our clock, with the skew margin.
-    pub fn lease_expired(&self, claim: &Claim) -> bool {
-        let Ok(expires) = chrono::DateTime::parse_from_rfc3339(&claim.lease_expires_at) else {
+    /// Whether the claim's lease has run out at `now`, with the skew margin.
+    pub fn lease_expired(&self, claim: &Claim, now: DateTime<Utc>) -> bool {
+        let Ok(expires) = DateTime::parse_from_rfc3339(&claim.lease_expires_at) else {
             return true; // unreadable lease: validate reports it; treat as expired
         };
         let skew = chrono::Duration::from_std(self.skew).unwrap_or_default();
-        chrono::Utc::now() > expires.with_timezone(&chrono::Utc) + skew
+        now > expires.with_timezone(&Utc) + skew
     }
 }
 
 impl ReapPolicy for Observer {
     fn may_reap(&mut self, _snapshot: &Snapshot, _task: &TaskRef, claim: &Claim) -> bool {
-        if !self.lease_expired(claim) {
+        if !self.lease_expired(claim, self.clock.now()) {
             return false;
         }
         self.stopped.get(&claim.node_id).copied().unwrap_or(false)
             || self.quiet_for(&claim.node_id) >= self.lease
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::State;
+    use crate::worker::clock::FixedClock;
+
+    const LEASE: Duration = Duration::from_secs(60);
+    const SKEW: Duration = Duration::from_secs(10);
+
+    fn claim(node: &str, expires: &str) -> Claim {
+        serde_json::from_value(serde_json::json!({"node_id": node, "attempt": 1,
+            "claimed_at": "2026-01-01T00:00:00Z", "lease_expires_at": expires}))
+        .expect("a valid claim")
+    }
+
+    fn blob(byte: u8) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&[byte; 20])
+    }
+
+    fn setup() -> (Arc<FixedClock>, Observer) {
+        let clock = Arc::new(FixedClock::at("2026-01-01T00:00:00Z"));
+        let observer = Observer::new(LEASE, SKEW, clock.clone());
+        (clock, observer)
+    }
+
+    fn may_reap(observer: &mut Observer, claim: &Claim) -> bool {
+        let task = TaskRef {
+            id: "t1".into(),
+            state: State::InProgress,
+            path: "tasks/in_progress/t1.json".into(),
+            blob: blob(0),
+        };
+        observer.may_reap(&Snapshot::empty(), &task, claim)
+    }
+
+    #[test]
+    fn a_lease_runs_out_only_past_the_skew_margin() {
+        let (_, observer) = setup();
+        let now = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let c = claim("b", "2026-01-01T00:01:00Z");
+        assert!(!observer.lease_expired(&c, now("2026-01-01T00:01:10Z")));
+        assert!(observer.lease_expired(&c, now("2026-01-01T00:01:11Z")));
+        assert!(observer.lease_expired(&claim("b", "not a time"), now("2026-01-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn a_node_is_dead_when_its_lease_is_out_and_it_was_silent_for_a_lease() {
+        let (clock, mut observer) = setup();
+        let c = claim("b", "2026-01-01T00:00:30Z");
+        observer.note("b", blob(1), || false);
+        clock.advance(Duration::from_secs(59));
+        assert!(!may_reap(&mut observer, &c), "silent for less than a lease");
+        clock.advance(Duration::from_secs(1));
+        assert!(may_reap(&mut observer, &c));
+        // A new heartbeat starts the silence again, even though the lease in the claim is out.
+        observer.note("b", blob(2), || false);
+        assert!(!may_reap(&mut observer, &c));
+        // The same record seen again does not.
+        clock.advance(Duration::from_secs(60));
+        observer.note("b", blob(2), || {
+            panic!("an unchanged record is not read again")
+        });
+        assert!(may_reap(&mut observer, &c));
+    }
+
+    #[test]
+    fn a_node_that_says_it_stopped_is_dead_as_soon_as_its_lease_is_out() {
+        let (clock, mut observer) = setup();
+        let c = claim("b", "2026-01-01T00:00:30Z");
+        observer.note("b", blob(1), || true);
+        assert!(!may_reap(&mut observer, &c), "its lease still runs");
+        clock.advance(Duration::from_secs(41));
+        assert!(may_reap(&mut observer, &c));
+    }
+
+    #[test]
+    fn a_node_never_seen_counts_as_silent_since_the_observer_started() {
+        let (clock, mut observer) = setup();
+        let c = claim("b", "2026-01-01T00:00:00Z");
+        clock.advance(Duration::from_secs(30));
+        assert!(!may_reap(&mut observer, &c));
+        clock.advance(Duration::from_secs(30));
+        assert!(may_reap(&mut observer, &c));
     }
 }

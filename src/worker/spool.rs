@@ -51,15 +51,23 @@ impl Spool {
     }
 
     /// Every spooled result. A file that does not parse is set aside as `.bad`, with a warning.
+    /// A temporary file is a write cut short by a crash: its result was never spooled (the task's
+    /// claim is taken back instead), so it is removed.
     pub fn load(&self, limits: &Limits) -> Result<Vec<TaskResult>> {
         let mut results = Vec::new();
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
+        let paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot read the spool {}", self.dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
+        let has_extension = |p: &Path, ext: &str| p.extension().is_some_and(|x| x == ext);
+        for tmp in paths.iter().filter(|p| has_extension(p, "tmp")) {
+            let _ = std::fs::remove_file(tmp);
+        }
+        let mut names: Vec<&PathBuf> = paths.iter().filter(|p| has_extension(p, "json")).collect();
         names.sort();
         for path in names {
-            let bytes = std::fs::read(&path)?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             match task::parse_result(&path.display().to_string(), &bytes, limits) {
                 Ok(r) => results.push(r),
                 Err(problems) => {
@@ -67,10 +75,34 @@ impl Spool {
                         "warning: set aside an unreadable spooled result: {}",
                         crate::problem::Problems(problems)
                     );
-                    let _ = std::fs::rename(&path, path.with_extension("bad"));
+                    let _ = std::fs::rename(path, path.with_extension("bad"));
                 }
             }
         }
         Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_cut_short_by_a_crash_is_cleared_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("t1.3.tmp"), b"{\"task_id\": ").unwrap();
+        assert!(spool.load(&Limits::default()).unwrap().is_empty());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn an_unreadable_result_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("t1.1.json"), b"not json").unwrap();
+        assert!(spool.load(&Limits::default()).unwrap().is_empty());
+        assert!(dir.path().join("t1.1.bad").exists());
     }
 }

@@ -1,0 +1,68 @@
+//! Between transitions: a cheap look at the remote to decide whether one is due.
+
+use super::Worker;
+use crate::grid::claim;
+use crate::grid::reap;
+use crate::grid::sync::RemoteTip;
+use crate::grid::Snapshot;
+use crate::layout::{State, NODES_DIR};
+use anyhow::Result;
+use std::collections::HashSet;
+
+impl Worker {
+    /// A cheap look at the remote: `git ls-remote` transfers nothing when nothing changed. Returns
+    /// whether anything did.
+    pub(super) fn poll(&mut self) -> Result<bool> {
+        let remote_tip = match self.grid.remote_tip()? {
+            RemoteTip::At(tip) => tip,
+            RemoteTip::Unreachable(why) => {
+                self.warn(&why);
+                return Ok(false);
+            }
+        };
+        let changed = remote_tip != self.view.last_tip;
+        if changed {
+            self.cfg
+                .log
+                .debug(&self.cfg.node_id, "the remote moved; fetching");
+            let tip = self.grid.fetch()?;
+            self.view.last_tip = tip;
+            let snapshot = Snapshot::read(&self.grid.repo, tip)?;
+            self.observer.observe(&self.grid.repo, &snapshot);
+            let probe = self.claim_request(1);
+            self.view.queue_has_work =
+                claim::any_claimable(&self.grid.repo, &snapshot, &probe, &self.grid.limits);
+            // Our running tasks may have been cancelled or taken over.
+            self.view.take_back_due |= self.tasks.with_container().any(|id| {
+                snapshot
+                    .get(id)
+                    .is_none_or(|t| t.state != State::InProgress)
+            });
+        }
+        // Leases of other nodes run out without anything changing on the remote.
+        if !self.view.take_back_due {
+            self.view.take_back_due = self.anything_to_take_back()?;
+        }
+        Ok(changed)
+    }
+
+    /// Whether a transition would take a task back (by the rule the transition itself applies),
+    /// judged on the in-progress tasks and node records of the last tip seen.
+    fn anything_to_take_back(&mut self) -> Result<bool> {
+        let in_progress = State::InProgress.dir();
+        let dirs = [in_progress.as_str(), NODES_DIR];
+        let snapshot = Snapshot::read_dirs(&self.grid.repo, self.view.last_tip, &dirs)?;
+        let held = self.tasks.held();
+        let nothing_skipped = HashSet::new();
+        let mut due = reap::to_take_back(
+            &self.grid.repo,
+            &snapshot,
+            &self.cfg.node_id,
+            &held,
+            &self.grid.limits,
+            &mut self.observer,
+            &nothing_skipped,
+        );
+        Ok(due.next().is_some())
+    }
+}

@@ -1,0 +1,315 @@
+//! The life of each task this worker process holds, from its claim until the grid has what it is
+//! owed: its container runs in a thread of its own; it may be stopped (for a shutdown, or because
+//! the claim was lost); when the container ends, the result is spooled and waits to be recorded,
+//! or the task waits to be put back in the queue. One state per task, in one map; the transition's
+//! intent (results, releases, leases to renew, tasks held) is read off that map.
+
+use crate::exec::docker::{self, DockerConfig, Execution, InfraError};
+use crate::grid::claim::rfc3339;
+use crate::grid::cycle::Applied;
+use crate::task::{self, Attempt, Status, TaskId, TaskResult, TaskSpec};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+/// A running container: the flag that kills it, and its live line on a terminal.
+pub struct Run {
+    kill: Arc<AtomicBool>,
+    line: Option<indicatif::ProgressBar>,
+}
+
+impl Run {
+    fn kill(&self) {
+        self.kill.store(true, Ordering::SeqCst);
+    }
+
+    fn clear_line(&self) {
+        if let Some(line) = &self.line {
+            line.finish_and_clear();
+        }
+    }
+}
+
+/// Why a running task is being stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Shutdown: the task goes back to the queue without using an attempt.
+    Release,
+    /// Our claim was taken over or the task removed: nothing to report.
+    ClaimLost,
+}
+
+/// Where one held task is in its life.
+pub enum Phase {
+    /// Its container runs; its lease is renewed with every push.
+    Running(Run),
+    /// Its container was told to stop; its lease is no longer renewed.
+    Stopping { run: Run, reason: StopReason },
+    /// Its result is in the spool, waiting to be recorded.
+    Finished(Box<TaskResult>),
+    /// It waits to be put back in the queue without using its attempt.
+    Releasing,
+}
+
+/// The message a task's thread sends when its container ended.
+pub struct Exited {
+    pub spec: TaskSpec,
+    pub attempt: Attempt,
+    pub outcome: Result<Execution, InfraError>,
+}
+
+/// What the end of a container means for its task.
+#[derive(Debug)]
+pub enum TaskEnd {
+    /// The task is no longer ours (cancelled, or taken over): nothing to report.
+    NotOurs,
+    /// Stopped for a shutdown: it now waits to be released.
+    Released,
+    /// Its result, to be spooled and then handed to [`HeldTasks::finished`].
+    Report(Box<TaskResult>),
+    /// Docker could not run it: it now waits to be released.
+    CannotRun(InfraError),
+}
+
+/// Every task this process holds, keyed by (task id, attempt).
+#[derive(Default)]
+pub struct HeldTasks {
+    tasks: BTreeMap<(TaskId, Attempt), Phase>,
+}
+
+impl HeldTasks {
+    /// The results found in the spool at start-up, still to be recorded.
+    pub fn from_spooled(results: Vec<TaskResult>) -> HeldTasks {
+        let mut held = HeldTasks::default();
+        for result in results {
+            held.finished(result);
+        }
+        held
+    }
+
+    /// Starts `spec`'s container in a thread of its own; its end is sent on `exits`.
+    pub fn start(
+        &mut self,
+        spec: TaskSpec,
+        attempt: Attempt,
+        docker: &DockerConfig,
+        node_id: &str,
+        line: Option<indicatif::ProgressBar>,
+        exits: mpsc::Sender<Exited>,
+    ) {
+        let kill = self.track(&spec.id, attempt, line);
+        let docker = docker.clone();
+        let node_id = node_id.to_string();
+        std::thread::spawn(move || {
+            let outcome = docker::run(&docker, &spec, &node_id, attempt, &kill);
+            // The worker may have stopped listening (it is ending on an error): nothing to do.
+            let _ = exits.send(Exited {
+                spec,
+                attempt,
+                outcome,
+            });
+        });
+    }
+
+    /// Notes `id`'s container as running; returns the flag that kills it.
+    fn track(
+        &mut self,
+        id: &TaskId,
+        attempt: Attempt,
+        line: Option<indicatif::ProgressBar>,
+    ) -> Arc<AtomicBool> {
+        let kill = Arc::new(AtomicBool::new(false));
+        let run = Run {
+            kill: kill.clone(),
+            line,
+        };
+        self.tasks
+            .insert((id.clone(), attempt), Phase::Running(run));
+        kill
+    }
+
+    /// A container ended: its task leaves the running ones. `None` if it was not running here.
+    pub fn exited(&mut self, exited: Exited, node_id: &str) -> Option<TaskEnd> {
+        let key = (exited.spec.id.clone(), exited.attempt);
+        let reason = match self.tasks.remove(&key)? {
+            Phase::Running(run) => {
+                run.clear_line();
+                None
+            }
+            Phase::Stopping { run, reason } => {
+                run.clear_line();
+                Some(reason)
+            }
+            other => {
+                // Not a container of ours: leave the task as it was.
+                self.tasks.insert(key, other);
+                return None;
+            }
+        };
+        Some(match (exited.outcome, reason) {
+            (Ok(_), Some(StopReason::ClaimLost)) => TaskEnd::NotOurs,
+            (Ok(exec), Some(StopReason::Release)) if exec.status == Status::Cancelled => {
+                self.tasks.insert(key, Phase::Releasing);
+                TaskEnd::Released
+            }
+            (Ok(exec), _) => {
+                let mut result = build_result(&exited.spec, node_id, exited.attempt, exec);
+                result.fit(task::MAX_FILE_BYTES as usize);
+                TaskEnd::Report(Box::new(result))
+            }
+            (Err(infra), _) => {
+                self.tasks.insert(key, Phase::Releasing);
+                TaskEnd::CannotRun(infra)
+            }
+        })
+    }
+
+    /// `result` is in the spool: it waits to be recorded.
+    pub fn finished(&mut self, result: TaskResult) {
+        let key = (result.task_id.clone(), result.attempt());
+        self.tasks.insert(key, Phase::Finished(Box::new(result)));
+    }
+
+    /// Shutdown after the grace period: kills every running container, for its task to be put
+    /// back in the queue. Returns the ids of the tasks it kills.
+    pub fn stop_for_shutdown(&mut self) -> Vec<TaskId> {
+        self.stop_running(|_| true, StopReason::Release)
+    }
+
+    /// Kills every container (stopping or not) at once, keeping nothing of theirs.
+    pub fn kill_all(&self) {
+        for phase in self.tasks.values() {
+            if let Phase::Running(run) | Phase::Stopping { run, .. } = phase {
+                run.kill();
+            }
+        }
+    }
+
+    /// Forgets a container killed by [`kill_all`](HeldTasks::kill_all).
+    pub fn forget(&mut self, exited: &Exited) {
+        let key = (exited.spec.id.clone(), exited.attempt);
+        if let Some(Phase::Running(_) | Phase::Stopping { .. }) = self.tasks.get(&key) {
+            self.tasks.remove(&key);
+        }
+    }
+
+    /// Takes in what a transition landed: recorded (or orphaned) results leave, releases are done,
+    /// and tasks whose claim was lost are stopped.
+    pub fn settle(&mut self, applied: &Applied) {
+        self.tasks.retain(|key, phase| match phase {
+            Phase::Finished(_) => {
+                !applied.recorded.contains(key) && !applied.orphaned.contains(key)
+            }
+            Phase::Releasing => false,
+            Phase::Running(_) | Phase::Stopping { .. } => true,
+        });
+        for id in &applied.lost_claims {
+            self.stop_running(|task| task == id, StopReason::ClaimLost);
+        }
+    }
+
+    fn stop_running(&mut self, which: impl Fn(&str) -> bool, reason: StopReason) -> Vec<TaskId> {
+        let mut stopped = Vec::new();
+        for ((id, _), phase) in &mut self.tasks {
+            *phase = match std::mem::replace(phase, Phase::Releasing) {
+                Phase::Running(run) if which(id) => {
+                    run.kill();
+                    stopped.push(id.clone());
+                    Phase::Stopping { run, reason }
+                }
+                other => other,
+            };
+        }
+        stopped
+    }
+
+    /// Whether a result or a release waits to be pushed.
+    pub fn owed_to_grid(&self) -> bool {
+        self.tasks
+            .values()
+            .any(|phase| matches!(phase, Phase::Finished(_) | Phase::Releasing))
+    }
+
+    /// Results waiting to be recorded.
+    pub fn results(&self) -> Vec<TaskResult> {
+        self.tasks
+            .values()
+            .filter_map(|phase| match phase {
+                Phase::Finished(result) => Some(TaskResult::clone(result)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// (id, attempt) of tasks waiting to be put back in the queue.
+    pub fn releases(&self) -> Vec<(TaskId, Attempt)> {
+        self.keys_in(|phase| matches!(phase, Phase::Releasing))
+    }
+
+    /// (id, attempt) of tasks running and not being stopped: their leases are renewed.
+    pub fn running(&self) -> Vec<(TaskId, Attempt)> {
+        self.keys_in(|phase| matches!(phase, Phase::Running(_)))
+    }
+
+    /// Every task held, in any phase: a claim of this node on a task not among them runs nowhere.
+    pub fn held(&self) -> Vec<String> {
+        self.tasks.keys().map(|(id, _)| id.to_string()).collect()
+    }
+
+    /// Ids of tasks with a container here, running or being stopped.
+    pub fn with_container(&self) -> impl Iterator<Item = &str> {
+        self.tasks
+            .iter()
+            .filter(|(_, phase)| matches!(phase, Phase::Running(_) | Phase::Stopping { .. }))
+            .map(|((id, _), _)| id.as_str())
+    }
+
+    /// How many containers run here (each takes a slot until it ends).
+    pub fn containers(&self) -> usize {
+        self.with_container().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    fn keys_in(&self, phase_matches: impl Fn(&Phase) -> bool) -> Vec<(TaskId, Attempt)> {
+        self.tasks
+            .iter()
+            .filter(|(_, phase)| phase_matches(phase))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+}
+
+/// The result file of a task that ran here: the task as claimed, without its claim.
+fn build_result(spec: &TaskSpec, node_id: &str, attempt: Attempt, exec: Execution) -> TaskResult {
+    let mut task = spec.clone();
+    task.claim = None;
+    task.attempts = None;
+    let duration = (exec.finished_at - exec.started_at)
+        .num_milliseconds()
+        .max(0) as u64;
+    TaskResult {
+        task_id: spec.id.clone(),
+        node_id: node_id.to_string(),
+        exit_code: exec.exit_code,
+        stdout: exec.stdout.text(),
+        stderr: exec.stderr.text(),
+        timestamp: rfc3339(exec.finished_at),
+        status: exec.status,
+        started_at: Some(rfc3339(exec.started_at)),
+        finished_at: Some(rfc3339(exec.finished_at)),
+        duration_ms: Some(duration),
+        recorded_attempt: Some(attempt),
+        stdout_info: Some(exec.stdout.info),
+        stderr_info: Some(exec.stderr.info),
+        task: Some(task),
+        late_results: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[path = "task_run_tests.rs"]
+mod tests;

@@ -1,0 +1,141 @@
+//! The worker's transition: what it owes the grid and wants from it (results, releases, leases
+//! to renew, claims, its heartbeat) as one intent, landed by the compare-and-swap loop in one push
+//! (`docs/ARCHITECTURE.md#compare-and-swap`), and what landed taken back into the worker.
+
+use super::Worker;
+use crate::grid::claim::{self, rfc3339};
+use crate::grid::cycle::{self, Applied, Intent};
+use crate::grid::Outcome;
+use crate::task::{Attempt, TaskSpec};
+use anyhow::Result;
+
+impl Worker {
+    pub(super) fn claim_request(&self, max: usize) -> claim::Request {
+        claim::Request {
+            node_id: self.cfg.node_id.clone(),
+            max,
+            lease: self.cfg.lease,
+            labels: self.cfg.labels.clone(),
+            allow_network: self.cfg.docker.allow_network,
+        }
+    }
+
+    /// One transition: results, releases, lease renewals, taking back, claims and the heartbeat.
+    pub(super) fn cycle(&mut self, claim: bool, heartbeat: bool) -> Result<()> {
+        let request = claim.then(|| self.claim_request(self.claim_budget()));
+        let results = self.tasks.results();
+        let releases = self.tasks.releases();
+        let running = self.tasks.running();
+        let held = self.tasks.held();
+        let now = self.clock.now();
+        self.node.last_heartbeat = rfc3339(now);
+        self.node.running = running.iter().map(|(id, _)| id.to_string()).collect();
+        self.node.problem = self.docker.problem().map(str::to_string);
+        let intent = Intent {
+            node: self.node.clone(),
+            results: &results,
+            releases: &releases,
+            running: &running,
+            held: &held,
+            claim: request.as_ref(),
+            heartbeat,
+            ownership: &self.session.ownership,
+            lease: self.cfg.lease,
+            now,
+        };
+        let probe = self.claim_request(1);
+        let grid = &self.grid;
+        let observer = &mut self.observer;
+        let mut queue_has_work = self.view.queue_has_work;
+        let outcome = grid.transact(&self.identity, |snapshot| {
+            observer.observe(&grid.repo, snapshot);
+            queue_has_work = claim::any_claimable(&grid.repo, snapshot, &probe, &grid.limits);
+            cycle::plan(&grid.repo, snapshot, &intent, &grid.limits, observer)
+        })?;
+        self.view.queue_has_work = queue_has_work;
+        self.view.take_back_due = false;
+        let applied = match outcome {
+            Outcome::Committed {
+                commit,
+                value,
+                stats,
+            } => {
+                self.cfg.log.debug(
+                    &self.cfg.node_id,
+                    &format!(
+                        "pushed in {} attempt(s), {} lost race(s)",
+                        stats.pushes, stats.lost_races
+                    ),
+                );
+                self.last_push = Some(self.clock.instant());
+                self.session.ownership.started = true;
+                // Our commit is the remote's tip now: the next poll sees nothing new unless someone pushed.
+                self.view.last_tip = Some(commit);
+                value
+            }
+            Outcome::Settled { value, .. } => value,
+            Outcome::NotApplicable { .. } => Applied::default(),
+        };
+        if request
+            .as_ref()
+            .is_some_and(|r| applied.claimed.len() < r.max)
+        {
+            self.view.queue_has_work = false; // we took everything claimable
+        }
+        if !applied.unheld.is_empty() || !applied.reaped.is_empty() {
+            self.view.queue_has_work = true; // tasks went back to the queue in this very commit
+        }
+        self.apply(applied, claim);
+        Ok(())
+    }
+
+    fn apply(&mut self, applied: Applied, claimed_something_wanted: bool) {
+        for (id, attempt) in &applied.recorded {
+            self.spool.remove(id, *attempt);
+        }
+        for (id, attempt) in &applied.orphaned {
+            self.warn(&format!(
+                "{id} was removed from the grid; its result (attempt {attempt}) has nowhere to go"
+            ));
+            self.spool.remove(id, *attempt);
+        }
+        self.tasks.settle(&applied);
+        for (id, node) in &applied.reaped {
+            if *node == self.cfg.node_id {
+                self.log(&format!("took {id} back from this node's previous run"));
+            } else {
+                self.log(&format!("took {id} back from {node}: its lease expired"));
+            }
+        }
+        for id in &applied.unheld {
+            self.warn(&format!(
+                "put {id} back in the queue: the push that claimed it seemed to fail, but the remote took it"
+            ));
+        }
+        if claimed_something_wanted && !applied.claimed.is_empty() {
+            self.budget.claimed();
+        }
+        for spec in applied.claimed {
+            self.start(spec);
+        }
+    }
+
+    fn start(&mut self, spec: TaskSpec) {
+        let attempt = spec.claim.as_ref().map_or(Attempt::FIRST, |c| c.attempt);
+        self.log(&format!(
+            "claimed {} (attempt {attempt}), running {}",
+            spec.id, spec.image
+        ));
+        let line = self.cfg.log.task_line(&spec.id, spec.timeout);
+        self.budget.started();
+        let exits = self.exits_tx.clone();
+        self.tasks.start(
+            spec,
+            attempt,
+            &self.cfg.docker,
+            &self.cfg.node_id,
+            line,
+            exits,
+        );
+    }
+}
