@@ -7,7 +7,8 @@ use std::path::Path;
 
 /// Opens a repository (bare or not) the way every read and write here wants it.
 pub fn open(path: &Path) -> Result<gix::Repository> {
-    // Without a larger delta-base cache, reading 10k task files from a pack is 6x slower (DESIGN §2).
+    // Without a larger delta-base cache, reading 10k task files from a pack is 6x slower
+    // (docs/ARCHITECTURE.md#measured-facts-that-shaped-the-design).
     let options = gix::open::Options::default().config_overrides(["core.deltaBaseCacheLimit=96m"]);
     gix::open_opts(path, options)
         .with_context(|| format!("cannot open the git repository at {}", path.display()))
@@ -136,7 +137,9 @@ impl Edit {
     }
 }
 
-/// Who writes a commit. The time is passed in, not read from the repository's cached config (DESIGN §2).
+/// Who writes a commit. Identity and time are set on each commit here, never taken from the
+/// committer gix caches when the repository is opened: a long-running worker would otherwise
+/// write every commit with its start time (docs/ARCHITECTURE.md#measured-facts-that-shaped-the-design).
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub name: String,
@@ -182,6 +185,7 @@ pub fn write_commit(
         }
     }
     let tree = editor.write().context("cannot write tree")?.detach();
+    // The clock is read here, at the moment of writing, not when the repository was opened.
     let signature = gix::actor::Signature {
         name: identity.name.as_str().into(),
         email: identity.email.as_str().into(),
