@@ -8,6 +8,7 @@
 mod budget;
 pub mod clock;
 pub mod docker_health;
+mod exclusions;
 pub mod observe;
 mod poll;
 pub mod session;
@@ -27,6 +28,7 @@ use anyhow::Result;
 use budget::Budget;
 use clock::{Clock, SystemClock};
 use docker_health::{DockerHealth, Verdict};
+use exclusions::Exclusions;
 use gix::ObjectId;
 use observe::Observer;
 use session::NodeSession;
@@ -54,6 +56,24 @@ pub struct Config {
     /// This node's own folder in the state dir (lock, spool).
     pub node_dir: PathBuf,
     pub log: Log,
+}
+
+/// Docker refuses `--cpus` above the CPUs of its host ("Range of CPUs is from 0.01 to 2.00"), so
+/// a task asking for more than the host has, on a node whose `--max-cpus` allows it, could never
+/// start: the cap is lowered to what the host has, and such a task gets all of it.
+fn clamp_to_host_cpus(cfg: &mut Config) {
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if cfg.docker.max_cpus > host {
+        cfg.log.info(
+            &cfg.node_id,
+            &format!(
+                "--max-cpus {} is more than this host's {host} CPU(s): tasks get at most {host}",
+                cfg.docker.max_cpus
+            ),
+        );
+        cfg.docker.max_cpus = host;
+        cfg.docker.default_cpus = cfg.docker.default_cpus.min(host);
+    }
 }
 
 /// How the worker ended, for the exit code.
@@ -87,6 +107,9 @@ struct RemoteView {
     queue_has_work: bool,
     /// Whether a transition would take a task back or find one of ours gone: push even if idle.
     take_back_due: bool,
+    /// Whether the queue had a task this node could claim but for its exclusions (tasks that
+    /// failed to start here a moment ago): `--until-empty` waits for those to be decided.
+    queue_waits: bool,
 }
 
 /// The shutdown asked for by signals.
@@ -107,6 +130,7 @@ pub struct Worker {
     spool: Spool,
     observer: Observer,
     docker: DockerHealth,
+    exclusions: Exclusions,
     tasks: HeldTasks,
     exits_tx: mpsc::Sender<Exited>,
     exits: mpsc::Receiver<Exited>,
@@ -132,6 +156,8 @@ impl Worker {
         clock: Arc<dyn Clock>,
         rng: &mut fastrand::Rng,
     ) -> Result<Worker> {
+        let mut cfg = cfg;
+        clamp_to_host_cpus(&mut cfg);
         let silence = cfg.lease + cfg.clock_skew;
         let session = NodeSession::open(&cfg.node_dir, &cfg.node_id, silence, rng)?;
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
@@ -142,6 +168,7 @@ impl Worker {
             identity: Identity::node(&cfg.node_id),
             observer: Observer::new(cfg.lease, cfg.clock_skew, clock.clone()),
             docker: DockerHealth::new(cfg.poll_interval),
+            exclusions: Exclusions::new(cfg.poll_interval),
             grid,
             cfg,
             clock,
@@ -155,6 +182,7 @@ impl Worker {
                 last_tip: None,
                 queue_has_work: true,
                 take_back_due: false,
+                queue_waits: false,
             },
             last_push: None,
             budget,
@@ -198,6 +226,7 @@ impl Worker {
             let heartbeat_due = self.last_push.is_none_or(|t| {
                 self.clock.instant().saturating_duration_since(t) >= self.cfg.heartbeat_interval
             });
+            self.retry_excluded();
             let want_claim = !stopping
                 && self.claim_budget() > 0
                 && self.view.queue_has_work
@@ -289,8 +318,20 @@ impl Worker {
     }
 
     /// Whether the loop is over: nothing held, and a stop was asked for or the budget is spent.
+    /// `--until-empty` also waits for queued tasks it failed to start: they are tried again when
+    /// their exclusion ends, until they run or fail as unrunnable.
     fn finished_work(&self, stopping: bool) -> bool {
-        self.tasks.is_empty() && (stopping || self.budget.spent(self.view.queue_has_work))
+        let work_left = self.view.queue_has_work || (self.cfg.until_empty && self.view.queue_waits);
+        self.tasks.is_empty() && (stopping || self.budget.spent(work_left))
+    }
+
+    /// A task left alone after failing to start here may be claimed again once its exclusion
+    /// ends; nothing on the remote changes to say so.
+    fn retry_excluded(&mut self) {
+        if self.view.queue_waits && !self.view.queue_has_work && self.exclusions.any() {
+            let active = self.exclusions.active(self.clock.instant());
+            self.view.queue_has_work = active.len() < self.exclusions.len();
+        }
     }
 
     /// Graceful stop, then (after the grace period or a second SIGINT) kill and release.
@@ -340,6 +381,9 @@ impl Worker {
                     self.log("failpoint after-spool: exiting before the push");
                     std::process::abort();
                 }
+                // A container ran: docker works, whatever the task did.
+                self.docker.healthy();
+                self.exclusions.forget(&id);
                 match result.status {
                     Status::Success => self.node.completed += 1,
                     _ => self.node.failed += 1,
@@ -355,10 +399,19 @@ impl Worker {
                 self.tasks.finished(*result);
             }
             TaskEnd::CannotRun(infra) => {
-                self.warn(&format!(
-                    "cannot run {id}: {infra}; putting it back in the queue"
-                ));
-                self.infra_failure(infra.0);
+                if self.only_this_task_cannot_start(&infra.0) {
+                    let pause = self.exclusions.failed(&id, self.clock.instant());
+                    self.warn(&format!(
+                        "cannot start {id} here: {infra}; putting it back with the failure noted, not claiming it here for {}s",
+                        pause.as_secs()
+                    ));
+                    self.tasks.could_not_start(&id, attempt, infra.0);
+                } else {
+                    self.warn(&format!(
+                        "cannot run {id}: {infra}; putting it back in the queue"
+                    ));
+                    self.infra_failure(infra.0);
+                }
             }
         }
         Ok(())
@@ -370,11 +423,28 @@ impl Worker {
         self.warn(&format!("not claiming for {}s: {why}", pause.as_secs()));
     }
 
+    /// Whether a container that could not start failed for a reason of its own task (an image
+    /// that cannot be had, resources the daemon refuses) rather than the node's: docker still
+    /// answers, and its message is not one of a daemon that cannot run anything.
+    fn only_this_task_cannot_start(&mut self, why: &str) -> bool {
+        const NODE_WIDE: [&str; 5] = [
+            "Cannot connect to the Docker daemon",
+            "no space left on device",
+            "permission denied while trying to connect",
+            "cannot run ",
+            "cannot create a pipe",
+        ];
+        if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
+            return false;
+        }
+        docker::server_version(&self.cfg.docker).is_ok()
+    }
+
     fn check_docker(&mut self) {
         match docker::server_version(&self.cfg.docker) {
             Ok(version) => {
                 self.node.docker_version = Some(version);
-                self.docker.healthy();
+                self.docker.answered();
             }
             Err(e) => self.infra_failure(format!("docker is not usable: {e}")),
         }
