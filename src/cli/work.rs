@@ -185,7 +185,7 @@ fn install_signal_handlers(stop: Arc<StopRequests>) -> Result<()> {
         .context("cannot install signal handlers")?;
     std::thread::spawn(move || {
         for _ in signals.forever() {
-            stop.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            stop.request();
         }
     });
     Ok(())

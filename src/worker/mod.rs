@@ -87,11 +87,27 @@ pub enum Ending {
 
 /// Counts SIGINT/SIGTERM: the first asks for a graceful stop, the second for an immediate one.
 #[derive(Default)]
-pub struct StopRequests(pub AtomicUsize);
+pub struct StopRequests {
+    count: AtomicUsize,
+    /// When the first came: the grace period runs from then.
+    first: std::sync::OnceLock<Instant>,
+}
 
 impl StopRequests {
+    /// A signal came (called from the signal-handling thread).
+    pub fn request(&self) {
+        self.first.get_or_init(Instant::now);
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
     pub fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Whether waiting for anything (the remote above all) must end now: a second request, or
+    /// the grace period since the first is over.
+    pub fn past_grace(&self, grace: Duration) -> bool {
+        self.count() >= 2 || self.first.get().is_some_and(|t| t.elapsed() >= grace)
     }
 }
 
@@ -150,7 +166,7 @@ impl Worker {
 
     /// Like [`new`](Worker::new), with the clocks to go by and the randomness to draw the session from.
     pub fn with_clock(
-        grid: Grid,
+        mut grid: Grid,
         cfg: Config,
         stop_requests: Arc<StopRequests>,
         clock: Arc<dyn Clock>,
@@ -163,6 +179,9 @@ impl Worker {
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
         let node = session.fresh_record(&cfg, clock.now());
         let budget = Budget::new(&cfg);
+        // Retrying an unreachable remote must not outlast the grace period of a stop.
+        let (requests, grace) = (stop_requests.clone(), cfg.grace);
+        grid.give_up_when(Arc::new(move || requests.past_grace(grace)));
         let (exits_tx, exits) = mpsc::channel();
         Ok(Worker {
             identity: Identity::node(&cfg.node_id),
@@ -243,27 +262,41 @@ impl Worker {
             if self.finished_work(stopping) {
                 break;
             }
+            if stopping
+                && self.tasks.containers() == 0
+                && self.shutdown.requests.past_grace(self.cfg.grace)
+            {
+                // The grace period is over and the remote did not take what is owed: results stay
+                // in the spool, and a released task's claim is taken back by the next start.
+                break;
+            }
             // Wait for a task to finish, or poll the remote when the interval is up.
             let interval = self.cfg.poll_interval * 2u32.pow(idle_polls.min(2));
-            match self
-                .exits
-                .recv_timeout(interval.min(self.time_to_heartbeat()))
-            {
-                Ok(exited) => self.on_exit(exited)?,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if self.poll()? {
-                        idle_polls = 0;
-                    } else {
-                        idle_polls += 1;
-                    }
-                }
+            match self.next_exit(interval.min(self.time_to_heartbeat())) {
+                Ok(Some(exited)) => self.on_exit(exited)?,
+                Ok(None) => {} // a stop request: the loop takes it in at once
+                Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
+                    Ok(true) => idle_polls = 0,
+                    Ok(false) => idle_polls += 1,
+                    Err(e) => self.remote_trouble(e)?,
+                },
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     unreachable!("the worker holds a sender")
                 }
             }
         }
         self.node.state = NodeState::Stopped;
-        self.cycle(false, true)?;
+        if let Err(e) = self.cycle(false, true) {
+            if e.is::<RemoteRefused>() || e.is::<NodeIdInUse>() {
+                return Err(e);
+            }
+            // Told to stop, and stopping within the grace period matters more than telling the
+            // remote: the results are in the spool and go on the next start.
+            self.warn(&format!(
+                "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
+                self.tasks.results().len()
+            ));
+        }
         self.log("stopped");
         if self.budget.found_nothing() {
             return Ok(Ending::NothingToDo);
@@ -278,15 +311,29 @@ impl Worker {
     /// having trouble, so wait and try again, longer each time. Results stay in the spool meanwhile.
     fn remote_trouble(&mut self, error: anyhow::Error) -> Result<()> {
         if error.is::<RemoteRefused>() || error.is::<NodeIdInUse>() {
-            self.warn(&format!("{error:#}; stopping"));
+            let spooled = self.tasks.results().len();
+            self.warn(&format!(
+                "{error:#}; stopping ({spooled} result(s) stay in the spool for the next start)"
+            ));
             self.abort_running();
             return Err(error);
         }
         self.remote_failures += 1;
+        let requests = self.shutdown.requests.count();
+        if requests > 0 {
+            // Stopping: no long pause, the loop ends when the tasks are done or the grace is over.
+            self.warn(&format!("{error:#}"));
+            std::thread::sleep(Duration::from_millis(200));
+            return Ok(());
+        }
         let wait =
             (self.cfg.poll_interval * self.remote_failures.min(30)).min(Duration::from_secs(300));
         self.warn(&format!("{error:#}; trying again in {}s", wait.as_secs()));
-        std::thread::sleep(wait);
+        // A stop request ends the pause early: stopping must not wait for the remote.
+        let until = Instant::now() + wait;
+        while Instant::now() < until && self.shutdown.requests.count() == requests {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Ok(())
     }
 
@@ -297,6 +344,30 @@ impl Worker {
         while self.tasks.containers() > 0 && self.clock.instant() < deadline {
             if let Ok(exited) = self.exits.recv_timeout(Duration::from_millis(200)) {
                 self.tasks.forget(&exited);
+            }
+        }
+    }
+
+    /// The next container to end within `wait`; `None` as soon as a new stop request comes, so
+    /// that a long poll interval never delays a stop.
+    fn next_exit(&self, wait: Duration) -> Result<Option<Exited>, mpsc::RecvTimeoutError> {
+        let requests = self.shutdown.requests.count();
+        let until = Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(mpsc::RecvTimeoutError::Timeout);
+            }
+            match self
+                .exits
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
+                Ok(exited) => return Ok(Some(exited)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(e) => return Err(e),
+            }
+            if self.shutdown.requests.count() != requests {
+                return Ok(None);
             }
         }
     }
