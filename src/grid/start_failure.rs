@@ -149,6 +149,47 @@ mod tests {
         assert!(given_up(&failures(&["a", "b"]), 0) == given_up(&failures(&["a", "b"]), 1));
     }
 
+    fn claimed(failures_so_far: &[&str]) -> TaskSpec {
+        let mut spec = crate::task::parse_task(
+            "t.json",
+            br#"{"id":"t","image":"no/such:1","command":"true","created_at":"2026-01-01T00:00:00Z",
+                "timeout":60,"submitted_by":"x","attempts":1,
+                "claim":{"node_id":"a","claimed_at":"2026-01-01T00:00:00Z",
+                         "lease_expires_at":"2026-01-01T00:15:00Z","attempt":2}}"#,
+            &Default::default(),
+        )
+        .unwrap();
+        spec.start_failures = failures(failures_so_far);
+        spec
+    }
+
+    #[test]
+    fn a_failure_goes_back_noted_without_an_attempt_until_the_task_is_given_up() {
+        let now = Utc::now();
+        let (state, file) = after_failure(claimed(&[]), 1, "a", "no such image", 3, now);
+        assert_eq!(state, State::Queue);
+        let back = crate::task::parse_task("t.json", &file, &Default::default()).unwrap();
+        assert_eq!((back.attempts, back.claim.is_none()), (Some(1), true));
+        assert_eq!(back.start_failures.len(), 1);
+        assert_eq!(back.start_failures[0].reason, "no such image");
+
+        let (state, file) = after_failure(claimed(&["b", "c"]), 1, "a", "no\nsuch", 3, now);
+        assert_eq!(state, State::Failed);
+        let result = crate::task::parse_result("t.json", &file, &Default::default()).unwrap();
+        assert_eq!(result.status, Status::Unrunnable);
+        assert_eq!(result.exit_code, None);
+        assert!(
+            result.stderr.contains("3 tries on 3 node(s): a, b, c"),
+            "{}",
+            result.stderr
+        );
+        assert!(
+            result.stderr.ends_with("docker said: no such"),
+            "{}",
+            result.stderr
+        );
+    }
+
     #[test]
     fn a_long_message_is_kept_on_one_bounded_line() {
         let long = format!("line one\nline two {}", "é".repeat(3000));
