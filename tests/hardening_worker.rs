@@ -82,6 +82,20 @@ fn resources_docker_refuses_are_refused_at_submit() {
 }
 
 #[test]
+fn caps_below_dockers_minimums_are_refused_at_start() {
+    let env = Env::new();
+    let (grid, _, _) = setup(&env);
+    for (flag, value) in [("--max-memory", "1m"), ("--max-cpus", "0.001")] {
+        let out = worker(&env, &grid, "tiny", &["--once", flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains("docker refuses"), "{flag}: {stderr}");
+    }
+}
+
+#[test]
 fn a_task_asking_for_more_cpus_than_the_host_has_runs_on_all_of_them() {
     if !docker_ready() {
         return;
