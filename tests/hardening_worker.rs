@@ -334,6 +334,38 @@ fn a_read_only_worker_stops_at_once_with_refused_access_and_keeps_its_result() {
         (state.as_str(), &result["stdout"]),
         ("completed", &"spooled\n".into())
     );
+    // Write access revoked while a worker runs: its next push is refused, and it stops at once.
+    let live = worker(
+        &env,
+        Path::new("w1@gitolite:grid"),
+        "n2",
+        &["--heartbeat-interval", "1"],
+    );
+    let mut live = gl
+        .env(live)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(common::wait_for(30, || env
+        .cmd("git", &bare)
+        .args(["show", "main:nodes/n2.json"])
+        .output()
+        .unwrap()
+        .status
+        .success()));
+    gl.set_rules("R = w1 ro");
+    assert_success(
+        &env.cmd("gitolite", &gl.home)
+            .arg("setup")
+            .env("HOME", &gl.home)
+            .output()
+            .unwrap(),
+    );
+    let status = common::wait_exit(&mut live, 30);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(live.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused access"), "{stderr}");
     // A submitter without read access is refused at its first fetch, not retried.
     let mut nobody = gl.env(env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path()));
     let out = nobody
