@@ -122,7 +122,16 @@ fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<wo
     let max_memory_text: String = MAX_MEMORY.resolve(args.max_memory.clone(), config)?;
     let max_memory = memory_bytes(&max_memory_text)
         .with_context(|| format!("max memory {max_memory_text:?}: expected e.g. 512m or 4g"))?;
+    if max_memory < task::MIN_MEMORY_BYTES {
+        bail!("max memory {max_memory_text:?}: docker refuses less than 6m");
+    }
     let max_cpus = MAX_CPUS.resolve(args.max_cpus, config)?;
+    if max_cpus.is_nan() || max_cpus < task::MIN_CPUS {
+        bail!(
+            "max cpus {max_cpus}: docker refuses less than {}",
+            task::MIN_CPUS
+        );
+    }
     let pull: String = PULL.resolve(args.pull.clone(), config)?;
     if !["missing", "never"].contains(&pull.as_str()) {
         bail!("pull {pull:?}: expected missing or never");
@@ -185,7 +194,7 @@ fn install_signal_handlers(stop: Arc<StopRequests>) -> Result<()> {
         .context("cannot install signal handlers")?;
     std::thread::spawn(move || {
         for _ in signals.forever() {
-            stop.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            stop.request();
         }
     });
     Ok(())

@@ -236,7 +236,9 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                 let tone = match r.status {
                     Status::Success => Tone::Good,
                     Status::Cancelled => Tone::Warn,
-                    Status::Failed | Status::Timeout | Status::Lost => Tone::Bad,
+                    Status::Failed | Status::Timeout | Status::Lost | Status::Unrunnable => {
+                        Tone::Bad
+                    }
                 };
                 let name = r.status.name();
                 vec![

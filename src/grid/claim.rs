@@ -111,7 +111,20 @@ pub fn any_claimable(
     request: &Request,
     limits: &Limits,
 ) -> bool {
-    !eligible(repo, snapshot, request, limits).is_empty()
+    any_claimable_except(repo, snapshot, request, limits, &HashSet::new())
+}
+
+/// Like [`any_claimable`], leaving out the tasks in `exclude`.
+pub fn any_claimable_except(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    exclude: &HashSet<String>,
+) -> bool {
+    eligible(repo, snapshot, request, limits)
+        .iter()
+        .any(|(spec, _)| !exclude.contains(spec.id.as_str()))
 }
 
 fn created(spec: &TaskSpec) -> i64 {

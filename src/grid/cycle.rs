@@ -14,6 +14,7 @@ use crate::grid::ownership::Ownership;
 pub use crate::grid::reap::ReapPolicy;
 use crate::grid::reap::{self, TakeBack};
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::start_failure;
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
@@ -32,12 +33,17 @@ pub struct Intent<'a> {
     pub results: &'a [TaskResult],
     /// (id, attempt) to put back in the queue without using up the attempt.
     pub releases: &'a [(TaskId, Attempt)],
+    /// (id, attempt, docker's message) of tasks whose container could not start here while docker
+    /// answered: back to the queue with the failure noted, or failed as unrunnable.
+    pub start_failures: &'a [(TaskId, Attempt, String)],
     /// (id, attempt) running here: leases renewed; reported back if the claim is no longer ours.
     pub running: &'a [(TaskId, Attempt)],
     /// Every task this process holds: running, being stopped, or with a result or release above.
     /// An in-progress task claimed by this node and not held is running nowhere: it goes back.
     pub held: &'a [String],
     pub claim: Option<&'a claim::Request>,
+    /// Tasks this node must not claim now (it failed to start them a moment ago).
+    pub excluded: &'a HashSet<String>,
     /// Write the node record even if nothing else changes (a heartbeat is due).
     pub heartbeat: bool,
     /// This process's claim to the node id, and whether it has written yet.
@@ -59,6 +65,8 @@ pub struct Applied {
     pub reaped: Vec<(String, String)>,
     /// Tasks claimed by a push of this process that seemed to fail, put back in the queue.
     pub unheld: Vec<String>,
+    /// Tasks that failed to start here once too often and were failed as unrunnable.
+    pub unrunnable: Vec<TaskId>,
 }
 
 pub fn plan(
@@ -106,6 +114,36 @@ pub fn plan(
                 requeued(spec, attempt.used_before()),
             ));
             summary.push(format!("release {id}"));
+        }
+    }
+
+    let mut live_nodes = None;
+    for (id, attempt, reason) in intent.start_failures {
+        touched.insert(id.to_string());
+        if let Some((task, spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
+            let live = *live_nodes.get_or_insert_with(|| start_failure::live_nodes(repo, snapshot));
+            let (state, content) = start_failure::after_failure(
+                spec,
+                attempt.used_before(),
+                me,
+                reason,
+                live,
+                intent.now,
+            );
+            let verb = if state == State::Failed {
+                "give up"
+            } else {
+                "release"
+            };
+            edits.extend(Edit::move_file(
+                &task.path,
+                layout::task_path(state, id),
+                content,
+            ));
+            summary.push(format!("{verb} {id}"));
+            if state == State::Failed {
+                applied.unrunnable.push(id.clone());
+            }
         }
     }
 
@@ -166,7 +204,9 @@ pub fn plan(
     }
 
     if let Some(request) = intent.claim {
-        for (spec, from) in claim::select(repo, snapshot, request, limits, intent.now, &touched) {
+        let mut exclude = touched.clone();
+        exclude.extend(intent.excluded.iter().cloned());
+        for (spec, from) in claim::select(repo, snapshot, request, limits, intent.now, &exclude) {
             edits.extend(claim_edits(&spec, &from));
             summary.push(format!("claim {}", spec.id));
             applied.claimed.push(spec);

@@ -12,6 +12,7 @@ use crate::task::Limits;
 use anyhow::{bail, Context, Result};
 use gix::ObjectId;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the command line names a grid.
@@ -35,7 +36,15 @@ pub struct Grid {
     pub repo: gix::Repository,
     pub limits: Limits,
     lock_path: PathBuf,
+    /// Asked between retries whether to stop waiting for the remote (a worker told to stop whose
+    /// grace period is over): the retry pauses end, and the operation fails with [`Interrupted`].
+    give_up: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
+
+message_error!(
+    /// Waiting for the remote was given up because the process was told to stop.
+    Interrupted
+);
 
 impl GridArgs {
     /// Fills what the command line and environment left unset from git config (flag > env > git config).
@@ -85,6 +94,7 @@ impl Grid {
             repo: local.open()?,
             limits: local.limits()?,
             lock_path: local.git_dir.join("dgrid.lock"),
+            give_up: None,
         })
     }
 
@@ -103,7 +113,32 @@ impl Grid {
             repo: local.open()?,
             limits: local.limits()?,
             lock_path: dir.join("dgrid.lock"),
+            give_up: None,
         })
+    }
+
+    /// Makes retry pauses end, and operations fail with [`Interrupted`], once `give_up` says so.
+    pub fn give_up_when(&mut self, give_up: Arc<dyn Fn() -> bool + Send + Sync>) {
+        self.give_up = Some(give_up);
+    }
+
+    /// Waits `pause` before trying the remote again, unless waiting was given up.
+    pub(crate) fn pause(&self, pause: Duration) -> Result<()> {
+        let until = std::time::Instant::now() + pause;
+        loop {
+            if self.give_up.as_ref().is_some_and(|g| g()) {
+                return Err(Interrupted(format!(
+                    "stopped waiting for {}: told to stop",
+                    self.describe()
+                ))
+                .into());
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
     }
 
     /// The remote's name and URL, for messages.
@@ -141,6 +176,11 @@ impl Grid {
     pub fn remote_tip(&self) -> Result<RemoteTip> {
         Ok(match sync::ls_remote(&self.dir, &self.remote)? {
             RemoteTip::Unreachable(why) => {
+                if let Outcome::Denied(m) = sync::other_failure(&why) {
+                    return Err(
+                        RemoteRefused(format!("{} refused access: {m}", self.describe())).into(),
+                    );
+                }
                 RemoteTip::Unreachable(format!("cannot reach {}: {why}", self.describe()))
             }
             at => at,
@@ -165,7 +205,7 @@ impl Grid {
                     }
                 }
             }
-            std::thread::sleep(jitter(delay));
+            self.pause(jitter(delay))?;
             delay *= 2;
         }
         unreachable!("the loop returns or bails on its last attempt")

@@ -94,12 +94,14 @@ pub fn retry(
             .into());
         }
         let result = snapshot::load_result(repo, task, limits)?;
-        let Some(spec) = result.task else {
+        let Some(mut spec) = result.task else {
             return Err(Conflict(format!(
                 "{id}: its result does not carry the task spec, so it cannot be queued again"
             ))
             .into());
         };
+        // Fresh tries everywhere: an unrunnable task's start failures go too.
+        spec.start_failures.clear();
         edits.extend(Edit::move_file(
             &task.path,
             layout::task_path(State::Queue, id),

@@ -9,6 +9,7 @@ pub mod manage;
 pub mod ownership;
 pub mod reap;
 pub mod snapshot;
+pub mod start_failure;
 pub mod submit;
 pub mod sync;
 #[cfg(test)]

@@ -96,10 +96,24 @@ pub fn classify_push(success: bool, stdout: &str, stderr: &str) -> Outcome {
     other_failure(stderr)
 }
 
+/// Whether a server that denies access said so in its own words, beyond git's "Please make sure
+/// you have the correct access rights", which git also prints when ssh cannot connect at all:
+/// gitolite's `FATAL: W any grid w1 DENIED by fallthru` (also behind `remote: `).
+fn server_denied(stderr: &str) -> bool {
+    stderr.lines().any(|line| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("remote:").unwrap_or(line).trim_start();
+        line.starts_with("FATAL:") && line.contains(" DENIED")
+    })
+}
+
 /// Classifies a failed git command by its stderr.
 pub fn other_failure(stderr: &str) -> Outcome {
     let lower = stderr.to_lowercase();
     let message = stderr.trim().to_string();
+    if server_denied(stderr) {
+        return Outcome::Denied(message);
+    }
     if lower.contains("couldn't find remote ref") {
         return Outcome::NoBranch;
     }
@@ -277,5 +291,40 @@ mod tests {
             classify_push(true, "", ""),
             Outcome::Unreachable(_)
         ));
+    }
+
+    /// git's closing words on an ssh remote, whatever went wrong.
+    const GIT_SSH_TAIL: &str = "fatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+
+    #[test]
+    fn refusals_of_real_servers_are_final_and_connection_failures_are_not() {
+        // As gitolite3 (3.6) and OpenSSH print them.
+        for denied in [
+            "FATAL: W any grid-ro w1 DENIED by fallthru\n(or you mis-spelled the reponame)\n",
+            "FATAL: R any grid nobody DENIED by fallthru\n(or you mis-spelled the reponame)\n",
+            "git@host: Permission denied (publickey).\n",
+        ] {
+            let stderr = format!("{denied}{GIT_SSH_TAIL}");
+            assert!(
+                matches!(other_failure(&stderr), Outcome::Denied(_)),
+                "{stderr}"
+            );
+        }
+        assert!(matches!(
+            other_failure("fatal: unable to access 'https://h/g.git/': The requested URL returned error: 403\n"),
+            Outcome::Denied(_)
+        ));
+        for unreachable in [
+            "ssh: connect to host h port 22: Connection refused\r\n",
+            "ssh: Could not resolve hostname h: Name or service not known\r\n",
+            "Connection closed by 127.0.0.1 port 22\r\n",
+            "",
+        ] {
+            let stderr = format!("{unreachable}{GIT_SSH_TAIL}");
+            assert!(
+                matches!(other_failure(&stderr), Outcome::Unreachable(_)),
+                "{stderr}"
+            );
+        }
     }
 }

@@ -212,6 +212,8 @@ pub const LEASE: Duration = Duration::from_secs(900);
 pub struct WorkerIntent {
     pub results: Vec<TaskResult>,
     pub releases: Vec<(String, u32)>,
+    /// (id, attempt, docker's message).
+    pub start_failures: Vec<(String, u32, String)>,
     pub running: Vec<(String, u32)>,
     pub held: Vec<String>,
     /// What the node record says runs here before the transition.
@@ -238,13 +240,23 @@ impl WorkerIntent {
         node.running = self.node_running.clone();
         let releases = typed(&self.releases);
         let running = typed(&self.running);
+        let start_failures: Vec<(TaskId, Attempt, String)> = self
+            .start_failures
+            .iter()
+            .map(|(id, n, why)| {
+                let (id, attempt) = typed(&[(id.clone(), *n)]).remove(0);
+                (id, attempt, why.clone())
+            })
+            .collect();
         let intent = Intent {
             node,
             results: &self.results,
             releases: &releases,
+            start_failures: &start_failures,
             running: &running,
             held: &self.held,
             claim: self.claim.as_ref(),
+            excluded: &Default::default(),
             heartbeat: self.heartbeat,
             ownership: &ownership,
             lease: LEASE,

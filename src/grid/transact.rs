@@ -119,7 +119,7 @@ impl Grid {
                     }
                     // A round trip is what one rival needs to land its push: wait a random
                     // number of round trips, in a window that doubles with every loss in a row.
-                    std::thread::sleep(contention_backoff(cycle_start.elapsed(), stats.lost_races));
+                    self.pause(contention_backoff(cycle_start.elapsed(), stats.lost_races))?;
                 }
                 PushOutcome::Unreachable(why) => {
                     unreachable += 1;
@@ -130,7 +130,7 @@ impl Grid {
                         );
                     }
                     unanswered.push((commit, change.value));
-                    std::thread::sleep(backoff(unreachable));
+                    self.pause(backoff(unreachable))?;
                 }
                 PushOutcome::Declined(why) => {
                     return Err(RemoteRefused(format!(

@@ -16,11 +16,11 @@ mod rules;
 pub use crate::fields::MAX_FILE_BYTES;
 pub use ids::{Attempt, TaskId};
 pub use model::{
-    Claim, LateResult, Limits, Network, Resources, Status, StreamInfo, TaskCommand, TaskResult,
-    TaskSpec, DEFAULT_MAX_TIMEOUT,
+    Claim, LateResult, Limits, Network, Resources, StartFailure, Status, StreamInfo, TaskCommand,
+    TaskResult, TaskSpec, DEFAULT_MAX_TIMEOUT,
 };
 pub use parse::{parse_result, parse_task, task_from_object};
 pub use rules::{
     check_env_name, check_id, check_image, check_label, check_memory, memory_bytes,
-    MAX_COMMAND_BYTES, MAX_ID_LEN, MAX_SHORT_TEXT,
+    MAX_COMMAND_BYTES, MAX_ID_LEN, MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,
 };

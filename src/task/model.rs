@@ -82,6 +82,21 @@ pub struct TaskSpec {
     pub attempts: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
+    /// Written by git-dgrid: each time a node could not start the task's container while its
+    /// docker answered (an image that cannot be had, resources the daemon refuses). Bounded: the
+    /// task fails as `unrunnable` after a few (see `grid::start_failure`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub start_failures: Vec<StartFailure>,
+}
+
+/// One node's failed try at starting a task's container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartFailure {
+    pub node_id: String,
+    pub at: String,
+    /// Docker's message.
+    pub reason: String,
 }
 
 impl TaskSpec {
@@ -114,15 +129,18 @@ pub enum Status {
     Timeout,
     Cancelled,
     Lost,
+    /// No node could start its container (see `TaskSpec::start_failures`).
+    Unrunnable,
 }
 
 impl Status {
-    pub const ALL: [(&'static str, Status); 5] = [
+    pub const ALL: [(&'static str, Status); 6] = [
         ("success", Status::Success),
         ("failed", Status::Failed),
         ("timeout", Status::Timeout),
         ("cancelled", Status::Cancelled),
         ("lost", Status::Lost),
+        ("unrunnable", Status::Unrunnable),
     ];
 
     /// The name used in result files (`"success"`, ...).

@@ -8,12 +8,12 @@
 
 use super::ids::{Attempt, TaskId};
 use super::model::{
-    Claim, LateResult, Limits, Network, Resources, Status, StreamInfo, TaskCommand, TaskResult,
-    TaskSpec,
+    Claim, LateResult, Limits, Network, Resources, StartFailure, Status, StreamInfo, TaskCommand,
+    TaskResult, TaskSpec,
 };
 use super::rules::{
     check_env_name, check_id, check_image, check_label, check_memory, MAX_COMMAND_BYTES,
-    MAX_SHORT_TEXT,
+    MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,
 };
 use crate::fields::{read_object, show, FieldReader};
 use crate::problem::Problem;
@@ -105,6 +105,8 @@ pub fn task_from_object(
     let attempts = r.integer("attempts", attempts, 0, 1000);
     let claim = r.take("claim", &[]);
     let claim = read_claim(&mut r, claim);
+    let start_failures = r.take("start_failures", &[]);
+    let start_failures = read_start_failures(&mut r, start_failures);
 
     let problems = r.finish();
     if !problems.is_empty() {
@@ -135,6 +137,7 @@ pub fn task_from_object(
             depends_on: dependencies,
             attempts: attempts.map(|n| n as u32),
             claim,
+            start_failures,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
@@ -240,12 +243,12 @@ fn read_resources(r: &mut FieldReader, value: Option<Value>) -> Option<Resources
     let cpus = match cpus {
         None => None,
         Some(v) => match v.as_f64() {
-            Some(c) if c > 0.0 && c <= 1024.0 => Some(c),
+            Some(c) if (MIN_CPUS..=1024.0).contains(&c) => Some(c),
             _ => {
                 nested.problem(
                     "cpus",
                     format!(
-                        "expected a number above 0 and at most 1024, got {}",
+                        "expected a number from {MIN_CPUS} (docker's minimum) to 1024, got {}",
                         show(&v)
                     ),
                 );
@@ -256,12 +259,14 @@ fn read_resources(r: &mut FieldReader, value: Option<Value>) -> Option<Resources
     let memory = nested.take("memory", &[]);
     let memory = match memory {
         None => None,
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= MIN_MEMORY_BYTES) => {
+            Some(n.to_string())
+        }
         Some(Value::String(s)) if check_memory(&s) => Some(s),
         Some(other) => {
             nested.problem(
                 "memory",
-                format!("expected bytes as a positive integer or a string like \"512m\" or \"2g\", got {}", show(&other)),
+                format!("expected bytes as an integer or a string like \"512m\" or \"2g\", at least 6m (docker's minimum), got {}", show(&other)),
             );
             None
         }
@@ -270,6 +275,53 @@ fn read_resources(r: &mut FieldReader, value: Option<Value>) -> Option<Resources
     let ok = problems.is_empty();
     r.problems.extend(problems);
     ok.then_some(Resources { cpus, memory })
+}
+
+/// At most this many start failures in a task file (git-dgrid writes a handful at most).
+const MAX_START_FAILURES: usize = 100;
+/// The longest docker message kept per start failure.
+pub const MAX_START_FAILURE_REASON: usize = 4096;
+
+fn read_start_failures(r: &mut FieldReader, value: Option<Value>) -> Vec<StartFailure> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    match serde_json::from_value::<Vec<StartFailure>>(value) {
+        Ok(list) if list.len() > MAX_START_FAILURES => {
+            r.problem(
+                "start_failures",
+                format!("at most {MAX_START_FAILURES} entries, got {}", list.len()),
+            );
+            Vec::new()
+        }
+        Ok(list) => {
+            for (i, failure) in list.iter().enumerate() {
+                if let Err(why) = check_id(&failure.node_id) {
+                    r.problem(&format!("start_failures[{i}].node_id"), why);
+                }
+                if chrono::DateTime::parse_from_rfc3339(&failure.at).is_err() {
+                    r.problem(
+                        &format!("start_failures[{i}].at"),
+                        "expected an RFC 3339 time",
+                    );
+                }
+                if failure.reason.len() > MAX_START_FAILURE_REASON {
+                    r.problem(
+                        &format!("start_failures[{i}].reason"),
+                        format!("must be at most {MAX_START_FAILURE_REASON} bytes"),
+                    );
+                }
+            }
+            list
+        }
+        Err(e) => {
+            r.problem(
+                "start_failures",
+                format!("expected a list of {{\"node_id\", \"at\", \"reason\"}}: {e}"),
+            );
+            Vec::new()
+        }
+    }
 }
 
 fn read_claim(r: &mut FieldReader, value: Option<Value>) -> Option<Claim> {
@@ -343,9 +395,11 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
         match Status::ALL.iter().find(|(name, _)| *name == s) {
             Some((_, status)) => Some(*status),
             None => {
+                let names: Vec<String> =
+                    Status::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
                 r.problem(
                     "status",
-                    format!("expected one of \"success\", \"failed\", \"timeout\", \"cancelled\", \"lost\", got {s:?}"),
+                    format!("expected one of {}, got {s:?}", names.join(", ")),
                 );
                 None
             }

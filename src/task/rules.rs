@@ -193,9 +193,17 @@ pub fn memory_bytes(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
-/// A memory size a task may ask for: docker's syntax, more than zero bytes.
+/// The least memory docker gives a container: it refuses `--memory` below 6 MiB ("Minimum memory
+/// limit allowed is 6MB").
+pub const MIN_MEMORY_BYTES: u64 = 6 << 20;
+
+/// The fewest CPUs docker gives a container: `--cpus` below 0.01 is a CFS quota under 1 ms per
+/// 100 ms period, which the kernel refuses (the container never starts).
+pub const MIN_CPUS: f64 = 0.01;
+
+/// A memory size a task may ask for: docker's syntax, at least docker's minimum.
 pub fn check_memory(memory: &str) -> bool {
-    memory_bytes(memory).is_some_and(|n| n > 0)
+    memory_bytes(memory).is_some_and(|n| n >= MIN_MEMORY_BYTES)
 }
 
 #[cfg(test)]
@@ -258,6 +266,9 @@ mod tests {
     fn memory() {
         assert!(check_memory("512m"));
         assert!(check_memory("1073741824"));
+        assert!(check_memory("6m"));
+        assert!(!check_memory("6291455"), "below docker's minimum");
+        assert!(!check_memory("1k"), "below docker's minimum");
         assert!(!check_memory("m"));
         assert!(!check_memory("0"));
         assert!(!check_memory("12mb"));

@@ -57,7 +57,16 @@ impl DockerHealth {
         self.backoff
     }
 
-    /// Docker answered: claiming may go on at once.
+    /// Docker answered a look (`docker version`): claiming may go on, but the pause stays as long
+    /// as it was, so that a daemon that answers but still cannot start containers (a full disk)
+    /// is backed off from longer each time; only a container that ran restarts it
+    /// ([`healthy`](DockerHealth::healthy)).
+    pub fn answered(&mut self) {
+        self.until = None;
+        self.problem = None;
+    }
+
+    /// A container ran: docker is usable, and the backoff starts again from the beginning.
     pub fn healthy(&mut self) {
         self.backoff = Duration::ZERO;
         self.until = None;
@@ -99,6 +108,17 @@ mod tests {
             Verdict::Pausing
         );
         assert_eq!(health.verdict(now + POLL), Verdict::LookAgain);
+    }
+
+    #[test]
+    fn a_daemon_that_answers_lifts_the_pause_but_not_the_backoff() {
+        let mut health = DockerHealth::new(POLL);
+        let now = Instant::now();
+        health.failed(now, "disk full".into());
+        health.answered();
+        assert_eq!(health.verdict(now), Verdict::Usable);
+        assert_eq!(health.problem(), None);
+        assert_eq!(health.failed(now, "disk full".into()), POLL * 2);
     }
 
     #[test]

@@ -30,8 +30,12 @@ impl Worker {
             let snapshot = Snapshot::read(&self.grid.repo, tip)?;
             self.observer.observe(&self.grid.repo, &snapshot);
             let probe = self.claim_request(1);
+            let excluded = self.exclusions.active(self.clock.instant());
+            let repo = &self.grid.repo;
             self.view.queue_has_work =
-                claim::any_claimable(&self.grid.repo, &snapshot, &probe, &self.grid.limits);
+                claim::any_claimable_except(repo, &snapshot, &probe, &self.grid.limits, &excluded);
+            self.view.queue_waits =
+                claim::any_claimable(repo, &snapshot, &probe, &self.grid.limits);
             // Our running tasks may have been cancelled or taken over.
             self.view.take_back_due |= self.tasks.with_container().any(|id| {
                 snapshot

@@ -50,6 +50,9 @@ pub enum Phase {
     Finished(Box<TaskResult>),
     /// It waits to be put back in the queue without using its attempt.
     Releasing,
+    /// Its container could not start here while docker answered (docker's message): it waits to
+    /// be put back with the failure noted, or failed as unrunnable.
+    CouldNotStart(String),
 }
 
 /// The message a task's thread sends when its container ended.
@@ -165,6 +168,16 @@ impl HeldTasks {
         })
     }
 
+    /// `id`'s container could not start here for a reason of its own (docker answered): it goes
+    /// back with the failure noted instead of a plain release.
+    pub fn could_not_start(&mut self, id: &TaskId, attempt: Attempt, reason: String) {
+        if let Some(phase) = self.tasks.get_mut(&(id.clone(), attempt)) {
+            if matches!(phase, Phase::Releasing) {
+                *phase = Phase::CouldNotStart(reason);
+            }
+        }
+    }
+
     /// `result` is in the spool: it waits to be recorded.
     pub fn finished(&mut self, result: TaskResult) {
         let key = (result.task_id.clone(), result.attempt());
@@ -201,7 +214,7 @@ impl HeldTasks {
             Phase::Finished(_) => {
                 !applied.recorded.contains(key) && !applied.orphaned.contains(key)
             }
-            Phase::Releasing => false,
+            Phase::Releasing | Phase::CouldNotStart(_) => false,
             Phase::Running(_) | Phase::Stopping { .. } => true,
         });
         for id in &applied.lost_claims {
@@ -226,9 +239,12 @@ impl HeldTasks {
 
     /// Whether a result or a release waits to be pushed.
     pub fn owed_to_grid(&self) -> bool {
-        self.tasks
-            .values()
-            .any(|phase| matches!(phase, Phase::Finished(_) | Phase::Releasing))
+        self.tasks.values().any(|phase| {
+            matches!(
+                phase,
+                Phase::Finished(_) | Phase::Releasing | Phase::CouldNotStart(_)
+            )
+        })
     }
 
     /// Results waiting to be recorded.
@@ -245,6 +261,17 @@ impl HeldTasks {
     /// (id, attempt) of tasks waiting to be put back in the queue.
     pub fn releases(&self) -> Vec<(TaskId, Attempt)> {
         self.keys_in(|phase| matches!(phase, Phase::Releasing))
+    }
+
+    /// (id, attempt, docker's message) of tasks that could not start here.
+    pub fn start_failures(&self) -> Vec<(TaskId, Attempt, String)> {
+        self.tasks
+            .iter()
+            .filter_map(|((id, attempt), phase)| match phase {
+                Phase::CouldNotStart(why) => Some((id.clone(), *attempt, why.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// (id, attempt) of tasks running and not being stopped: their leases are renewed.

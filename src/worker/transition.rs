@@ -25,6 +25,8 @@ impl Worker {
         let request = claim.then(|| self.claim_request(self.claim_budget()));
         let results = self.tasks.results();
         let releases = self.tasks.releases();
+        let start_failures = self.tasks.start_failures();
+        let excluded = self.exclusions.active(self.clock.instant());
         let running = self.tasks.running();
         let held = self.tasks.held();
         let now = self.clock.now();
@@ -35,9 +37,11 @@ impl Worker {
             node: self.node.clone(),
             results: &results,
             releases: &releases,
+            start_failures: &start_failures,
             running: &running,
             held: &held,
             claim: request.as_ref(),
+            excluded: &excluded,
             heartbeat,
             ownership: &self.session.ownership,
             lease: self.cfg.lease,
@@ -47,12 +51,16 @@ impl Worker {
         let grid = &self.grid;
         let observer = &mut self.observer;
         let mut queue_has_work = self.view.queue_has_work;
+        let mut queue_waits = self.view.queue_waits;
         let outcome = grid.transact(&self.identity, |snapshot| {
             observer.observe(&grid.repo, snapshot);
-            queue_has_work = claim::any_claimable(&grid.repo, snapshot, &probe, &grid.limits);
+            queue_has_work =
+                claim::any_claimable_except(&grid.repo, snapshot, &probe, &grid.limits, &excluded);
+            queue_waits = claim::any_claimable(&grid.repo, snapshot, &probe, &grid.limits);
             cycle::plan(&grid.repo, snapshot, &intent, &grid.limits, observer)
         })?;
         self.view.queue_has_work = queue_has_work;
+        self.view.queue_waits = queue_waits;
         self.view.take_back_due = false;
         let applied = match outcome {
             Outcome::Committed {
@@ -82,8 +90,20 @@ impl Worker {
         {
             self.view.queue_has_work = false; // we took everything claimable
         }
-        if !applied.unheld.is_empty() || !applied.reaped.is_empty() {
+        if !applied.unheld.is_empty() || !applied.reaped.is_empty() || !releases.is_empty() {
             self.view.queue_has_work = true; // tasks went back to the queue in this very commit
+        }
+        for id in &applied.unrunnable {
+            self.warn(&format!(
+                "gave {id} up as unrunnable: nodes failed to start it too often"
+            ));
+            self.exclusions.forget(id);
+        }
+        if start_failures
+            .iter()
+            .any(|(id, _, _)| !applied.unrunnable.contains(id))
+        {
+            self.view.queue_waits = true; // back in the queue in this very commit, excluded here
         }
         self.apply(applied, claim);
         Ok(())
