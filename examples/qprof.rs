@@ -3,46 +3,89 @@ use git_dgrid::layout::State;
 use std::time::Instant;
 fn main() {
     let path = std::env::args().nth(1).unwrap();
-    let t = Instant::now();
+    let variant = std::env::args().nth(2).unwrap();
+    let t0 = Instant::now();
     let repo = git_dgrid::odb::open(std::path::Path::new(&path)).unwrap();
     let tip = repo
         .find_reference("refs/heads/main")
         .unwrap()
         .id()
         .detach();
-    eprintln!("open {:?}", t.elapsed());
-    let t = Instant::now();
     let snap = Snapshot::read(&repo, Some(tip)).unwrap();
-    eprintln!("list {:?} {}", t.elapsed(), snap.tasks.len());
+    let list = t0.elapsed();
     let t = Instant::now();
-    let mut total = 0;
-    for task in snap.in_state(State::Queue) {
-        total += repo.find_blob(task.blob).unwrap().data.len();
-    }
-    eprintln!("find_blob cold {:?} {total}", t.elapsed());
-    let t = Instant::now();
-    let mut total = 0;
-    for task in snap.in_state(State::Queue) {
-        total += repo.find_header(task.blob).unwrap().size() as usize;
-    }
-    eprintln!("find_header {:?} {total}", t.elapsed());
-    let t = Instant::now();
-    let mut total = 0;
-    for task in snap.in_state(State::Queue) {
-        total += snapshot::read_bytes(&repo, task).unwrap().len();
-    }
-    eprintln!("read_bytes {:?} {total}", t.elapsed());
-    let t = Instant::now();
-    let mut total = 0;
-    for task in snap.in_state(State::Queue) {
-        total += repo.find_blob(task.blob).unwrap().data.len();
-    }
-    eprintln!("find_blob only {:?} {total}", t.elapsed());
+    let queued: Vec<_> = snap.in_state(State::Queue).cloned().collect();
+    let total: usize = match variant.as_str() {
+        "A" => queued
+            .iter()
+            .map(|t| snapshot::read_bytes(&repo, t).unwrap().len())
+            .sum(),
+        "H" => queued
+            .iter()
+            .map(|t| repo.find_header(t.blob).unwrap().size() as usize)
+            .sum(),
+        "B" => {
+            use gix::prelude::Find;
+            let mut buf = Vec::new();
+            queued
+                .iter()
+                .map(|t| {
+                    repo.objects
+                        .try_find(&t.blob, &mut buf)
+                        .unwrap()
+                        .unwrap()
+                        .data
+                        .len()
+                })
+                .sum()
+        }
+        "C" | "D" => {
+            let sync = repo.clone().into_sync();
+            let half = queued.len() / 2;
+            std::thread::scope(|s| {
+                let hs: Vec<_> = queued
+                    .chunks(half.max(1))
+                    .map(|chunk| {
+                        let sync = &sync;
+                        let variant = &variant;
+                        s.spawn(move || {
+                            let repo = sync.to_thread_local();
+                            let mut repo = repo;
+                            repo.object_cache_size_if_unset(0);
+                            if variant == "C" {
+                                use gix::prelude::Find;
+                                let mut buf = Vec::new();
+                                chunk
+                                    .iter()
+                                    .map(|t| {
+                                        repo.objects
+                                            .try_find(&t.blob, &mut buf)
+                                            .unwrap()
+                                            .unwrap()
+                                            .data
+                                            .len()
+                                    })
+                                    .sum::<usize>()
+                            } else {
+                                chunk
+                                    .iter()
+                                    .map(|t| snapshot::read_bytes(&repo, t).unwrap().len())
+                                    .sum::<usize>()
+                            }
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            })
+        }
+        _ => 0,
+    };
+    let read = t.elapsed();
     let t = Instant::now();
     let recent = git_dgrid::dashboard::history::recent_results(&repo, Some(tip), 50).unwrap();
-    eprintln!("recent {:?} {}", t.elapsed(), recent.len());
-    let t = Instant::now();
-    let m = git_dgrid::dashboard::StatusModel::build(&repo, &snap, &recent, chrono::Utc::now())
-        .unwrap();
-    eprintln!("build {:?} {}", t.elapsed(), m.queue.next.len());
+    let rec = t.elapsed();
+    eprintln!(
+        "{variant}: list {list:?} read {read:?} ({total}) recent {rec:?} {}",
+        recent.len()
+    );
 }
