@@ -43,11 +43,12 @@ fn main() {
     }
 }
 
-/// A grid of `n` tasks spread over every state, written in one commit with the library.
-fn big_grid(env: &Env, n: usize) -> std::path::PathBuf {
+/// A grid of `n` tasks spread over every state (or all queued), written in one commit with the
+/// library.
+fn big_grid(env: &Env, n: usize, all_queued: bool) -> std::path::PathBuf {
     use git_dgrid::layout::{task_path, State};
     use git_dgrid::odb::{self, Edit, Identity};
-    let grid = env.grid("big.git");
+    let grid = env.grid(if all_queued { "queued.git" } else { "big.git" });
     let repo = odb::open(&grid).unwrap();
     let tip = repo
         .find_reference("refs/heads/main")
@@ -61,6 +62,7 @@ fn big_grid(env: &Env, n: usize) -> std::path::PathBuf {
             r#"{{"id":"{id}","image":"alpine:3","command":"echo {i}","created_at":"2026-01-01T00:00:00Z","timeout":60,"submitted_by":"bench"}}"#
         );
         let (state, content) = match i % 10 {
+            _ if all_queued => (State::Queue, spec),
             0..=5 => (
                 State::Completed,
                 format!(
@@ -122,29 +124,36 @@ fn measure(env: &Env, dir: &Path, runs: usize, command: &str) -> (f64, u64) {
     samples[runs / 2]
 }
 
-/// `git dgrid status` over 100,000 tasks, without the fetch, against git's plumbing.
+/// `git dgrid status` over 100,000 tasks, without the fetch, against git's plumbing: a grid of
+/// every state, and one where all are queued (the queue path reads every file).
 fn status() {
     let env = Env::new();
-    let grid = big_grid(&env, 100_000);
     let bin = env!("CARGO_BIN_EXE_git-dgrid");
-    println!(
-        "| 100,000 tasks (60% completed, 10% failed, 30% queued) | wall (median of 5) | peak RSS |"
-    );
-    println!("|---|---:|---:|");
-    for (name, command) in [
-        ("git dgrid status (table)", format!("{bin} status")),
-        ("git dgrid status --json", format!("{bin} status --json")),
+    for (grid, what) in [
         (
-            "git ls-tree -r main tasks/ \\| git cat-file --batch",
-            "git ls-tree -r main tasks/ | awk '{print $3}' | git cat-file --batch".to_string(),
+            big_grid(&env, 100_000, false),
+            "60% completed, 10% failed, 30% queued",
         ),
+        (big_grid(&env, 100_000, true), "all queued"),
     ] {
-        let (wall, rss) = measure(&env, &grid, 5, &command);
-        println!(
-            "| {name} | {:.0} ms | {:.1} MiB |",
-            wall * 1000.0,
-            rss as f64 / 1024.0
-        );
+        println!("| 100,000 tasks ({what}) | wall (median of 5) | peak RSS |");
+        println!("|---|---:|---:|");
+        for (name, command) in [
+            ("git dgrid status (table)", format!("{bin} status")),
+            ("git dgrid status --json", format!("{bin} status --json")),
+            (
+                "git ls-tree -r main tasks/ \\| git cat-file --batch",
+                "git ls-tree -r main tasks/ | awk '{print $3}' | git cat-file --batch".to_string(),
+            ),
+        ] {
+            let (wall, rss) = measure(&env, &grid, 5, &command);
+            println!(
+                "| {name} | {:.0} ms | {:.1} MiB |",
+                wall * 1000.0,
+                rss as f64 / 1024.0
+            );
+        }
+        println!();
     }
 }
 

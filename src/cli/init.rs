@@ -60,9 +60,11 @@ pub fn run(args: Args) -> Result<()> {
                 .config("dgrid.remote")?
                 .unwrap_or_else(|| crate::settings::REMOTE.fixed().into()),
         };
-        gitcmd::output(&top, &["push", "--quiet", &remote, "HEAD"])
-            .with_context(|| format!("cannot push the layout to {remote}"))?;
-        writeln!(out, "Pushed to {remote}.")?;
+        // The grid is `main`, whatever the clone's current branch is called: an empty repository
+        // on many servers (gitolite, `git init --bare` with git's old default) has HEAD on master.
+        gitcmd::output(&top, &["push", "--quiet", &remote, "HEAD:refs/heads/main"])
+            .with_context(|| format!("cannot push the layout to {remote}'s main"))?;
+        writeln!(out, "Pushed the layout to {remote}'s main.")?;
     }
     if !args.no_hooks {
         super::install_hooks::report_install(&repo.hooks_dir()?)?;

@@ -4,6 +4,7 @@
 pub mod history;
 pub mod html;
 pub mod model;
+mod queue;
 pub mod table;
 
 pub use model::StatusModel;

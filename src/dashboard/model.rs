@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the JSON form; bumped only on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
-const LIST_LIMIT: usize = 50;
+pub(super) const LIST_LIMIT: usize = 50;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusModel {
@@ -123,7 +123,7 @@ pub struct RecentResult {
 }
 
 /// A command for display: the shell string, or the argv joined by spaces.
-fn short_command(command: Option<&task::TaskCommand>) -> String {
+pub(super) fn short_command(command: Option<&task::TaskCommand>) -> String {
     let text = match command {
         Some(task::TaskCommand::Shell(s)) => s.clone(),
         Some(task::TaskCommand::Argv(a)) => a.join(" "),
@@ -143,20 +143,6 @@ fn shorten(text: &str) -> String {
 
 fn last_line(text: &str) -> &str {
     text.trim_end().lines().last().unwrap_or("")
-}
-
-/// Only what the status needs of a task file: serde skips the rest, which is much faster than
-/// validating every field of 100,000 files.
-#[derive(Deserialize)]
-struct QueuedLight {
-    #[serde(default)]
-    created_at: String,
-    #[serde(default)]
-    priority: Option<i64>,
-    #[serde(default)]
-    attempts: Option<u32>,
-    #[serde(default, alias = "script")]
-    command: Option<task::TaskCommand>,
 }
 
 #[derive(Deserialize)]
@@ -193,13 +179,16 @@ struct ResultTaskLight {
     command: Option<task::TaskCommand>,
 }
 
-fn age(now: DateTime<Utc>, time: &str) -> Option<i64> {
+pub(super) fn age(now: DateTime<Utc>, time: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(time)
         .ok()
         .map(|t| (now - t.with_timezone(&Utc)).num_seconds())
 }
 
-fn read<T: for<'de> Deserialize<'de>>(repo: &gix::Repository, task: &TaskRef) -> Option<T> {
+pub(super) fn read<T: for<'de> Deserialize<'de>>(
+    repo: &gix::Repository,
+    task: &TaskRef,
+) -> Option<T> {
     let bytes = crate::grid::snapshot::read_bytes(repo, task).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -266,35 +255,7 @@ impl StatusModel {
             .collect();
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
 
-        let mut queued: Vec<QueuedTask> = snapshot
-            .in_state(State::Queue)
-            .map(|t| {
-                let light: Option<QueuedLight> = read(repo, t);
-                let (created_at, priority, attempts, command) = light
-                    .map(|l| {
-                        (
-                            l.created_at,
-                            l.priority.unwrap_or(0),
-                            l.attempts.unwrap_or(0),
-                            short_command(l.command.as_ref()),
-                        )
-                    })
-                    .unwrap_or_default();
-                QueuedTask {
-                    id: t.id.clone(),
-                    command,
-                    priority,
-                    wait: age(now, &created_at),
-                    created_at,
-                    attempts,
-                }
-            })
-            .collect();
-        let oldest_wait = queued.iter().filter_map(|q| q.wait).max();
-        queued.sort_by(|a, b| {
-            (b.priority, &a.created_at, &a.id).cmp(&(a.priority, &b.created_at, &b.id))
-        });
-        queued.truncate(LIST_LIMIT);
+        let queue = super::queue::status(repo, snapshot, now);
 
         let mut in_progress: Vec<RunningTask> = snapshot
             .in_state(State::InProgress)
@@ -344,10 +305,7 @@ impl StatusModel {
             commit: snapshot.tip.map(|c: ObjectId| c.to_string()),
             counts,
             nodes,
-            queue: QueueStatus {
-                oldest_wait,
-                next: queued,
-            },
+            queue,
             in_progress,
             recent,
         })

@@ -27,6 +27,9 @@ pub struct NodeRef {
 pub struct Snapshot {
     /// The commit read; `None` for a remote without `main` yet.
     pub tip: Option<ObjectId>,
+    /// Whether the tree at `tip` has the grid's `tasks/` folder: a `main` without it is some other
+    /// project's branch, not a grid, and nothing is submitted to it.
+    pub laid_out: bool,
     pub tasks: Vec<TaskRef>,
     pub nodes: Vec<NodeRef>,
     by_id: HashMap<String, usize>,
@@ -36,6 +39,7 @@ impl Snapshot {
     pub fn empty() -> Snapshot {
         Snapshot {
             tip: None,
+            laid_out: false,
             tasks: Vec::new(),
             nodes: Vec::new(),
             by_id: HashMap::new(),
@@ -59,6 +63,7 @@ impl Snapshot {
             return Ok(Snapshot::empty());
         };
         let root = odb::commit_tree(repo, commit)?;
+        let laid_out = odb::subtree(repo, root, layout::TASKS_DIR)?.is_some();
         let mut entries = Vec::new();
         for &dir in dirs {
             if let Some(tree) = odb::subtree(repo, root, dir)? {
@@ -67,6 +72,7 @@ impl Snapshot {
         }
         let mut snapshot = Snapshot {
             tip,
+            laid_out,
             tasks: Vec::with_capacity(entries.len()),
             nodes: Vec::new(),
             by_id: HashMap::new(),

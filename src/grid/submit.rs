@@ -10,6 +10,18 @@ use anyhow::Result;
 use std::collections::HashSet;
 
 pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>>> {
+    // Submitting to a remote without a grid would create `main` as a new root holding only these
+    // tasks (or mix tasks into another project's branch): refuse, and say how to make one.
+    if snapshot.tip.is_none() {
+        anyhow::bail!(
+            "the remote has no main branch, so it is not a grid yet: lay one out with `git dgrid init --push` in a clone of it"
+        );
+    }
+    if !snapshot.laid_out {
+        anyhow::bail!(
+            "main on the remote is not a grid (it has no tasks/ folder): lay one out with `git dgrid init --push`, or name the grid's remote with --remote"
+        );
+    }
     let mut seen = HashSet::new();
     for task in tasks {
         if !seen.insert(task.id.as_str()) {

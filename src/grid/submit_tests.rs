@@ -55,6 +55,27 @@ fn an_id_taken_in_any_state_or_given_twice_refuses_the_whole_submission() {
 }
 
 #[test]
+fn a_remote_without_a_grid_is_refused() {
+    let no_main = error(plan(&Snapshot::empty(), &specs(&["a"])));
+    assert!(
+        no_main.to_string().contains("no main branch")
+            && no_main.to_string().contains("git dgrid init --push"),
+        "{no_main}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let repo = gix::init_bare(dir.path()).unwrap();
+    let edits = [crate::odb::Edit::Write {
+        path: "README.md".into(),
+        content: b"another project".to_vec(),
+    }];
+    let identity = crate::odb::Identity::node("t");
+    let tip = crate::odb::write_commit(&repo, None, &edits, &identity, "x").unwrap();
+    let other = Snapshot::read(&repo, Some(tip)).unwrap();
+    let not_grid = error(plan(&other, &specs(&["a"])));
+    assert!(not_grid.to_string().contains("not a grid"), "{not_grid}");
+}
+
+#[test]
 fn generated_ids_sort_by_time_and_are_valid() {
     let id = new_id(now(), 3);
     assert!(id.starts_with("t-20260101-120000-00003-"), "{id}");

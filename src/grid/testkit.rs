@@ -41,12 +41,16 @@ pub struct Fixture {
 pub fn grid(files: &[(String, Value)]) -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let repo = gix::init_bare(dir.path().join("grid.git")).expect("gix can init a bare repository");
-    let edits: Vec<Edit> = files
-        .iter()
-        .map(|(path, content)| Edit::Write {
+    // Every fixture is laid out as `init` does it (the empty placeholder files), as a grid is.
+    let layout = layout::skeleton().into_iter().map(|path| Edit::Write {
+        path,
+        content: Vec::new(),
+    });
+    let edits: Vec<Edit> = layout
+        .chain(files.iter().map(|(path, content)| Edit::Write {
             path: path.clone(),
             content: bytes(content),
-        })
+        }))
         .collect();
     let tip = commit(&repo, None, &edits);
     let snapshot = Snapshot::read(&repo, Some(tip)).expect("the test grid reads back");

@@ -1,0 +1,155 @@
+//! The queue part of the status: how long the oldest task has waited and the next tasks in claim
+//! order. A grid may hold 100,000 queued tasks, so this reads of each file only what ordering needs
+//! (priority, creation time, attempts), on every core, and reads the command of the few it shows.
+
+use super::model::{age, read, short_command, QueueStatus, QueuedTask, LIST_LIMIT};
+use crate::grid::snapshot::{Snapshot, TaskRef};
+use crate::layout::State;
+use crate::task;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// What ordering needs of a queued file; serde skips the rest (the command, the env, ...).
+#[derive(Deserialize)]
+struct Ordering {
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    priority: Option<i64>,
+    #[serde(default)]
+    attempts: Option<u32>,
+}
+
+/// The command of a task shown in the list.
+#[derive(Deserialize)]
+struct Command {
+    #[serde(default, alias = "script")]
+    command: Option<task::TaskCommand>,
+}
+
+/// One queued task, ordered as claims pick them: highest priority, then oldest, then by id.
+struct InLine<'s> {
+    task: &'s TaskRef,
+    priority: i64,
+    created_at: String,
+    attempts: u32,
+}
+
+/// Below this many files, one thread is as fast as several.
+const PARALLEL_FROM: usize = 2_000;
+
+pub fn status(repo: &gix::Repository, snapshot: &Snapshot, now: DateTime<Utc>) -> QueueStatus {
+    let queued: Vec<&TaskRef> = snapshot.in_state(State::Queue).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut line: Vec<InLine> = if queued.len() < PARALLEL_FROM || threads < 2 {
+        in_line(repo, &queued)
+    } else {
+        let chunk = queued.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = queued
+                .chunks(chunk)
+                .map(|part| {
+                    // Each thread reads through its own handle on the same object store.
+                    let repo = repo.clone();
+                    scope.spawn(move || in_line(&repo, part))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let oldest_wait = line.iter().filter_map(|t| age(now, &t.created_at)).max();
+    let order = |a: &InLine, b: &InLine| {
+        (b.priority, &a.created_at, &a.task.id).cmp(&(a.priority, &b.created_at, &b.task.id))
+    };
+    if line.len() > LIST_LIMIT {
+        line.select_nth_unstable_by(LIST_LIMIT, order);
+        line.truncate(LIST_LIMIT);
+    }
+    line.sort_by(order);
+    let next = line
+        .into_iter()
+        .map(|t| {
+            let command: Option<Command> = read(repo, t.task);
+            QueuedTask {
+                id: t.task.id.clone(),
+                command: short_command(command.and_then(|c| c.command).as_ref()),
+                priority: t.priority,
+                wait: age(now, &t.created_at),
+                created_at: t.created_at,
+                attempts: t.attempts,
+            }
+        })
+        .collect();
+    QueueStatus { oldest_wait, next }
+}
+
+fn in_line<'s>(repo: &gix::Repository, tasks: &[&'s TaskRef]) -> Vec<InLine<'s>> {
+    tasks
+        .iter()
+        .map(|&task| {
+            // An unreadable file still counts and still shows, at the end of the line.
+            let ordering: Option<Ordering> = read(repo, task);
+            let (created_at, priority, attempts) = ordering
+                .map(|o| {
+                    (
+                        o.created_at,
+                        o.priority.unwrap_or(0),
+                        o.attempts.unwrap_or(0),
+                    )
+                })
+                .unwrap_or_default();
+            InLine {
+                task,
+                priority,
+                created_at,
+                attempts,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::testkit::{file, grid, now, task, with};
+    use serde_json::json;
+
+    /// Enough tasks for the parallel path: the list is the top 50 in claim order, as a full sort
+    /// of every task would give.
+    #[test]
+    fn the_next_tasks_are_the_first_in_claim_order() {
+        let n = PARALLEL_FROM + 500;
+        let files: Vec<_> = (0..n)
+            .map(|i| {
+                let id = format!("t{i:05}");
+                let created = format!("2026-01-01T{:02}:{:02}:00Z", (i / 60) % 12, i % 60);
+                let spec = with(task(&id), "created_at", json!(created));
+                file(
+                    State::Queue,
+                    &id,
+                    with(spec, "priority", json!((i % 7) as i64)),
+                )
+            })
+            .collect();
+        let fx = grid(&files);
+        let status = status(&fx.repo, &fx.snapshot, now());
+        let mut expected: Vec<(i64, String, String)> = (0..n)
+            .map(|i| {
+                let created = format!("2026-01-01T{:02}:{:02}:00Z", (i / 60) % 12, i % 60);
+                ((i % 7) as i64, created, format!("t{i:05}"))
+            })
+            .collect();
+        expected.sort_by(|a, b| (b.0, &a.1, &a.2).cmp(&(a.0, &b.1, &b.2)));
+        let got: Vec<(i64, String, String)> = status
+            .next
+            .iter()
+            .map(|t| (t.priority, t.created_at.clone(), t.id.clone()))
+            .collect();
+        assert_eq!(got, expected[..LIST_LIMIT].to_vec());
+        assert!(status.next.iter().all(|t| !t.command.is_empty()));
+        assert_eq!(status.oldest_wait, Some(12 * 3600));
+    }
+}
