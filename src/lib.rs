@@ -30,6 +30,7 @@ pub mod problem;
 pub mod repo;
 pub mod settings;
 pub mod task;
+pub mod text;
 pub mod time;
 pub mod validate;
 pub mod worker;
