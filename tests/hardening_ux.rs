@@ -276,3 +276,72 @@ fn a_token_in_the_remote_url_is_never_printed() {
         );
     }
 }
+
+/// Item 16: `retry` says "queued"; `validate` names absolute paths with one slash and does not
+/// count `.gitkeep`; `status --json` gives every node its `problem`, `null` when none.
+#[test]
+fn small_output_defects() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    env.dgrid_ok(
+        &clone,
+        &[
+            "submit", "--id", "hello-1", "--image", "busybox", "--", "true",
+        ],
+        0,
+    );
+    let out = env.dgrid(&clone, &["retry", "hello-1"]);
+    let text = all_output(&out);
+    assert!(text.contains("hello-1 is queued"), "{text}");
+
+    let outside = env.path("loose");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("bad.json"), "{").unwrap();
+    let out = env.dgrid(&clone, &["validate", outside.to_str().unwrap()]);
+    let text = all_output(&out);
+    assert!(
+        text.contains(&format!("{}/bad.json", outside.display())),
+        "{text}"
+    );
+    assert!(!text.contains("//"), "{text}");
+    let out = env.dgrid(&clone, &["validate"]);
+    let text = all_output(&out);
+    assert!(
+        text.contains("0 file(s) checked"),
+        "only .gitkeep files: {text}"
+    );
+
+    // A node record, as a worker writes it, without a problem.
+    let node = serde_json::json!({
+        "id": "n1", "hostname": "h", "version": "0.1.0", "labels": [], "slots": 1,
+        "started_at": "2026-01-01T00:00:00Z", "last_heartbeat": "2026-01-01T00:00:00Z",
+        "state": "stopped",
+    });
+    env.git(&clone, &["pull", "--quiet", "--rebase", "origin", "main"]);
+    let path = clone.join("nodes/n1.json");
+    std::fs::write(&path, node.to_string()).unwrap();
+    env.git(&clone, &["add", "nodes/n1.json"]);
+    env.git(&clone, &["commit", "--quiet", "-m", "node"]);
+    env.git(
+        &clone,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "push",
+            "--quiet",
+            "origin",
+            "HEAD:main",
+        ],
+    );
+    let out = env.dgrid(&clone, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nodes = status["nodes"].as_array().expect("nodes");
+    assert!(!nodes.is_empty(), "{status}");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.get("problem") == Some(&serde_json::Value::Null)),
+        "{status}"
+    );
+}

@@ -130,7 +130,8 @@ pub fn run_logs(args: LogsArgs) -> Result<()> {
     if !task.state.holds_results() {
         return Err(No::new(format!(
             "{} is {}: it has no output yet",
-            args.id, task.state
+            args.id,
+            task.state.in_words()
         ))
         .into());
     }
