@@ -345,3 +345,27 @@ fn small_output_defects() {
         "{status}"
     );
 }
+
+/// Item 16: `--timeout abc` is refused in the contract's words, not clap's.
+#[test]
+fn a_bad_timeout_flag_gets_the_contract_wording() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let args = [
+        "submit",
+        "--image",
+        "busybox",
+        "--timeout",
+        "abc",
+        "--",
+        "true",
+    ];
+    let out = env.dgrid(&clone, &args);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(r#""timeout": expected an integer from 1 to 86400, got "abc""#),
+        "{text}"
+    );
+}
