@@ -369,3 +369,13 @@ fn a_bad_timeout_flag_gets_the_contract_wording() {
         "{text}"
     );
 }
+
+/// Item 20: `work` outside a repository says how to name the grid.
+#[test]
+fn work_outside_a_repository_suggests_repo() {
+    let env = Env::new();
+    let out = env.dgrid(env.tmp.path(), &["work", "--once"]);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("--repo URL"), "{text}");
+}

@@ -88,6 +88,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let grid_args = args.grid.resolve()?;
     let state_dir = grid_args.state_dir()?;
+    if grid_args.repo.is_none() {
+        if let Err(e) = crate::repo::LocalRepo::current() {
+            bail!(
+                "{e:#}\nrun the worker in a clone of the grid, or name the grid: git dgrid work --repo URL"
+            );
+        }
+    }
     let grid = Grid::open_resolved(&grid_args)?;
     let config = GitConfig::read(&grid.dir)?;
     let cfg = worker_config(&args, &config, &state_dir)?;
