@@ -543,7 +543,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__logs)
-            opts="-h -V --stdout --stderr --no-fetch --ref --remote --repo --state-dir --help --version"
+            opts="-h -V --stdout --stderr --raw --no-fetch --ref --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

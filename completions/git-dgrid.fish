@@ -138,6 +138,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l repo -d 'Wo
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l stdout -d 'Only stdout'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l stderr -d 'Only stderr'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l raw -d 'Print the output byte for byte even on a terminal (otherwise control characters other than newlines and tabs are shown as \'?\' there)'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -l no-fetch -d 'Read what was fetched last, without fetching'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand logs" -s V -l version -d 'Print version'

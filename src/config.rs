@@ -61,18 +61,10 @@ impl GitConfig {
     }
 }
 
-/// What a URL looks like with any password or token in it hidden.
+/// What a URL looks like with any password or token in it hidden (the one rule:
+/// [`crate::text::redact_urls`]).
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) if !userinfo.contains('/') => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:[redacted]@{host}")
-        }
-        _ => url.to_string(),
-    }
+    crate::text::redact_urls(url)
 }
 
 /// The effective value and its source, for `git dgrid env`.

@@ -105,14 +105,14 @@ pub fn report(error: &anyhow::Error, kind: Kind) -> ExitCode {
     let code = match kind {
         Kind::No(message) => {
             if let Some(message) = message {
-                let _ = writeln!(stderr, "{message}");
+                let _ = writeln!(stderr, "{}", crate::text::printable(&message));
             }
             NO
         }
         Kind::ClosedPipe => CLOSED_PIPE,
         Kind::PassOn(code) => code,
         Kind::Error => {
-            let _ = writeln!(stderr, "error: {error:#}");
+            crate::log::error(&format!("{error:#}"));
             ERROR
         }
     };

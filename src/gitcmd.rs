@@ -26,9 +26,12 @@ pub struct Output {
 
 /// Runs `git args...` in `dir`, never prompting for credentials, capturing both streams.
 pub fn run(dir: &Path, args: &[&str]) -> Result<Output> {
-    let output = expression(dir, args)?
-        .run()
-        .with_context(|| format!("cannot run git {}", args.join(" ")))?;
+    let output = expression(dir, args)?.run().with_context(|| {
+        format!(
+            "cannot run git {}",
+            crate::text::redact_urls(&args.join(" "))
+        )
+    })?;
     Ok(Output::from(&output))
 }
 
@@ -121,7 +124,12 @@ impl From<&std::process::Output> for Output {
 pub fn output(dir: &Path, args: &[&str]) -> Result<String> {
     let out = run(dir, args)?;
     if !out.success {
-        bail!("git {} failed: {}", args.join(" "), out.stderr.trim());
+        // An argument can be a URL with a token in it (`git remote add origin URL`).
+        bail!(
+            "git {} failed: {}",
+            crate::text::redact_urls(&args.join(" ")),
+            crate::text::redact_urls(out.stderr.trim())
+        );
     }
     Ok(out.stdout.trim_end().to_string())
 }

@@ -16,6 +16,7 @@ const MODULES: &[(&str, Layer)] = &[
     ("exit", Layer::Base),
     ("time", Layer::Base),
     ("macros", Layer::Base),
+    ("text", Layer::Base),
     // The task contract: formats and rules over bytes and paths. No git, no grid, no docker.
     ("task", Layer::Contract),
     ("fields", Layer::Contract),

@@ -39,6 +39,16 @@ impl State {
         State::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// The state in a sentence ("hello-1 is queued").
+    pub fn in_words(self) -> &'static str {
+        match self {
+            State::Queue => "queued",
+            State::InProgress => "in progress",
+            State::Completed => "completed",
+            State::Failed => "failed",
+        }
+    }
+
     /// `tasks/queue` etc.
     pub fn dir(self) -> String {
         format!("{TASKS_DIR}/{}", self.name())

@@ -4,7 +4,7 @@
 //! git pushes it (`docs/ARCHITECTURE.md#compare-and-swap`).
 //!
 //! Modules sit in layers that use only the layers below them (`docs/ARCHITECTURE.md#layers`;
-//! the table and the test that keeps it are in `layers.rs`): base (config, log, exit, time) <
+//! the table and the test that keeps it are in `layers.rs`): base (config, log, exit, time, text) <
 //! contract (task, fields, layout, node, problem, validate) < git plumbing (odb, gitcmd, repo,
 //! hooks) < grid; exec uses the contract only; worker and dashboard use the grid; cli uses all.
 
@@ -30,6 +30,7 @@ pub mod problem;
 pub mod repo;
 pub mod settings;
 pub mod task;
+pub mod text;
 pub mod time;
 pub mod validate;
 pub mod worker;

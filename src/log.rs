@@ -2,6 +2,7 @@
 //! for supervisors (`--log-format json`), with `-v` / `-q` levels. Always on stderr.
 
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -15,6 +16,8 @@ pub enum Level {
     Debug,
     Info,
     Warn,
+    /// Only for the error that ends the process ([`error`]).
+    Error,
 }
 
 #[derive(Debug, Clone)]
@@ -29,8 +32,44 @@ pub struct Log {
 struct Line<'a> {
     time: String,
     level: Level,
-    node: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<&'a str>,
     msg: &'a str,
+}
+
+/// The format of what the process prints outside a [`Log`] (a warning from below the worker, the
+/// error that ends it): under `--log-format json`, every line on stderr is one JSON object.
+static JSON_PROCESS: AtomicBool = AtomicBool::new(false);
+
+/// Sets the format of [`warning`] and [`error`] for the rest of the process.
+pub fn set_process_format(format: LogFormat) {
+    JSON_PROCESS.store(format == LogFormat::Json, Ordering::Relaxed);
+}
+
+/// A warning from code that has no [`Log`] (a skipped file, a set-aside spool entry): a
+/// `warning: ` line, or a JSON object when the process logs JSON.
+pub fn warning(msg: &str) {
+    process_line(Level::Warn, "warning: ", msg)
+}
+
+/// The error that ends a command, as [`warning`] prints warnings.
+pub fn error(msg: &str) {
+    process_line(Level::Error, "error: ", msg)
+}
+
+fn process_line(level: Level, tag: &str, msg: &str) {
+    let msg = crate::text::redact_urls(msg);
+    if JSON_PROCESS.load(Ordering::Relaxed) {
+        let line = Line {
+            time: crate::time::rfc3339(chrono::Utc::now()),
+            level,
+            node: None,
+            msg: &msg,
+        };
+        say(&serde_json::to_string(&line).expect("a log line serializes"));
+    } else {
+        say(&format!("{tag}{}", crate::text::clean_lines(&msg)));
+    }
 }
 
 impl Log {
@@ -61,13 +100,21 @@ impl Log {
             return;
         }
         let time = crate::time::rfc3339(chrono::Utc::now());
+        // A task's stderr, a git error or a hostname can carry newlines, escapes and a remote's
+        // token: a line stays one line, of printable text, without credentials.
+        let msg = &crate::text::redact_urls(msg);
         match self.format {
             LogFormat::Text => {
                 let tag = match level {
                     Level::Warn => "warning: ",
+                    Level::Error => "error: ",
                     _ => "",
                 };
-                let line = format!("{time} {node} {tag}{msg}");
+                let line = format!(
+                    "{time} {} {tag}{}",
+                    crate::text::clean(node),
+                    crate::text::one_line(msg)
+                );
                 match &self.bars {
                     Some(bars) => {
                         let _ = bars.println(line);
@@ -79,7 +126,7 @@ impl Log {
                 let line = Line {
                     time,
                     level,
-                    node,
+                    node: Some(node),
                     msg,
                 };
                 say(&serde_json::to_string(&line).expect("a log line serializes"));

@@ -1,6 +1,7 @@
 //! A validation problem: which file, which field, and why. Every rule of the task contract reports
 //! through this one type so that the CLI, the pre-push hook and `--json` all say the same thing.
 
+use crate::text::clean;
 use serde::Serialize;
 use std::fmt;
 
@@ -36,11 +37,19 @@ impl Problem {
     }
 }
 
+/// As printed: one line, its parts cleaned of control characters (a file name or field name
+/// comes from whoever pushed the file).
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.field {
-            Some(field) => write!(f, "{}: \"{}\": {}", self.file, field, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
+            Some(field) => write!(
+                f,
+                "{}: \"{}\": {}",
+                clean(&self.file),
+                clean(field),
+                clean(&self.message)
+            ),
+            None => write!(f, "{}: {}", clean(&self.file), clean(&self.message)),
         }
     }
 }

@@ -5,8 +5,9 @@ use crate::exit::No;
 use crate::gitcmd;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
+use crate::text::{clean, clean_lines};
 use anyhow::{Context, Result};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Show a task: its state, spec, result and history (the commits that moved it)
 #[derive(clap::Args, Debug)]
@@ -31,6 +32,10 @@ pub struct LogsArgs {
     /// Only stderr
     #[arg(long)]
     pub stderr: bool,
+    /// Print the output byte for byte even on a terminal (otherwise control characters other
+    /// than newlines and tabs are shown as '?' there)
+    #[arg(long)]
+    pub raw: bool,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -42,7 +47,7 @@ fn locate(source: &read::ReadSource, id: &str) -> Result<Option<(Snapshot, TaskR
 }
 
 fn unknown(id: &str, describe: &str) -> anyhow::Error {
-    No::new(format!("no task {id:?} on {describe}")).into()
+    No::new(format!("no task {id:?} on {}", clean(describe))).into()
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -73,7 +78,9 @@ pub fn run(args: Args) -> Result<()> {
     writeln!(
         out,
         "task   {}\nstate  {}\npath   {}",
-        args.id, task.state, task.path
+        clean(&args.id),
+        task.state,
+        clean(&task.path)
     )?;
     if let Some(spec) = &spec {
         writeln!(
@@ -105,8 +112,11 @@ pub fn run(args: Args) -> Result<()> {
     for (commit, author, time, subject) in &history {
         writeln!(
             out,
-            "  {} {time} {author}: {subject}",
-            &commit[..commit.len().min(10)]
+            "  {} {} {}: {}",
+            &commit[..commit.len().min(10)],
+            clean(time),
+            clean(author),
+            clean(subject)
         )?;
     }
     Ok(out.flush()?)
@@ -120,7 +130,8 @@ pub fn run_logs(args: LogsArgs) -> Result<()> {
     if !task.state.holds_results() {
         return Err(No::new(format!(
             "{} is {}: it has no output yet",
-            args.id, task.state
+            args.id,
+            task.state.in_words()
         ))
         .into());
     }
@@ -129,6 +140,9 @@ pub fn run_logs(args: LogsArgs) -> Result<()> {
         ("stdout", &result.stdout, &result.stdout_info),
         ("stderr", &result.stderr, &result.stderr_info),
     ];
+    // A task's output is whatever its author made it print: on a terminal, its escapes could
+    // rewrite the screen. Piped, it is passed on as stored.
+    let terminal = std::io::stdout().is_terminal() && !args.raw;
     let mut out = std::io::stdout().lock();
     for (name, text, info) in streams {
         if (args.stdout && name != "stdout") || (args.stderr && name != "stderr") {
@@ -138,7 +152,11 @@ pub fn run_logs(args: LogsArgs) -> Result<()> {
             out.flush()?;
             eprintln!("==> {name} <==");
         }
-        write!(out, "{text}")?;
+        if terminal {
+            write!(out, "{}", clean_lines(text))?;
+        } else {
+            write!(out, "{text}")?;
+        }
         if !text.is_empty() && !text.ends_with('\n') {
             writeln!(out)?;
         }

@@ -36,8 +36,8 @@ pub struct Args {
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
     /// Seconds the task may run
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
-    pub timeout: u64,
+    #[arg(long, value_name = "SECS", default_value = "3600")]
+    pub timeout: String,
     /// Task id [default: a unique, time-sortable one]
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
@@ -268,7 +268,13 @@ fn from_flags(args: &Args) -> Result<Map<String, Value>> {
         many => Value::Array(many.iter().cloned().map(Value::String).collect()),
     };
     task.insert("command".into(), command);
-    task.insert("timeout".into(), args.timeout.into());
+    // Text, not a clap-parsed number: what is not an integer goes to the contract's check, which
+    // says so in the contract's words (`"timeout": expected an integer from 1 to …`).
+    let timeout = match args.timeout.parse::<u64>() {
+        Ok(secs) => Value::from(secs),
+        Err(_) => Value::String(args.timeout.clone()),
+    };
+    task.insert("timeout".into(), timeout);
     if !args.env.is_empty() {
         let mut env = Map::new();
         for pair in &args.env {

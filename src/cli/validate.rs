@@ -51,9 +51,16 @@ pub fn run(args: Args) -> Result<()> {
         (whole_grid(&repo)?, None)
     };
     let problems = validate::check_entries(&entries, scope.as_ref(), &limits);
+    // Placeholders (`.gitkeep`) are not checked, so not counted.
+    let is_data = |path: &str| {
+        !matches!(
+            crate::layout::classify(path),
+            Ok(crate::layout::PathKind::Ignored)
+        )
+    };
     let checked = match &scope {
-        Some(s) => s.len(),
-        None => entries.len(),
+        Some(s) => s.iter().filter(|p| is_data(p)).count(),
+        None => entries.iter().filter(|e| is_data(&e.path)).count(),
     };
     report(&mut std::io::stdout().lock(), &problems, args.json)?;
     let summary = format!("{checked} file(s) checked, {} problem(s)", problems.len());

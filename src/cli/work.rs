@@ -82,8 +82,19 @@ pub fn run(args: Args) -> Result<()> {
     // First of all, so that a signal during start-up stops the worker the graceful way too.
     let stop = Arc::new(StopRequests::default());
     install_signal_handlers(stop.clone())?;
+    // The flag or the environment says it before anything can go wrong; git config may below.
+    if args.log_format.as_deref() == Some("json") {
+        crate::log::set_process_format(LogFormat::Json);
+    }
     let grid_args = args.grid.resolve()?;
     let state_dir = grid_args.state_dir()?;
+    if grid_args.repo.is_none() {
+        if let Err(e) = crate::repo::LocalRepo::current() {
+            bail!(
+                "{e:#}\nrun the worker in a clone of the grid, or name the grid: git dgrid work --repo URL"
+            );
+        }
+    }
     let grid = Grid::open_resolved(&grid_args)?;
     let config = GitConfig::read(&grid.dir)?;
     let cfg = worker_config(&args, &config, &state_dir)?;
@@ -164,6 +175,7 @@ fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<wo
         "json" => LogFormat::Json,
         _ => LogFormat::Text,
     };
+    crate::log::set_process_format(format);
     let level = match (args.quiet, args.verbose) {
         (true, _) => Level::Warn,
         (_, true) => Level::Debug,

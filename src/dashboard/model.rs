@@ -74,7 +74,7 @@ pub struct NodeStatus {
     pub running: Vec<String>,
     pub completed: u64,
     pub failed: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` when there is none: a reader finds every field in every record.
     pub problem: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 
 use super::model::{human_duration, Liveness, StatusModel};
 use crate::task::Status;
+use crate::text::clean;
 use std::fmt::Write;
 
 #[derive(Clone, Copy)]
@@ -82,13 +83,6 @@ fn ago(secs: Option<i64>) -> String {
         Some(s) => human_duration(s),
         None => "-".into(),
     }
-}
-
-/// Strips anything that could move the cursor or recolour the terminal from repository strings.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {

@@ -171,10 +171,10 @@ fn warn_once(task: &TaskRef) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if warned.get_or_insert_with(HashSet::new).insert(task.blob) {
-        eprintln!(
-            "warning: skipping {}: not a valid task file (git dgrid validate names the problem)",
+        crate::log::warning(&format!(
+            "skipping {}: not a valid task file (git dgrid validate names the problem)",
             task.path
-        );
+        ));
     }
 }
 

@@ -83,7 +83,11 @@ fn display_path(top: Option<&Path>, path: &Path) -> String {
         .unwrap_or(path);
     relative
         .components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        // The root as "" so that an absolute path joins to "/tmp/x", not "//tmp/x".
+        .map(|c| match c {
+            std::path::Component::RootDir => "".into(),
+            c => c.as_os_str().to_string_lossy(),
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

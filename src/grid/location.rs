@@ -144,7 +144,9 @@ impl Grid {
     /// The remote's name and URL, for messages.
     pub fn describe(&self) -> String {
         match gitcmd::output_opt(&self.dir, &["remote", "get-url", &self.remote]) {
-            Ok(Some(url)) if url != self.remote => format!("{} ({url})", self.remote),
+            Ok(Some(url)) if url != self.remote => {
+                format!("{} ({})", self.remote, crate::text::redact_urls(&url))
+            }
             _ => self.remote.clone(),
         }
     }

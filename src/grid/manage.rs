@@ -89,7 +89,7 @@ pub fn retry(
         if task.state != State::Failed {
             return Err(Conflict(format!(
                 "{id} is {}: only failed tasks are retried",
-                task.state
+                task.state.in_words()
             ))
             .into());
         }

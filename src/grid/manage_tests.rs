@@ -128,7 +128,7 @@ fn retry_refuses_what_is_not_failed_or_cannot_be_queued_again() {
         run("done"),
         "done is completed: only failed tasks are retried"
     );
-    assert_eq!(run("q"), "q is queue: only failed tasks are retried");
+    assert_eq!(run("q"), "q is queued: only failed tasks are retried");
     assert_eq!(
         run("bare"),
         "bare: its result does not carry the task spec, so it cannot be queued again"

@@ -71,10 +71,10 @@ impl Spool {
             match task::parse_result(&path.display().to_string(), &bytes, limits) {
                 Ok(r) => results.push(r),
                 Err(problems) => {
-                    eprintln!(
-                        "warning: set aside an unreadable spooled result: {}",
+                    crate::log::warning(&format!(
+                        "set aside an unreadable spooled result: {}",
                         crate::problem::Problems(problems)
-                    );
+                    ));
                     let _ = std::fs::rename(path, path.with_extension("bad"));
                 }
             }

@@ -1,0 +1,381 @@
+//! Issue 10, items 13, 14 and 16: what git-dgrid prints. Text from the repository (authors,
+//! subjects, field names, a task's output) never brings a raw control character to the terminal;
+//! a token in a remote's URL never reaches a message or a log; the small output defects.
+//! Hostile files are pushed with plain git, around the pre-push hook.
+
+mod common;
+use common::{Env, TaskJson};
+use git_dgrid::layout::{task_path, State};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// ESC sequences (colour, window title, cursor moves), BEL, a C1 CSI and a carriage return.
+const HOSTILE: &str = "\u{1b}[31mred\u{1b}]0;pwned\u{7}\u{9b}2J\rback";
+
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_no_controls(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what} printed raw controls {bad:?}:\n{text}"
+    );
+}
+
+/// A commit on `clone` with `path` = `content`, by a hostile author and subject, pushed around
+/// the hook.
+fn push_hostile(env: &Env, clone: &Path, path: &str, content: &str) {
+    let file = clone.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, content).unwrap();
+    env.git(clone, &["add", path]);
+    let out = env
+        .cmd("git", clone)
+        .args(["commit", "--quiet", "-m", &format!("subject {HOSTILE}")])
+        .env("GIT_AUTHOR_NAME", format!("author {HOSTILE}"))
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    env.git(
+        clone,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "push",
+            "--quiet",
+            "origin",
+            "HEAD:main",
+        ],
+    );
+}
+
+/// A grid with `done` completed (its output full of escapes) and `evil` queued with a hostile
+/// field name, both pushed by a hostile author.
+fn hostile_grid(env: &Env) -> (PathBuf, PathBuf) {
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let spec = TaskJson::file("done");
+    let result = serde_json::json!({
+        "task_id": "done", "node_id": "n1", "exit_code": 0,
+        "stdout": format!("out {HOSTILE}\n"), "stderr": format!("err {HOSTILE}\n"),
+        "timestamp": "2026-01-01T11:30:00Z", "status": "success",
+        "started_at": "2026-01-01T11:29:58Z", "finished_at": "2026-01-01T11:30:00Z",
+        "duration_ms": 1500, "attempt": 1, "task": spec.value(),
+    });
+    push_hostile(
+        env,
+        &clone,
+        &task_path(State::Completed, "done"),
+        &result.to_string(),
+    );
+    let evil = TaskJson::file("evil").set(&format!("field{HOSTILE}"), 1);
+    push_hostile(
+        env,
+        &clone,
+        &task_path(State::Queue, "evil"),
+        &evil.to_string(),
+    );
+    (grid, clone)
+}
+
+#[test]
+fn show_prints_no_raw_controls_from_history() {
+    let env = Env::new();
+    let (_grid, clone) = hostile_grid(&env);
+    let out = env.dgrid(&clone, &["show", "done"]);
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("author ?[31mred"), "{text}");
+    assert_no_controls("show", &text);
+    // JSON stays JSON: the author as it is, escaped by serde.
+    let out = env.dgrid(&clone, &["show", "done", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        value["history"][0]["author"],
+        format!("author {HOSTILE}").as_str()
+    );
+}
+
+#[test]
+fn validate_and_the_hook_print_no_raw_controls() {
+    let env = Env::new();
+    let (_grid, clone) = hostile_grid(&env);
+    let out = env.dgrid(&clone, &["validate"]);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("field?[31mred"), "{text}");
+    assert_no_controls("validate", &text);
+
+    // The hook, on a push of the hostile commits to a second remote.
+    let other = env.grid("other.git");
+    env.git(&clone, &["remote", "add", "other", other.to_str().unwrap()]);
+    let head = env.git(&clone, &["rev-parse", "HEAD"]);
+    let mut hook = env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), &clone);
+    hook.args(["hook", "pre-push", "other", other.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = hook.spawn().unwrap();
+    use std::io::Write;
+    writeln!(
+        child.stdin.take().unwrap(),
+        "refs/heads/main {head} refs/heads/main {}",
+        "0".repeat(40)
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("push refused"), "{text}");
+    assert_no_controls("the pre-push hook", &text);
+}
+
+#[test]
+fn logs_on_a_terminal_print_no_raw_controls_unless_raw() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: script (util-linux) is not installed");
+        return;
+    }
+    let env = Env::new();
+    let (_grid, clone) = hostile_grid(&env);
+    let on_pty = |extra: &str| {
+        let out = env
+            .cmd("script", &clone)
+            .args(["-qfec"])
+            .arg(format!(
+                "{} logs done {extra}",
+                env!("CARGO_BIN_EXE_git-dgrid")
+            ))
+            .arg("/dev/null")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_pty("");
+    assert!(shown.contains("out ?[31mred"), "{shown}");
+    // The pty turns "\n" into "\r\n"; nothing else may be a control character.
+    assert_no_controls("logs on a terminal", &shown.replace("\r\n", "\n"));
+    assert!(on_pty("--raw").contains('\u{1b}'), "--raw keeps the bytes");
+    // Piped, the output is passed on as stored.
+    let out = env.dgrid(&clone, &["logs", "done", "--stdout"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("out {HOSTILE}\n")
+    );
+}
+
+/// A docker that fails to start the container with a message full of escapes (as a daemon
+/// quoting a task's field would): the worker's log line stays one clean line.
+#[test]
+fn the_worker_log_prints_no_raw_controls() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    env.dgrid_ok(
+        &clone,
+        &["submit", "--id", "t1", "--image", "busybox", "--", "true"],
+        0,
+    );
+    let docker = env.path("fake-docker");
+    std::fs::write(
+        &docker,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  version|info) echo 27.0.0; exit 0;;\nesac\nprintf 'docker: {}\\nsecond line\\n' >&2\nexit 125\n",
+            HOSTILE.replace('\u{1b}', "\\033").replace('\u{7}', "\\007").replace('\u{9b}', "\\302\\233").replace('\r', "\\r")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args(["work", "--node-id", "w1", "--repo", grid.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(env.path("state"))
+        .arg("--docker")
+        .arg(&docker)
+        .args(["--poll-interval", "1", "--until-empty"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("red"),
+        "the docker message is in the log:\n{log}"
+    );
+    assert_no_controls("the worker's log", &log);
+}
+
+/// Item 14: a clone whose remote URL carries a token (nothing listens on port 1): `secret` is in
+/// no output of work, submit, status or env, nor in the worker's log.
+#[test]
+fn a_token_in_the_remote_url_is_never_printed() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let url = "https://user:secret@127.0.0.1:1/x.git";
+    env.git(&clone, &["remote", "set-url", "origin", url]);
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "submit",
+            vec!["submit", "--id", "t1", "--image", "busybox", "--", "true"],
+        ),
+        ("status", vec!["status"]),
+        ("status --json", vec!["status", "--json"]),
+        ("env", vec!["env"]),
+        ("work", vec!["work", "--once", "--node-id", "w1"]),
+    ];
+    for (what, args) in runs {
+        let mut cmd = env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), &clone);
+        cmd.args(&args).env("DGRID_GIT_TIMEOUT", "5");
+        if what == "env" {
+            // Only here: in `--repo` mode the others would not read the clone's URL.
+            cmd.env("DGRID_REPO_URL", url);
+        }
+        let out = cmd.output().unwrap();
+        let text = all_output(&out);
+        assert!(
+            !text.contains("secret"),
+            "{what} printed the token:\n{text}"
+        );
+    }
+    // The same through --repo (a cache clone), with the worker's JSON log.
+    let out = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args(["work", "--once", "--node-id", "w2", "--log-format", "json"])
+        .args(["--repo", url, "--state-dir"])
+        .arg(env.path("state"))
+        .env("DGRID_GIT_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    let text = all_output(&out);
+    assert!(
+        !text.contains("secret"),
+        "work --repo printed the token:\n{text}"
+    );
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not one JSON object under --log-format json: {line}"
+        );
+    }
+}
+
+/// Item 16: `retry` says "queued"; `validate` names absolute paths with one slash and does not
+/// count `.gitkeep`; `status --json` gives every node its `problem`, `null` when none.
+#[test]
+fn small_output_defects() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    env.dgrid_ok(
+        &clone,
+        &[
+            "submit", "--id", "hello-1", "--image", "busybox", "--", "true",
+        ],
+        0,
+    );
+    let out = env.dgrid(&clone, &["retry", "hello-1"]);
+    let text = all_output(&out);
+    assert!(text.contains("hello-1 is queued"), "{text}");
+
+    let outside = env.path("loose");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("bad.json"), "{").unwrap();
+    let out = env.dgrid(&clone, &["validate", outside.to_str().unwrap()]);
+    let text = all_output(&out);
+    assert!(
+        text.contains(&format!("{}/bad.json", outside.display())),
+        "{text}"
+    );
+    assert!(!text.contains("//"), "{text}");
+    let out = env.dgrid(&clone, &["validate"]);
+    let text = all_output(&out);
+    assert!(
+        text.contains("0 file(s) checked"),
+        "only .gitkeep files: {text}"
+    );
+
+    // A node record, as a worker writes it, without a problem.
+    let node = serde_json::json!({
+        "id": "n1", "hostname": "h", "version": "0.1.0", "labels": [], "slots": 1,
+        "started_at": "2026-01-01T00:00:00Z", "last_heartbeat": "2026-01-01T00:00:00Z",
+        "state": "stopped",
+    });
+    env.git(&clone, &["pull", "--quiet", "--rebase", "origin", "main"]);
+    let path = clone.join("nodes/n1.json");
+    std::fs::write(&path, node.to_string()).unwrap();
+    env.git(&clone, &["add", "nodes/n1.json"]);
+    env.git(&clone, &["commit", "--quiet", "-m", "node"]);
+    env.git(
+        &clone,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "push",
+            "--quiet",
+            "origin",
+            "HEAD:main",
+        ],
+    );
+    let out = env.dgrid(&clone, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nodes = status["nodes"].as_array().expect("nodes");
+    assert!(!nodes.is_empty(), "{status}");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.get("problem") == Some(&serde_json::Value::Null)),
+        "{status}"
+    );
+}
+
+/// Item 16: `--timeout abc` is refused in the contract's words, not clap's.
+#[test]
+fn a_bad_timeout_flag_gets_the_contract_wording() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let args = [
+        "submit",
+        "--image",
+        "busybox",
+        "--timeout",
+        "abc",
+        "--",
+        "true",
+    ];
+    let out = env.dgrid(&clone, &args);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(r#""timeout": expected an integer from 1 to 86400, got "abc""#),
+        "{text}"
+    );
+}
+
+/// Item 20: `work` outside a repository says how to name the grid.
+#[test]
+fn work_outside_a_repository_suggests_repo() {
+    let env = Env::new();
+    let out = env.dgrid(env.tmp.path(), &["work", "--once"]);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("--repo URL"), "{text}");
+}
