@@ -146,12 +146,15 @@ pub struct Identity {
     pub email: String,
 }
 
+/// The mail domain of the commits workers write: how a reader tells a node's commit from a person's.
+pub const NODE_EMAIL_DOMAIN: &str = "@dgrid.invalid";
+
 impl Identity {
     /// The author of a node's commits.
     pub fn node(node_id: &str) -> Identity {
         Identity {
             name: node_id.to_string(),
-            email: format!("{node_id}@dgrid.invalid"),
+            email: format!("{node_id}{NODE_EMAIL_DOMAIN}"),
         }
     }
 }

@@ -13,6 +13,8 @@ struct Step {
     id: ObjectId,
     time: i64,
     author: String,
+    /// Written by a worker (not by a person cancelling, retrying or editing by hand).
+    by_node: bool,
 }
 
 fn first_parent_line(
@@ -32,9 +34,19 @@ fn first_parent_line(
         if since.is_some_and(|s| time < s) {
             break;
         }
-        let author = commit.author()?.name.to_string();
+        let signature = commit.author()?;
+        let author = signature.name.to_string();
+        let by_node = signature
+            .email
+            .to_string()
+            .ends_with(crate::grid::NODE_EMAIL_DOMAIN);
         current = commit.parent_ids().next().map(|p| p.detach());
-        steps.push(Step { id, time, author });
+        steps.push(Step {
+            id,
+            time,
+            author,
+            by_node,
+        });
     }
     Ok(steps)
 }
@@ -106,7 +118,10 @@ pub fn series(
                     _ => slot.2 += 1,
                 }
             }
-            *per_node.entry(step.author.clone()).or_default() += 1;
+            // Results per *node*: a person's `cancel` writes a result too, but ran nothing.
+            if step.by_node {
+                *per_node.entry(step.author.clone()).or_default() += 1;
+            }
         }
     }
     let mut per_node: Vec<(String, u32)> = per_node.into_iter().collect();
@@ -125,4 +140,38 @@ pub fn series(
             .push((now.timestamp(), queue_length(repo, tip)?));
     }
     Ok(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::testkit::{file, grid, result};
+    use crate::grid::Identity;
+
+    #[test]
+    fn results_per_node_count_only_what_nodes_wrote() {
+        let fx = grid(&[]);
+        let [(path_a, a), (path_b, b)] = [
+            file(State::Completed, "a", result("a", "n1", "success", 1)),
+            file(
+                State::Failed,
+                "b",
+                result("b", "alice@example.com", "cancelled", 1),
+            ),
+        ];
+        let write = |path: String, content: serde_json::Value| crate::grid::testkit::Edit::Write {
+            path,
+            content: content.to_string().into_bytes(),
+        };
+        let by_node = fx.commit_as(fx.snapshot.tip, &[write(path_a, a)], &Identity::node("n1"));
+        let person = Identity {
+            name: "Alice".into(),
+            email: "alice@example.com".into(),
+        };
+        let tip = fx.commit_as(Some(by_node), &[write(path_b, b)], &person);
+        let series = series(&fx.repo, Some(tip), chrono::Utc::now(), 48).unwrap();
+        assert_eq!(series.per_node, [("n1".to_string(), 1)]);
+        let finished: u32 = series.finished_per_hour.iter().map(|h| h.1 + h.2).sum();
+        assert_eq!(finished, 2, "the cancel still counts as a failed result");
+    }
 }

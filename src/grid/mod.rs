@@ -17,7 +17,7 @@ pub mod testkit;
 pub mod transact;
 
 /// Who commits a transition; re-exported so layers above the grid never name the object store.
-pub use crate::odb::Identity;
+pub use crate::odb::{Identity, NODE_EMAIL_DOMAIN};
 message_error!(
     /// A transition refuses the user's input as it is (an id taken, unknown, or in a state the
     /// transition does not apply to): nothing changed, and retrying will not help.

@@ -10,7 +10,8 @@ use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
-use crate::odb::{self, Edit, Identity};
+pub use crate::odb::Edit;
+use crate::odb::{self, Identity};
 use crate::task::{self, Attempt, Claim, Limits, TaskId, TaskResult, TaskSpec};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -73,6 +74,17 @@ fn bytes(content: &Value) -> Vec<u8> {
 }
 
 impl Fixture {
+    /// Commits `edits` on top of `parent` as `who` (a node, or a person); returns the commit.
+    pub fn commit_as(
+        &self,
+        parent: Option<gix::ObjectId>,
+        edits: &[Edit],
+        who: &Identity,
+    ) -> gix::ObjectId {
+        odb::write_commit(&self.repo, parent, edits, who, "test\n")
+            .expect("the test commit is written")
+    }
+
     /// The state after `edits` (a planned change) are committed on top of this one.
     pub fn after(&self, edits: &[Edit]) -> Snapshot {
         let tip = commit(&self.repo, self.snapshot.tip, edits);
