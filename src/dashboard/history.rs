@@ -2,7 +2,7 @@
 //! (tasks finished per hour, queue length over time, throughput per node). Read with gix, diffing
 //! each commit against its first parent and skipping identical subtrees.
 
-use crate::grid::inspect::{changed_paths, queue_length};
+use crate::grid::inspect::{changed_paths_under, queue_length};
 use crate::layout::{self, PathKind, State};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -53,7 +53,8 @@ fn first_parent_line(
 
 /// Ids of results a commit added or rewrote, with their state.
 fn finished_in(repo: &gix::Repository, commit: ObjectId) -> Result<Vec<(String, State)>> {
-    Ok(changed_paths(repo, &[commit])?
+    let results = [State::Completed.dir(), State::Failed.dir()];
+    Ok(changed_paths_under(repo, &[commit], &results)?
         .into_iter()
         .filter_map(|path| match layout::classify(&path) {
             Ok(PathKind::Task { state, stem, .. }) if state.holds_results() => Some((stem, state)),

@@ -109,6 +109,20 @@ pub fn changed_at_tip(
 /// Paths under `tasks/` and `nodes/` that `commits` added or changed relative to their first parent
 /// (or to nothing, for a root commit). Identical subtrees are skipped without being read.
 pub fn changed_paths(repo: &gix::Repository, commits: &[ObjectId]) -> Result<BTreeSet<String>> {
+    changed_paths_under(
+        repo,
+        commits,
+        &[layout::TASKS_DIR.to_string(), layout::NODES_DIR.to_string()],
+    )
+}
+
+/// Like [`changed_paths`], but only below `dirs` (e.g. the result states): the newest results of a
+/// commit that queued 100,000 tasks are found without listing those tasks.
+pub fn changed_paths_under(
+    repo: &gix::Repository,
+    commits: &[ObjectId],
+    dirs: &[String],
+) -> Result<BTreeSet<String>> {
     let mut changed = BTreeSet::new();
     for &commit in commits {
         let tree = odb::commit_tree(repo, commit)?;
@@ -121,7 +135,7 @@ pub fn changed_paths(repo: &gix::Repository, commits: &[ObjectId]) -> Result<BTr
             Some(p) => Some(odb::commit_tree(repo, p)?),
             None => None,
         };
-        for dir in [layout::TASKS_DIR, layout::NODES_DIR] {
+        for dir in dirs {
             let new = odb::subtree(repo, tree, dir)?;
             let old = match parent_tree {
                 Some(t) => odb::subtree(repo, t, dir)?,
