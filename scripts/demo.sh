@@ -31,3 +31,5 @@ echo "==> a worker runs them in Docker until the queue is empty"
 git dgrid work --node-id demo-node --poll-interval 1 --until-empty --state-dir "$demo/state"
 echo "==> the grid now"
 git dgrid status
+echo "==> what one task printed"
+git dgrid logs hello
