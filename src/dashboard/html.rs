@@ -387,7 +387,7 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
                     r.exit_code
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "-".into()),
-                    escape(&r.node_id),
+                    escape(r.node_id.as_deref().unwrap_or("-")),
                     r.duration_ms
                         .map(|d| format!("{:.1}s", d as f64 / 1000.0))
                         .unwrap_or_default(),

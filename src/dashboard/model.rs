@@ -113,7 +113,8 @@ pub struct RunningTask {
 pub struct RecentResult {
     pub id: String,
     pub status: Status,
-    pub node_id: String,
+    /// null when no node ran it (a task cancelled in the queue).
+    pub node_id: Option<String>,
     pub finished_at: String,
     pub exit_code: Option<i64>,
     pub duration_ms: Option<u64>,
@@ -156,7 +157,9 @@ struct RunningLight {
 
 #[derive(Deserialize)]
 struct ResultLight {
-    node_id: String,
+    /// null when no node ran it (cancelled in the queue).
+    #[serde(default)]
+    node_id: Option<String>,
     status: Status,
     timestamp: String,
     #[serde(default)]
@@ -284,7 +287,7 @@ impl StatusModel {
                 Some(RecentResult {
                     id: id.clone(),
                     status: r.status,
-                    node_id: r.node_id,
+                    node_id: r.node_id.filter(|n| !n.is_empty()),
                     finished_at: r.finished_at.unwrap_or(r.timestamp),
                     exit_code: r.exit_code,
                     duration_ms: r.duration_ms,

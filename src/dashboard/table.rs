@@ -244,7 +244,7 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                             .unwrap_or_else(|| "-".into()),
                         Tone::Plain,
                     ),
-                    (clean(&r.node_id), Tone::Plain),
+                    (clean(r.node_id.as_deref().unwrap_or("-")), Tone::Plain),
                     (
                         r.duration_ms
                             .map(|d| format!("{:.1}s", d as f64 / 1000.0))

@@ -37,9 +37,10 @@ pub fn cancel(
         let result = TaskResult {
             // The snapshot's id (the file name), checked when the snapshot was read.
             task_id: TaskId::parse(task.id.clone()).map_err(anyhow::Error::msg)?,
+            // No node ran a task cancelled in the queue: null in the file.
             node_id: claim
                 .as_ref()
-                .map_or_else(|| "-".to_string(), |c| c.node_id.clone()),
+                .map_or_else(String::new, |c| c.node_id.clone()),
             exit_code: None,
             stdout: String::new(),
             stderr: format!(

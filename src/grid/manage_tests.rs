@@ -37,7 +37,7 @@ fn cancelling_a_queued_task_fails_it_with_who_and_why() {
     let (state, content) = cancelled(&fx, "q", "by mistake");
     assert_eq!(state, State::Failed);
     assert_eq!(content["status"], "cancelled");
-    assert_eq!(content["node_id"], "-");
+    assert_eq!(content["node_id"], Value::Null, "no node ran it");
     assert_eq!(content["stderr"], "cancelled by maintainer: by mistake");
     assert_eq!(content["finished_at"], NOW);
     assert!(content.get("attempt").is_none());

@@ -163,6 +163,8 @@ pub struct StreamInfo {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskResult {
     pub task_id: TaskId,
+    /// The node that ran it; empty (null in the file) when none did: a task cancelled in the queue.
+    #[serde(serialize_with = "null_if_empty")]
     pub node_id: String,
     pub exit_code: Option<i64>,
     pub stdout: String,
@@ -191,6 +193,14 @@ pub struct TaskResult {
     /// record (never dropped, never a second file in completed/).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub late_results: Vec<LateResult>,
+}
+
+fn null_if_empty<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    if text.is_empty() {
+        s.serialize_none()
+    } else {
+        s.serialize_str(text)
+    }
 }
 
 impl TaskResult {

@@ -373,8 +373,11 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
                 None
             }
         });
-    let node_id = r.required("node_id", &[]);
-    let node_id = r.text("node_id", node_id, MAX_SHORT_TEXT);
+    // null: no node ran it (a task cancelled while queued); held as "" and written back as null.
+    let node_id = match r.required("node_id", &[]) {
+        Some(Value::Null) => Some(String::new()),
+        given => r.text("node_id", given, MAX_SHORT_TEXT),
+    };
     let exit_code = match r.required("exit_code", &[]) {
         Some(Value::Null) | None => None,
         Some(v) => r.integer(
