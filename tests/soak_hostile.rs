@@ -381,10 +381,12 @@ fn check_outcomes(
         ];
         if paths.len() != 1 || !wanted.contains(paths[0]) {
             fail(format!(
-                "valid task {id} (submitted at {}, `{}`): expected exactly one file, its result in \
-                 tasks/{expected}/, found {paths:?}",
+                "valid task {id} (submitted at {}, `{}`, label {:?}, depends on {:?}): expected \
+                 exactly one file, its result in tasks/{expected}/, found {paths:?}",
                 valid.path,
-                if valid.succeeds { "echo" } else { "exit 3" }
+                if valid.succeeds { "echo" } else { "exit 3" },
+                valid.label,
+                valid.depends_on
             ));
         } else {
             let text = env.git(grid, &["show", &format!("main:{}", paths[0])]);

@@ -20,6 +20,8 @@ pub struct Valid {
     /// `echo`/`true` end in completed, `exit 3` in failed with exit code 3.
     pub succeeds: bool,
     pub depends_on: Vec<String>,
+    /// The label a node must have, if any.
+    pub label: Option<&'static str>,
     pub path: String,
 }
 
@@ -176,10 +178,13 @@ impl Generator {
         if self.rng.bool() {
             task = task.set("priority", self.rng.i32(-3..=3));
         }
-        match self.rng.u32(0..6) {
-            0 => task = task.set("labels", serde_json::json!(["gpu"])),
-            1 => task = task.set("labels", serde_json::json!(["ssd"])),
-            _ => {}
+        let label = match self.rng.u32(0..6) {
+            0 => Some("gpu"),
+            1 => Some("ssd"),
+            _ => None,
+        };
+        if let Some(label) = label {
+            task = task.set("labels", serde_json::json!([label]));
         }
         let mut depends_on = Vec::new();
         if self.rng.u32(0..4) == 0 {
@@ -211,6 +216,7 @@ impl Generator {
                     token,
                     succeeds,
                     depends_on,
+                    label,
                     path: path.clone(),
                 },
             );
