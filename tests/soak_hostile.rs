@@ -75,7 +75,7 @@ fn hostile_content_soak() {
             if let Err(why) = generator.push_round(&env, &gen_clone) {
                 fail(why);
             }
-            std::thread::sleep(Duration::from_millis(generator.rng.u64(200..800)));
+            std::thread::sleep(Duration::from_millis(generator.jitter.u64(200..800)));
         }
         let ledger = &generator.ledger;
         let clean = ledger.clean();

@@ -76,7 +76,11 @@ enum Content {
 }
 
 pub struct Generator {
-    pub rng: fastrand::Rng,
+    /// Decides every file: the same seed makes the same rounds, whatever the timing.
+    rng: fastrand::Rng,
+    /// Decides only the pauses, whose number depends on lost races: kept apart from `rng` so
+    /// that a replay pushes the same files.
+    pub jitter: fastrand::Rng,
     pub ledger: Ledger,
     /// The three workers' node ids.
     nodes: Vec<String>,
@@ -114,6 +118,7 @@ impl Generator {
     pub fn new(seed: u64, nodes: Vec<String>) -> Generator {
         Generator {
             rng: fastrand::Rng::with_seed(seed),
+            jitter: fastrand::Rng::new(),
             ledger: Ledger::default(),
             nodes,
             seed,
@@ -445,7 +450,7 @@ impl Generator {
                 return Ok(());
             }
             self.ledger.lost_races += 1;
-            std::thread::sleep(std::time::Duration::from_millis(self.rng.u64(50..300)));
+            std::thread::sleep(std::time::Duration::from_millis(self.jitter.u64(50..300)));
         }
         Err("the generator lost 20 races in a row".into())
     }
