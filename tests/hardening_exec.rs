@@ -266,3 +266,32 @@ fn dockers_whole_message_reaches_the_log_and_the_node() {
         "{log}"
     );
 }
+
+#[test]
+fn long_output_keeps_its_tail_and_says_where_it_was_cut() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let id = unique("seq");
+    let grid = grid_with(
+        &env,
+        &[TaskJson::new(&id)
+            .image(IMAGE)
+            .command("seq 1 200000")
+            .timeout(60)
+            .to_string()],
+    );
+    run_until_exit(worker(&env, &grid, "seq", &["--until-empty"]), 120);
+    let (_, result) = find_task(&env, &grid, &id).unwrap();
+    let stdout = result["stdout"].as_str().unwrap();
+    assert!(stdout.starts_with("1\n2\n") && stdout.ends_with("\n200000\n"));
+    assert!(stdout.contains(" bytes cut] …\n"), "the cut is marked");
+    assert_eq!(result["stdout_info"]["truncated"], true);
+    let status = env.dgrid_ok(&grid, &["status", "--json"], 0);
+    assert!(
+        status.contains("\"output_tail\":\"200000\"")
+            || status.contains("\"output_tail\": \"200000\""),
+        "{status}"
+    );
+}
