@@ -1,5 +1,6 @@
-//! Reading a child's output as bytes with a cap: the first `cap` bytes are kept, every byte is
-//! counted and hashed, so a result records what was cut (DESIGN §3).
+//! Reading a child's output as bytes with a cap: the head and the tail are kept (errors are at
+//! the end), with a marker of the cut between them; every byte is counted and hashed, so a result
+//! records what was cut (DESIGN §3).
 
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -18,9 +19,38 @@ impl Captured {
     }
 }
 
-/// Reads `reader` to its end, keeping at most `cap` bytes.
+/// The marker between the kept head and tail of a stream that was cut.
+pub fn cut_marker(cut: u64) -> String {
+    format!("\n… [{cut} bytes cut] …\n")
+}
+
+/// Head, marker and tail in exactly `cap` bytes (fewer when the marker's digits shrink) of a
+/// stream of `total` bytes whose first bytes are `head` and last bytes `tail`.
+fn head_and_tail(head: &[u8], tail: &[u8], total: u64, cap: usize) -> Vec<u8> {
+    let mut marker = cut_marker(total);
+    if cap < 2 * marker.len() {
+        // Too small for a marker to help: the head alone, as before.
+        return head[..cap.min(head.len())].to_vec();
+    }
+    loop {
+        let room = cap - marker.len();
+        let head_len = (room / 2).min(head.len());
+        let tail_len = (room - head_len).min(tail.len());
+        let again = cut_marker(total - (head_len + tail_len) as u64);
+        if again.len() >= marker.len() {
+            let mut kept = head[..head_len].to_vec();
+            kept.extend_from_slice(again.as_bytes());
+            kept.extend_from_slice(&tail[tail.len() - tail_len..]);
+            return kept;
+        }
+        marker = again;
+    }
+}
+
+/// Reads `reader` to its end, keeping at most `cap` bytes: its head and its tail.
 pub fn capture(mut reader: impl Read, cap: usize) -> Captured {
     let mut kept = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
     let mut hasher = Sha256::new();
     let mut total: u64 = 0;
     let mut buf = vec![0u8; 64 * 1024];
@@ -31,9 +61,14 @@ pub fn capture(mut reader: impl Read, cap: usize) -> Captured {
                 let chunk = &buf[..n];
                 hasher.update(chunk);
                 total += n as u64;
-                if kept.len() < cap {
-                    let room = cap - kept.len();
-                    kept.extend_from_slice(&chunk[..n.min(room)]);
+                let room = cap - kept.len().min(cap);
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+                if n > room {
+                    // The last `cap` bytes, trimmed now and then rather than on every read.
+                    tail.extend_from_slice(&chunk[room..]);
+                    if tail.len() > 2 * cap {
+                        tail.drain(..tail.len() - cap);
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -45,11 +80,19 @@ pub fn capture(mut reader: impl Read, cap: usize) -> Captured {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    let truncated = total > kept.len() as u64;
+    if truncated {
+        // The tail buffer holds what followed the head; the head's own end may be the tail too.
+        let mut last = kept.clone();
+        last.extend_from_slice(&tail);
+        let from = last.len().saturating_sub(cap);
+        kept = head_and_tail(&kept, &last[from..], total, cap);
+    }
     Captured {
         info: StreamInfo {
             total_bytes: total,
             sha256,
-            truncated: total > kept.len() as u64,
+            truncated,
         },
         kept,
     }
@@ -73,5 +116,27 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(capture(&[0xff, b'a'][..], 10).text(), "\u{fffd}a");
+    }
+
+    #[test]
+    fn keeps_head_and_tail_with_a_marker() {
+        let data: String = (1..=200_000).map(|n| format!("{n}\n")).collect();
+        let c = capture(data.as_bytes(), 1024);
+        let text = c.text();
+        assert_eq!(c.kept.len(), 1024);
+        assert!(text.starts_with("1\n2\n3\n"), "{text}");
+        assert!(text.ends_with("199999\n200000\n"), "{text}");
+        // The marker says how many bytes are not shown: kept + cut = the whole stream.
+        let number: String = text
+            .split("… [")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let cut: usize = number.parse().unwrap();
+        assert_eq!(1024 - cut_marker(cut as u64).len() + cut, data.len());
+        assert!(c.info.truncated);
+        assert_eq!(c.info.total_bytes, data.len() as u64);
     }
 }

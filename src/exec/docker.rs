@@ -3,6 +3,7 @@
 //! container running. This module never touches git.
 
 use crate::exec::capture::{capture, Captured};
+use crate::exec::verdict::{one_line, verdict, ContainerState, Verdict};
 use crate::settings;
 use crate::task::{Attempt, Network, Status, TaskCommand, TaskSpec};
 use chrono::{DateTime, Utc};
@@ -103,8 +104,12 @@ pub fn run_args(
         _ => "none",
     };
     let mut args: Vec<String> = vec![
+        // No `--rm`: the container's record decides whose failure a run was (see `verdict`), so
+        // it is inspected, then removed by `run`.
         "run".into(),
-        "--rm".into(),
+        // Output is read from the CLI's pipes; the daemon's json-file log would keep a second,
+        // unbounded copy on the worker's disk.
+        "--log-driver=none".into(),
         format!("--name={name}"),
         format!("--label={LABEL_TASK}={}", spec.id),
         format!("--label={LABEL_NODE}={node_id}"),
@@ -179,6 +184,7 @@ pub fn run(
 
     let timeout = Duration::from_secs(spec.timeout);
     let mut stopped: Option<Status> = None;
+    let mut last_kill: Option<Instant> = None;
     let output = loop {
         match handle.try_wait() {
             Ok(Some(output)) => break output.clone(),
@@ -191,8 +197,14 @@ pub fn run(
             } else if kill.load(Ordering::SeqCst) {
                 stopped = Some(Status::Cancelled);
             }
-            if stopped.is_some() {
-                docker_kill(cfg, &name);
+        }
+        // Until the CLI ends, every second: kill the container; while there is none yet (an
+        // image pull, a slow creation), kill the CLI itself so that none is started. Whatever it
+        // created is removed below.
+        if stopped.is_some() && last_kill.is_none_or(|t| t.elapsed() >= KILL_RETRY) {
+            last_kill = Some(Instant::now());
+            if !docker_kill(cfg, &name) {
+                let _ = handle.kill();
             }
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -204,9 +216,13 @@ pub fn run(
         .join()
         .expect("the capture thread does not panic");
     let finished_at = Utc::now();
-    // `--rm` removes it, but not if the CLI lost track of it; make sure.
-    remove(cfg, &name);
     let code = output.status.code().map(i64::from);
+    let inspected = if stopped.is_some() {
+        Err(String::new())
+    } else {
+        inspect(cfg, &name)
+    };
+    remove(cfg, &name);
     if let Some(status) = stopped {
         return Ok(Execution {
             status,
@@ -217,17 +233,18 @@ pub fn run(
             finished_at,
         });
     }
-    if let Some(why) = infrastructure_failure(code, &stderr.text()) {
-        return Err(InfraError(why));
-    }
-    let status = if code == Some(0) {
+    let exit_code = match verdict(inspected, code, &stderr.text()) {
+        Verdict::Exited(code) | Verdict::CommandFailed(code) => code,
+        Verdict::Infra(why) => return Err(InfraError(why)),
+    };
+    let status = if exit_code == 0 {
         Status::Success
     } else {
         Status::Failed
     };
     Ok(Execution {
         status,
-        exit_code: code,
+        exit_code: Some(exit_code),
         stdout,
         stderr,
         started_at,
@@ -235,36 +252,34 @@ pub fn run(
     })
 }
 
-/// Exit 125 is docker's own failure (it could not create or start the container); the daemon's
-/// messages say which. A task's own exit codes never come with these messages.
-fn infrastructure_failure(code: Option<i64>, stderr: &str) -> Option<String> {
-    const SIGNS: [&str; 7] = [
-        "Cannot connect to the Docker daemon",
-        "Error response from daemon",
-        "Unable to find image",
-        "no space left on device",
-        "docker: ",
-        "permission denied while trying to connect",
-        "failed to create",
-    ];
-    let daemon_said = SIGNS.iter().any(|s| stderr.contains(s));
-    let unreachable = stderr.contains("Cannot connect to the Docker daemon");
-    if (daemon_said && code == Some(125)) || unreachable {
-        let first = stderr
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("docker failed");
-        return Some(first.trim().to_string());
+/// How often a stopped task's kill is sent again until its CLI ends.
+const KILL_RETRY: Duration = Duration::from_secs(1);
+
+/// The container's state, or why there is none (never created, or the daemon cannot say).
+fn inspect(cfg: &DockerConfig, name: &str) -> Result<ContainerState, String> {
+    let out = duct::cmd(
+        &cfg.docker,
+        ["inspect", "--format", "{{json .State}}", name],
+    )
+    .stdout_capture()
+    .stderr_capture()
+    .unchecked()
+    .run()
+    .map_err(|e| format!("cannot run {}: {e}", cfg.docker))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    None
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("docker inspect said nonsense: {e}"))
 }
 
-fn docker_kill(cfg: &DockerConfig, name: &str) {
-    let _ = duct::cmd(&cfg.docker, ["kill", name])
+/// Whether docker killed a running container of that name.
+fn docker_kill(cfg: &DockerConfig, name: &str) -> bool {
+    duct::cmd(&cfg.docker, ["kill", name])
         .stdout_null()
         .stderr_null()
         .unchecked()
-        .run();
+        .run()
+        .is_ok_and(|out| out.status.success())
 }
 
 fn remove(cfg: &DockerConfig, name: &str) {
@@ -313,14 +328,12 @@ pub fn server_version(cfg: &DockerConfig) -> Result<String, InfraError> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(InfraError(
-            stderr
-                .lines()
-                .last()
-                .unwrap_or("docker is not usable")
-                .trim()
-                .to_string(),
-        ))
+        let said = one_line(&stderr);
+        Err(InfraError(if said.is_empty() {
+            "docker is not usable".into()
+        } else {
+            said
+        }))
     }
 }
 
@@ -334,21 +347,5 @@ mod tests {
         assert_eq!(memory_bytes("2G"), Some(2 << 30));
         assert_eq!(memory_bytes("1024"), Some(1024));
         assert_eq!(memory_bytes("x"), None);
-    }
-
-    #[test]
-    fn daemon_failures_are_infrastructure() {
-        assert!(infrastructure_failure(
-            Some(125),
-            "docker: Error response from daemon: pull access denied"
-        )
-        .is_some());
-        assert!(infrastructure_failure(
-            Some(125),
-            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"
-        )
-        .is_some());
-        assert!(infrastructure_failure(Some(125), "my task exits 125").is_none());
-        assert!(infrastructure_failure(Some(3), "").is_none());
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod capture;
 pub mod docker;
+pub mod verdict;
