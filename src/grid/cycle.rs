@@ -67,6 +67,8 @@ pub struct Applied {
     pub unheld: Vec<String>,
     /// Tasks that failed to start here once too often and were failed as unrunnable.
     pub unrunnable: Vec<TaskId>,
+    /// Something the worker should tell its operator (e.g. it replaced a forged node record).
+    pub notices: Vec<String>,
 }
 
 pub fn plan(
@@ -77,9 +79,10 @@ pub fn plan(
     reaper: &mut dyn ReapPolicy,
 ) -> Result<Option<Change<Applied>>> {
     let me = intent.node.id.as_str();
-    intent.ownership.check(repo, snapshot, me, intent.now)?;
+    let notice = intent.ownership.check(repo, snapshot, me, intent.now)?;
     let mut edits = Vec::new();
     let mut applied = Applied::default();
+    applied.notices.extend(notice);
     let mut touched: HashSet<String> = HashSet::new();
     let mut summary: Vec<String> = Vec::new();
 

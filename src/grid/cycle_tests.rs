@@ -561,3 +561,31 @@ fn another_live_session_under_this_node_id_stops_the_transition() {
         }
     }
 }
+
+#[test]
+fn a_record_of_another_session_while_this_one_writes_is_replaced_not_obeyed() {
+    // A forged record (or a misconfigured worker's) under this node id, while this process wrote
+    // a moment ago: no rightful takeover is possible, so this one keeps its id and says so.
+    let fx = grid(&[node_file(ME, node(ME, NOW, "someone-else"))]);
+    let case = Case {
+        heartbeat: true,
+        started: true,
+        since_last_write: Some(Duration::from_secs(5)),
+        ..Case::default()
+    };
+    let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    assert_eq!(change.value.notices.len(), 1);
+    assert!(
+        change.value.notices[0].contains("forged"),
+        "{}",
+        change.value.notices[0]
+    );
+    let after = fx.after(&change.edits);
+    assert_eq!(fx.node_in(&after, ME).unwrap()["session"], SESSION);
+    // Silent for longer than a lease (the silence is 960 s here): a takeover, so it stops.
+    let silent = Case {
+        since_last_write: Some(Duration::from_secs(1000)),
+        ..case
+    };
+    assert!(silent.plan(&fx, &mut FakeReaper::default()).is_err());
+}

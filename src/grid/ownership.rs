@@ -10,6 +10,9 @@
 //!   from this same state dir (it is this node before a crash or a restart).
 //! - Once running, a record written by another session means that another process took the id
 //!   over while this one was silent for a lease: its claims were taken back, so this one stops.
+//!   Unless this one has written within a lease: then no worker following these rules took the id
+//!   over (it would have been refused), so the record is forged or from a misconfigured worker.
+//!   This one keeps its id, says so, and its write replaces that record.
 
 use crate::grid::snapshot::Snapshot;
 use crate::node::{NodeRecord, NodeState};
@@ -31,17 +34,20 @@ pub struct Ownership {
     pub started: bool,
     /// How long a silent record still counts as a live worker (the lease plus the clock-skew margin).
     pub silence: Duration,
+    /// How long ago, on this process's own clock, its last write landed (`None`: never).
+    pub since_last_write: Option<Duration>,
 }
 
 impl Ownership {
-    /// Whether this process may write `node_id`'s record on top of `snapshot`.
+    /// Whether this process may write `node_id`'s record on top of `snapshot`: `Ok(Some(notice))`
+    /// when it may, but replaces a record of another session that cannot be a rightful takeover.
     pub fn check(
         &self,
         repo: &gix::Repository,
         snapshot: &Snapshot,
         node_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), NodeIdInUse> {
+    ) -> Result<Option<String>, NodeIdInUse> {
         let Some(record) = snapshot
             .nodes
             .iter()
@@ -49,14 +55,21 @@ impl Ownership {
             .and_then(|n| repo.find_blob(n.blob).ok())
             .and_then(|blob| NodeRecord::parse(&blob.data))
         else {
-            return Ok(());
+            return Ok(None);
         };
         // Records of versions without sessions cannot be told apart: they are taken as ours.
         if record.session.is_empty() || record.session == self.session {
-            return Ok(());
+            return Ok(None);
         }
-        let host = &record.hostname;
+        let host = crate::text::clean(&record.hostname);
         if self.started {
+            if self.since_last_write.is_some_and(|d| d < self.silence) {
+                return Ok(Some(format!(
+                    "the record of node {node_id:?} names another worker (session {}, host {host}), but this worker wrote it {} s ago, less than a lease: no worker could rightly take it over, so it is forged or from a misconfigured worker; keeping the node id and writing the record again",
+                    crate::text::clean(&record.session),
+                    self.since_last_write.unwrap_or_default().as_secs()
+                )));
+            }
             return Err(NodeIdInUse(format!(
                 "another worker (on host {host}) took over node id {node_id:?} while this one was silent for longer than its lease; its tasks were taken back, so this worker stops. Give each worker its own --node-id"
             )));
@@ -69,7 +82,7 @@ impl Ownership {
             || silent_for > silence
             || self.previous_sessions.contains(&record.session)
         {
-            return Ok(());
+            return Ok(None);
         }
         Err(NodeIdInUse(format!(
             "node id {node_id:?} is in use by another worker (on host {host}, last heartbeat {silent_for} s ago, not from this state dir). Give each worker its own --node-id; if that worker was this one and its state dir was lost, start again in {} s, when its lease has run out",

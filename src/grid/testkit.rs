@@ -238,6 +238,8 @@ pub struct WorkerIntent {
     pub heartbeat: bool,
     /// Whether this worker process has written already (see `Ownership::started`).
     pub started: bool,
+    /// How long ago that write landed (see `Ownership::since_last_write`).
+    pub since_last_write: Option<Duration>,
 }
 
 impl WorkerIntent {
@@ -251,6 +253,7 @@ impl WorkerIntent {
             previous_sessions: Vec::new(),
             started: self.started,
             silence: Duration::from_secs(960),
+            since_last_write: self.since_last_write,
         };
         let mut node = node_record(ME, NOW, SESSION);
         node.running = self.node_running.clone();

@@ -55,6 +55,7 @@ impl NodeSession {
                 session,
                 started: false,
                 silence,
+                since_last_write: None,
             },
             _lock: lock,
         })

@@ -30,6 +30,9 @@ impl Worker {
         let running = self.tasks.running();
         let held = self.tasks.held();
         let now = self.clock.now();
+        self.session.ownership.since_last_write = self
+            .last_push
+            .map(|at| self.clock.instant().saturating_duration_since(at));
         self.node.last_heartbeat = rfc3339(now);
         self.node.running = running.iter().map(|(id, _)| id.to_string()).collect();
         self.node.problem = self.docker.problem().map(str::to_string);
@@ -92,6 +95,9 @@ impl Worker {
         }
         if !applied.unheld.is_empty() || !applied.reaped.is_empty() || !releases.is_empty() {
             self.view.queue_has_work = true; // tasks went back to the queue in this very commit
+        }
+        for notice in &applied.notices {
+            self.warn(notice);
         }
         for id in &applied.unrunnable {
             self.warn(&format!(

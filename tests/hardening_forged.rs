@@ -1,0 +1,101 @@
+//! Issue 10, item 6: a node record forged under a live worker's id (pushed with plain git, around
+//! the hook) must not stop that worker: no rightful takeover can happen while it keeps writing.
+
+mod common;
+use common::{assert_success, docker_ready, find_task, wait_exit, wait_state, Env, TaskJson};
+use std::process::Stdio;
+
+const IMAGE: &str = "dgrid/busybox:latest";
+
+/// Pushes `content` as `path` from `clone` on top of the remote's main, retrying lost races.
+fn force_file(env: &Env, clone: &std::path::Path, path: &str, content: &str) {
+    for _ in 0..30 {
+        env.git(clone, &["fetch", "--quiet", "origin", "main"]);
+        env.git(clone, &["reset", "--quiet", "--hard", "origin/main"]);
+        std::fs::write(clone.join(path), content).unwrap();
+        env.git(clone, &["add", path]);
+        env.git(clone, &["commit", "--quiet", "-m", "forge"]);
+        let pushed = env
+            .cmd("git", clone)
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "push",
+                "--quiet",
+                "origin",
+                "HEAD:main",
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        if pushed.success() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("could not push {path}");
+}
+
+#[test]
+fn a_forged_node_record_does_not_stop_a_live_worker() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let lines = [TaskJson::new("slow")
+        .image(IMAGE)
+        .command("sleep 6; echo done")
+        .timeout(120)
+        .to_string()];
+    assert_success(&env.submit_lines(&clone, &[], &lines));
+    let mut worker = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args([
+            "work",
+            "--node-id",
+            "honest",
+            "--repo",
+            grid.to_str().unwrap(),
+        ])
+        .arg("--state-dir")
+        .arg(env.path("state"))
+        .args([
+            "--poll-interval",
+            "1",
+            "--heartbeat-interval",
+            "1",
+            "--lease",
+            "4",
+            "--clock-skew",
+            "0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_state(&env, &grid, "slow", "in_progress", 60));
+    let forged = r#"{"id":"honest","hostname":"evil","version":"0","labels":[],"slots":1,"cpus":1,"memory":0,"started_at":"2026-01-01T00:00:00Z","last_heartbeat":"2099-01-01T00:00:00Z","state":"running","heartbeat_interval":1,"running":[],"completed":0,"failed":0,"session":"forged-session"}"#;
+    force_file(&env, &clone, "nodes/honest.json", forged);
+    assert!(
+        wait_state(&env, &grid, "slow", "completed", 60),
+        "the task finishes on the worker that holds it"
+    );
+    let (_, result) = find_task(&env, &grid, "slow").unwrap();
+    assert_eq!(result["node_id"], "honest", "{result}");
+    assert_eq!(result["attempt"], 1, "{result}");
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker is still running"
+    );
+    let record = env.git(&grid, &["show", "main:nodes/honest.json"]);
+    assert!(!record.contains("forged-session"), "{record}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let status = wait_exit(&mut worker, 60);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("forged"), "the worker says what it saw: {log}");
+}
