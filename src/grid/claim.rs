@@ -129,11 +129,17 @@ fn eligible<'s>(
 ) -> Vec<(TaskSpec, &'s TaskRef)> {
     let mut out = Vec::new();
     for task in snapshot.in_state(State::Queue) {
+        // An id with two files (flat and sharded, or also in another state) would be claimed
+        // twice in one commit, or run again after it finished: never claimed at all.
+        if snapshot.is_duplicated(&task.id) {
+            warn_once(task, "its id has another file on the grid");
+            continue;
+        }
         let spec = match snapshot::load_spec(repo, task, limits) {
             Ok(spec) if spec.id == task.id => spec,
             Ok(_) | Err(_) => {
                 // Never run what does not validate; `git dgrid validate` names the problem.
-                warn_once(task);
+                warn_once(task, "not a valid task file");
                 continue;
             }
         };
@@ -152,14 +158,14 @@ fn eligible<'s>(
 
 /// Says once per process and file version that a queued file is skipped: a worker looks at the
 /// queue on every cycle and must not repeat itself.
-fn warn_once(task: &TaskRef) {
+fn warn_once(task: &TaskRef, why: &str) {
     static WARNED: std::sync::Mutex<Option<HashSet<gix::ObjectId>>> = std::sync::Mutex::new(None);
     let mut warned = WARNED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if warned.get_or_insert_with(HashSet::new).insert(task.blob) {
         eprintln!(
-            "warning: skipping {}: not a valid task file (git dgrid validate names the problem)",
+            "warning: skipping {}: {why} (git dgrid validate names the problem)",
             task.path
         );
     }
