@@ -2,6 +2,7 @@
 //! (node, times, attempt) into each. Which tasks: highest priority first, then oldest, with a random
 //! pick among the front of the line so that racing claimers rarely want the same file.
 
+use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
@@ -143,6 +144,11 @@ fn eligible<'s>(
                 continue;
             }
         };
+        // A task whose attempts are used up is not run again (a retry gives it fresh ones).
+        if spec.attempts.unwrap_or(0) >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+            warn_once(task, "its attempts are used up");
+            continue;
+        }
         let labels_ok = spec.labels.iter().all(|l| request.labels.contains(l));
         let network_ok = request.allow_network || spec.network != Some(Network::Bridge);
         let deps_ok = spec

@@ -322,3 +322,59 @@ fn invalid_or_misnamed_queue_files_are_never_claimed() {
     ]);
     assert_eq!(picked(&fx, &request(5)), ["good"]);
 }
+
+#[test]
+fn a_task_whose_attempts_are_used_up_or_past_the_maximum_is_not_claimed() {
+    let fx = grid(&[
+        queued("past-max", &[("attempts", json!(1000))]),
+        queued("used-up", &[("attempts", json!(3))]),
+        queued(
+            "used-up-of-5",
+            &[("attempts", json!(5)), ("max_attempts", json!(5))],
+        ),
+        queued("last-try", &[("attempts", json!(2))]),
+        queued(
+            "last-of-5",
+            &[("attempts", json!(4)), ("max_attempts", json!(5))],
+        ),
+    ]);
+    let picked = select(
+        &fx.repo,
+        &fx.snapshot,
+        &request(5),
+        &Limits::default(),
+        now(),
+        &HashSet::new(),
+    );
+    let mut attempts: Vec<(String, u32)> = picked
+        .iter()
+        .map(|(spec, _)| {
+            (
+                spec.id.to_string(),
+                spec.claim.as_ref().unwrap().attempt.number(),
+            )
+        })
+        .collect();
+    attempts.sort();
+    assert_eq!(
+        attempts,
+        [("last-of-5".to_string(), 5), ("last-try".to_string(), 3)]
+    );
+    // Read back, a claim names an attempt the reader takes; past the maximum, the reader says why.
+    for (spec, _) in &picked {
+        let bytes = spec.to_json();
+        crate::task::parse_task("t.json", &bytes, &Limits::default()).expect("reads back");
+    }
+    let problems = snapshot::load_spec(
+        &fx.repo,
+        fx.snapshot.get("past-max").unwrap(),
+        &Limits::default(),
+    )
+    .map(|_| ())
+    .expect_err("attempts past the maximum are refused")
+    .to_string();
+    assert!(
+        problems.contains("\"attempts\"") && problems.contains("past-max.json"),
+        "{problems}"
+    );
+}
