@@ -7,7 +7,7 @@ use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::odb::Edit;
-use crate::task::{Claim, Limits, Network, TaskSpec};
+use crate::task::{Claim, Limits, Network, TaskSpec, MAX_FILE_BYTES};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -100,6 +100,15 @@ pub fn select(
             lease_expires_at: rfc3339(expires),
             attempt,
         });
+        // What git-dgrid writes it must be able to read back: a claim that would make the file
+        // too large for the reader is not made (the task stays queued; validate can name it).
+        if spec.to_json().len() as u64 > MAX_FILE_BYTES {
+            warn_once(
+                from,
+                "its claimed file would be larger than a task file may be",
+            );
+            continue;
+        }
         picked.push((spec, from.path.clone()));
     }
     picked

@@ -378,3 +378,34 @@ fn a_task_whose_attempts_are_used_up_or_past_the_maximum_is_not_claimed() {
         "{problems}"
     );
 }
+
+#[test]
+fn a_claimed_file_near_the_size_limit_reads_back() {
+    // 20,000 argv items and an env value padding the file, as pretty-printed on the grid, to just
+    // under the limit: the claim adds its object, and the rewritten file must still be readable.
+    let argv: Vec<String> = vec!["a".to_string(); 20_000];
+    let big = |pad: usize| {
+        let t = with(task("big"), "command", json!(argv));
+        with(t, "env", json!({ "PAD": "x".repeat(pad) }))
+    };
+    let pretty_len = |v: &Value| serde_json::to_vec_pretty(v).unwrap().len() + 1;
+    let pad = MAX_FILE_BYTES as usize - 60 - pretty_len(&big(0));
+    assert!(pretty_len(&big(pad)) as u64 <= MAX_FILE_BYTES);
+    let fx = grid(&[file(State::Queue, "big", big(pad))]);
+    let picked = select(
+        &fx.repo,
+        &fx.snapshot,
+        &request(1),
+        &Limits::default(),
+        now(),
+        &HashSet::new(),
+    );
+    assert_eq!(picked.len(), 1, "the task is claimed");
+    let [_, Edit::Write { content, .. }] = claim_edits(&picked[0].0, &picked[0].1) else {
+        panic!("a claim moves the file");
+    };
+    crate::task::parse_task("big.json", &content, &Limits::default())
+        .expect("the claimed file reads back");
+    let result = crate::grid::testkit::task_result("big", "me", "success", 1);
+    assert!(result.to_json().len() < 4096, "results are compact too");
+}
