@@ -102,3 +102,46 @@ fn ids_in_two_places_are_never_claimed_and_an_unreadable_result_wedges_nothing()
     }
     assert!(log.contains("another file"), "the skip is said: {log}");
 }
+
+/// A forged claim with a lease until the year 9999, by a node that never existed, parks nothing:
+/// a worker with a short lease sees it unchanged for a lease, takes it back and runs it (item 6).
+#[test]
+fn a_forged_lease_until_9999_is_taken_back_after_the_observers_lease() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let forged = TaskJson::file("parked")
+        .image(IMAGE)
+        .command("echo ran")
+        .claim("ghost", "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 1)
+        .to_string();
+    push_around_the_hook(
+        &env,
+        &clone,
+        &[(task_path(State::InProgress, "parked"), forged)],
+    );
+    let mut child = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args(["work", "--node-id", "w1", "--repo", grid.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(env.path("state-w1"))
+        .args(["--poll-interval", "1", "--heartbeat-interval", "1"])
+        .args(["--lease", "3", "--clock-skew", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = wait_for(40, || {
+        find_task(&env, &grid, "parked").is_some_and(|(state, _)| state == "completed")
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        done,
+        "the forged claim was taken back and run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
