@@ -2,11 +2,12 @@
 //! (node, times, attempt) into each. Which tasks: highest priority first, then oldest, with a random
 //! pick among the front of the line so that racing claimers rarely want the same file.
 
+use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::odb::Edit;
-use crate::task::{Claim, Limits, Network, TaskSpec};
+use crate::task::{Claim, Limits, Network, TaskSpec, MAX_FILE_BYTES};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -99,6 +100,15 @@ pub fn select(
             lease_expires_at: rfc3339(expires),
             attempt,
         });
+        // What git-dgrid writes it must be able to read back: a claim that would make the file
+        // too large for the reader is not made (the task stays queued; validate can name it).
+        if spec.to_json().len() as u64 > MAX_FILE_BYTES {
+            warn_once(
+                from,
+                "its claimed file would be larger than a task file may be",
+            );
+            continue;
+        }
         picked.push((spec, from.path.clone()));
     }
     picked
@@ -142,14 +152,25 @@ fn eligible<'s>(
 ) -> Vec<(TaskSpec, &'s TaskRef)> {
     let mut out = Vec::new();
     for task in snapshot.in_state(State::Queue) {
+        // An id with two files (flat and sharded, or also in another state) would be claimed
+        // twice in one commit, or run again after it finished: never claimed at all.
+        if snapshot.is_duplicated(&task.id) {
+            warn_once(task, "its id has another file on the grid");
+            continue;
+        }
         let spec = match snapshot::load_spec(repo, task, limits) {
             Ok(spec) if spec.id == task.id => spec,
             Ok(_) | Err(_) => {
                 // Never run what does not validate; `git dgrid validate` names the problem.
-                warn_once(task);
+                warn_once(task, "not a valid task file");
                 continue;
             }
         };
+        // A task whose attempts are used up is not run again (a retry gives it fresh ones).
+        if spec.attempts.unwrap_or(0) >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+            warn_once(task, "its attempts are used up");
+            continue;
+        }
         let labels_ok = spec.labels.iter().all(|l| request.labels.contains(l));
         let network_ok = request.allow_network || spec.network != Some(Network::Bridge);
         let deps_ok = spec
@@ -165,14 +186,14 @@ fn eligible<'s>(
 
 /// Says once per process and file version that a queued file is skipped: a worker looks at the
 /// queue on every cycle and must not repeat itself.
-fn warn_once(task: &TaskRef) {
+fn warn_once(task: &TaskRef, why: &str) {
     static WARNED: std::sync::Mutex<Option<HashSet<gix::ObjectId>>> = std::sync::Mutex::new(None);
     let mut warned = WARNED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if warned.get_or_insert_with(HashSet::new).insert(task.blob) {
         crate::log::warning(&format!(
-            "skipping {}: not a valid task file (git dgrid validate names the problem)",
+            "skipping {}: {why} (git dgrid validate names the problem)",
             task.path
         ));
     }

@@ -322,3 +322,90 @@ fn invalid_or_misnamed_queue_files_are_never_claimed() {
     ]);
     assert_eq!(picked(&fx, &request(5)), ["good"]);
 }
+
+#[test]
+fn a_task_whose_attempts_are_used_up_or_past_the_maximum_is_not_claimed() {
+    let fx = grid(&[
+        queued("past-max", &[("attempts", json!(1000))]),
+        queued("used-up", &[("attempts", json!(3))]),
+        queued(
+            "used-up-of-5",
+            &[("attempts", json!(5)), ("max_attempts", json!(5))],
+        ),
+        queued("last-try", &[("attempts", json!(2))]),
+        queued(
+            "last-of-5",
+            &[("attempts", json!(4)), ("max_attempts", json!(5))],
+        ),
+    ]);
+    let picked = select(
+        &fx.repo,
+        &fx.snapshot,
+        &request(5),
+        &Limits::default(),
+        now(),
+        &HashSet::new(),
+    );
+    let mut attempts: Vec<(String, u32)> = picked
+        .iter()
+        .map(|(spec, _)| {
+            (
+                spec.id.to_string(),
+                spec.claim.as_ref().unwrap().attempt.number(),
+            )
+        })
+        .collect();
+    attempts.sort();
+    assert_eq!(
+        attempts,
+        [("last-of-5".to_string(), 5), ("last-try".to_string(), 3)]
+    );
+    // Read back, a claim names an attempt the reader takes; past the maximum, the reader says why.
+    for (spec, _) in &picked {
+        let bytes = spec.to_json();
+        crate::task::parse_task("t.json", &bytes, &Limits::default()).expect("reads back");
+    }
+    let problems = snapshot::load_spec(
+        &fx.repo,
+        fx.snapshot.get("past-max").unwrap(),
+        &Limits::default(),
+    )
+    .map(|_| ())
+    .expect_err("attempts past the maximum are refused")
+    .to_string();
+    assert!(
+        problems.contains("\"attempts\"") && problems.contains("past-max.json"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn a_claimed_file_near_the_size_limit_reads_back() {
+    // 20,000 argv items and an env value padding the file, as pretty-printed on the grid, to just
+    // under the limit: the claim adds its object, and the rewritten file must still be readable.
+    let argv: Vec<String> = vec!["a".to_string(); 20_000];
+    let big = |pad: usize| {
+        let t = with(task("big"), "command", json!(argv));
+        with(t, "env", json!({ "PAD": "x".repeat(pad) }))
+    };
+    let pretty_len = |v: &Value| serde_json::to_vec_pretty(v).unwrap().len() + 1;
+    let pad = MAX_FILE_BYTES as usize - 60 - pretty_len(&big(0));
+    assert!(pretty_len(&big(pad)) as u64 <= MAX_FILE_BYTES);
+    let fx = grid(&[file(State::Queue, "big", big(pad))]);
+    let picked = select(
+        &fx.repo,
+        &fx.snapshot,
+        &request(1),
+        &Limits::default(),
+        now(),
+        &HashSet::new(),
+    );
+    assert_eq!(picked.len(), 1, "the task is claimed");
+    let [_, Edit::Write { content, .. }] = claim_edits(&picked[0].0, &picked[0].1) else {
+        panic!("a claim moves the file");
+    };
+    crate::task::parse_task("big.json", &content, &Limits::default())
+        .expect("the claimed file reads back");
+    let result = crate::grid::testkit::task_result("big", "me", "success", 1);
+    assert!(result.to_json().len() < 4096, "results are compact too");
+}

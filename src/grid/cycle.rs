@@ -261,6 +261,15 @@ enum Recording {
     Orphaned,
 }
 
+/// How a result lands, whatever else holds its id (a duplicate pushed around the hook):
+/// - a readable result file already there: the result is added to its `late_results` (or found
+///   there already);
+/// - otherwise the result is written to its state's file, replacing every other file of the id:
+///   the queued or in-progress copy it was run from, and any result file that cannot be read (the
+///   work done outranks a file nobody can use; the old file stays in git's history).
+///
+/// Queued or in-progress copies beside a finished result are removed too: left behind they would
+/// be run again. Nothing here fails on a file's content, so one file never stops a transition.
 fn record_result(
     repo: &gix::Repository,
     snapshot: &Snapshot,
@@ -273,47 +282,79 @@ fn record_result(
     } else {
         State::Failed
     };
-    let Some(task) = snapshot.get(id) else {
+    let places: Vec<&TaskRef> = snapshot.places(id).collect();
+    if places.is_empty() {
         return Ok(Recording::Orphaned);
-    };
-    match task.state {
-        State::Queue | State::InProgress => Ok(Recording::Edits(
-            Edit::move_file(
-                &task.path,
-                layout::task_path(destination, id),
-                result.to_json(),
-            )
-            .to_vec(),
-        )),
-        State::Completed | State::Failed => {
-            let mut existing = snapshot::load_result(repo, task, limits)?;
+    }
+    let finished = places
+        .iter()
+        .filter(|t| t.state.holds_results())
+        .find_map(|t| snapshot::load_result(repo, t, limits).ok().map(|r| (*t, r)));
+    let found = finished.is_some();
+    let mut edits = Vec::new();
+    let kept = match finished {
+        Some((task, mut existing)) => {
             let attempt = result.attempt();
             let same = |node: &str, a: Attempt| node == result.node_id && a == attempt;
-            if same(&existing.node_id, existing.attempt())
+            let there = same(&existing.node_id, existing.attempt())
                 || existing
                     .late_results
                     .iter()
-                    .any(|l| same(&l.node_id, l.attempt))
-            {
-                return Ok(Recording::AlreadyThere);
+                    .any(|l| same(&l.node_id, l.attempt));
+            if !there {
+                existing.late_results.push(late(result));
+                edits.push(Edit::Write {
+                    path: task.path.clone(),
+                    content: existing.to_json(),
+                });
             }
-            existing.late_results.push(LateResult {
-                node_id: result.node_id.clone(),
-                attempt,
-                status: result.status,
-                exit_code: result.exit_code,
-                finished_at: result
-                    .finished_at
-                    .clone()
-                    .unwrap_or_else(|| result.timestamp.clone()),
-                stdout_info: result.stdout_info.clone(),
-                stderr_info: result.stderr_info.clone(),
-            });
-            Ok(Recording::Edits(vec![Edit::Write {
-                path: task.path.clone(),
-                content: existing.to_json(),
-            }]))
+            task.path.clone()
         }
+        None => {
+            let path = layout::task_path(destination, id);
+            edits.push(Edit::Write {
+                path: path.clone(),
+                content: result.to_json(),
+            });
+            path
+        }
+    };
+    for other in places.iter().filter(|t| t.path != kept) {
+        if other.state.holds_results() {
+            if found {
+                // Another result file beside a readable one: validate reports it; left alone.
+                continue;
+            }
+            eprintln!(
+                "warning: {}: not a readable result file; replaced by the result of {id}, attempt {}",
+                other.path,
+                result.attempt()
+            );
+        }
+        edits.push(Edit::Remove {
+            path: other.path.clone(),
+        });
+    }
+    Ok(if edits.is_empty() {
+        Recording::AlreadyThere
+    } else {
+        Recording::Edits(edits)
+    })
+}
+
+/// `result` as an entry of an earlier result's `late_results`.
+fn late(result: &TaskResult) -> LateResult {
+    LateResult {
+        node_id: result.node_id.clone(),
+        attempt: result.attempt(),
+        status: result.status,
+        exit_code: result.exit_code,
+        finished_at: result
+            .finished_at
+            .clone()
+            .unwrap_or_else(|| result.timestamp.clone()),
+        stdout_info: result.stdout_info.clone(),
+        stderr_info: result.stderr_info.clone(),
     }
 }
 
@@ -326,7 +367,7 @@ fn our_claim<'s>(
     attempt: Attempt,
     limits: &Limits,
 ) -> Option<(&'s TaskRef, TaskSpec)> {
-    let task = snapshot.get(id).filter(|t| t.state == State::InProgress)?;
+    let task = snapshot.places(id).find(|t| t.state == State::InProgress)?;
     let spec = snapshot::load_spec(repo, task, limits).ok()?;
     let claim = spec.claim.as_ref()?;
     (claim.node_id == node && claim.attempt == attempt).then_some((task, spec))
@@ -370,3 +411,7 @@ fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult
 #[cfg(test)]
 #[path = "cycle_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "duplicates_tests.rs"]
+mod duplicates_tests;

@@ -6,7 +6,7 @@ use crate::odb::{self, Blob, EntryKind};
 use crate::task::{self, Limits, TaskResult, TaskSpec};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone)]
 pub struct TaskRef {
@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub tasks: Vec<TaskRef>,
     pub nodes: Vec<NodeRef>,
     by_id: HashMap<String, usize>,
+    /// Ids with more than one file (invalid, reported by `validate`): flat and sharded, or in two
+    /// states. Transitions never claim them and look at every copy when they record a result.
+    duplicated: HashSet<String>,
 }
 
 impl Snapshot {
@@ -43,6 +46,7 @@ impl Snapshot {
             tasks: Vec::new(),
             nodes: Vec::new(),
             by_id: HashMap::new(),
+            duplicated: HashSet::new(),
         }
     }
 
@@ -76,15 +80,16 @@ impl Snapshot {
             tasks: Vec::with_capacity(entries.len()),
             nodes: Vec::new(),
             by_id: HashMap::new(),
+            duplicated: HashSet::new(),
         };
         for entry in entries.into_iter().filter(|e| e.kind == EntryKind::File) {
             match layout::classify(&entry.path) {
                 Ok(PathKind::Task { state, stem, .. }) if task::check_id(&stem).is_ok() => {
                     // A duplicate id (invalid, reported by validate) keeps its first place.
-                    snapshot
-                        .by_id
-                        .entry(stem.clone())
-                        .or_insert(snapshot.tasks.len());
+                    let index = snapshot.tasks.len();
+                    if *snapshot.by_id.entry(stem.clone()).or_insert(index) != index {
+                        snapshot.duplicated.insert(stem.clone());
+                    }
                     snapshot.tasks.push(TaskRef {
                         id: stem,
                         state,
@@ -107,6 +112,21 @@ impl Snapshot {
 
     pub fn get(&self, id: &str) -> Option<&TaskRef> {
         self.by_id.get(id).map(|&i| &self.tasks[i])
+    }
+
+    /// Whether `id` has more than one file in the directories read.
+    pub fn is_duplicated(&self, id: &str) -> bool {
+        self.duplicated.contains(id)
+    }
+
+    /// Every file of task `id`, first place first (one, unless [`is_duplicated`](Self::is_duplicated)).
+    pub fn places(&self, id: &str) -> Box<dyn Iterator<Item = &TaskRef> + '_> {
+        if self.is_duplicated(id) {
+            let id = id.to_string();
+            Box::new(self.tasks.iter().filter(move |t| t.id == id))
+        } else {
+            Box::new(self.get(id).into_iter())
+        }
     }
 
     pub fn in_state(&self, state: State) -> impl Iterator<Item = &TaskRef> {

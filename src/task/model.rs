@@ -114,8 +114,11 @@ impl TaskSpec {
         self.attempts = (used > 0).then_some(used);
     }
 
+    /// The file's bytes: compact JSON, so a file git-dgrid rewrites (a claim, a requeue) never
+    /// grows past the size limit the reader enforces, as pretty-printing (one argv item per line)
+    /// would make it. `git dgrid show` prints tasks pretty.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(self).expect("a task spec always serializes");
+        let mut out = serde_json::to_vec(self).expect("a task spec always serializes");
         out.push(b'\n');
         out
     }
@@ -209,8 +212,9 @@ impl TaskResult {
         self.recorded_attempt.unwrap_or(Attempt::FIRST)
     }
 
+    /// The file's bytes: compact JSON, as for [`TaskSpec::to_json`].
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(self).expect("a result always serializes");
+        let mut out = serde_json::to_vec(self).expect("a result always serializes");
         out.push(b'\n');
         out
     }

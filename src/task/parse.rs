@@ -102,7 +102,8 @@ pub fn task_from_object(
         }
     }
     let attempts = r.take("attempts", &[]);
-    let attempts = r.integer("attempts", attempts, 0, 1000);
+    // Attempts already used: one fewer than the highest attempt, so the next claim can name it.
+    let attempts = r.integer("attempts", attempts, 0, i64::from(Attempt::MAX) - 1);
     let claim = r.take("claim", &[]);
     let claim = read_claim(&mut r, claim);
     let start_failures = r.take("start_failures", &[]);

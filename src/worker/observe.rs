@@ -22,6 +22,11 @@ pub struct Observer {
     /// node id -> (its record's blob, when we first saw that blob)
     seen: HashMap<String, (ObjectId, Instant)>,
     stopped: HashMap<String, bool>,
+    /// task id -> (its in-progress file's blob, when we first saw that blob). A live claimant
+    /// rewrites its claim on every lease renewal, so a claim unchanged for longer than our lease
+    /// (plus the skew margin) has run out whatever its `lease_expires_at` says: a claimant's clock
+    /// far ahead, or a forged lease until the year 9999, cannot park a task.
+    claims_seen: HashMap<String, (ObjectId, Instant)>,
 }
 
 impl Observer {
@@ -33,6 +38,7 @@ impl Observer {
             clock,
             seen: HashMap::new(),
             stopped: HashMap::new(),
+            claims_seen: HashMap::new(),
         }
     }
 
@@ -79,8 +85,17 @@ impl Observer {
 }
 
 impl ReapPolicy for Observer {
-    fn may_reap(&mut self, _snapshot: &Snapshot, _task: &TaskRef, claim: &Claim) -> bool {
-        if !self.lease_expired(claim, self.clock.now()) {
+    fn may_reap(&mut self, _snapshot: &Snapshot, task: &TaskRef, claim: &Claim) -> bool {
+        let now = self.clock.instant();
+        let since = match self.claims_seen.get(&task.id) {
+            Some((blob, since)) if *blob == task.blob => *since,
+            _ => {
+                self.claims_seen.insert(task.id.clone(), (task.blob, now));
+                now
+            }
+        };
+        let unchanged_too_long = now.saturating_duration_since(since) > self.lease + self.skew;
+        if !unchanged_too_long && !self.lease_expired(claim, self.clock.now()) {
             return false;
         }
         self.stopped.get(&claim.node_id).copied().unwrap_or(false)
@@ -114,13 +129,31 @@ mod tests {
     }
 
     fn may_reap(observer: &mut Observer, claim: &Claim) -> bool {
+        may_reap_file(observer, claim, blob(0))
+    }
+
+    /// [`may_reap`] for a task whose in-progress file is `file`.
+    fn may_reap_file(observer: &mut Observer, claim: &Claim, file: ObjectId) -> bool {
         let task = TaskRef {
             id: "t1".into(),
             state: State::InProgress,
             path: "tasks/in_progress/t1.json".into(),
-            blob: blob(0),
+            blob: file,
         };
         observer.may_reap(&Snapshot::empty(), &task, claim)
+    }
+
+    #[test]
+    fn a_lease_far_in_the_future_runs_out_when_the_claim_stays_unchanged_for_our_lease() {
+        let (clock, mut observer) = setup();
+        let forged = claim("ghost", "9999-12-31T23:59:59Z");
+        assert!(!may_reap_file(&mut observer, &forged, blob(5)));
+        clock.advance(LEASE + SKEW);
+        assert!(!may_reap_file(&mut observer, &forged, blob(5)), "not yet");
+        // A renewed claim (a new file) starts the count again.
+        assert!(!may_reap_file(&mut observer, &forged, blob(6)));
+        clock.advance(LEASE + SKEW + Duration::from_secs(1));
+        assert!(may_reap_file(&mut observer, &forged, blob(6)));
     }
 
     #[test]
