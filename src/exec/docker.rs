@@ -1,4 +1,4 @@
-//! Running one task in a container with the docker CLI (DESIGN §4). The container has a fixed name
+//! Running one task in a container with the docker CLI (docs/ARCHITECTURE.md#the-worker). The container has a fixed name
 //! and labels so a timeout or a shutdown can `docker kill` it: killing only the CLI would leave the
 //! container running. This module never touches git.
 
