@@ -2,7 +2,7 @@
 //! while a container does not exist yet, and docker's whole message. Real Docker, a real remote.
 
 mod common;
-use common::{docker_ready, find_task, wait_exit, wait_for, Env, TaskJson};
+use common::{docker_ready, find_task, wait_exit, wait_for, wait_state, Env, TaskJson};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -231,18 +231,9 @@ fn dockers_whole_message_reaches_the_log_and_the_node() {
     let mut child = worker(&env, &grid, "msg", &["--pull", "never"])
         .spawn()
         .unwrap();
-    let mut problem = String::new();
-    let seen = wait_for(60, || {
-        let out = env
-            .cmd("git", &grid)
-            .args(["show", "main:nodes/msg.json"])
-            .output()
-            .unwrap();
-        let node: serde_json::Value =
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        problem = node["problem"].as_str().unwrap_or("").to_string();
-        !problem.is_empty()
-    });
+    // A missing image is the task's problem, not the node's (docker answers): after a few tries
+    // the task ends unrunnable with docker's whole message.
+    let seen = wait_state(&env, &grid, &id, "failed", 90);
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -251,15 +242,18 @@ fn dockers_whole_message_reaches_the_log_and_the_node() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(seen, "{log}");
+    let (_, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(result["status"], "unrunnable", "{result}");
+    let stderr = result["stderr"].as_str().unwrap_or_default();
     // Docker says "No such image" and then where to look: both lines, joined on one.
     assert!(
-        problem.contains("No such image") && problem.contains(" | "),
-        "{problem}"
+        stderr.contains("No such image") && stderr.contains(" | "),
+        "{stderr}"
     );
-    assert!(problem.contains("docker run --help"), "{problem}");
+    assert!(stderr.contains("docker run --help"), "{stderr}");
     let line = log
         .lines()
-        .find(|l| l.contains("cannot run"))
+        .find(|l| l.contains("cannot start"))
         .unwrap_or_default();
     assert!(
         line.contains(" | ") && line.contains("docker run --help"),
