@@ -289,3 +289,33 @@ fn long_output_keeps_its_tail_and_says_where_it_was_cut() {
         "{status}"
     );
 }
+
+/// An output cap above the file limit: the result itself is cut to fit a grid file, and that cut
+/// keeps the tail and marks itself too (it kept only the head, with no marker).
+#[test]
+fn a_result_cut_to_fit_its_file_keeps_the_tail_and_marks_the_cut() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let id = unique("seqfit");
+    let grid = grid_with(
+        &env,
+        &[TaskJson::new(&id)
+            .image(IMAGE)
+            .command("seq 1 200000")
+            .timeout(60)
+            .to_string()],
+    );
+    let cap = ["--until-empty", "--output-cap", "4000000"];
+    run_until_exit(worker(&env, &grid, "seqfit", &cap), 120);
+    let (state, result) = find_task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed");
+    let stdout = result["stdout"].as_str().unwrap();
+    assert!(stdout.starts_with("1\n2\n"), "{stdout}");
+    assert!(stdout.ends_with("\n199999\n200000\n"), "the tail: {stdout}");
+    assert_eq!(stdout.matches(" bytes cut] …\n").count(), 1, "one marker");
+    assert!(stdout.len() < 256 * 1024);
+    assert_eq!(result["stdout_info"]["truncated"], true);
+    assert_eq!(result["stdout_info"]["total_bytes"], 1_288_895);
+}

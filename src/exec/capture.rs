@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use std::io::Read;
 
-use crate::task::StreamInfo;
+use crate::task::{head_and_tail, StreamInfo};
 
 pub struct Captured {
     pub kept: Vec<u8>,
@@ -16,34 +16,6 @@ impl Captured {
     /// The kept bytes as UTF-8, invalid sequences replaced (never decoded blindly).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.kept).into_owned()
-    }
-}
-
-/// The marker between the kept head and tail of a stream that was cut.
-pub fn cut_marker(cut: u64) -> String {
-    format!("\n… [{cut} bytes cut] …\n")
-}
-
-/// Head, marker and tail in exactly `cap` bytes (fewer when the marker's digits shrink) of a
-/// stream of `total` bytes whose first bytes are `head` and last bytes `tail`.
-fn head_and_tail(head: &[u8], tail: &[u8], total: u64, cap: usize) -> Vec<u8> {
-    let mut marker = cut_marker(total);
-    if cap < 2 * marker.len() {
-        // Too small for a marker to help: the head alone, as before.
-        return head[..cap.min(head.len())].to_vec();
-    }
-    loop {
-        let room = cap - marker.len();
-        let head_len = (room / 2).min(head.len());
-        let tail_len = (room - head_len).min(tail.len());
-        let again = cut_marker(total - (head_len + tail_len) as u64);
-        if again.len() >= marker.len() {
-            let mut kept = head[..head_len].to_vec();
-            kept.extend_from_slice(again.as_bytes());
-            kept.extend_from_slice(&tail[tail.len() - tail_len..]);
-            return kept;
-        }
-        marker = again;
     }
 }
 
@@ -101,6 +73,7 @@ pub fn capture(mut reader: impl Read, cap: usize) -> Captured {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::cut_marker;
 
     #[test]
     fn caps_counts_and_hashes() {

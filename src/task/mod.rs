@@ -5,8 +5,10 @@
 //! - `ids`: the task id and the attempt, checked once where parsed;
 //! - `rules`: the single-value rules (id, image reference, label, env name, memory);
 //! - `parse`: the whole-file parsers for task and result files;
+//! - `cut`: cutting long output to its head and tail with a marker (capture and `fit` share it);
 //! - `output`: fitting a result's kept output into the file size limit.
 
+mod cut;
 mod ids;
 mod model;
 mod output;
@@ -14,6 +16,7 @@ mod parse;
 mod rules;
 
 pub use crate::fields::MAX_FILE_BYTES;
+pub use cut::{cut_marker, head_and_tail, text_head_and_tail};
 pub use ids::{Attempt, TaskId};
 pub use model::{
     Claim, LateResult, Limits, Network, Resources, StartFailure, Status, StreamInfo, TaskCommand,
