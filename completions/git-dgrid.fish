@@ -156,7 +156,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand retry" -s V -l versi
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-hooks" -l uninstall -d 'Remove git-dgrid\'s hook (and put back a hook it had kept aside)'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-hooks" -s h -l help -d 'Print help'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-hooks" -s V -l version -d 'Print version'
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-docs" -l prefix -d 'Install under this prefix [default: ~/.local]' -r -F
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-docs" -l prefix -d 'Install everything under this prefix [default: the man pages beside this binary, in PREFIX/share/man of its PREFIX/bin, where man finds them through PATH; the completions under ~/.local]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-docs" -s h -l help -d 'Print help'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand install-docs" -s V -l version -d 'Print version'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand env" -s h -l help -d 'Print help'

@@ -19,7 +19,9 @@ pub struct GenerateArgs {
 /// Install the man pages and shell completions (then `git help dgrid` and `git dgrid --help` work)
 #[derive(clap::Args, Debug)]
 pub struct InstallArgs {
-    /// Install under this prefix [default: ~/.local]
+    /// Install everything under this prefix [default: the man pages beside this binary, in
+    /// PREFIX/share/man of its PREFIX/bin, where man finds them through PATH; the completions
+    /// under ~/.local]
     #[arg(long, value_name = "DIR")]
     pub prefix: Option<PathBuf>,
 }
@@ -89,7 +91,8 @@ pub fn generated() -> Result<Vec<(String, Vec<u8>)>> {
 fn write_all(base: &Path, files: &[(String, PathBuf, Vec<u8>)]) -> Result<()> {
     for (_, target, content) in files {
         let path = base.join(target);
-        std::fs::create_dir_all(path.parent().expect("files are in folders"))?;
+        let dir = path.parent().expect("files are in folders");
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::write(&path, content)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -106,39 +109,83 @@ pub fn run_generate(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where the pages and completions go: (completions, man pages). `--prefix` puts both there. By
+/// default the completions go to ~/.local/share (bash-completion and fish look there) and the man
+/// pages next to the running binary, `<prefix>/share/man` of its `<prefix>/bin`, because man finds
+/// those through PATH without any MANPATH (man-db); a binary outside a `bin` folder of its own
+/// (or in the system's /usr/bin) falls back to ~/.local.
+fn install_prefixes(prefix: Option<PathBuf>) -> Result<(PathBuf, PathBuf)> {
+    if let Some(p) = prefix {
+        return Ok((p.clone(), p));
+    }
+    let local = PathBuf::from(std::env::var_os("HOME").context("HOME is not set: give --prefix")?)
+        .join(".local");
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .filter(|dir| dir.file_name().is_some_and(|n| n == "bin"))
+        .and_then(|bin| bin.parent().map(Path::to_path_buf))
+        .filter(|p| p != Path::new("/usr") && p != Path::new("/"));
+    Ok((local.clone(), beside_binary.unwrap_or(local)))
+}
+
+/// What `man -w git-dgrid` resolves to in this environment (None: man is missing or finds none).
+fn man_finds() -> Option<PathBuf> {
+    let out = std::process::Command::new("man")
+        .args(["-w", "git-dgrid"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !found.is_empty()).then(|| PathBuf::from(found))
+}
+
 pub fn run_install(args: InstallArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let prefix = match args.prefix {
-        Some(p) => p,
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set: give --prefix")?)
-            .join(".local"),
-    };
+    let (prefix, man_prefix) = install_prefixes(args.prefix)?;
     let files: Vec<(String, PathBuf, Vec<u8>)> = generated()?
         .into_iter()
         .map(|(name, content)| {
             let file = name.rsplit('/').next().unwrap_or(&name).to_string();
             let target = if name.starts_with("man/") {
-                PathBuf::from("share/man/man1").join(&file)
+                man_prefix.join("share/man/man1").join(&file)
             } else if file.ends_with(".bash") {
                 // bash-completion loads completions/<command>; git's completion asks for git-dgrid.
-                PathBuf::from("share/bash-completion/completions/git-dgrid")
+                prefix.join("share/bash-completion/completions/git-dgrid")
             } else if file.starts_with('_') {
-                PathBuf::from("share/zsh/site-functions").join(&file)
+                prefix.join("share/zsh/site-functions").join(&file)
             } else {
-                PathBuf::from("share/fish/vendor_completions.d").join(&file)
+                prefix.join("share/fish/vendor_completions.d").join(&file)
             };
             (name, target, content)
         })
         .collect();
-    write_all(&prefix, &files)?;
+    write_all(Path::new(""), &files)?;
     for (_, target, _) in &files {
-        writeln!(out, "{}", prefix.join(target).display())?;
+        writeln!(out, "{}", target.display())?;
     }
-    let man = prefix.join("share/man");
-    eprintln!(
-        "Installed. `git help dgrid` finds the pages when {} is on MANPATH (man adds it by itself when {} is on PATH).",
-        man.display(),
-        prefix.join("bin").display()
-    );
+    let man = man_prefix.join("share/man");
+    let page = man.join("man1/git-dgrid.1");
+    let same = |found: &Path| {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        canonical(found) == canonical(&page)
+    };
+    match man_finds() {
+        Some(found) if same(&found) => {
+            eprintln!("Installed: `git dgrid --help` and `git help dgrid` open the manual.")
+        }
+        found => {
+            let why = match found {
+                Some(other) => format!("man finds another page first ({})", other.display()),
+                None => format!("man does not look in {} yet", man.display()),
+            };
+            eprintln!(
+                "Installed, but {why}: export MANPATH=\"{}:$MANPATH\" for `git dgrid --help`. \
+                 `git dgrid -h` prints the same help without man.",
+                man.display(),
+            );
+        }
+    }
     Ok(())
 }

@@ -30,6 +30,11 @@ pub mod work;
     long_about = "Turn any git remote into a decentralized task grid.\n\n\
         The remote's main branch is the database: tasks are JSON files in tasks/queue, tasks/in_progress, \
         tasks/completed and tasks/failed; workers claim tasks by pushing commits and run them in Docker.",
+    // `git dgrid --help` is git's: it runs `man git-dgrid`, which has nothing to show until the
+    // pages are installed. This help is what is always there, so it says how to get them.
+    after_help = "Manual pages: `git dgrid install-docs` installs them (and the shell completions); \
+        then `git dgrid --help` and `git help dgrid` open them. Until then `git dgrid -h` and \
+        `git dgrid <command> -h` print the same help.",
     propagate_version = true
 )]
 pub struct Cli {
