@@ -253,6 +253,10 @@ fn the_main_error_paths() {
 
 /// `show` and `logs` of a task a real worker ran in Docker (skipped without a Docker engine).
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn show_and_logs_of_a_task_run_in_docker() {
     if !common::docker_ready() {
         return;

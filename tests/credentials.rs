@@ -64,6 +64,10 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_https, have_docker)),
+    ignore = "needs lighttpd with mod_openssl, and openssl (apt-get install lighttpd lighttpd-mod-openssl openssl) and a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_token_reaches_the_server_and_nowhere_else() {
     if !https_ready() || !docker_ready() {
         return;

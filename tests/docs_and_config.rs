@@ -52,15 +52,6 @@ fn man_pages_and_completions_are_fresh() {
     }
 }
 
-fn git_completion_script() -> Option<&'static str> {
-    [
-        "/usr/share/bash-completion/completions/git",
-        "/etc/bash_completion.d/git",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())
-}
-
 /// What bash completes for `line` (ending at the cursor) with git's completion and ours loaded.
 fn complete(env: &Env, git_script: &str, words: &[&str]) -> Vec<String> {
     let words_literal: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
@@ -87,9 +78,12 @@ printf '%s\n' "${{COMPREPLY[@]}}""#,
 }
 
 #[test]
+#[cfg_attr(
+    not(have_git_completion),
+    ignore = "needs git's bash completion (/usr/share/bash-completion/completions/git, with Debian's git)"
+)]
 fn bash_completes_git_dgrid_subcommands_and_flags() {
-    let Some(git_script) = git_completion_script() else {
-        eprintln!("SKIPPED: git's bash completion script is not installed");
+    let Some(git_script) = common::git_completion_script() else {
         return;
     };
     let env = Env::new();
@@ -101,20 +95,14 @@ fn bash_completes_git_dgrid_subcommands_and_flags() {
     assert_eq!(flags, vec!["--slots"]);
 }
 
-/// Whether `shell` is installed. Without it, its completion test prints a clear skip, unless
-/// DGRID_REQUIRE_SHELLS=1 (CI), where it fails.
+/// Whether `shell` is installed (see tests/common/tools.rs; DGRID_REQUIRE_SHELLS).
 fn shell_ready(shell: &str) -> bool {
     let here = std::process::Command::new(shell)
         .args(["-c", "exit 0"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !here {
-        if std::env::var("DGRID_REQUIRE_SHELLS").as_deref() == Ok("1") {
-            panic!("DGRID_REQUIRE_SHELLS=1 but {shell} is not installed");
-        }
-        eprintln!(
-            "SKIPPED: {shell} is not installed; set DGRID_REQUIRE_SHELLS=1 to make this a failure"
-        );
+        common::missing("SHELLS", &format!("{shell} is not installed"));
     }
     here
 }
@@ -122,6 +110,7 @@ fn shell_ready(shell: &str) -> bool {
 /// An interactive zsh (driven through zsh/zpty) with our completions on `fpath` and zsh's own git
 /// completion: `<TAB>` turns each line into the expected one.
 #[test]
+#[cfg_attr(not(have_zsh), ignore = "needs zsh (apt-get install zsh)")]
 fn zsh_completes_git_dgrid_subcommands_and_flags() {
     if !shell_ready("zsh") {
         return;
@@ -149,6 +138,7 @@ fn zsh_completes_git_dgrid_subcommands_and_flags() {
 /// offers. (fish 3.6's own git completion does not pass `git dgrid ...` on to git-dgrid's, so the
 /// `git-dgrid` form is what fish users get.)
 #[test]
+#[cfg_attr(not(have_fish), ignore = "needs fish (apt-get install fish)")]
 fn fish_completes_git_dgrid_subcommands_and_flags() {
     if !shell_ready("fish") {
         return;
@@ -176,14 +166,9 @@ fn fish_completes_git_dgrid_subcommands_and_flags() {
 }
 
 #[test]
+#[cfg_attr(not(have_man), ignore = "needs man (apt-get install man-db)")]
 fn git_help_dgrid_finds_the_installed_page() {
-    if std::process::Command::new("sh")
-        .args(["-c", "command -v man"])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
-        eprintln!("SKIPPED: man is not installed");
+    if !common::man_ready() {
         return;
     }
     let env = Env::new();

@@ -47,6 +47,10 @@ fn run_until_exit(mut cmd: Command, secs: u64) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_task_that_prints_dockers_words_is_a_task_failure() {
     if !docker_ready() {
         return;
@@ -90,6 +94,10 @@ fn a_task_that_prints_dockers_words_is_a_task_failure() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn containers_keep_no_daemon_log_and_output_still_flows() {
     if !docker_ready() {
         return;
@@ -162,6 +170,10 @@ fn slow_docker(env: &Env, delay: u32) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_timeout_fires_while_the_container_does_not_exist_yet() {
     if !docker_ready() {
         return;
@@ -214,6 +226,10 @@ fn a_timeout_fires_while_the_container_does_not_exist_yet() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn dockers_whole_message_reaches_the_log_and_the_node() {
     if !docker_ready() {
         return;
@@ -262,6 +278,10 @@ fn dockers_whole_message_reaches_the_log_and_the_node() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn long_output_keeps_its_tail_and_says_where_it_was_cut() {
     if !docker_ready() {
         return;
@@ -293,6 +313,10 @@ fn long_output_keeps_its_tail_and_says_where_it_was_cut() {
 /// An output cap above the file limit: the result itself is cut to fit a grid file, and that cut
 /// keeps the tail and marks itself too (it kept only the head, with no marker).
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_result_cut_to_fit_its_file_keeps_the_tail_and_marks_the_cut() {
     if !docker_ready() {
         return;

@@ -37,6 +37,10 @@ fn force_file(env: &Env, clone: &std::path::Path, path: &str, content: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_forged_node_record_does_not_stop_a_live_worker() {
     if !docker_ready() {
         return;

@@ -48,6 +48,10 @@ fn completed(id: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn ids_in_two_places_are_never_claimed_and_an_unreadable_result_wedges_nothing() {
     if !docker_ready() {
         return;
@@ -106,6 +110,10 @@ fn ids_in_two_places_are_never_claimed_and_an_unreadable_result_wedges_nothing()
 /// A forged claim with a lease until the year 9999, by a node that never existed, parks nothing:
 /// a worker with a short lease sees it unchanged for a lease, takes it back and runs it (item 6).
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_forged_lease_until_9999_is_taken_back_after_the_observers_lease() {
     if !docker_ready() {
         return;

@@ -140,13 +140,12 @@ fn validate_and_the_hook_print_no_raw_controls() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_script),
+    ignore = "needs script (apt-get install bsdutils, util-linux)"
+)]
 fn logs_on_a_terminal_print_no_raw_controls_unless_raw() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: script (util-linux) is not installed");
+    if !common::script_ready() {
         return;
     }
     let env = Env::new();

@@ -96,6 +96,10 @@ fn caps_below_dockers_minimums_are_refused_at_start() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_task_asking_for_more_cpus_than_the_host_has_runs_on_all_of_them() {
     if !docker_ready() {
         return;
@@ -118,6 +122,10 @@ fn a_task_asking_for_more_cpus_than_the_host_has_runs_on_all_of_them() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_typo_image_with_high_priority_fails_as_unrunnable_and_starves_nothing() {
     if !docker_ready() {
         return;
@@ -175,8 +183,7 @@ fn a_typo_image_with_high_priority_fails_as_unrunnable_and_starves_nothing() {
 
 const GITOLITE_SHELL: &str = "/usr/share/gitolite3/gitolite-shell";
 
-/// Whether Debian's gitolite3 is here. Without it, the gitolite test prints a clear skip, unless
-/// DGRID_REQUIRE_GITOLITE=1 (CI), where it fails.
+/// Whether Debian's gitolite3 is here (see tests/common/tools.rs; DGRID_REQUIRE_GITOLITE).
 fn gitolite_ready() -> bool {
     let here = Path::new(GITOLITE_SHELL).exists()
         && std::process::Command::new("gitolite")
@@ -186,10 +193,7 @@ fn gitolite_ready() -> bool {
     if here {
         return true;
     }
-    if std::env::var("DGRID_REQUIRE_GITOLITE").as_deref() == Ok("1") {
-        panic!("DGRID_REQUIRE_GITOLITE=1 but gitolite3 is not installed");
-    }
-    eprintln!("SKIPPED: no gitolite3; set DGRID_REQUIRE_GITOLITE=1 to make this a failure");
+    common::missing("GITOLITE", "gitolite3 is not installed");
     false
 }
 
@@ -264,6 +268,10 @@ fn spooled(env: &Env, node: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_gitolite, have_docker)),
+    ignore = "needs Debian's gitolite3 (apt-get install gitolite3) and a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_read_only_worker_stops_at_once_with_refused_access_and_keeps_its_result() {
     if !docker_ready() || !gitolite_ready() {
         return;
@@ -380,6 +388,10 @@ fn a_read_only_worker_stops_at_once_with_refused_access_and_keeps_its_result() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn sigterm_while_the_remote_is_unreachable_ends_the_worker_within_the_grace_period() {
     if !docker_ready() {
         return;

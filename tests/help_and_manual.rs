@@ -3,20 +3,9 @@
 //! Real git, real man.
 
 mod common;
-use common::Env;
+use common::{man_ready, Env};
 use std::path::Path;
 use std::process::Output;
-
-fn man_ready() -> bool {
-    let here = std::process::Command::new("sh")
-        .args(["-c", "command -v man"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !here {
-        eprintln!("SKIPPED: man is not installed");
-    }
-    here
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -47,6 +36,7 @@ fn git_with(env: &Env, bin: &Path, args: &[&str]) -> Output {
 /// Installed as `cargo install` does (a binary in PREFIX/bin, on PATH), `install-docs` with no
 /// options puts the pages where man finds them without MANPATH: `git dgrid --help` opens them.
 #[test]
+#[cfg_attr(not(have_man), ignore = "needs man (apt-get install man-db)")]
 fn install_docs_puts_the_pages_where_git_dgrid_help_finds_them() {
     if !man_ready() {
         return;
@@ -95,6 +85,7 @@ fn install_docs_puts_the_pages_where_git_dgrid_help_finds_them() {
 
 /// Pages put where man does not look: `install-docs` says so and what to set.
 #[test]
+#[cfg_attr(not(have_man), ignore = "needs man (apt-get install man-db)")]
 fn install_docs_says_what_to_set_when_man_cannot_find_the_pages() {
     if !man_ready() {
         return;

@@ -12,6 +12,10 @@ use std::time::Duration;
 use worker_kit::*;
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn end_to_end_results() {
     if !docker_ready() {
         return;
@@ -148,6 +152,10 @@ fn end_to_end_results() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn push_economy_of_a_steady_worker() {
     if !docker_ready() {
         return;
@@ -197,6 +205,10 @@ fn an_idle_worker_pushes_only_its_heartbeats() {
 /// On a terminal (a pty from `script`), each running task has a live line: its id, the time it has
 /// run and its timeout; the log lines print above them.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
     if !docker_ready() {
         return;
@@ -231,6 +243,10 @@ fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
 
 /// A healthy node's long task is never taken back: heartbeats renew its lease.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn leases_are_renewed_while_a_task_runs() {
     if !docker_ready() {
         return;
@@ -271,6 +287,10 @@ fn leases_are_renewed_while_a_task_runs() {
 /// A result that arrives after its task was taken over and finished elsewhere is kept as a late
 /// result: never dropped, never a second file.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_late_result_is_recorded_once_beside_the_result() {
     if !docker_ready() {
         return;
@@ -327,6 +347,10 @@ fn a_late_result_is_recorded_once_beside_the_result() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn submit_wait_follows_tasks_to_their_end() {
     if !docker_ready() {
         return;
@@ -380,6 +404,10 @@ fn submit_wait_follows_tasks_to_their_end() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn cancel_stops_a_running_task_and_retry_runs_it_again() {
     if !docker_ready() {
         return;

@@ -12,6 +12,10 @@ use std::time::Duration;
 use worker_kit::*;
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_killed_workers_task_is_taken_over_with_attempt_2() {
     if !docker_ready() {
         return;
@@ -46,6 +50,10 @@ fn a_killed_workers_task_is_taken_over_with_attempt_2() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_result_spooled_before_a_crash_is_pushed_on_restart() {
     if !docker_ready() {
         return;
@@ -86,6 +94,10 @@ fn a_result_spooled_before_a_crash_is_pushed_on_restart() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn four_workers_run_a_hundred_tasks_exactly_once() {
     if !docker_ready() {
         return;
@@ -162,6 +174,10 @@ fn four_workers_run_a_hundred_tasks_exactly_once() {
 /// DGRID_GIT_TIMEOUT. The next read finds the claim commit in main's history: the claim stands
 /// and the task runs, once.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_claim_whose_answer_was_lost_stands_and_runs_once() {
     if !docker_ready() {
         return;
@@ -194,6 +210,10 @@ fn a_claim_whose_answer_was_lost_stands_and_runs_once() {
 /// up on that transition. Back, the worker finds its own claim on a task it does not hold, puts
 /// it back without using an attempt, and then runs it once.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_claim_that_landed_unknown_goes_back_and_runs_once() {
     if !docker_ready() {
         return;
@@ -234,6 +254,10 @@ fn a_claim_that_landed_unknown_goes_back_and_runs_once() {
 /// A worker's restart removes the leftover containers of its own node folder in the state dir, and
 /// never those of another worker sharing the node id (another grid, another state dir).
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_restart_removes_only_the_containers_of_its_own_state_dir() {
     if !docker_ready() {
         return;
@@ -287,6 +311,10 @@ fn a_restart_removes_only_the_containers_of_its_own_state_dir() {
 /// completed, nothing is left queued, in progress or in a spool, the tree validates, and every
 /// restart was accepted under its own node id.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn workers_killed_at_random_instants_lose_nothing() {
     if !docker_ready() {
         return;

@@ -9,6 +9,10 @@ use std::time::Duration;
 use worker_kit::*;
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn sigterm_lets_tasks_finish_then_kills_and_releases_them() {
     if !docker_ready() {
         return;
@@ -51,6 +55,10 @@ fn sigterm_lets_tasks_finish_then_kills_and_releases_them() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
     if !docker_ready() {
         return;
@@ -99,6 +107,10 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_worker_rides_out_a_remote_that_goes_away() {
     if !docker_ready() {
         return;
@@ -203,6 +215,10 @@ fn a_node_id_in_use_elsewhere_is_refused() {
 /// A worker silent for longer than its lease (SIGSTOP) whose node id another process took over
 /// stops when it wakes up, instead of fighting over the id; the task ends once, elsewhere.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_worker_whose_node_id_was_taken_over_stops() {
     if !docker_ready() {
         return;

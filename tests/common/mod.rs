@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 mod task_json;
+mod tools;
 #[allow(unused_imports)] // not every test file builds tasks
 pub use task_json::TaskJson;
+#[allow(unused_imports)] // not every test file needs other programs
+pub use tools::{git_completion_script, man_ready, missing, required, script_ready};
 
 pub struct Env {
     pub tmp: tempfile::TempDir,
@@ -201,8 +204,8 @@ impl Drop for Daemon {
     }
 }
 
-/// Whether a Docker engine answers. Without one, Docker tests print a clear skip, unless
-/// DGRID_REQUIRE_DOCKER=1 (CI), where they fail. Also builds the test image once.
+/// Whether a Docker engine answers (see `tools`: a skip, or a failure under DGRID_REQUIRE_DOCKER).
+/// Also builds the test image once.
 pub fn docker_ready() -> bool {
     static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     let ready = READY.get_or_init(|| {
@@ -229,11 +232,8 @@ pub fn docker_ready() -> bool {
     });
     match ready {
         Ok(()) => true,
-        Err(why) if std::env::var("DGRID_REQUIRE_DOCKER").as_deref() == Ok("1") => {
-            panic!("DGRID_REQUIRE_DOCKER=1 but {why}")
-        }
         Err(why) => {
-            eprintln!("SKIPPED: {why}; set DGRID_REQUIRE_DOCKER=1 to make this a failure");
+            missing("DOCKER", why);
             false
         }
     }
@@ -336,8 +336,8 @@ pub struct HttpsServer {
     pub cert: PathBuf,
 }
 
-/// Whether lighttpd (with TLS) and openssl are here. Without them, HTTPS tests print a clear skip,
-/// unless DGRID_REQUIRE_HTTPS=1 (CI), where they fail.
+/// Whether lighttpd (with TLS) and openssl are here (see `tools`: a skip, or a failure under
+/// DGRID_REQUIRE_HTTPS).
 pub fn https_ready() -> bool {
     let missing: Vec<&str> = [
         ("lighttpd", which("lighttpd").is_some()),
@@ -354,11 +354,7 @@ pub fn https_ready() -> bool {
     if missing.is_empty() {
         return true;
     }
-    let why = format!("no {}", missing.join(", "));
-    if std::env::var("DGRID_REQUIRE_HTTPS").as_deref() == Ok("1") {
-        panic!("DGRID_REQUIRE_HTTPS=1 but {why}");
-    }
-    eprintln!("SKIPPED: {why}; set DGRID_REQUIRE_HTTPS=1 to make this a failure");
+    tools::missing("HTTPS", &format!("no {}", missing.join(", ")));
     false
 }
 
