@@ -68,7 +68,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l poll-inte
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l no-push -d 'Write the task files into this working tree (tasks/queue/) instead of pushing, for a pull request'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l no-push -d 'Commit the tasks on a new local branch on top of the remote\'s main instead of pushing; prints the push command'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l wait -d 'Follow the tasks until they finish; exit 0 only if all succeeded'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l json -d 'Print one JSON object per task'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s h -l help -d 'Print help (see more with \'--help\')'
