@@ -112,7 +112,8 @@ pub fn run(args: Args) -> Result<()> {
         object
             .entry("submitted_by")
             .or_insert_with(|| Value::String(submitted_by.clone()));
-        match task::task_from_object(&source, object, &limits) {
+        // Filled above: a submitted task always says when and by whom.
+        match task::task_from_object(&source, object, &limits, task::Origin::Required) {
             Ok(spec) => tasks.push(spec),
             Err(p) => problems.extend(p),
         }
