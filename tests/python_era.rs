@@ -10,7 +10,7 @@ use std::path::Path;
 const AUTHOR_TIME: &str = "2024-05-06T07:08:09Z";
 
 /// A grid, and a clone that pushed `tasks/queue/<id>.json` (flat, as the Python implementation
-/// wrote it) with plain git, authored by Py Thon at [`AUTHOR_TIME`].
+/// wrote it) with plain git through the pre-push hook, authored by Py Thon at [`AUTHOR_TIME`].
 fn grid_with_python_era_file(
     env: &Env,
     id: &str,
@@ -31,6 +31,8 @@ fn grid_with_python_era_file(
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    // Through the pre-push hook, which judges the file as validate does.
+    env.dgrid_ok(&clone, &["install-hooks"], 0);
     env.git(&clone, &["push", "--quiet", "origin", "HEAD:main"]);
     (grid, clone)
 }

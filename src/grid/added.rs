@@ -21,11 +21,17 @@ fn known(task: &TaskRef) -> Option<AddedBy> {
         .cloned()
 }
 
+/// At most this many answers are kept: a grid flooded with such files costs a worker memory in
+/// proportion, so past this the cache starts again (and git is asked again).
+const MAX_KNOWN: usize = 100_000;
+
 fn remember(task: &TaskRef, added: &AddedBy) {
     if let Ok(mut cache) = KNOWN.lock() {
-        cache
-            .get_or_insert_with(HashMap::new)
-            .insert((task.path.clone(), task.blob), added.clone());
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if cache.len() >= MAX_KNOWN {
+            cache.clear();
+        }
+        cache.insert((task.path.clone(), task.blob), added.clone());
     }
 }
 
