@@ -158,6 +158,27 @@ fn the_branch_for_a_pull_request_is_a_fast_forward_of_main_and_validates() {
     );
     assert_eq!(first[0], "git push origin dgrid-submit-pr-3:main");
     assert_eq!(second[0], "git push origin dgrid-submit-pr-3-2:main");
+    let (json, _) = no_push(
+        &env,
+        &clone,
+        &["--json", "--id", "pr-4", "--image", "alpine", "--", "true"],
+    );
+    let line: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(line["id"], "pr-4");
+    assert_eq!(line["branch"], "dgrid-submit-pr-4");
+    assert_eq!(
+        line["commit"].as_str().unwrap(),
+        env.git(&clone, &["rev-parse", "dgrid-submit-pr-4"])
+    );
+    let path = line["path"].as_str().unwrap();
+    assert!(
+        path.starts_with("tasks/queue/") && path.split('/').count() == 4,
+        "{path}"
+    );
+    env.git(
+        &clone,
+        &["cat-file", "-e", &format!("dgrid-submit-pr-4:{path}")],
+    );
     assert_eq!(env.git(&clone, &["rev-parse", "dgrid-submit-pr-3"]), before);
 }
 
