@@ -68,7 +68,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l poll-inte
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
-complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l no-push -d 'Write the task files into this working tree (tasks/queue/) instead of pushing, for a pull request'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l no-push -d 'Commit the tasks on a new local branch on top of the remote\'s main instead of pushing; prints the push command'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l wait -d 'Follow the tasks until they finish; exit 0 only if all succeeded'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l json -d 'Print one JSON object per task'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -99,6 +99,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-cpus -d
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-memory -d 'Memory a container may use at most, e.g. 4g [git config dgrid.maxMemory; default: 4g]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l pull -d 'When docker pulls images: missing or never [git config dgrid.pull; default: missing]' -r -f -a "missing\t''
 never\t''"
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l default-image -d 'The image of a task file that names none (the Python implementation wrote none) [git config dgrid.defaultImage; default: python:3.11-alpine]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l docker -d 'The docker command [git config dgrid.docker; default: docker]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l log-format -d 'Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]' -r -f -a "text\t''
 json\t''"

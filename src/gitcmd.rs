@@ -97,17 +97,43 @@ pub fn run_remote(dir: &Path, args: &[&str]) -> Result<Output> {
 
 /// `git args...` in `dir`: no prompts, both streams captured, the token helper when there is a token.
 fn expression(dir: &Path, args: &[&str]) -> Result<duct::Expression> {
+    Ok(without_stdout(dir, args)?.stdout_capture())
+}
+
+/// [`expression`] with stdout left to the caller (duct lets the innermost redirection win).
+fn without_stdout(dir: &Path, args: &[&str]) -> Result<duct::Expression> {
     let git = require_git()?;
     let mut expression = duct::cmd(git, args)
         .dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .stdout_capture()
         .stderr_capture()
         .unchecked();
     for (key, value) in token_helper_config() {
         expression = expression.env(key, value);
     }
     Ok(expression)
+}
+
+/// Runs a local git command (never one that talks to a remote) and hands each line of its stdout
+/// to `line` until that returns false; git is then stopped. For reads that usually end early,
+/// such as the newest commits of a long history.
+pub fn each_line(dir: &Path, args: &[&str], mut line: impl FnMut(&str) -> bool) -> Result<()> {
+    use std::io::BufRead;
+    let reader = without_stdout(dir, args)?
+        .reader()
+        .with_context(|| format!("cannot run git {}", args.join(" ")))?;
+    let mut reader = std::io::BufReader::new(reader);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        let read = reader
+            .read_until(b'\n', &mut buffer)
+            .with_context(|| format!("cannot read what git {} printed", args.join(" ")))?;
+        if read == 0 || !line(String::from_utf8_lossy(&buffer).trim_end_matches('\n')) {
+            // Dropping the reader stops git if it is still running.
+            return Ok(());
+        }
+    }
 }
 
 impl From<&std::process::Output> for Output {

@@ -2,7 +2,7 @@
 
 use crate::config::GitConfig;
 use crate::gitcmd;
-use crate::settings::MAX_TIMEOUT;
+use crate::settings::{DEFAULT_IMAGE, MAX_TIMEOUT};
 use crate::task::Limits;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -76,7 +76,10 @@ impl LocalRepo {
         gitcmd::config(&self.dir, key)
     }
 
-    /// Validation limits, from git config `dgrid.maxTimeout`.
+    /// What readers of the grid's files are told: the longest timeout (git config
+    /// `dgrid.maxTimeout`) and the image of a file that names none (`DGRID_DEFAULT_IMAGE`, else
+    /// git config `dgrid.defaultImage`, else the Python implementation's image; `work
+    /// --default-image` overrides it).
     pub fn limits(&self) -> Result<Limits> {
         let config = crate::config::GitConfig::read(&self.dir)?;
         let max_timeout: u64 = MAX_TIMEOUT
@@ -89,7 +92,16 @@ impl LocalRepo {
                     config.get("dgrid.maxTimeout").unwrap_or_default()
                 )
             })?;
-        Ok(Limits { max_timeout })
+        let from_env = DEFAULT_IMAGE
+            .key
+            .env
+            .and_then(|var| std::env::var(var).ok())
+            .filter(|v| !v.trim().is_empty());
+        let default_image: String = DEFAULT_IMAGE.resolve(from_env, &config)?;
+        Ok(Limits {
+            max_timeout,
+            default_image,
+        })
     }
 
     /// The hooks folder, honouring `core.hooksPath`.

@@ -351,6 +351,16 @@ pub const PULL: Setting<&str> = Setting {
     ),
     default: Default::Value("missing"),
 };
+pub const DEFAULT_IMAGE: Setting<&str> = Setting {
+    key: flag(
+        "--default-image",
+        "DGRID_DEFAULT_IMAGE",
+        "dgrid.defaultImage",
+        "",
+        "The image of a task file that names none (the Python implementation wrote none)",
+    ),
+    default: Default::Value("python:3.11-alpine"),
+};
 pub const DOCKER: Setting<&str> = Setting {
     key: flag(
         "--docker",
@@ -434,6 +444,7 @@ pub const SETTINGS: &[&dyn Described] = &[
     &MAX_CPUS,
     &MAX_MEMORY,
     &PULL,
+    &DEFAULT_IMAGE,
     &DOCKER,
     &LOG_FORMAT,
     &GIT_TOKEN,

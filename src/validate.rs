@@ -153,7 +153,9 @@ fn check_task_file(
                 }
             }
         },
-        _ => match task::parse_task(file, bytes, limits) {
+        // No commit to ask here: a missing `created_at` or `submitted_by` is filled when the grid
+        // reads the file (from the commit that added it), so it is fine.
+        _ => match task::parse_task(file, bytes, limits, task::Origin::Unchecked) {
             Err(p) => problems.extend(p),
             Ok(spec) => {
                 if spec.id != stem {

@@ -124,31 +124,6 @@ fn shard_of(env: &Env, grid: &Path, id: &str) -> String {
 }
 
 #[test]
-fn no_push_writes_files_for_a_pull_request() {
-    let env = Env::new();
-    let grid = env.grid("g.git");
-    let clone = env.clone(grid.to_str().unwrap(), "c");
-    let before = env.git(&grid, &["rev-parse", "main"]);
-    let out = env.dgrid_ok(
-        &clone,
-        &[
-            "submit",
-            "--no-push",
-            "--id",
-            "pr-1",
-            "--image",
-            "alpine",
-            "--",
-            "true",
-        ],
-        0,
-    );
-    assert_eq!(out.trim(), "tasks/queue/pr-1.json");
-    env.dgrid_ok(&clone, &["validate", "tasks/queue/pr-1.json"], 0);
-    assert_eq!(env.git(&grid, &["rev-parse", "main"]), before);
-}
-
-#[test]
 fn invalid_submissions_push_nothing() {
     let env = Env::new();
     let grid = env.grid("g.git");

@@ -3,7 +3,7 @@
 use crate::exit::No;
 use crate::fields;
 use crate::grid::location::GridArgs;
-use crate::grid::{submit, Grid, Outcome, Snapshot};
+use crate::grid::{submit, Grid, Outcome};
 use crate::layout::{self, State};
 use crate::odb::Identity;
 use crate::problem::Problem;
@@ -68,7 +68,7 @@ pub struct Args {
     /// Who submits [default: git config user.email]
     #[arg(long, value_name = "WHO")]
     pub submitted_by: Option<String>,
-    /// Write the task files into this working tree (tasks/queue/) instead of pushing, for a pull request
+    /// Commit the tasks on a new local branch on top of the remote's main instead of pushing; prints the push command
     #[arg(long)]
     pub no_push: bool,
     /// Follow the tasks until they finish; exit 0 only if all succeeded
@@ -112,7 +112,8 @@ pub fn run(args: Args) -> Result<()> {
         object
             .entry("submitted_by")
             .or_insert_with(|| Value::String(submitted_by.clone()));
-        match task::task_from_object(&source, object, &limits) {
+        // Filled above: a submitted task always says when and by whom.
+        match task::task_from_object(&source, object, &limits, task::Origin::Required) {
             Ok(spec) => tasks.push(spec),
             Err(p) => problems.extend(p),
         }
@@ -126,15 +127,14 @@ pub fn run(args: Args) -> Result<()> {
             "no tasks given: pass --image IMAGE -- CMD, task files, or - for JSON lines on stdin"
         );
     }
-    if args.no_push {
-        let local = local.context("--no-push writes into a working tree: run it in a clone")?;
-        return write_to_worktree(&local, &tasks, args.json);
-    }
-    let grid = Grid::open(&args.grid)?;
     let identity = identity.unwrap_or_else(|| Identity {
         name: submitted_by.clone(),
         email: submitted_by.clone(),
     });
+    if args.no_push {
+        return commit_on_branch(&args, &identity, &tasks);
+    }
+    let grid = Grid::open(&args.grid)?;
     let spinner = pushing_spinner(tasks.len(), &grid.describe());
     let result = grid.transact(&identity, |snapshot| submit::plan(snapshot, &tasks));
     if let Some(s) = spinner {
@@ -327,63 +327,43 @@ fn default_submitter(identity: Option<&Identity>) -> String {
         .unwrap_or_else(|| "anonymous".into())
 }
 
-/// `--no-push`: the files go into tasks/queue/ of the working tree, for a pull request.
-fn write_to_worktree(local: &LocalRepo, tasks: &[TaskSpec], json: bool) -> Result<()> {
-    let top = local
-        .work_tree
-        .as_ref()
-        .context("--no-push needs a working tree; this repository is bare")?;
-    let grid = Grid::in_clone(
-        local,
-        &local
-            .config("dgrid.remote")?
-            .unwrap_or_else(|| crate::settings::REMOTE.fixed().into()),
-    )
-    .ok();
-    let snapshot = match &grid {
-        Some(g) => Snapshot::read(&g.repo, g.tip()?)?,
-        None => Snapshot::empty(),
-    };
-    // Same checks as a push, against the last fetched state; nothing is written if any fails.
-    super::refused(submit::plan(&snapshot, tasks), "nothing written")?;
-    let queue = top.join(State::Queue.dir());
-    for t in tasks {
-        let path = queue.join(format!("{}.json", t.id));
-        if path.exists() {
-            bail!("{} already exists", path.display());
-        }
+/// `--no-push`: the submission as a commit on a new local branch on top of the chosen remote's
+/// `main`, and the command that submits it (`grid::submit::on_branch`).
+fn commit_on_branch(args: &Args, identity: &Identity, tasks: &[TaskSpec]) -> Result<()> {
+    let resolved = args.grid.resolve()?;
+    if resolved.repo.is_some() {
+        bail!("--no-push commits on a branch of this clone, for you to push: use it in a clone of the grid, with --remote NAME, not --repo URL");
     }
-    std::fs::create_dir_all(&queue)
-        .with_context(|| format!("cannot create {}", queue.display()))?;
-    let mut written = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let rel = format!("{}/{}.json", State::Queue.dir(), t.id);
-        std::fs::write(top.join(&rel), t.to_json())
-            .with_context(|| format!("cannot write {rel}"))?;
-        written.push((t, rel));
-    }
-    // Printed once every file is written, so a closed stdout cannot leave half of them unwritten.
+    let grid = Grid::open_resolved(&resolved)?;
+    let prepared = super::refused(
+        submit::on_branch(&grid, identity, tasks),
+        "nothing committed",
+    )?;
     let mut out = std::io::stdout().lock();
-    for (t, rel) in written {
-        if json {
+    for t in tasks {
+        if args.json {
+            let path = layout::task_path(State::Queue, &t.id);
             writeln!(
                 out,
                 "{}",
-                serde_json::json!({"id": t.id, "state": "queue", "path": rel})
+                serde_json::json!({"id": t.id, "state": "queue", "path": path,
+                    "commit": prepared.commit.to_string(), "branch": prepared.branch})
             )?;
         } else {
-            writeln!(out, "{rel}")?;
+            writeln!(out, "{}", t.id)?;
         }
     }
     out.flush()?;
+    let remote = &grid.remote;
+    let branch = &prepared.branch;
     eprintln!(
-        "Wrote {} task file(s). Commit them and open a pull request:",
+        "Committed {} task(s) on the new branch {branch}, on top of {remote}'s main; nothing was pushed.",
         tasks.len()
     );
-    eprintln!(
-        "  git add {0} && git commit -m 'Add tasks' && git push",
-        State::Queue.dir()
-    );
+    eprintln!("To submit them, push it to main (refused if main moved since; then run this submit again):");
+    eprintln!("  git push {remote} {branch}:main");
+    eprintln!("or push the branch and open a pull request into main:");
+    eprintln!("  git push {remote} {branch}");
     Ok(())
 }
 

@@ -7,8 +7,9 @@ use crate::grid::location::GridArgs;
 use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
 use crate::settings::{
-    ALLOW_NETWORK, CLOCK_SKEW, DOCKER, GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE, LEASE_HEARTBEATS,
-    LOG_FORMAT, MAX_CPUS, MAX_MEMORY, NODE_ID, OUTPUT_CAP, POLL_INTERVAL, PULL, SLOTS,
+    ALLOW_NETWORK, CLOCK_SKEW, DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE,
+    LEASE_HEARTBEATS, LOG_FORMAT, MAX_CPUS, MAX_MEMORY, NODE_ID, OUTPUT_CAP, POLL_INTERVAL, PULL,
+    SLOTS,
 };
 use crate::task;
 use crate::worker::{self, Ending, StopRequests};
@@ -64,6 +65,8 @@ pub struct Args {
     pub max_memory: Option<String>,
     #[arg(long, value_name = "WHEN", env = PULL.key.env, help = PULL.help(), value_parser = ["missing", "never"])]
     pub pull: Option<String>,
+    #[arg(long, value_name = "IMAGE", env = DEFAULT_IMAGE.key.env, help = DEFAULT_IMAGE.help())]
+    pub default_image: Option<String>,
     #[arg(long, value_name = "PATH", env = DOCKER.key.env, help = DOCKER.help())]
     pub docker: Option<String>,
     #[arg(long, value_name = "FORMAT", env = LOG_FORMAT.key.env, help = LOG_FORMAT.help(), value_parser = ["text", "json"])]
@@ -95,7 +98,10 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
-    let grid = Grid::open_resolved(&grid_args)?;
+    let mut grid = Grid::open_resolved(&grid_args)?;
+    if let Some(image) = &args.default_image {
+        grid.limits.default_image = image.clone();
+    }
     let config = GitConfig::read(&grid.dir)?;
     let cfg = worker_config(&args, &config, &state_dir)?;
     cfg.log.info(

@@ -3,6 +3,7 @@
 //! (priority, creation time, attempts), on every core, and reads the command of the few it shows.
 
 use super::model::{age, read, short_command, QueueStatus, QueuedTask, LIST_LIMIT};
+use crate::grid::added;
 use crate::grid::snapshot::{Snapshot, TaskRef};
 use crate::layout::State;
 use crate::task;
@@ -33,6 +34,8 @@ struct InLine<'s> {
     priority: i64,
     created_at: String,
     attempts: u32,
+    /// Whether the file could be read at all (an unreadable one is not looked up in the history).
+    readable: bool,
 }
 
 /// Below this many files, one thread is as fast as several.
@@ -60,6 +63,21 @@ pub fn status(repo: &gix::Repository, snapshot: &Snapshot, now: DateTime<Utc>) -
                 .collect()
         })
     };
+    // A file of the Python era says no time: the commit that added it does, as when the grid
+    // reads the whole file; one walk over the history for all of them.
+    let untimed: Vec<&TaskRef> = line
+        .iter()
+        .filter(|t| t.created_at.is_empty() && t.readable)
+        .map(|t| t.task)
+        .collect();
+    if !untimed.is_empty() {
+        let found = added::added_by_all(repo, &untimed);
+        for t in line.iter_mut().filter(|t| t.created_at.is_empty()) {
+            if let Some(added) = found.get(&t.task.path) {
+                t.created_at = added.created_at.clone();
+            }
+        }
+    }
     let oldest_wait = line.iter().filter_map(|t| age(now, &t.created_at)).max();
     let order = |a: &InLine, b: &InLine| {
         (b.priority, &a.created_at, &a.task.id).cmp(&(a.priority, &b.created_at, &b.task.id))
@@ -92,6 +110,7 @@ fn in_line<'s>(repo: &gix::Repository, tasks: &[&'s TaskRef]) -> Vec<InLine<'s>>
         .map(|&task| {
             // An unreadable file still counts and still shows, at the end of the line.
             let ordering: Option<Ordering> = read(repo, task);
+            let readable = ordering.is_some();
             let (created_at, priority, attempts) = ordering
                 .map(|o| {
                     (
@@ -106,6 +125,7 @@ fn in_line<'s>(repo: &gix::Repository, tasks: &[&'s TaskRef]) -> Vec<InLine<'s>>
                 priority,
                 created_at,
                 attempts,
+                readable,
             }
         })
         .collect()

@@ -363,7 +363,13 @@ fn a_task_whose_attempts_are_used_up_or_past_the_maximum_is_not_claimed() {
     // Read back, a claim names an attempt the reader takes; past the maximum, the reader says why.
     for (spec, _) in &picked {
         let bytes = spec.to_json();
-        crate::task::parse_task("t.json", &bytes, &Limits::default()).expect("reads back");
+        crate::task::parse_task(
+            "t.json",
+            &bytes,
+            &Limits::default(),
+            crate::task::Origin::Required,
+        )
+        .expect("reads back");
     }
     let problems = snapshot::load_spec(
         &fx.repo,
@@ -404,8 +410,13 @@ fn a_claimed_file_near_the_size_limit_reads_back() {
     let [_, Edit::Write { content, .. }] = claim_edits(&picked[0].0, &picked[0].1) else {
         panic!("a claim moves the file");
     };
-    crate::task::parse_task("big.json", &content, &Limits::default())
-        .expect("the claimed file reads back");
+    crate::task::parse_task(
+        "big.json",
+        &content,
+        &Limits::default(),
+        crate::task::Origin::Required,
+    )
+    .expect("the claimed file reads back");
     let result = crate::grid::testkit::task_result("big", "me", "success", 1);
     assert!(result.to_json().len() < 4096, "results are compact too");
 }

@@ -1,6 +1,7 @@
 //! The grid on git: a snapshot of the state at a commit (read), transitions that turn a snapshot and
 //! an intent into a commit (write), and the compare-and-swap push loop that lands them (sync).
 
+pub mod added;
 pub mod claim;
 pub mod cycle;
 pub mod inspect;

@@ -91,6 +91,7 @@ mod tests {
             state: State::InProgress,
             path: format!("tasks/in_progress/{id}.json"),
             blob: gix::ObjectId::null(gix::hash::Kind::Sha1),
+            commit: gix::ObjectId::null(gix::hash::Kind::Sha1),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::layout::{self, PathKind, State};
 use crate::odb::{self, Blob, EntryKind};
-use crate::task::{self, Limits, TaskResult, TaskSpec};
+use crate::task::{self, Limits, Origin, TaskResult, TaskSpec};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
@@ -15,6 +15,8 @@ pub struct TaskRef {
     /// Where the file is (sharded or flat).
     pub path: String,
     pub blob: ObjectId,
+    /// The commit the snapshot was read at: where to look for the commit that added the file.
+    pub commit: ObjectId,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +97,7 @@ impl Snapshot {
                         state,
                         path: entry.path,
                         blob: entry.oid,
+                        commit,
                     });
                 }
                 Ok(PathKind::Node { stem }) if task::check_id(&stem).is_ok() => {
@@ -149,10 +152,13 @@ pub fn read_bytes(repo: &gix::Repository, task: &TaskRef) -> Result<Vec<u8>> {
     }
 }
 
-/// The spec of a queued or in-progress task.
+/// The spec of a queued or in-progress task. A file without `created_at` or `submitted_by` (the
+/// Python implementation wrote neither) gets them from the commit that added it.
 pub fn load_spec(repo: &gix::Repository, task: &TaskRef, limits: &Limits) -> Result<TaskSpec> {
     let bytes = read_bytes(repo, task)?;
-    task::parse_task(&task.path, &bytes, limits).map_err(|p| crate::problem::Problems(p).into())
+    let ask = || crate::grid::added::added_by(repo, task);
+    task::parse_task(&task.path, &bytes, limits, Origin::Added(&ask))
+        .map_err(|p| crate::problem::Problems(p).into())
 }
 
 /// The result of a completed or failed task.

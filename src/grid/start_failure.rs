@@ -157,6 +157,7 @@ mod tests {
                 "claim":{"node_id":"a","claimed_at":"2026-01-01T00:00:00Z",
                          "lease_expires_at":"2026-01-01T00:15:00Z","attempt":2}}"#,
             &Default::default(),
+            crate::task::Origin::Required,
         )
         .unwrap();
         spec.start_failures = failures(failures_so_far);
@@ -168,7 +169,13 @@ mod tests {
         let now = Utc::now();
         let (state, file) = after_failure(claimed(&[]), 1, "a", "no such image", 3, now);
         assert_eq!(state, State::Queue);
-        let back = crate::task::parse_task("t.json", &file, &Default::default()).unwrap();
+        let back = crate::task::parse_task(
+            "t.json",
+            &file,
+            &Default::default(),
+            crate::task::Origin::Required,
+        )
+        .unwrap();
         assert_eq!((back.attempts, back.claim.is_none()), (Some(1), true));
         assert_eq!(back.start_failures.len(), 1);
         assert_eq!(back.start_failures[0].reason, "no such image");

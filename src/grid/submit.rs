@@ -1,12 +1,14 @@
 //! The submit transition: new tasks into the queue, all in one commit, or none if any id is taken.
 
+use crate::gitcmd;
 use crate::grid::snapshot::Snapshot;
 use crate::grid::transact::Change;
-use crate::grid::Conflict;
+use crate::grid::{Conflict, Grid};
 use crate::layout::{self, State};
-use crate::odb::Edit;
+use crate::odb::{self, Edit, Identity};
 use crate::task::TaskSpec;
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use gix::ObjectId;
 use std::collections::HashSet;
 
 pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>>> {
@@ -56,6 +58,71 @@ pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>
         summary,
         value: (),
     }))
+}
+
+/// A submission committed on a local branch, not pushed (`submit --no-push`).
+#[derive(Debug)]
+pub struct Prepared {
+    /// The new branch, e.g. `dgrid-submit-hello-1`.
+    pub branch: String,
+    pub commit: ObjectId,
+    /// The remote's `main` the commit is on top of.
+    pub base: ObjectId,
+}
+
+/// `submit --no-push`: the same commit a push would land (same checks, same sharded paths, on top
+/// of the remote's `main` as fetched now), put on a new local branch instead of pushed. Pushing
+/// that branch to `main` is then a fast-forward, accepted unless `main` moved in between; the
+/// working tree, the index and the checked-out branch are never touched.
+pub fn on_branch(grid: &Grid, identity: &Identity, tasks: &[TaskSpec]) -> Result<Prepared> {
+    let _lock = grid.lock()?;
+    let tip = grid.fetch()?;
+    let snapshot = Snapshot::read(&grid.repo, tip)?;
+    let Some(change) = plan(&snapshot, tasks)? else {
+        bail!("no tasks given");
+    };
+    let base = tip.context("the remote has no main branch")?;
+    let message = format!(
+        "dgrid: {}\n\nDgrid-Nonce: {:016x}\n",
+        change.summary,
+        fastrand::u64(..)
+    );
+    let commit = odb::write_commit(&grid.repo, Some(base), &change.edits, identity, &message)?;
+    let branch = new_branch(&grid.dir, tasks[0].id.as_str(), commit)?;
+    Ok(Prepared {
+        branch,
+        commit,
+        base,
+    })
+}
+
+/// Creates `dgrid-submit-<id>` (or `-2`, `-3`, ... when taken) at `commit`; never moves an
+/// existing branch, which may hold an earlier submission not pushed yet.
+fn new_branch(dir: &std::path::Path, first_id: &str, commit: ObjectId) -> Result<String> {
+    let stem = format!("dgrid-submit-{first_id}");
+    // An id is a valid ref name component unless it ends in ".lock" or "."; then the commit names it.
+    let stem = match gitcmd::run(dir, &["check-ref-format", "--branch", &stem]) {
+        Ok(out) if out.success => stem,
+        _ => format!("dgrid-submit-{}", &commit.to_string()[..12]),
+    };
+    let zero = ObjectId::null(commit.kind()).to_string();
+    for n in 1..=100 {
+        let branch = if n == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let full = format!("refs/heads/{branch}");
+        if gitcmd::output_opt(dir, &["rev-parse", "--verify", "--quiet", &full])?.is_some() {
+            continue;
+        }
+        // The old value "no such ref" makes creating it atomic against a concurrent submit.
+        let out = gitcmd::run(dir, &["update-ref", &full, &commit.to_string(), &zero])?;
+        if out.success {
+            return Ok(branch);
+        }
+    }
+    bail!("cannot create a branch {stem}: it and {stem}-2 .. {stem}-100 exist; delete old ones with git branch -D")
 }
 
 /// A unique id that sorts by submission time: `t-YYYYMMDD-HHMMSS-<seq>-<random>`.

@@ -134,7 +134,13 @@ pub fn task(id: &str) -> Value {
 
 /// [`task`] (or any task JSON) as the grid's code holds it.
 pub fn task_spec(content: &Value) -> TaskSpec {
-    task::parse_task("task.json", &bytes(content), &Limits::default()).expect("a valid task")
+    task::parse_task(
+        "task.json",
+        &bytes(content),
+        &Limits::default(),
+        task::Origin::Required,
+    )
+    .expect("a valid task")
 }
 
 /// `task` with `field` set to `value`.

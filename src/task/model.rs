@@ -7,18 +7,42 @@ use std::collections::BTreeMap;
 
 pub const DEFAULT_MAX_TIMEOUT: u64 = crate::settings::MAX_TIMEOUT.fixed();
 
-/// Rules a grid may tune (git config `dgrid.maxTimeout`).
-#[derive(Debug, Clone, Copy)]
+/// What readers of a grid's files may be told (git config `dgrid.maxTimeout`, `dgrid.defaultImage`).
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_timeout: u64,
+    /// The image of a task file that names none, as the Python implementation's files do.
+    pub default_image: String,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_timeout: DEFAULT_MAX_TIMEOUT,
+            default_image: crate::settings::DEFAULT_IMAGE.fixed().to_string(),
         }
     }
+}
+
+/// Where a task file that has no `created_at` or `submitted_by` (the Python implementation wrote
+/// neither) gets them: the pure parser never looks at git, the reader says.
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    /// Both are required (a task `submit` built, a result's copy of its task: git-dgrid writes them).
+    Required,
+    /// Validation of a file on its own, with no commit to ask: a missing one is fine, the grid
+    /// fills it when it reads the file. The spec's missing values are left empty: never write it.
+    Unchecked,
+    /// Ask the commit that added the file (called at most once, only when a field is missing).
+    Added(&'a dyn Fn() -> Result<AddedBy, String>),
+}
+
+/// When and by whom a file was added to the grid: the author of the commit that added it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedBy {
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub submitted_by: String,
 }
 
 /// What to run: a string for `sh -c` in the container, or an argv array run as given.

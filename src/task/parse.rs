@@ -3,13 +3,14 @@
 //!
 //! Compatibility: the seed's task `{id, image, command, created_at, timeout, submitted_by}` and result
 //! `{task_id, node_id, exit_code, stdout, stderr, timestamp, status}` are accepted unchanged, and the
-//! Python predecessor's `task_id`, `script` and `timeout_seconds` are accepted as aliases (see
-//! `docs/ARCHITECTURE.md#formats`).
+//! Python predecessor's `task_id`, `script` and `timeout_seconds` are accepted as aliases; what its
+//! files lack is filled: `image` from `Limits::default_image`, `created_at` and `submitted_by` from
+//! the [`Origin`] the reader gives (see `docs/ARCHITECTURE.md#formats`).
 
 use super::ids::{Attempt, TaskId};
 use super::model::{
-    Claim, LateResult, Limits, Network, Resources, StartFailure, Status, StreamInfo, TaskCommand,
-    TaskResult, TaskSpec,
+    AddedBy, Claim, LateResult, Limits, Network, Origin, Resources, StartFailure, Status,
+    StreamInfo, TaskCommand, TaskResult, TaskSpec,
 };
 use super::rules::{
     check_env_name, check_id, check_image, check_label, check_memory, MAX_COMMAND_BYTES,
@@ -20,10 +21,16 @@ use crate::problem::Problem;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Parses and validates a task file. `file` is the name used in messages.
-pub fn parse_task(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskSpec, Vec<Problem>> {
+/// Parses and validates a task file. `file` is the name used in messages; `origin` says where a
+/// missing `created_at` or `submitted_by` comes from.
+pub fn parse_task(
+    file: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    origin: Origin,
+) -> Result<TaskSpec, Vec<Problem>> {
     let object = read_object(file, bytes).map_err(|p| vec![p])?;
-    task_from_object(file, object, limits)
+    task_from_object(file, object, limits, origin)
 }
 
 /// Validates a task given as a JSON value (as `submit` receives them).
@@ -31,6 +38,7 @@ pub fn task_from_object(
     file: &str,
     object: serde_json::Map<String, Value>,
     limits: &Limits,
+    origin: Origin,
 ) -> Result<TaskSpec, Vec<Problem>> {
     let mut r = FieldReader::new(file, "", object);
     let id = r.required("id", &["task_id"]);
@@ -41,9 +49,12 @@ pub fn task_from_object(
             None
         }
     });
-    let image = r.required("image", &[]);
+    // Absent in the Python implementation's files: the reader's default image runs them.
     let image = r
-        .string("image", image)
+        .take("image", &[])
+        .unwrap_or_else(|| Value::String(limits.default_image.clone()));
+    let image = r
+        .string("image", Some(image))
         .and_then(|image| match check_image(&image) {
             Ok(()) => Some(image),
             Err(why) => {
@@ -53,12 +64,11 @@ pub fn task_from_object(
         });
     let command = r.required("command", &["script"]);
     let command = read_command(&mut r, command);
-    let created_at = r.required("created_at", &[]);
-    let created_at = r.timestamp("created_at", created_at);
+    let created_at = r.take("created_at", &[]);
     let timeout = r.required("timeout", &["timeout_seconds"]);
     let timeout = r.integer("timeout", timeout, 1, limits.max_timeout as i64);
-    let submitted_by = r.required("submitted_by", &[]);
-    let submitted_by = r.text("submitted_by", submitted_by, MAX_SHORT_TEXT);
+    let submitted_by = r.take("submitted_by", &[]);
+    let (created_at, submitted_by) = read_origin(&mut r, created_at, submitted_by, origin);
 
     let env = r.take("env", &[]);
     let env = read_env(&mut r, env);
@@ -142,6 +152,54 @@ pub fn task_from_object(
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
+}
+
+/// `created_at` and `submitted_by` as the file gives them, else as `origin` says.
+fn read_origin(
+    r: &mut FieldReader,
+    created_at: Option<Value>,
+    submitted_by: Option<Value>,
+    origin: Origin,
+) -> (Option<String>, Option<String>) {
+    let added = match (&created_at, &submitted_by, origin) {
+        (Some(_), Some(_), _) => None,
+        (_, _, Origin::Required) => {
+            for (name, value) in [("created_at", &created_at), ("submitted_by", &submitted_by)] {
+                if value.is_none() {
+                    r.problem(name, "is required");
+                }
+            }
+            None
+        }
+        (_, _, Origin::Unchecked) => Some(AddedBy {
+            created_at: String::new(),
+            submitted_by: String::new(),
+        }),
+        (_, _, Origin::Added(ask)) => match ask() {
+            Ok(added) => Some(added),
+            Err(why) => {
+                let name = if created_at.is_none() {
+                    "created_at"
+                } else {
+                    "submitted_by"
+                };
+                r.problem(
+                    name,
+                    format!("is missing, and the commit that added the file cannot tell: {why}"),
+                );
+                None
+            }
+        },
+    };
+    let created_at = match created_at {
+        Some(v) => r.timestamp("created_at", Some(v)),
+        None => added.as_ref().map(|a| a.created_at.clone()),
+    };
+    let submitted_by = match submitted_by {
+        Some(v) => r.text("submitted_by", Some(v), MAX_SHORT_TEXT),
+        None => added.map(|a| a.submitted_by),
+    };
+    (created_at, submitted_by)
 }
 
 fn read_command(r: &mut FieldReader, value: Option<Value>) -> Option<TaskCommand> {
@@ -425,7 +483,13 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
     let stderr_info = read_stream_info(&mut r, "stderr_info", stderr_info);
     let task = r.take("task", &[]);
     let task = r.object("task", task).and_then(|map| {
-        match task_from_object(&format!("{file} (field \"task\")"), map, limits) {
+        // git-dgrid writes this copy from a whole spec: nothing is filled in.
+        match task_from_object(
+            &format!("{file} (field \"task\")"),
+            map,
+            limits,
+            Origin::Required,
+        ) {
             Ok(spec) => Some(spec),
             Err(problems) => {
                 r.problems.extend(problems);
@@ -505,3 +569,7 @@ fn read_stream_info(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

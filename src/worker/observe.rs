@@ -139,6 +139,7 @@ mod tests {
             state: State::InProgress,
             path: "tasks/in_progress/t1.json".into(),
             blob: file,
+            commit: file,
         };
         observer.may_reap(&Snapshot::empty(), &task, claim)
     }

@@ -11,7 +11,13 @@ fn spec(id: &str) -> TaskSpec {
     let json = format!(
         r#"{{"id": "{id}", "image": "busybox", "command": "echo hi", "created_at": "2026-01-01T00:00:00Z", "timeout": 60, "submitted_by": "test"}}"#
     );
-    task::parse_task("t.json", json.as_bytes(), &Limits::default()).expect("a valid test task")
+    task::parse_task(
+        "t.json",
+        json.as_bytes(),
+        &Limits::default(),
+        task::Origin::Required,
+    )
+    .expect("a valid test task")
 }
 
 fn captured(text: &str) -> Captured {
