@@ -76,6 +76,10 @@ fn a_python_era_file_validates_and_shows_who_added_it_and_when() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_worker_runs_a_python_era_file_on_its_default_image() {
     if !docker_ready() {
         return;
