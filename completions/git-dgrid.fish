@@ -99,6 +99,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-cpus -d
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-memory -d 'Memory a container may use at most, e.g. 4g [git config dgrid.maxMemory; default: 4g]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l pull -d 'When docker pulls images: missing or never [git config dgrid.pull; default: missing]' -r -f -a "missing\t''
 never\t''"
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-registry -d 'A registry HOST[:PORT] on this node\'s own network (loopback, private, link-local) that tasks may still pull from (repeatable; comma-separated lists too) [git config dgrid.allowRegistry; default: none]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l docker -d 'The docker command [git config dgrid.docker; default: docker]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l log-format -d 'Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]' -r -f -a "text\t''
 json\t''"

@@ -351,6 +351,16 @@ pub const PULL: Setting<&str> = Setting {
     ),
     default: Default::Value("missing"),
 };
+pub const ALLOW_REGISTRY: Setting<&str> = Setting {
+    key: flag(
+        "--allow-registry",
+        "DGRID_ALLOW_REGISTRY",
+        "dgrid.allowRegistry",
+        "",
+        "A registry HOST[:PORT] on this node's own network (loopback, private, link-local) that tasks may still pull from (repeatable; comma-separated lists too)",
+    ),
+    default: Default::Derived("none"),
+};
 pub const DOCKER: Setting<&str> = Setting {
     key: flag(
         "--docker",
@@ -434,6 +444,7 @@ pub const SETTINGS: &[&dyn Described] = &[
     &MAX_CPUS,
     &MAX_MEMORY,
     &PULL,
+    &ALLOW_REGISTRY,
     &DOCKER,
     &LOG_FORMAT,
     &GIT_TOKEN,
