@@ -176,7 +176,12 @@ pub fn load_node(repo: &gix::Repository, node: &NodeRef) -> Option<NodeRecord> {
     match read {
         Ok(record) => Some(record),
         Err(problems) => {
-            warn_once_per_version(node.blob, &format!("ignoring a node record: {problems}"));
+            // One line per file version, however many problems it has.
+            let said: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+            warn_once_per_version(
+                node.blob,
+                &format!("ignoring a node record: {}", said.join("; ")),
+            );
             None
         }
     }
