@@ -44,7 +44,11 @@ fn status_names_a_bad_node_record_and_keeps_working() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains(NAMED), "{stderr}");
-    assert_eq!(stderr.matches("ignoring a node record").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("ignoring a node record").count(),
+        1,
+        "{stderr}"
+    );
     let out = env.dgrid(&clone, &["status", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
