@@ -771,7 +771,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__work)
-            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
+            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -830,6 +830,10 @@ _dgrid() {
                     return 0
                     ;;
                 --default-image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

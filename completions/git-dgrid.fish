@@ -100,6 +100,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-memory 
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l pull -d 'When docker pulls images: missing or never [git config dgrid.pull; default: missing]' -r -f -a "missing\t''
 never\t''"
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l default-image -d 'The image of a task file that names none (the Python implementation wrote none) [git config dgrid.defaultImage; default: python:3.11-alpine]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-registry -d 'A registry HOST[:PORT] on this node\'s own network (loopback, private, link-local) that tasks may still pull from (repeatable; comma-separated lists too) [git config dgrid.allowRegistry; default: none]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l docker -d 'The docker command [git config dgrid.docker; default: docker]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l log-format -d 'Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]' -r -f -a "text\t''
 json\t''"

@@ -66,10 +66,15 @@ impl NodeRecord {
         out
     }
 
-    /// The record in `bytes`, if it is one; readers that only look at nodes skip what is not.
+    /// The record in `bytes`, if it is one (for callers that have reported its problems already).
     pub fn parse(bytes: &[u8]) -> Option<NodeRecord> {
-        let object = read_object("node record", bytes).ok()?;
-        NodeRecord::from_object("node record", object).ok()
+        NodeRecord::read("node record", bytes).ok()
+    }
+
+    /// The record in `file`'s `bytes`, or every problem of it (file, field, reason).
+    pub fn read(file: &str, bytes: &[u8]) -> Result<NodeRecord, Vec<Problem>> {
+        let object = read_object(file, bytes).map_err(|p| vec![p])?;
+        NodeRecord::from_object(file, object)
     }
 
     /// Reads a node record field by field, naming every field of the wrong type or missing.

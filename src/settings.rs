@@ -361,6 +361,16 @@ pub const DEFAULT_IMAGE: Setting<&str> = Setting {
     ),
     default: Default::Value("python:3.11-alpine"),
 };
+pub const ALLOW_REGISTRY: Setting<&str> = Setting {
+    key: flag(
+        "--allow-registry",
+        "DGRID_ALLOW_REGISTRY",
+        "dgrid.allowRegistry",
+        "",
+        "A registry HOST[:PORT] on this node's own network (loopback, private, link-local) that tasks may still pull from (repeatable; comma-separated lists too)",
+    ),
+    default: Default::Derived("none"),
+};
 pub const DOCKER: Setting<&str> = Setting {
     key: flag(
         "--docker",
@@ -445,6 +455,7 @@ pub const SETTINGS: &[&dyn Described] = &[
     &MAX_MEMORY,
     &PULL,
     &DEFAULT_IMAGE,
+    &ALLOW_REGISTRY,
     &DOCKER,
     &LOG_FORMAT,
     &GIT_TOKEN,

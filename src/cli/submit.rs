@@ -36,7 +36,12 @@ pub struct Args {
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
     /// Seconds the task may run
-    #[arg(long, value_name = "SECS", default_value = "3600")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "3600",
+        allow_negative_numbers = true
+    )]
     pub timeout: String,
     /// Task id [default: a unique, time-sortable one]
     #[arg(long, value_name = "ID")]
@@ -45,17 +50,17 @@ pub struct Args {
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// Higher runs first
-    #[arg(long)]
-    pub priority: Option<i64>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub priority: Option<String>,
     /// How many times the task may be tried when nodes die [default: 3]
-    #[arg(long, value_name = "N")]
-    pub max_attempts: Option<u32>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_attempts: Option<String>,
     /// A label the running node must have (repeatable)
     #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<String>,
     /// CPUs for the container
-    #[arg(long)]
-    pub cpus: Option<f64>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub cpus: Option<String>,
     /// Memory for the container, e.g. 512m
     #[arg(long)]
     pub memory: Option<String>,
@@ -268,13 +273,7 @@ fn from_flags(args: &Args) -> Result<Map<String, Value>> {
         many => Value::Array(many.iter().cloned().map(Value::String).collect()),
     };
     task.insert("command".into(), command);
-    // Text, not a clap-parsed number: what is not an integer goes to the contract's check, which
-    // says so in the contract's words (`"timeout": expected an integer from 1 to …`).
-    let timeout = match args.timeout.parse::<u64>() {
-        Ok(secs) => Value::from(secs),
-        Err(_) => Value::String(args.timeout.clone()),
-    };
-    task.insert("timeout".into(), timeout);
+    task.insert("timeout".into(), number_or_text(&args.timeout));
     if !args.env.is_empty() {
         let mut env = Map::new();
         for pair in &args.env {
@@ -285,19 +284,19 @@ fn from_flags(args: &Args) -> Result<Map<String, Value>> {
         }
         task.insert("env".into(), env.into());
     }
-    if let Some(p) = args.priority {
-        task.insert("priority".into(), p.into());
+    if let Some(p) = &args.priority {
+        task.insert("priority".into(), number_or_text(p));
     }
-    if let Some(m) = args.max_attempts {
-        task.insert("max_attempts".into(), m.into());
+    if let Some(m) = &args.max_attempts {
+        task.insert("max_attempts".into(), number_or_text(m));
     }
     if !args.labels.is_empty() {
         task.insert("labels".into(), args.labels.clone().into());
     }
     if args.cpus.is_some() || args.memory.is_some() {
         let mut r = Map::new();
-        if let Some(c) = args.cpus {
-            r.insert("cpus".into(), c.into());
+        if let Some(c) = &args.cpus {
+            r.insert("cpus".into(), number_or_text(c));
         }
         if let Some(m) = &args.memory {
             r.insert("memory".into(), m.clone().into());
@@ -311,6 +310,16 @@ fn from_flags(args: &Args) -> Result<Map<String, Value>> {
         task.insert("depends_on".into(), args.depends_on.clone().into());
     }
     Ok(task)
+}
+
+/// A numeric flag as the JSON value it stands for: text, not a clap-parsed number, so that what
+/// is not a number goes to the contract's check and is refused in the contract's words
+/// (`"timeout": expected an integer from 1 to …, got "abc"`), like the same field in a file.
+fn number_or_text(text: &str) -> Value {
+    serde_json::from_str::<Value>(text.trim())
+        .ok()
+        .filter(Value::is_number)
+        .unwrap_or_else(|| Value::String(text.to_string()))
 }
 
 fn default_submitter(identity: Option<&Identity>) -> String {

@@ -2,14 +2,15 @@
 
 use crate::config::GitConfig;
 use crate::exec::docker::{memory_bytes, DockerConfig};
+use crate::exec::registry::RegistryPolicy;
 use crate::exit::No;
 use crate::grid::location::GridArgs;
 use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
 use crate::settings::{
-    ALLOW_NETWORK, CLOCK_SKEW, DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE,
-    LEASE_HEARTBEATS, LOG_FORMAT, MAX_CPUS, MAX_MEMORY, NODE_ID, OUTPUT_CAP, POLL_INTERVAL, PULL,
-    SLOTS,
+    ALLOW_NETWORK, ALLOW_REGISTRY, CLOCK_SKEW, DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL,
+    LABELS, LEASE, LEASE_HEARTBEATS, LOG_FORMAT, MAX_CPUS, MAX_MEMORY, NODE_ID, OUTPUT_CAP,
+    POLL_INTERVAL, PULL, SLOTS,
 };
 use crate::task;
 use crate::worker::{self, Ending, StopRequests};
@@ -67,6 +68,14 @@ pub struct Args {
     pub pull: Option<String>,
     #[arg(long, value_name = "IMAGE", env = DEFAULT_IMAGE.key.env, help = DEFAULT_IMAGE.help())]
     pub default_image: Option<String>,
+    #[arg(
+        long = "allow-registry",
+        value_name = "HOST[:PORT]",
+        env = ALLOW_REGISTRY.key.env,
+        help = ALLOW_REGISTRY.help(),
+        value_delimiter = ','
+    )]
+    pub allow_registries: Vec<String>,
     #[arg(long, value_name = "PATH", env = DOCKER.key.env, help = DOCKER.help())]
     pub docker: Option<String>,
     #[arg(long, value_name = "FORMAT", env = LOG_FORMAT.key.env, help = LOG_FORMAT.help(), value_parser = ["text", "json"])]
@@ -153,6 +162,9 @@ fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<wo
     if !["missing", "never"].contains(&pull.as_str()) {
         bail!("pull {pull:?}: expected missing or never");
     }
+    let registries =
+        RegistryPolicy::parse(&ALLOW_REGISTRY.resolve_list(args.allow_registries.clone(), config))
+            .map_err(|why| anyhow::anyhow!("allow registry: {why}"))?;
     let heartbeat = secs(
         HEARTBEAT_INTERVAL
             .resolve(args.heartbeat_interval, config)?
@@ -174,6 +186,7 @@ fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<wo
         max_memory,
         default_memory: max_memory.min(512 << 20),
         pull,
+        registries,
         node_dir: node_dir.to_string_lossy().into_owned(),
         ..DockerConfig::default()
     };

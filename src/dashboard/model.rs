@@ -1,7 +1,7 @@
 //! The status model: counts, nodes with liveness, queue, running tasks, recent results. Its JSON form
 //! is the documented, stable output of `git dgrid status --json` and the dashboard's status.json.
 
-use crate::grid::snapshot::{Snapshot, TaskRef};
+use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::State;
 use crate::node::{NodeRecord, NodeState};
 use crate::settings;
@@ -237,8 +237,7 @@ impl StatusModel {
             .nodes
             .iter()
             .filter_map(|n| {
-                let blob = repo.find_blob(n.blob).ok()?;
-                let record = NodeRecord::parse(&blob.data)?;
+                let record = snapshot::load_node(repo, n)?;
                 let (state, heartbeat_age) = liveness(&record, now);
                 Some(NodeStatus {
                     id: n.id.clone(),

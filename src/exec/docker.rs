@@ -3,6 +3,7 @@
 //! container running. This module never touches git.
 
 use crate::exec::capture::{capture, Captured};
+use crate::exec::registry::RegistryPolicy;
 use crate::exec::verdict::{one_line, verdict, ContainerState, Verdict};
 use crate::settings;
 use crate::task::{Attempt, Network, Status, TaskCommand, TaskSpec};
@@ -26,6 +27,8 @@ pub struct DockerConfig {
     pub tmpfs_size: String,
     /// `missing` (docker's default) or `never`.
     pub pull: String,
+    /// Registries on the worker's own network that tasks may still pull from.
+    pub registries: RegistryPolicy,
     /// The node's folder in the state dir, as a label on its containers: one process at a time
     /// holds that folder's lock, so a restart removes the leftovers of that folder only, never the
     /// containers of another worker that shares the node id (another grid, another state dir).
@@ -47,6 +50,7 @@ impl Default for DockerConfig {
             pids_limit: 256,
             tmpfs_size: "64m".into(),
             pull: settings::PULL.fixed().into(),
+            registries: RegistryPolicy::default(),
             node_dir: String::new(),
         }
     }
@@ -149,6 +153,16 @@ pub fn run_args(
         }
     }
     args
+}
+
+/// Why this node must not hand `spec`'s image to docker, or `None`: with pulls allowed, an image
+/// from a registry on the worker's own network (loopback, private, link-local) would make the
+/// daemon connect there on the task's word. Asked before `docker run`, which would resolve it.
+pub fn pull_refusal(cfg: &DockerConfig, spec: &TaskSpec) -> Option<String> {
+    if cfg.pull == "never" {
+        return None; // docker only looks at the images it has
+    }
+    cfg.registries.refusal(&spec.image)
 }
 
 /// Runs the task to its end, its timeout, or until `kill` is set. Nothing stays running afterwards.

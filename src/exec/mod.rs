@@ -2,4 +2,5 @@
 
 pub mod capture;
 pub mod docker;
+pub mod registry;
 pub mod verdict;

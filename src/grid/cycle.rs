@@ -325,11 +325,12 @@ fn record_result(
                 // Another result file beside a readable one: validate reports it; left alone.
                 continue;
             }
-            eprintln!(
-                "warning: {}: not a readable result file; replaced by the result of {id}, attempt {}",
+            // Through the log: under `--log-format json` every line a worker prints is JSON.
+            crate::log::warning(&format!(
+                "{}: not a readable result file; replaced by the result of {id}, attempt {}",
                 other.path,
                 result.attempt()
-            );
+            ));
         }
         edits.push(Edit::Remove {
             path: other.path.clone(),

@@ -14,8 +14,8 @@
 //!   over (it would have been refused), so the record is forged or from a misconfigured worker.
 //!   This one keeps its id, says so, and its write replaces that record.
 
-use crate::grid::snapshot::Snapshot;
-use crate::node::{NodeRecord, NodeState};
+use crate::grid::snapshot::{self, Snapshot};
+use crate::node::NodeState;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -52,8 +52,7 @@ impl Ownership {
             .nodes
             .iter()
             .find(|n| n.id == node_id)
-            .and_then(|n| repo.find_blob(n.blob).ok())
-            .and_then(|blob| NodeRecord::parse(&blob.data))
+            .and_then(|n| snapshot::load_node(repo, n))
         else {
             return Ok(None);
         };

@@ -2,7 +2,9 @@
 //! bare clone). Listing is cheap (tree entries only); task bodies are parsed on demand.
 
 use crate::layout::{self, PathKind, State};
+use crate::node::NodeRecord;
 use crate::odb::{self, Blob, EntryKind};
+use crate::problem::{Problem, Problems};
 use crate::task::{self, Limits, Origin, TaskResult, TaskSpec};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
@@ -159,6 +161,47 @@ pub fn load_spec(repo: &gix::Repository, task: &TaskRef, limits: &Limits) -> Res
     let ask = || crate::grid::added::added_by(repo, task);
     task::parse_task(&task.path, &bytes, limits, Origin::Added(&ask))
         .map_err(|p| crate::problem::Problems(p).into())
+}
+
+/// The record of a node, or `None` when its file is not one; readers skip such a file, and each
+/// version of it (blob) is reported once per process, naming the file, the field and the reason:
+/// a worker or the dashboard reads the nodes on every look and must not repeat itself, nor drop a
+/// bad record without a word.
+pub fn load_node(repo: &gix::Repository, node: &NodeRef) -> Option<NodeRecord> {
+    let read = match odb::read_blob(repo, node.blob, task::MAX_FILE_BYTES) {
+        Ok(Blob::Bytes(bytes)) => NodeRecord::read(&node.path, &bytes).map_err(Problems),
+        Ok(Blob::TooLarge(n)) => Err(Problems(vec![Problem::file(
+            &node.path,
+            format!("is {n} bytes, larger than any grid file may be"),
+        )])),
+        Err(e) => Err(Problems(vec![Problem::file(
+            &node.path,
+            format!("cannot be read: {e:#}"),
+        )])),
+    };
+    match read {
+        Ok(record) => Some(record),
+        Err(problems) => {
+            // One line per file version, however many problems it has.
+            let said: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+            warn_once_per_version(
+                node.blob,
+                &format!("ignoring a node record: {}", said.join("; ")),
+            );
+            None
+        }
+    }
+}
+
+/// Says `message` once per process for the file version `blob`.
+fn warn_once_per_version(blob: ObjectId, message: &str) {
+    static WARNED: std::sync::Mutex<Option<HashSet<ObjectId>>> = std::sync::Mutex::new(None);
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.get_or_insert_with(HashSet::new).insert(blob) {
+        crate::log::warning(message);
+    }
 }
 
 /// The result of a completed or failed task.

@@ -7,9 +7,9 @@
 //! attempt 0 forever and, with a high priority, starve every other task.
 
 use crate::grid::claim::rfc3339;
-use crate::grid::snapshot::Snapshot;
+use crate::grid::snapshot::{self, Snapshot};
 use crate::layout::State;
-use crate::node::{NodeRecord, NodeState};
+use crate::node::NodeState;
 use crate::task::{StartFailure, Status, TaskResult, TaskSpec};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
@@ -96,10 +96,7 @@ pub fn live_nodes(repo: &gix::Repository, snapshot: &Snapshot) -> usize {
         .nodes
         .iter()
         .filter(|node| {
-            repo.find_blob(node.blob)
-                .ok()
-                .and_then(|b| NodeRecord::parse(&b.data))
-                .is_none_or(|r| r.state != NodeState::Stopped)
+            snapshot::load_node(repo, node).is_none_or(|r| r.state != NodeState::Stopped)
         })
         .count()
         .max(1)

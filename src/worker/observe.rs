@@ -4,8 +4,8 @@
 //! on our own monotonic clock (as Kubernetes' node controller does), or the node says it stopped.
 
 use crate::grid::reap::ReapPolicy;
-use crate::grid::snapshot::{Snapshot, TaskRef};
-use crate::node::{NodeRecord, NodeState};
+use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::node::NodeState;
 use crate::task::Claim;
 use crate::worker::clock::Clock;
 use chrono::{DateTime, Utc};
@@ -46,10 +46,7 @@ impl Observer {
     pub fn observe(&mut self, repo: &gix::Repository, snapshot: &Snapshot) {
         for node in &snapshot.nodes {
             self.note(&node.id, node.blob, || {
-                repo.find_blob(node.blob)
-                    .ok()
-                    .and_then(|b| NodeRecord::parse(&b.data))
-                    .is_some_and(|r| r.state == NodeState::Stopped)
+                snapshot::load_node(repo, node).is_some_and(|r| r.state == NodeState::Stopped)
             });
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::grid::claim::rfc3339;
 use crate::grid::ownership::Ownership;
+use crate::grid::snapshot;
 use crate::grid::{Grid, Snapshot};
 use crate::node::{NodeRecord, NodeState};
 use crate::worker::{spool, Config};
@@ -75,8 +76,7 @@ impl NodeSession {
             .nodes
             .iter()
             .find(|n| n.id == node.id)
-            .and_then(|n| grid.repo.find_blob(n.blob).ok())
-            .and_then(|b| NodeRecord::parse(&b.data));
+            .and_then(|n| snapshot::load_node(&grid.repo, n));
         if let Some(previous) = previous {
             node.completed = previous.completed;
             node.failed = previous.failed;

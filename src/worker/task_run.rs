@@ -178,6 +178,13 @@ impl HeldTasks {
         }
     }
 
+    /// `id` was not started at all, because this node refuses what it needs (`reason`): it goes
+    /// back with the failure noted, as a container that could not start does.
+    pub fn refused(&mut self, id: &TaskId, attempt: Attempt, reason: String) {
+        self.tasks
+            .insert((id.clone(), attempt), Phase::CouldNotStart(reason));
+    }
+
     /// `result` is in the spool: it waits to be recorded.
     pub fn finished(&mut self, result: TaskResult) {
         let key = (result.task_id.clone(), result.attempt());

@@ -3,6 +3,7 @@
 //! (`docs/ARCHITECTURE.md#compare-and-swap`), and what landed taken back into the worker.
 
 use super::Worker;
+use crate::exec::docker;
 use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
 use crate::grid::Outcome;
@@ -148,6 +149,19 @@ impl Worker {
 
     fn start(&mut self, spec: TaskSpec) {
         let attempt = spec.claim.as_ref().map_or(Attempt::FIRST, |c| c.attempt);
+        // This node's policy, decided before docker is asked anything (asking would resolve the
+        // image): the task goes back as one this node could not start, and another node that
+        // allows its registry may run it; if none does, it ends as unrunnable with this reason.
+        if let Some(why) = docker::pull_refusal(&self.cfg.docker, &spec) {
+            let pause = self.exclusions.failed(&spec.id, self.clock.instant());
+            self.warn(&format!(
+                "not starting {} here: {why}; putting it back with the failure noted, not claiming it here for {}s",
+                spec.id,
+                pause.as_secs()
+            ));
+            self.tasks.refused(&spec.id, attempt, why);
+            return;
+        }
         self.log(&format!(
             "claimed {} (attempt {attempt}), running {}",
             spec.id, spec.image
