@@ -90,6 +90,9 @@ impl<'a> AroundHook<'a> {
     ) -> Result<Landed, String> {
         let files: Vec<(String, Content)> = files.into_iter().map(|(p, c)| (p, c.into())).collect();
         let mut last = String::new();
+        // Commits whose push failed: git can report a failure for a push the remote took (seen
+        // under load in the soak), and its commit is then in the remote's history.
+        let mut pushed: Vec<String> = Vec::new();
         for attempt in 1..=self.tries {
             for args in [
                 &["fetch", "--quiet", "origin", "main"][..],
@@ -100,6 +103,16 @@ impl<'a> AroundHook<'a> {
                 if !out.status.success() {
                     return Err(format!("git {args:?}: {}", stderr(&out)));
                 }
+            }
+            let landed_before = pushed.iter().any(|commit| {
+                self.git(&["merge-base", "--is-ancestor", commit, "origin/main"])
+                    .status
+                    .success()
+            });
+            if landed_before {
+                return Ok(Landed {
+                    attempts: attempt - 1,
+                });
             }
             for (path, content) in &files {
                 write(&self.clone.join(path), content);
@@ -126,6 +139,7 @@ impl<'a> AroundHook<'a> {
             }
             // Most likely a lost race (a worker pushed since our fetch): again, on the new tip.
             last = stderr(&out);
+            pushed.push(stdout(&self.git(&["rev-parse", "HEAD"])));
             let window = PAUSE_BASE
                 .saturating_mul(1 << attempt.min(5))
                 .min(PAUSE_CAP);
@@ -169,6 +183,17 @@ fn write(path: &Path, content: &Content) {
     }
 }
 
+/// What git said: its errors, and what it prints on stdout (`nothing to commit`).
 fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
+    format!(
+        "{} {}",
+        String::from_utf8_lossy(&out.stderr).trim(),
+        stdout(out)
+    )
+    .trim()
+    .to_string()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
