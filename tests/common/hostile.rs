@@ -422,8 +422,9 @@ impl Generator {
             .push(files);
         match pushed {
             Ok(landed) => {
-                self.ledger.pushes += landed.attempts as usize;
-                self.ledger.lost_races += landed.attempts as usize - 1;
+                let attempts = landed.attempts as usize;
+                self.ledger.pushes += attempts;
+                self.ledger.lost_races += attempts.saturating_sub(1);
                 Ok(())
             }
             Err(why) => {
