@@ -90,8 +90,8 @@ impl<'a> AroundHook<'a> {
     ) -> Result<Landed, String> {
         let files: Vec<(String, Content)> = files.into_iter().map(|(p, c)| (p, c.into())).collect();
         let mut last = String::new();
-        // Commits whose push failed: git can report a failure for a push the remote took (seen
-        // under load in the soak), and its commit is then in the remote's history.
+        // Commits whose push failed: git can report a failure for a push the remote took (an
+        // answer lost on the way back), and its commit is then in the remote's history.
         let mut pushed: Vec<String> = Vec::new();
         for attempt in 1..=self.tries {
             for args in [
