@@ -2,39 +2,12 @@
 //! the hook) must not stop that worker: no rightful takeover can happen while it keeps writing.
 
 mod common;
-use common::{assert_success, docker_ready, find_task, wait_exit, wait_state, Env, TaskJson};
+use common::{
+    assert_success, docker_ready, find_task, push_around_hook, wait_exit, wait_state, Env, TaskJson,
+};
 use std::process::Stdio;
 
 const IMAGE: &str = "dgrid/busybox:latest";
-
-/// Pushes `content` as `path` from `clone` on top of the remote's main, retrying lost races.
-fn force_file(env: &Env, clone: &std::path::Path, path: &str, content: &str) {
-    for _ in 0..30 {
-        env.git(clone, &["fetch", "--quiet", "origin", "main"]);
-        env.git(clone, &["reset", "--quiet", "--hard", "origin/main"]);
-        std::fs::write(clone.join(path), content).unwrap();
-        env.git(clone, &["add", path]);
-        env.git(clone, &["commit", "--quiet", "-m", "forge"]);
-        let pushed = env
-            .cmd("git", clone)
-            .args([
-                "-c",
-                "core.hooksPath=/dev/null",
-                "push",
-                "--quiet",
-                "origin",
-                "HEAD:main",
-            ])
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        if pushed.success() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    panic!("could not push {path}");
-}
 
 #[test]
 #[cfg_attr(
@@ -80,7 +53,7 @@ fn a_forged_node_record_does_not_stop_a_live_worker() {
         .unwrap();
     assert!(wait_state(&env, &grid, "slow", "in_progress", 60));
     let forged = r#"{"id":"honest","hostname":"evil","version":"0","labels":[],"slots":1,"cpus":1,"memory":0,"started_at":"2026-01-01T00:00:00Z","last_heartbeat":"2099-01-01T00:00:00Z","state":"running","heartbeat_interval":1,"running":[],"completed":0,"failed":0,"session":"forged-session"}"#;
-    force_file(&env, &clone, "nodes/honest.json", forged);
+    push_around_hook(&env, &clone, [("nodes/honest.json".to_string(), forged)]);
     assert!(
         wait_state(&env, &grid, "slow", "completed", 60),
         "the task finishes on the worker that holds it"

@@ -3,34 +3,11 @@
 //! does not wedge the worker (issue 10, item 3).
 
 mod common;
-use common::{docker_ready, find_task, wait_for, Env, TaskJson};
+use common::{docker_ready, find_task, push_around_hook, wait_for, Env, TaskJson};
 use git_dgrid::layout::{task_path, State};
-use std::path::Path;
 use std::process::Stdio;
 
 const IMAGE: &str = "dgrid/busybox:latest";
-
-/// Writes `files` (path, content) in `clone`, commits them and pushes around the hook.
-fn push_around_the_hook(env: &Env, clone: &Path, files: &[(String, String)]) {
-    for (path, content) in files {
-        let full = clone.join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, content).unwrap();
-    }
-    env.git(clone, &["add", "-A"]);
-    env.git(clone, &["commit", "--quiet", "-m", "hostile files"]);
-    env.git(
-        clone,
-        &[
-            "-c",
-            "core.hooksPath=/dev/null",
-            "push",
-            "--quiet",
-            "origin",
-            "HEAD:main",
-        ],
-    );
-}
 
 fn task(id: &str) -> String {
     TaskJson::file(id)
@@ -59,10 +36,10 @@ fn ids_in_two_places_are_never_claimed_and_an_unreadable_result_wedges_nothing()
     let env = Env::new();
     let grid = env.grid("g.git");
     let clone = env.clone(grid.to_str().unwrap(), "c");
-    push_around_the_hook(
+    push_around_hook(
         &env,
         &clone,
-        &[
+        [
             // Flat and sharded in the queue.
             ("tasks/queue/twin.json".into(), task("twin")),
             (task_path(State::Queue, "twin"), task("twin")),
@@ -126,10 +103,10 @@ fn a_forged_lease_until_9999_is_taken_back_after_the_observers_lease() {
         .command("echo ran")
         .claim("ghost", "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 1)
         .to_string();
-    push_around_the_hook(
+    push_around_hook(
         &env,
         &clone,
-        &[(task_path(State::InProgress, "parked"), forged)],
+        [(task_path(State::InProgress, "parked"), forged)],
     );
     let mut child = env
         .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())

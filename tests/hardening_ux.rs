@@ -4,7 +4,7 @@
 //! Hostile files are pushed with plain git, around the pre-push hook.
 
 mod common;
-use common::{Env, TaskJson};
+use common::{push_around_hook, AroundHook, Env, TaskJson};
 use git_dgrid::layout::{task_path, State};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -34,28 +34,13 @@ fn assert_no_controls(what: &str, text: &str) {
 /// A commit on `clone` with `path` = `content`, by a hostile author and subject, pushed around
 /// the hook.
 fn push_hostile(env: &Env, clone: &Path, path: &str, content: &str) {
-    let file = clone.join(path);
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, content).unwrap();
-    env.git(clone, &["add", path]);
-    let out = env
-        .cmd("git", clone)
-        .args(["commit", "--quiet", "-m", &format!("subject {HOSTILE}")])
-        .env("GIT_AUTHOR_NAME", format!("author {HOSTILE}"))
-        .output()
-        .unwrap();
-    common::assert_success(&out);
-    env.git(
-        clone,
-        &[
-            "-c",
-            "core.hooksPath=/dev/null",
-            "push",
-            "--quiet",
-            "origin",
-            "HEAD:main",
-        ],
-    );
+    let pushed = AroundHook::new(env, clone)
+        .subject(format!("subject {HOSTILE}"))
+        .author(format!("author {HOSTILE}"))
+        .push([(path.to_string(), content)]);
+    if let Err(why) = pushed {
+        panic!("pushing {path} around the hook: {why}");
+    }
 }
 
 /// A grid with `done` completed (its output full of escapes) and `evil` queued with a hostile
@@ -317,21 +302,10 @@ fn small_output_defects() {
         "started_at": "2026-01-01T00:00:00Z", "last_heartbeat": "2026-01-01T00:00:00Z",
         "state": "stopped",
     });
-    env.git(&clone, &["pull", "--quiet", "--rebase", "origin", "main"]);
-    let path = clone.join("nodes/n1.json");
-    std::fs::write(&path, node.to_string()).unwrap();
-    env.git(&clone, &["add", "nodes/n1.json"]);
-    env.git(&clone, &["commit", "--quiet", "-m", "node"]);
-    env.git(
+    push_around_hook(
+        &env,
         &clone,
-        &[
-            "-c",
-            "core.hooksPath=/dev/null",
-            "push",
-            "--quiet",
-            "origin",
-            "HEAD:main",
-        ],
+        [("nodes/n1.json".to_string(), node.to_string())],
     );
     let out = env.dgrid(&clone, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

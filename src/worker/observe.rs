@@ -5,12 +5,13 @@
 
 use crate::grid::reap::ReapPolicy;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::layout::State;
 use crate::node::NodeState;
 use crate::task::Claim;
 use crate::worker::clock::Clock;
 use chrono::{DateTime, Utc};
 use gix::ObjectId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +23,13 @@ pub struct Observer {
     /// node id -> (its record's blob, when we first saw that blob)
     seen: HashMap<String, (ObjectId, Instant)>,
     stopped: HashMap<String, bool>,
-    /// task id -> (its in-progress file's blob, when we first saw that blob). A live claimant
+    /// in-progress file's path -> (its blob, when we first saw that blob). A live claimant
     /// rewrites its claim on every lease renewal, so a claim unchanged for longer than our lease
     /// (plus the skew margin) has run out whatever its `lease_expires_at` says: a claimant's clock
-    /// far ahead, or a forged lease until the year 9999, cannot park a task.
+    /// far ahead, or a forged lease until the year 9999, cannot park a task. Keyed by path, not
+    /// id: two in-progress files of one (duplicated) id would otherwise reset each other's time at
+    /// every look. Only files in progress at the last observation are kept: a long-running worker
+    /// would otherwise keep one entry for every task it ever saw running.
     claims_seen: HashMap<String, (ObjectId, Instant)>,
 }
 
@@ -42,13 +46,29 @@ impl Observer {
         }
     }
 
-    /// Notes every node record whose content changed since the last look.
+    /// Notes every node record whose content changed since the last look, and forgets the claims
+    /// no longer in progress. `snapshot` must list the whole grid (`Snapshot::read`): the claims
+    /// seen are pruned to its in-progress files. The poll's cheap look at leases asks
+    /// [`may_reap`](ReapPolicy::may_reap) about only some of them, lazily, so pruning is done
+    /// here and never there.
     pub fn observe(&mut self, repo: &gix::Repository, snapshot: &Snapshot) {
         for node in &snapshot.nodes {
             self.note(&node.id, node.blob, || {
                 snapshot::load_node(repo, node).is_some_and(|r| r.state == NodeState::Stopped)
             });
         }
+        self.keep_claims_in_progress(snapshot);
+    }
+
+    /// Forgets the claims seen whose file is no longer in progress in `snapshot`. A claim that
+    /// comes back later is timed from then: later, never sooner, than it would have been.
+    fn keep_claims_in_progress(&mut self, snapshot: &Snapshot) {
+        let in_progress: HashSet<&str> = snapshot
+            .in_state(State::InProgress)
+            .map(|t| t.path.as_str())
+            .collect();
+        self.claims_seen
+            .retain(|path, _| in_progress.contains(path.as_str()));
     }
 
     /// Notes that `node`'s record is `blob`; `stopped` reads whether it says the node stopped, and
@@ -84,10 +104,10 @@ impl Observer {
 impl ReapPolicy for Observer {
     fn may_reap(&mut self, _snapshot: &Snapshot, task: &TaskRef, claim: &Claim) -> bool {
         let now = self.clock.instant();
-        let since = match self.claims_seen.get(&task.id) {
+        let since = match self.claims_seen.get(&task.path) {
             Some((blob, since)) if *blob == task.blob => *since,
             _ => {
-                self.claims_seen.insert(task.id.clone(), (task.blob, now));
+                self.claims_seen.insert(task.path.clone(), (task.blob, now));
                 now
             }
         };
@@ -103,7 +123,6 @@ impl ReapPolicy for Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::State;
     use crate::worker::clock::FixedClock;
 
     const LEASE: Duration = Duration::from_secs(60);
@@ -131,14 +150,81 @@ mod tests {
 
     /// [`may_reap`] for a task whose in-progress file is `file`.
     fn may_reap_file(observer: &mut Observer, claim: &Claim, file: ObjectId) -> bool {
-        let task = TaskRef {
-            id: "t1".into(),
+        may_reap_task(observer, claim, &in_progress("t1", file))
+    }
+
+    fn may_reap_task(observer: &mut Observer, claim: &Claim, task: &TaskRef) -> bool {
+        observer.may_reap(&Snapshot::empty(), task, claim)
+    }
+
+    fn in_progress(id: &str, file: ObjectId) -> TaskRef {
+        TaskRef {
+            id: id.into(),
             state: State::InProgress,
-            path: "tasks/in_progress/t1.json".into(),
+            path: format!("tasks/in_progress/{id}.json"),
             blob: file,
             commit: file,
-        };
-        observer.may_reap(&Snapshot::empty(), &task, claim)
+        }
+    }
+
+    /// A grid whose only tasks are `tasks` (and no node records, so no blob is read).
+    fn snapshot_of(tasks: &[TaskRef]) -> Snapshot {
+        let mut snapshot = Snapshot::empty();
+        snapshot.tasks = tasks.to_vec();
+        snapshot
+    }
+
+    fn a_repo() -> (tempfile::TempDir, gix::Repository) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let repo = gix::init_bare(dir.path()).expect("a bare repository");
+        (dir, repo)
+    }
+
+    #[test]
+    fn claims_seen_are_pruned_to_the_files_in_progress_at_each_observation() {
+        let (clock, mut observer) = setup();
+        let (_dir, repo) = a_repo();
+        let forged = claim("ghost", "9999-12-31T23:59:59Z");
+        let tasks: Vec<TaskRef> = (0..50)
+            .map(|i| in_progress(&format!("t{i}"), blob(i)))
+            .collect();
+        for task in &tasks {
+            assert!(!may_reap_task(&mut observer, &forged, task));
+        }
+        assert_eq!(observer.claims_seen.len(), 50);
+        // The others ended (completed, failed, requeued): only t7 is still in progress.
+        let mut done = tasks.clone();
+        done.retain(|t| t.id != "t7");
+        for t in &mut done {
+            t.state = State::Completed;
+        }
+        done.push(tasks[7].clone());
+        observer.observe(&repo, &snapshot_of(&done));
+        assert_eq!(
+            observer.claims_seen.keys().collect::<Vec<_>>(),
+            ["tasks/in_progress/t7.json"]
+        );
+        // What is kept keeps its time: t7's unchanged claim still runs out a lease after it was
+        // first seen.
+        clock.advance(LEASE + SKEW + Duration::from_secs(1));
+        assert!(may_reap_task(&mut observer, &forged, &tasks[7]));
+    }
+
+    #[test]
+    fn two_in_progress_files_of_one_id_are_timed_apart() {
+        let (clock, mut observer) = setup();
+        let forged = claim("ghost", "9999-12-31T23:59:59Z");
+        let flat = in_progress("dup", blob(1));
+        let mut sharded = in_progress("dup", blob(2));
+        sharded.path = "tasks/in_progress/ab/dup.json".into();
+        for advance in [LEASE, SKEW + Duration::from_secs(1)] {
+            assert!(!may_reap_task(&mut observer, &forged, &flat));
+            assert!(!may_reap_task(&mut observer, &forged, &sharded));
+            clock.advance(advance);
+        }
+        // Both files have looked the same for longer than a lease and the margin.
+        assert!(may_reap_task(&mut observer, &forged, &flat));
+        assert!(may_reap_task(&mut observer, &forged, &sharded));
     }
 
     #[test]

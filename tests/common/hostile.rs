@@ -3,12 +3,15 @@
 //! state of a grid, with a ledger of what it pushed so the soak can tell which tasks must end
 //! exactly once. Seeded: a failing run replays with `DGRID_TEST_SEED`.
 
-use crate::common::{Env, TaskJson};
+use crate::common::{AroundHook, Content, Env, TaskJson};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const IMAGE: &str = "dgrid/busybox:latest";
 const STATES: [&str; 4] = ["queue", "in_progress", "completed", "failed"];
+/// Pushes a round may take: three workers heartbeating every second win most races against six
+/// plain git commands on a loaded machine, so the generator is patient.
+const ROUND_TRIES: u32 = 60;
 /// The read cap of the grid (README: "a task file is UTF-8 JSON of at most 256 KiB").
 const CAP: usize = 256 * 1024;
 
@@ -70,16 +73,11 @@ impl Ledger {
     }
 }
 
-enum Content {
-    Bytes(Vec<u8>),
-    Symlink(&'static str),
-}
-
 pub struct Generator {
     /// Decides every file: the same seed makes the same rounds, whatever the timing.
     rng: fastrand::Rng,
-    /// Decides only the pauses, whose number depends on lost races: kept apart from `rng` so
-    /// that a replay pushes the same files.
+    /// Decides only the pauses between rounds, whose number depends on lost races: kept apart
+    /// from `rng` so that a replay pushes the same files.
     pub jitter: fastrand::Rng,
     pub ledger: Ledger,
     /// The three workers' node ids.
@@ -273,7 +271,7 @@ impl Generator {
             6 => (
                 path,
                 "a symbolic link",
-                Content::Symlink("../../../README.md"),
+                Content::Symlink("../../../README.md".into()),
             ),
             7 => (path, "an empty file", Content::Bytes(Vec::new())),
             _ => (
@@ -418,50 +416,23 @@ impl Generator {
     /// Returns an error message when the push never landed.
     pub fn push_round(&mut self, env: &Env, clone: &Path) -> Result<(), String> {
         let files = self.round();
-        for _ in 0..20 {
-            let ok = |args: &[&str]| {
-                env.cmd("git", clone)
-                    .args(args)
-                    .output()
-                    .map(|o| o.status.success())
-                    .unwrap_or(false)
-            };
-            if !ok(&["fetch", "--quiet", "origin", "main"])
-                || !ok(&["reset", "--quiet", "--hard", "origin/main"])
-                || !ok(&["clean", "--quiet", "-fdx"])
-            {
-                return Err("the generator could not fetch the grid".into());
+        let pushed = AroundHook::new(env, clone)
+            .subject("hostile soak")
+            .tries(ROUND_TRIES)
+            .push(files);
+        match pushed {
+            Ok(landed) => {
+                let attempts = landed.attempts as usize;
+                self.ledger.pushes += attempts;
+                self.ledger.lost_races += attempts.saturating_sub(1);
+                Ok(())
             }
-            for (path, content) in &files {
-                write(&clone.join(path), content);
+            Err(why) => {
+                self.ledger.pushes += ROUND_TRIES as usize;
+                self.ledger.lost_races += ROUND_TRIES as usize;
+                Err(format!("the generator could not push a round: {why}"))
             }
-            self.ledger.pushes += 1;
-            if ok(&["add", "-A"])
-                && ok(&["commit", "--quiet", "-m", "hostile soak"])
-                && ok(&[
-                    "-c",
-                    "core.hooksPath=/dev/null",
-                    "push",
-                    "--quiet",
-                    "origin",
-                    "HEAD:main",
-                ])
-            {
-                return Ok(());
-            }
-            self.ledger.lost_races += 1;
-            std::thread::sleep(std::time::Duration::from_millis(self.jitter.u64(50..300)));
         }
-        Err("the generator lost 20 races in a row".into())
-    }
-}
-
-fn write(path: &PathBuf, content: &Content) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let _ = std::fs::remove_file(path);
-    match content {
-        Content::Bytes(bytes) => std::fs::write(path, bytes).unwrap(),
-        Content::Symlink(target) => std::os::unix::fs::symlink(target, path).unwrap(),
     }
 }
 
