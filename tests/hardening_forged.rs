@@ -76,3 +76,43 @@ fn a_forged_node_record_does_not_stop_a_live_worker() {
     assert!(status.success(), "{log}");
     assert!(log.contains("forged"), "the worker says what it saw: {log}");
 }
+
+/// Issue 10, item 6: a node record whose heartbeat is dated in the future (a dead worker whose
+/// clock ran ahead, or a forgery) must not park its node id forever: a start from another state dir
+/// is refused while the record could be a live worker's, and takes the id over once this machine
+/// has seen the record unchanged for longer than a lease.
+#[test]
+fn a_node_record_dated_in_the_future_parks_its_id_for_a_lease_not_forever() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let forged = r#"{"id":"parked","hostname":"evil","version":"0","labels":[],"slots":1,"cpus":1,"memory":0,"started_at":"2026-01-01T00:00:00Z","last_heartbeat":"2099-01-01T00:00:00Z","state":"running","heartbeat_interval":1,"running":[],"completed":0,"failed":0,"session":"forged-session"}"#;
+    push_around_hook(&env, &clone, [("nodes/parked.json".to_string(), forged)]);
+    let start = || {
+        env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+            .args(["work", "--once", "--node-id", "parked", "--repo"])
+            .arg(&grid)
+            .arg("--state-dir")
+            .arg(env.path("state"))
+            .args([
+                "--lease",
+                "3",
+                "--clock-skew",
+                "0",
+                "--heartbeat-interval",
+                "1",
+            ])
+            .output()
+            .unwrap()
+    };
+    let refused = start();
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{log}");
+    assert!(log.contains("in the future"), "{log}");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let taken_over = start();
+    let log = String::from_utf8_lossy(&taken_over.stderr);
+    assert_eq!(taken_over.status.code(), Some(1), "nothing to do: {log}");
+    let record = env.git(&grid, &["show", "main:nodes/parked.json"]);
+    assert!(!record.contains("forged-session"), "{record}");
+}

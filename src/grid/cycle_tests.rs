@@ -563,6 +563,42 @@ fn another_live_session_under_this_node_id_stops_the_transition() {
 }
 
 #[test]
+fn a_record_dated_in_the_future_refuses_a_start_only_until_it_has_looked_the_same_for_a_lease() {
+    // A dead worker whose clock ran two days ahead, or a forgery: its heartbeat date never runs
+    // out, so silence is also judged by how long this state dir has seen the record unchanged.
+    let fx = grid(&[node_file(
+        ME,
+        node(ME, "2026-01-03T12:00:00Z", "someone-else"),
+    )]);
+    let blob = fx.snapshot.nodes[0].blob;
+    let other_blob = gix::ObjectId::empty_blob(gix::hash::Kind::Sha1);
+    // (the record watched, for how long) -> may write?
+    let rows = [
+        (None, false),
+        (Some((blob, Duration::from_secs(900))), false),
+        (Some((other_blob, Duration::from_secs(5000))), false),
+        // The silence is 960 s here (lease and skew).
+        (Some((blob, Duration::from_secs(961))), true),
+    ];
+    for (watched, may_write) in rows {
+        let case = Case {
+            heartbeat: true,
+            watched,
+            ..Case::default()
+        };
+        let planned = case.plan(&fx, &mut FakeReaper::default());
+        assert_eq!(planned.is_ok(), may_write, "{watched:?}");
+        if let Err(e) = planned {
+            let message = format!("{e:#}");
+            assert!(
+                message.contains("dated 172800 s in the future"),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_record_of_another_session_while_this_one_writes_is_replaced_not_obeyed() {
     // A forged record (or a misconfigured worker's) under this node id, while this process wrote
     // a moment ago: no rightful takeover is possible, so this one keeps its id and says so.

@@ -7,7 +7,11 @@
 //!
 //! - At start, a record written by another session is taken over only when that worker stopped,
 //!   has been silent for longer than a lease (its tasks are due to be taken back anyway), or wrote
-//!   from this same state dir (it is this node before a crash or a restart).
+//!   from this same state dir (it is this node before a crash or a restart). Silence is judged by
+//!   the record's heartbeat, and also on this machine's own clock: a record this state dir has
+//!   seen unchanged for longer than a lease (over refused starts) is a dead worker's, whatever its
+//!   date says; a heartbeat dated in the future (a clock ahead, a forgery) parks the id for a
+//!   lease, not forever.
 //! - Once running, a record written by another session means that another process took the id
 //!   over while this one was silent for a lease: its claims were taken back, so this one stops.
 //!   Unless this one has written within a lease: then no worker following these rules took the id
@@ -17,6 +21,7 @@
 use crate::grid::snapshot::{self, Snapshot};
 use crate::node::NodeState;
 use chrono::{DateTime, Utc};
+use gix::ObjectId;
 use std::time::Duration;
 
 message_error!(
@@ -36,6 +41,9 @@ pub struct Ownership {
     pub silence: Duration,
     /// How long ago, on this process's own clock, its last write landed (`None`: never).
     pub since_last_write: Option<Duration>,
+    /// The node record (blob) that refused an earlier start from this state dir, and how long ago
+    /// on this machine's clock it was first seen so.
+    pub watched: Option<(ObjectId, Duration)>,
 }
 
 impl Ownership {
@@ -48,11 +56,11 @@ impl Ownership {
         node_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, NodeIdInUse> {
-        let Some(record) = snapshot
+        let Some((blob, record)) = snapshot
             .nodes
             .iter()
             .find(|n| n.id == node_id)
-            .and_then(|n| snapshot::load_node(repo, n))
+            .and_then(|n| Some((n.blob, snapshot::load_node(repo, n)?)))
         else {
             return Ok(None);
         };
@@ -76,16 +84,25 @@ impl Ownership {
         let silent_for = DateTime::parse_from_rfc3339(&record.last_heartbeat)
             .map(|t| (now - t.with_timezone(&Utc)).num_seconds())
             .unwrap_or(i64::MAX);
+        let unchanged_for = self
+            .watched
+            .filter(|(seen, _)| *seen == blob)
+            .map_or(0, |(_, d)| d.as_secs() as i64);
         let silence = self.silence.as_secs() as i64;
         if record.state == NodeState::Stopped
-            || silent_for > silence
+            || silent_for.max(unchanged_for) > silence
             || self.previous_sessions.contains(&record.session)
         {
             return Ok(None);
         }
+        let heartbeat = if silent_for < 0 {
+            format!("last heartbeat dated {} s in the future", -silent_for)
+        } else {
+            format!("last heartbeat {silent_for} s ago")
+        };
         Err(NodeIdInUse(format!(
-            "node id {node_id:?} is in use by another worker (on host {host}, last heartbeat {silent_for} s ago, not from this state dir). Give each worker its own --node-id; if that worker was this one and its state dir was lost, start again in {} s, when its lease has run out",
-            silence - silent_for.max(0) + 1
+            "node id {node_id:?} is in use by another worker (on host {host}, {heartbeat}, not from this state dir). Give each worker its own --node-id; if that worker was this one and its state dir was lost, start again in {} s: a record still unchanged then is taken over",
+            silence - silent_for.max(unchanged_for).max(0) + 1
         )))
     }
 }

@@ -246,6 +246,8 @@ pub struct WorkerIntent {
     pub started: bool,
     /// How long ago that write landed (see `Ownership::since_last_write`).
     pub since_last_write: Option<Duration>,
+    /// The record that refused an earlier start, and for how long (see `Ownership::watched`).
+    pub watched: Option<(gix::ObjectId, Duration)>,
 }
 
 impl WorkerIntent {
@@ -260,6 +262,7 @@ impl WorkerIntent {
             started: self.started,
             silence: Duration::from_secs(960),
             since_last_write: self.since_last_write,
+            watched: self.watched,
         };
         let mut node = node_record(ME, NOW, SESSION);
         node.running = self.node_running.clone();

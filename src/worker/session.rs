@@ -16,11 +16,18 @@ use std::time::Duration;
 /// In the node's folder of the state dir: the sessions of the last processes started from here.
 const SESSION_FILE: &str = "sessions";
 
+/// In the node's folder of the state dir: the node record (blob id) that refused the last start
+/// and when this machine first saw it do so (Unix seconds), so that a record that never changes
+/// (a dead worker whose clock ran ahead, a forgery) stops refusing after a lease.
+const REFUSED_BY_FILE: &str = "refused-by";
+
 /// How many sessions back the sessions file remembers.
 const SESSIONS_KEPT: usize = 8;
 
 pub struct NodeSession {
     pub ownership: Ownership,
+    /// The node's folder in the state dir.
+    dir: std::path::PathBuf,
     /// Held for the life of the process: one worker per state dir and node id.
     _lock: std::fs::File,
 }
@@ -57,7 +64,9 @@ impl NodeSession {
                 started: false,
                 silence,
                 since_last_write: None,
+                watched: None,
             },
+            dir: node_dir.to_path_buf(),
             _lock: lock,
         })
     }
@@ -68,15 +77,31 @@ impl NodeSession {
 
     /// Checks that no other live worker uses the node id of `node` (before touching the node's
     /// containers), and carries the node's counters over from its record on the grid.
-    pub fn take_up(&self, grid: &Grid, node: &mut NodeRecord, now: DateTime<Utc>) -> Result<()> {
+    pub fn take_up(
+        &mut self,
+        grid: &Grid,
+        node: &mut NodeRecord,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let tip = grid.fetch()?;
         let snapshot = Snapshot::read(&grid.repo, tip)?;
-        self.ownership.check(&grid.repo, &snapshot, &node.id, now)?;
-        let previous = snapshot
-            .nodes
-            .iter()
-            .find(|n| n.id == node.id)
-            .and_then(|n| snapshot::load_node(&grid.repo, n));
+        let record = snapshot.nodes.iter().find(|n| n.id == node.id);
+        let refused_by = self.dir.join(REFUSED_BY_FILE);
+        let noted = read_refused_by(&refused_by);
+        self.ownership.watched = noted.map(|(blob, since)| {
+            let unix = now.timestamp().max(0) as u64;
+            (blob, Duration::from_secs(unix.saturating_sub(since)))
+        });
+        if let Err(refused) = self.ownership.check(&grid.repo, &snapshot, &node.id, now) {
+            if let Some(record) = record.filter(|r| noted.is_none_or(|(b, _)| b != r.blob)) {
+                let line = format!("{} {}\n", record.blob, now.timestamp().max(0));
+                // Best effort: without the note, the next start only waits longer.
+                let _ = spool::write_durably(&refused_by, line.as_bytes());
+            }
+            return Err(refused.into());
+        }
+        let _ = std::fs::remove_file(&refused_by);
+        let previous = record.and_then(|n| snapshot::load_node(&grid.repo, n));
         if let Some(previous) = previous {
             node.completed = previous.completed;
             node.failed = previous.failed;
@@ -110,6 +135,17 @@ impl NodeSession {
             session: self.ownership.session.clone(),
         }
     }
+}
+
+/// The record noted in the refused-by file at `path` and when it was first seen (Unix seconds);
+/// `None` when there is none or it is unreadable (then the watch starts again).
+fn read_refused_by(path: &Path) -> Option<(gix::ObjectId, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (blob, since) = text.trim().split_once(' ')?;
+    Some((
+        gix::ObjectId::from_hex(blob.as_bytes()).ok()?,
+        since.parse().ok()?,
+    ))
 }
 
 /// Adds `session` to the sessions noted in `path` before this process writes anything, so that
