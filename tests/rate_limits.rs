@@ -87,3 +87,36 @@ fn a_worker_waits_out_rate_limits_and_loses_nothing() {
         assert!(log.contains(&format!("finished {id} (attempt 1)")), "{log}");
     }
 }
+
+#[test]
+fn sigterm_ends_a_rate_limited_workers_wait() {
+    let env = Env::new();
+    let (grid, _clone, _) = setup(&env);
+    // Every push refused, asking for ten minutes of quiet.
+    let hook = grid.join("hooks/pre-receive");
+    let script =
+        format!("#!/bin/sh\ncat >/dev/null\necho '{GITHUB_SAYS} Retry-After: 600' >&2\nexit 1\n");
+    std::fs::write(&hook, script).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = env.path("worker.log");
+    let mut child = worker(&env, &grid, "patient", &["--grace", "3"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        common::wait_for(60, || read().contains("rate limited")),
+        "{}",
+        read()
+    );
+    assert!(
+        read().contains("trying again in 6"),
+        "the remote's 600 s: {}",
+        read()
+    );
+    unsafe_kill(&child, "TERM");
+    // Far less than the ten minutes asked for: the stop ends the wait.
+    let status = common::wait_exit(&mut child, 60);
+    assert!(status.success(), "{}", read());
+    assert!(read().contains("stopped"), "{}", read());
+}

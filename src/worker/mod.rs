@@ -246,12 +246,10 @@ impl Worker {
         loop {
             match self.cycle(self.shutdown.requests.count() == 0, true) {
                 Ok(()) => break,
-                Err(e)
-                    if e.is::<RateLimited>()
-                        && !self.shutdown.requests.past_grace(self.cfg.grace) =>
-                {
-                    self.remote_trouble(e)?
-                }
+                // Told to stop meanwhile: the loop below stops as it always does (results
+                // owed stay in the spool if the remote still will not take them).
+                Err(e) if e.is::<RateLimited>() && self.shutdown.requests.count() > 0 => break,
+                Err(e) if e.is::<RateLimited>() => self.remote_trouble(e)?,
                 Err(e) => return Err(e),
             }
         }
