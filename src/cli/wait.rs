@@ -31,8 +31,9 @@ fn count(snapshot: &Snapshot, ids: &[String]) -> Counts {
     c
 }
 
-/// Polls (at the pace of [`Pace`], starting at `interval`) until every task is completed or failed. Exit 0 if all succeeded, a clean "no" (exit 1)
-/// otherwise: the last line shown says how many failed.
+/// Polls (at the pace of [`Pace`], starting at `interval`) until every task is completed or
+/// failed. Exit 0 if all succeeded, a clean "no" (exit 1) otherwise: the last line shown says how
+/// many failed.
 pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<()> {
     let total = ids.len() as u64;
     let bar = if std::io::stderr().is_terminal() {
@@ -61,7 +62,8 @@ pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<()> {
         pace.saw(moved);
         let c = match (last, moved) {
             (Some(c), false) => c,
-            // Rate limited before the first fetch: what the submit's own push left.
+            // The first look, or a new tip. A first look that was rate limited counts what the
+            // submit's own push left in the tracking ref.
             _ => {
                 let tip = match known {
                     Some(tip) => tip,
