@@ -25,8 +25,10 @@ impl std::error::Error for RateLimited {}
 /// - GitHub: "You have exceeded a secondary rate limit. Please wait a few minutes before you try
 ///   again", "API rate limit exceeded for ...";
 /// - GitLab (Rack::Attack and its push throttle): "429 Too Many Requests", "Retry later",
-///   "Too many pushes".
-const SIGNS: [&str; 6] = [
+///   "Too many pushes", and its application limits' "This endpoint has been requested too many
+///   times. Try again later.".
+const SIGNS: [&str; 7] = [
+    "requested too many times",
     "returned error: 429",
     "rate limit",
     "rate-limit",
@@ -96,6 +98,7 @@ mod tests {
             "remote: API rate limit exceeded for user ID 1.",
             "remote: GitLab: 429 Too Many Requests",
             "remote: Retry later",
+            "remote: GitLab: This endpoint has been requested too many times. Try again later.",
             "remote: Too many pushes to this project, try again in 60 seconds",
         ] {
             assert!(is_rate_limit(text), "{text}");
