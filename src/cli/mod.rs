@@ -13,6 +13,7 @@ pub mod hook;
 pub mod init;
 pub mod install_hooks;
 pub mod manage;
+pub mod poll_pace;
 pub mod read;
 pub mod show;
 pub mod status;

@@ -2,6 +2,7 @@
 //! clone's remote, a cache clone of `--repo`, or a given ref; in the grid repository itself (bare,
 //! no remote) its own `main`.
 
+use super::poll_pace::{self, Look};
 use crate::gitcmd;
 use crate::grid::location::GridArgs;
 use crate::grid::Grid;
@@ -23,13 +24,32 @@ pub struct ReadArgs {
 
 pub struct ReadSource {
     pub repo: gix::Repository,
+    /// Whether this read fetched a new tip from the remote (false: what was there already).
+    pub fetched: bool,
     pub tip: Option<ObjectId>,
     /// For headings: the remote, or the ref read.
     pub describe: String,
     pub limits: crate::task::Limits,
 }
 
+/// How fresh a read of a remote grid must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// Fetch first (unless `--no-fetch`).
+    Always,
+    /// Ask the remote (`ls-remote`) and fetch only if its tip is not this one: a follower's
+    /// repeated reads (`status --watch`).
+    IfMoved(Option<ObjectId>),
+    /// What was fetched last, without asking the remote.
+    Never,
+}
+
 pub fn open(args: &ReadArgs) -> Result<ReadSource> {
+    open_with(args, Fetch::Always)
+}
+
+/// Like [`open`], as fresh as `fetch` says.
+pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
     if let Some(reference) = &args.reference {
         let local = LocalRepo::current()?;
         let hex = gitcmd::output(
@@ -43,6 +63,7 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
         )
         .with_context(|| format!("--ref {reference}: no such commit"))?;
         return Ok(ReadSource {
+            fetched: false,
             repo: local.open()?,
             tip: Some(crate::odb::parse_oid(&hex)?),
             describe: reference.clone(),
@@ -69,6 +90,7 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
             .transpose()?;
             let describe = local.git_dir.display().to_string();
             return Ok(ReadSource {
+                fetched: false,
                 repo: local.open()?,
                 tip,
                 describe,
@@ -77,12 +99,17 @@ pub fn open(args: &ReadArgs) -> Result<ReadSource> {
         }
     }
     let grid = Grid::open_resolved(&grid_args)?;
-    let tip = if args.no_fetch {
-        grid.tip()?
-    } else {
-        grid.fetch()?
+    let (tip, fetched) = match fetch {
+        _ if args.no_fetch => (grid.tip()?, false),
+        Fetch::Always => (grid.fetch()?, true),
+        Fetch::Never => (grid.tip()?, false),
+        Fetch::IfMoved(known) => match poll_pace::look(&grid, Some(known))? {
+            Look::Moved(tip) => (tip, true),
+            Look::Same | Look::Limited => (grid.tip()?, false),
+        },
     };
     Ok(ReadSource {
+        fetched,
         describe: grid.describe(),
         tip,
         limits: grid.limits,

@@ -1,13 +1,15 @@
 //! `git dgrid status`: the grid at a glance, as a table, JSON, or a static HTML dashboard.
 
-use super::read::{self, ReadArgs, ReadSource};
+use super::poll_pace::Pace;
+use super::read::{self, Fetch, ReadArgs, ReadSource};
 use crate::dashboard::{history, html, table, StatusModel};
 use crate::grid::Snapshot;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use gix::ObjectId;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Show the grid: nodes and their liveness, counts, queue, running tasks, recent results
 #[derive(clap::Args, Debug)]
@@ -82,7 +84,11 @@ fn use_color() -> bool {
 
 /// The grid, freshly read (fetched unless told otherwise), and its status at the time given or now.
 fn read_model(args: &Args) -> Result<(ReadSource, StatusModel, DateTime<Utc>)> {
-    let source = read::open(&args.read)?;
+    read_model_with(args, Fetch::Always)
+}
+
+fn read_model_with(args: &Args, fetch: Fetch) -> Result<(ReadSource, StatusModel, DateTime<Utc>)> {
+    let source = read::open_with(&args.read, fetch)?;
     let now = now(args)?;
     let snapshot = Snapshot::read(&source.repo, source.tip)?;
     let recent = history::recent_results(&source.repo, source.tip, 50)?;
@@ -90,19 +96,27 @@ fn read_model(args: &Args) -> Result<(ReadSource, StatusModel, DateTime<Utc>)> {
     Ok((source, model, now))
 }
 
-fn table_text(args: &Args) -> Result<String> {
-    let (source, model, _) = read_model(args)?;
-    Ok(table::render(&model, &source.describe, use_color()))
+/// The table, the tip it was read at, and whether reading it fetched a new tip.
+fn table_text(args: &Args, fetch: Fetch) -> Result<(String, Option<ObjectId>, bool)> {
+    let (source, model, _) = read_model_with(args, fetch)?;
+    let text = table::render(&model, &source.describe, use_color());
+    Ok((text, source.tip, source.fetched))
 }
 
 /// Shows the table every `interval` until interrupted. Once the first table is shown, a refresh
 /// that fails (the network, say) says so (on a terminal under the last table, which stays) and the
 /// next refresh tries again, as `watch` does.
+///
+/// The table is redrawn every `interval` (ages and liveness change with time alone), but the
+/// remote is asked only at the [`Pace`]: `ls-remote` first, a fetch only when the tip moved, less
+/// often while nothing changes.
 fn watch(args: &Args, interval: Duration) -> Result<()> {
     // On a terminal each table replaces the last; in a pipe or a file they follow one another.
     let terminal = std::io::stdout().is_terminal();
     let clear = if terminal { "\x1b[2J\x1b[H" } else { "\n" };
-    let mut last = table_text(args)?;
+    let (mut last, mut tip, _) = table_text(args, Fetch::Always)?;
+    let mut pace = Pace::new(interval);
+    let mut next_look = Instant::now() + pace.wait();
     let mut out = std::io::stdout().lock();
     write!(out, "{clear}{last}")?;
     loop {
@@ -110,9 +124,20 @@ fn watch(args: &Args, interval: Duration) -> Result<()> {
         out.flush()?;
         std::thread::sleep(interval);
         let time = Utc::now().format("%H:%M:%S");
-        match table_text(args) {
-            Ok(text) => {
-                last = text;
+        let looks = Instant::now() >= next_look;
+        let fetch = if looks {
+            Fetch::IfMoved(tip)
+        } else {
+            Fetch::Never
+        };
+        let read = table_text(args, fetch);
+        if looks {
+            pace.saw(matches!(read, Ok((_, _, true))));
+            next_look = Instant::now() + pace.wait();
+        }
+        match read {
+            Ok((text, at, _)) => {
+                (last, tip) = (text, at);
                 write!(out, "{clear}{last}")?;
             }
             Err(e) if terminal => write!(out, "{clear}{last}\n{time} could not refresh: {e:#}\n")?,

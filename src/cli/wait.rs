@@ -1,6 +1,7 @@
 //! Following tasks until they finish (`submit --wait`), with a progress bar on a terminal and a
 //! plain line per change in a pipe.
 
+use super::poll_pace::{self, Look, Pace};
 use crate::exit::No;
 use crate::grid::{Grid, Snapshot};
 use crate::layout::State;
@@ -30,8 +31,9 @@ fn count(snapshot: &Snapshot, ids: &[String]) -> Counts {
     c
 }
 
-/// Polls until every task is completed or failed. Exit 0 if all succeeded, a clean "no" (exit 1)
-/// otherwise: the last line shown says how many failed.
+/// Polls (at the pace of [`Pace`], starting at `interval`) until every task is completed or
+/// failed. Exit 0 if all succeeded, a clean "no" (exit 1) otherwise: the last line shown says how
+/// many failed.
 pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<()> {
     let total = ids.len() as u64;
     let bar = if std::io::stderr().is_terminal() {
@@ -48,9 +50,28 @@ pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<()> {
         None
     };
     let mut last = None;
+    // `ls-remote` first, a fetch only when the tip moved, less often while nothing changes.
+    let mut pace = Pace::new(interval);
+    let mut known: Option<Option<gix::ObjectId>> = None;
     loop {
-        let tip = grid.fetch()?;
-        let c = count(&Snapshot::read(&grid.repo, tip)?, ids);
+        let look = poll_pace::look(grid, known)?;
+        let moved = matches!(look, Look::Moved(_));
+        if let Look::Moved(tip) = look {
+            known = Some(tip);
+        }
+        pace.saw(moved);
+        let c = match (last, moved) {
+            (Some(c), false) => c,
+            // The first look, or a new tip. A first look that was rate limited counts what the
+            // submit's own push left in the tracking ref.
+            _ => {
+                let tip = match known {
+                    Some(tip) => tip,
+                    None => grid.tip()?,
+                };
+                count(&Snapshot::read(&grid.repo, tip)?, ids)
+            }
+        };
         let line = format!(
             "queued {}, running {}, completed {}, failed {}",
             c.queued, c.running, c.completed, c.failed
@@ -73,6 +94,6 @@ pub fn follow(grid: &Grid, ids: &[String], interval: Duration) -> Result<()> {
                 _ => Err(No::said().into()),
             };
         }
-        std::thread::sleep(interval);
+        std::thread::sleep(pace.wait());
     }
 }

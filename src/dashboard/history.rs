@@ -1,6 +1,9 @@
 //! What the history of `main` tells: which results are newest, and the series the dashboard charts
 //! (tasks finished per hour, queue length over time, throughput per node). Read with gix, diffing
 //! each commit against its first parent and skipping identical subtrees.
+//!
+//! A shallow clone is enough: the charts read back to the start of the oldest hour of the window,
+//! and history ends quietly at the first commit whose parent was not fetched.
 
 use crate::grid::inspect::{changed_paths_under, queue_length};
 use crate::layout::{self, PathKind, State};
@@ -40,7 +43,13 @@ fn first_parent_line(
             .email
             .to_string()
             .ends_with(crate::grid::NODE_EMAIL_DOMAIN);
-        current = commit.parent_ids().next().map(|p| p.detach());
+        let parent = commit.parent_ids().next().map(|p| p.detach());
+        // The edge of a shallow clone (the dashboard workflow fetches two days): a commit whose
+        // parent is not here cannot be diffed, so what it changed is unknown and history ends.
+        if parent.is_some_and(|p| !repo.has_object(p)) {
+            break;
+        }
+        current = parent;
         steps.push(Step {
             id,
             time,
@@ -87,7 +96,7 @@ pub fn recent_results(
     Ok(ids)
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Series {
     /// (hour start, unix seconds; completed, failed) for each of the last 48 hours, oldest first.
     pub finished_per_hour: Vec<(i64, u32, u32)>,

@@ -4,6 +4,7 @@
 
 use crate::config::GitConfig;
 use crate::gitcmd;
+use crate::grid::rate_limit::{self, RateLimited};
 use crate::grid::sync::{self, Outcome, RemoteRefused, RemoteTip};
 use crate::odb;
 use crate::repo::LocalRepo;
@@ -39,6 +40,9 @@ pub struct Grid {
     /// Asked between retries whether to stop waiting for the remote (a worker told to stop whose
     /// grace period is over): the retry pauses end, and the operation fails with [`Interrupted`].
     give_up: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// How many rate-limited answers in a row an operation takes, waiting longer after each,
+    /// before it fails with [`RateLimited`]; 1 for a caller that paces itself (the worker).
+    rate_limit_tries: u32,
 }
 
 message_error!(
@@ -95,6 +99,7 @@ impl Grid {
             limits: local.limits()?,
             lock_path: local.git_dir.join("dgrid.lock"),
             give_up: None,
+            rate_limit_tries: RATE_LIMIT_TRIES,
         })
     }
 
@@ -114,12 +119,44 @@ impl Grid {
             limits: local.limits()?,
             lock_path: dir.join("dgrid.lock"),
             give_up: None,
+            rate_limit_tries: RATE_LIMIT_TRIES,
         })
     }
 
     /// Makes retry pauses end, and operations fail with [`Interrupted`], once `give_up` says so.
     pub fn give_up_when(&mut self, give_up: Arc<dyn Fn() -> bool + Send + Sync>) {
         self.give_up = Some(give_up);
+    }
+
+    /// Makes an operation fail with [`RateLimited`] after `tries` rate-limited answers in a row
+    /// (at least 1): a caller with its own pacing (the worker) waits for the remote itself.
+    pub fn rate_limit_tries(&mut self, tries: u32) {
+        self.rate_limit_tries = tries.max(1);
+    }
+
+    /// The remote answered the `attempt`-th time in a row (1 = the first) that it limits our
+    /// rate: waits longer each time (at least what the remote asked for) and returns to try
+    /// again, or gives up with [`RateLimited`] once the tries are spent.
+    pub(crate) fn rate_limited(&self, attempt: u32, what: &str, why: &str) -> Result<()> {
+        let hint = rate_limit::retry_hint(why);
+        if attempt >= self.rate_limit_tries {
+            let still = if attempt > 1 {
+                format!("; still limited after {attempt} tries, try again in a few minutes")
+            } else {
+                String::new()
+            };
+            return Err(RateLimited {
+                message: format!(
+                    "{} is rate limiting us ({what}): {}{still}",
+                    self.describe(),
+                    why.trim()
+                ),
+                retry_after: hint,
+            }
+            .into());
+        }
+        let wait = rate_limit::backoff(attempt, RATE_LIMIT_BASE, RATE_LIMIT_CAP, hint);
+        self.pause(wait.min(RATE_LIMIT_CAP * 2))
     }
 
     /// Waits `pause` before trying the remote again, unless waiting was given up.
@@ -177,14 +214,26 @@ impl Grid {
     /// nothing changed); the message of an unreachable remote names it.
     pub fn remote_tip(&self) -> Result<RemoteTip> {
         Ok(match sync::ls_remote(&self.dir, &self.remote)? {
-            RemoteTip::Unreachable(why) => {
-                if let Outcome::Denied(m) = sync::other_failure(&why) {
+            RemoteTip::Unreachable(why) => match sync::other_failure(&why) {
+                Outcome::Denied(m) => {
                     return Err(
                         RemoteRefused(format!("{} refused access: {m}", self.describe())).into(),
                     );
                 }
-                RemoteTip::Unreachable(format!("cannot reach {}: {why}", self.describe()))
-            }
+                // Polling is what a rate limit asks to slow down: the caller's pacing decides
+                // when to ask again, so this never waits here.
+                Outcome::RateLimited(m) => {
+                    return Err(RateLimited {
+                        message: format!(
+                            "{} is rate limiting us (ls-remote): {m}",
+                            self.describe()
+                        ),
+                        retry_after: rate_limit::retry_hint(&m),
+                    }
+                    .into());
+                }
+                _ => RemoteTip::Unreachable(format!("cannot reach {}: {why}", self.describe())),
+            },
             at => at,
         })
     }
@@ -192,8 +241,16 @@ impl Grid {
     /// Fetches `main`, retrying a few times when the remote cannot be reached; returns the new tip.
     pub fn fetch(&self) -> Result<Option<ObjectId>> {
         let mut delay = Duration::from_millis(100);
-        for attempt in 1..=NETWORK_TRIES {
+        let mut limited = 0;
+        let mut attempt = 0;
+        while attempt < NETWORK_TRIES {
             match sync::fetch(&self.dir, &self.remote, &self.tracking_ref)? {
+                Outcome::RateLimited(m) => {
+                    // Not a network failure: its own tries and waits.
+                    limited += 1;
+                    self.rate_limited(limited, "fetch", &m)?;
+                    continue;
+                }
                 Outcome::Done => return self.tip(),
                 Outcome::NoBranch => return Ok(None),
                 Outcome::Denied(m) => {
@@ -202,6 +259,7 @@ impl Grid {
                     )
                 }
                 Outcome::Unreachable(m) | Outcome::LostRace(m) | Outcome::Declined(m) => {
+                    attempt += 1;
                     if attempt == NETWORK_TRIES {
                         bail!("cannot fetch from {}: {m}", self.describe());
                     }
@@ -224,6 +282,12 @@ impl Grid {
 
 /// How often a remote that cannot be reached is tried before giving up.
 pub const NETWORK_TRIES: u32 = 4;
+
+/// Rate-limited answers in a row a command takes before it gives up: waits of about 1, 2, 4, 8
+/// and 16 s between them, half a minute in all (longer when the remote asks for longer).
+pub const RATE_LIMIT_TRIES: u32 = 6;
+const RATE_LIMIT_BASE: Duration = Duration::from_secs(1);
+const RATE_LIMIT_CAP: Duration = Duration::from_secs(60);
 
 /// A random duration between half of `d` and `d`.
 pub fn jitter(d: Duration) -> Duration {

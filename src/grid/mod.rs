@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod location;
 pub mod manage;
 pub mod ownership;
+pub mod rate_limit;
 pub mod reap;
 pub mod snapshot;
 pub mod start_failure;

@@ -3,6 +3,7 @@
 //! Python predecessor ran tasks twice.
 
 use crate::gitcmd;
+use crate::grid::rate_limit;
 use anyhow::Result;
 use gix::ObjectId;
 use std::path::Path;
@@ -29,6 +30,9 @@ pub enum Outcome {
     Unreachable(String),
     /// The remote has no `main` (fetch only).
     NoBranch,
+    /// The remote limits our rate (HTTP 429, GitHub's secondary rate limit): slow down and try
+    /// again, the same change is accepted later.
+    RateLimited(String),
 }
 
 const LOST_RACE: [&str; 8] = [
@@ -84,7 +88,12 @@ pub fn classify_push(success: bool, stdout: &str, stderr: &str) -> Outcome {
         } else {
             format!("{summary}\n{}", remote_messages(stderr))
         };
-        return Outcome::Declined(why.trim().to_string());
+        let why = why.trim().to_string();
+        // A hook that declines because we push too often: not a refusal of the change.
+        if rate_limit::is_rate_limit(&why) {
+            return Outcome::RateLimited(why);
+        }
+        return Outcome::Declined(why);
     }
     if success {
         // No line for main and no error: git had nothing to say, which cannot be trusted as success.
@@ -113,6 +122,10 @@ pub fn other_failure(stderr: &str) -> Outcome {
     let message = stderr.trim().to_string();
     if server_denied(stderr) {
         return Outcome::Denied(message);
+    }
+    // Before the denials: GitHub answers a secondary rate limit with a 403 and says why.
+    if rate_limit::is_rate_limit(stderr) {
+        return Outcome::RateLimited(message);
     }
     if lower.contains("couldn't find remote ref") {
         return Outcome::NoBranch;
@@ -290,6 +303,28 @@ mod tests {
         assert!(matches!(
             classify_push(true, "", ""),
             Outcome::Unreachable(_)
+        ));
+    }
+
+    #[test]
+    fn rate_limits_are_neither_declined_nor_denied() {
+        let github = "remote: You have exceeded a secondary rate limit. Please wait a few minutes before you try again.\n";
+        assert!(matches!(
+            classify_push(false, &line("!", "[remote rejected] (pre-receive hook declined)"), github),
+            Outcome::RateLimited(m) if m.contains("secondary rate limit")
+        ));
+        assert!(matches!(
+            classify_push(false, "", "error: RPC failed; HTTP 429 curl 22 The requested URL returned error: 429\nfatal: the remote end hung up unexpectedly\n"),
+            Outcome::RateLimited(_)
+        ));
+        // GitHub answers a secondary rate limit with a 403: still not a denial.
+        assert!(matches!(
+            other_failure(&format!("{github}fatal: unable to access 'https://github.com/o/r.git/': The requested URL returned error: 403\n")),
+            Outcome::RateLimited(_)
+        ));
+        assert!(matches!(
+            other_failure("remote: GitLab: 429 Too Many Requests\nfatal: Could not read from remote repository.\n"),
+            Outcome::RateLimited(_)
         ));
     }
 

@@ -54,6 +54,7 @@ impl Grid {
         let _lock = self.lock()?;
         let mut stats = Stats::default();
         let mut unreachable = 0;
+        let mut limited = 0;
         // Pushes whose answer was lost (a timeout, a dropped connection): the remote may have
         // taken them. Each commit is unique (the nonce), so finding one in the new tip's history
         // means that attempt landed, and its plan is what happened.
@@ -131,6 +132,13 @@ impl Grid {
                     }
                     unanswered.push((commit, change.value));
                     self.pause(backoff(unreachable))?;
+                }
+                PushOutcome::RateLimited(why) => {
+                    limited += 1;
+                    // The remote should not have taken it; if it did all the same, the next
+                    // read shows it, as for an unanswered push.
+                    unanswered.push((commit, change.value));
+                    self.rate_limited(limited, "push", &why)?;
                 }
                 PushOutcome::Declined(why) => {
                     return Err(RemoteRefused(format!(

@@ -18,6 +18,7 @@ mod transition;
 
 use crate::exec::docker::{self, DockerConfig};
 use crate::grid::ownership::NodeIdInUse;
+use crate::grid::rate_limit::{self, RateLimited};
 use crate::grid::sync::RemoteRefused;
 use crate::grid::Grid;
 use crate::grid::Identity;
@@ -111,6 +112,9 @@ impl StopRequests {
     }
 }
 
+/// The longest a rate-limited worker waits between tries (unless the remote asks for longer).
+const RATE_LIMIT_CAP: Duration = Duration::from_secs(300);
+
 /// The test hook that simulates a crash at the worst moment: after a result is spooled, before it
 /// is pushed (`DGRID_FAILPOINT=after-spool`).
 const FAILPOINT: &str = "DGRID_FAILPOINT";
@@ -182,6 +186,8 @@ impl Worker {
         // Retrying an unreachable remote must not outlast the grace period of a stop.
         let (requests, grace) = (stop_requests.clone(), cfg.grace);
         grid.give_up_when(Arc::new(move || requests.past_grace(grace)));
+        // A rate limit is waited out here, in `remote_trouble`, where a stop request ends the wait.
+        grid.rate_limit_tries(1);
         let (exits_tx, exits) = mpsc::channel();
         Ok(Worker {
             identity: Identity::node(&cfg.node_id),
@@ -235,8 +241,19 @@ impl Worker {
             ));
         }
         self.tasks = HeldTasks::from_spooled(spooled);
-        // Registers the node; claims too, unless a signal came during start-up.
-        self.cycle(self.shutdown.requests.count() == 0, true)?;
+        // Registers the node; claims too, unless a signal came during start-up. A remote that
+        // limits our rate is waited out; any other failure this early is the user's to see.
+        loop {
+            match self.cycle(self.shutdown.requests.count() == 0, true) {
+                Ok(()) => break,
+                // Told to stop meanwhile: the loop below stops as it always does (results
+                // owed stay in the spool if the remote still will not take them).
+                Err(e) if e.is::<RateLimited>() && self.shutdown.requests.count() > 0 => break,
+                Err(e) if e.is::<RateLimited>() => self.remote_trouble(e)?,
+                Err(e) => return Err(e),
+            }
+        }
+        self.remote_failures = 0;
         let mut idle_polls: u32 = 0;
         loop {
             self.collect_exits()?;
@@ -320,15 +337,49 @@ impl Worker {
         }
         self.remote_failures += 1;
         let requests = self.shutdown.requests.count();
+        let wait = match error.downcast_ref::<RateLimited>() {
+            // Not a failure: the remote asks us to come back later, and later is what it gets,
+            // however many times in a row (the spool keeps the results meanwhile).
+            Some(limited) => {
+                let base = self.cfg.poll_interval.max(Duration::from_secs(1));
+                let wait = rate_limit::backoff(
+                    self.remote_failures,
+                    base,
+                    RATE_LIMIT_CAP,
+                    limited.retry_after,
+                );
+                let what = if requests > 0 {
+                    "stopping all the same".to_string()
+                } else {
+                    format!(
+                        "slowing down, trying again in {}s",
+                        wait.as_secs_f32().ceil()
+                    )
+                };
+                self.warn(&format!("rate limited: {error:#}; {what}"));
+                wait
+            }
+            None => (self.cfg.poll_interval * self.remote_failures.min(30))
+                .min(Duration::from_secs(300)),
+        };
+        let limited = error.is::<RateLimited>();
         if requests > 0 {
             // Stopping: no long pause, the loop ends when the tasks are done or the grace is over.
-            self.warn(&format!("{error:#}"));
-            std::thread::sleep(Duration::from_millis(200));
+            // A rate-limited remote still gets a second between tries, not a burst.
+            if !limited {
+                self.warn(&format!("{error:#}"));
+            }
+            let pause = if limited {
+                wait.min(Duration::from_secs(1))
+            } else {
+                Duration::from_millis(200)
+            };
+            std::thread::sleep(pause);
             return Ok(());
         }
-        let wait =
-            (self.cfg.poll_interval * self.remote_failures.min(30)).min(Duration::from_secs(300));
-        self.warn(&format!("{error:#}; trying again in {}s", wait.as_secs()));
+        if !limited {
+            self.warn(&format!("{error:#}; trying again in {}s", wait.as_secs()));
+        }
         // A stop request ends the pause early: stopping must not wait for the remote.
         let until = Instant::now() + wait;
         while Instant::now() < until && self.shutdown.requests.count() == requests {
