@@ -68,9 +68,15 @@ fn numeric_flags_still_write_numbers() {
         ],
     );
     assert_eq!(code, Some(0), "{text}");
+    // `--no-push` commits on a branch of its own, at the path a push would use.
     let clone = env.path("c");
-    let file = std::fs::read(clone.join("tasks/queue/n.json")).unwrap();
-    let task: serde_json::Value = serde_json::from_slice(&file).unwrap();
+    let listed = env.git(&clone, &["ls-tree", "-r", "--name-only", "dgrid-submit-n"]);
+    let path = listed
+        .lines()
+        .find(|p| p.ends_with("/n.json"))
+        .unwrap_or_else(|| panic!("no n.json on the branch: {listed}"));
+    let file = env.git(&clone, &["show", &format!("dgrid-submit-n:{path}")]);
+    let task: serde_json::Value = serde_json::from_str(&file).unwrap();
     assert_eq!(task["priority"], -3);
     assert_eq!(task["max_attempts"], 2);
     assert_eq!(task["resources"]["cpus"], 0.5);
