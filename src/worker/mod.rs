@@ -10,6 +10,7 @@ pub mod clock;
 pub mod docker_health;
 mod exclusions;
 pub mod observe;
+pub mod pacing;
 mod poll;
 pub mod session;
 pub mod spool;
@@ -47,6 +48,10 @@ pub struct Config {
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
     pub lease: Duration,
+    /// Pushes per minute for the whole grid (`docs/ARCHITECTURE.md#push-economy`).
+    pub push_budget: PushBudget,
+    /// Tasks claimed ahead at most, beyond the free slots (only with a push budget).
+    pub prefetch: usize,
     pub clock_skew: Duration,
     pub grace: Duration,
     pub once: bool,
@@ -56,6 +61,14 @@ pub struct Config {
     /// This node's own folder in the state dir (lock, spool).
     pub node_dir: PathBuf,
     pub log: Log,
+}
+
+/// The grid's push budget and where it came from, for the log.
+#[derive(Debug, Clone)]
+pub struct PushBudget {
+    /// Pushes per minute for the whole grid; 0 means no limit.
+    pub per_minute: u32,
+    pub why: String,
 }
 
 /// Docker refuses `--cpus` above the CPUs of its host ("Range of CPUs is from 0.01 to 2.00"), so
