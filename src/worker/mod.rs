@@ -9,7 +9,9 @@ mod budget;
 pub mod clock;
 pub mod docker_health;
 mod exclusions;
+mod exits;
 pub mod observe;
+mod paced;
 pub mod pacing;
 mod poll;
 pub mod session;
@@ -24,14 +26,14 @@ use crate::grid::Grid;
 use crate::grid::Identity;
 use crate::log::Log;
 use crate::node::{NodeRecord, NodeState};
-use crate::task::Status;
 use anyhow::Result;
 use budget::Budget;
 use clock::{Clock, SystemClock};
-use docker_health::{DockerHealth, Verdict};
+use docker_health::DockerHealth;
 use exclusions::Exclusions;
 use gix::ObjectId;
 use observe::Observer;
+use pacing::Pacing;
 use session::NodeSession;
 use spool::Spool;
 use std::path::PathBuf;
@@ -39,7 +41,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use task_run::{Exited, HeldTasks, TaskEnd};
+use task_run::{Exited, HeldTasks};
 
 pub struct Config {
     pub node_id: String,
@@ -139,6 +141,11 @@ struct RemoteView {
     /// Whether the queue had a task this node could claim but for its exclusions (tasks that
     /// failed to start here a moment ago): `--until-empty` waits for those to be decided.
     queue_waits: bool,
+    /// A task this node holds a claim on is no longer in progress (cancelled, taken over): a
+    /// transition must settle it now, whatever the push budget says.
+    claim_gone: bool,
+    /// When this process last looked at the remote (`ls-remote` or a fetch).
+    looked_at: Option<Instant>,
 }
 
 /// The shutdown asked for by signals.
@@ -169,6 +176,13 @@ pub struct Worker {
     shutdown: Shutdown,
     /// Transitions that failed in a row (network trouble).
     remote_failures: u32,
+    /// When this worker may push, under a push budget (`None`: no budget).
+    pacing: Option<Pacing>,
+    /// Whether the log said that the push spacing is too long for the leases.
+    spacing_warned: bool,
+    /// Reads of the remote and pushes accepted, for the log at debug level.
+    reads: u64,
+    pushes: u64,
 }
 
 impl Worker {
@@ -192,6 +206,8 @@ impl Worker {
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
         let node = session.fresh_record(&cfg, clock.now());
         let budget = Budget::new(&cfg);
+        paced::check_lease(cfg.lease, cfg.push_budget.per_minute)?;
+        let pacing = Pacing::new(cfg.push_budget.per_minute, rng.u64(..));
         // Retrying an unreachable remote must not outlast the grace period of a stop.
         let (requests, grace) = (stop_requests.clone(), cfg.grace);
         grid.give_up_when(Arc::new(move || requests.past_grace(grace)));
@@ -215,6 +231,8 @@ impl Worker {
                 queue_has_work: true,
                 take_back_due: false,
                 queue_waits: false,
+                claim_gone: false,
+                looked_at: None,
             },
             last_push: None,
             budget,
@@ -223,6 +241,10 @@ impl Worker {
                 since: None,
             },
             remote_failures: 0,
+            pacing,
+            spacing_warned: false,
+            reads: 0,
+            pushes: 0,
         })
     }
 
@@ -248,6 +270,17 @@ impl Worker {
             ));
         }
         self.tasks = HeldTasks::from_spooled(spooled);
+        if let Some(pacing) = &self.pacing {
+            self.log(&format!(
+                "push budget: {} push(es) per minute for the whole grid ({}); {}s or more between this node's pushes",
+                pacing.per_minute(),
+                self.cfg.push_budget.why,
+                pacing.shortest_spacing().as_secs()
+            ));
+        }
+        self.join_grid()?;
+        // Registering is a push too: a newcomer to a busy grid waits its turn.
+        self.wait_for_turn();
         // Registers the node; claims too, unless a signal came during start-up.
         self.cycle(self.shutdown.requests.count() == 0, true)?;
         let mut idle_polls: u32 = 0;
@@ -255,16 +288,38 @@ impl Worker {
             self.collect_exits()?;
             self.handle_stop_requests();
             let stopping = self.shutdown.requests.count() > 0;
+            if !stopping && self.tasks.waiting() > 0 && self.docker_usable() {
+                self.start_waiting();
+            }
+            self.check_spacing();
             let heartbeat_due = self.last_push.is_none_or(|t| {
                 self.clock.instant().saturating_duration_since(t) >= self.cfg.heartbeat_interval
             });
             self.retry_excluded();
-            let want_claim = !stopping
-                && self.claim_budget() > 0
-                && self.view.queue_has_work
-                && self.docker_usable();
-            if self.tasks.owed_to_grid() || want_claim || heartbeat_due || self.view.take_back_due {
-                match self.cycle(want_claim, heartbeat_due) {
+            let free = self.claim_budget();
+            let ahead = self.claims_ahead();
+            let may_claim =
+                !stopping && self.view.queue_has_work && free + ahead > 0 && self.docker_usable();
+            let want_claim = may_claim && free > 0;
+            let push_wanted = self.tasks.owed_to_grid()
+                || want_claim
+                || heartbeat_due
+                || self.view.take_back_due
+                || self.view.claim_gone;
+            if push_wanted && self.last_push_can_say_goodbye(stopping) {
+                break; // the stopped record carries what is owed, in one push
+            }
+            let push_now = push_wanted
+                && match self.may_push_now(stopping) {
+                    Ok(go) => go,
+                    Err(e) => {
+                        self.remote_trouble(e)?;
+                        false
+                    }
+                };
+            if push_now {
+                // With a budget, a push that goes claims ahead too, whatever triggered it.
+                match self.cycle(may_claim, heartbeat_due) {
                     Ok(()) => {
                         idle_polls = 0;
                         self.remote_failures = 0;
@@ -285,7 +340,12 @@ impl Worker {
             }
             // Wait for a task to finish, or poll the remote when the interval is up.
             let interval = self.cfg.poll_interval * 2u32.pow(idle_polls.min(2));
-            match self.next_exit(interval.min(self.time_to_heartbeat())) {
+            let mut wait = interval.min(self.time_to_heartbeat());
+            if push_wanted && !push_now {
+                // Waiting for this node's turn to push (a push budget).
+                wait = wait.min(self.time_to_turn().unwrap_or(wait));
+            }
+            match self.next_exit(wait) {
                 Ok(Some(exited)) => self.on_exit(exited)?,
                 Ok(None) => {} // a stop request: the loop takes it in at once
                 Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
@@ -298,18 +358,7 @@ impl Worker {
                 }
             }
         }
-        self.node.state = NodeState::Stopped;
-        if let Err(e) = self.cycle(false, true) {
-            if e.is::<RemoteRefused>() || e.is::<NodeIdInUse>() {
-                return Err(e);
-            }
-            // Told to stop, and stopping within the grace period matters more than telling the
-            // remote: the results are in the spool and go on the next start.
-            self.warn(&format!(
-                "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
-                self.tasks.results().len()
-            ));
-        }
+        self.say_goodbye()?;
         self.log("stopped");
         if self.budget.found_nothing() {
             return Ok(Ending::NothingToDo);
@@ -317,6 +366,48 @@ impl Worker {
         Ok(Ending::Done {
             tasks: self.budget.tasks_started(),
         })
+    }
+
+    /// The last push: the node's stopped record, with whatever is still owed (results,
+    /// releases). Under a push budget a worker that ends by itself (`--until-empty`,
+    /// `--max-tasks`) waits its turn for it, and tries again while the remote has trouble and
+    /// results are owed; a signal makes it push at once, once.
+    fn say_goodbye(&mut self) -> Result<()> {
+        self.node.state = NodeState::Stopped;
+        let paced = self.pacing.is_some();
+        if paced && self.shutdown.requests.count() == 0 {
+            self.wait_for_turn();
+        }
+        loop {
+            let Err(e) = self.cycle(false, true) else {
+                return Ok(());
+            };
+            if e.is::<RemoteRefused>() || e.is::<NodeIdInUse>() {
+                return Err(e);
+            }
+            let signalled = self.shutdown.requests.count() > 0;
+            if paced && !signalled && self.tasks.owed_to_grid() {
+                self.remote_trouble(e)?;
+                continue;
+            }
+            // Told to stop, and stopping within the grace period matters more than telling the
+            // remote: the results are in the spool and go on the next start.
+            self.warn(&format!(
+                "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
+                self.tasks.results().len()
+            ));
+            return Ok(());
+        }
+    }
+
+    /// Under a push budget, whether the worker is done but for what it owes the grid: then the
+    /// stopped record carries it, and the worker saves a push (its last one).
+    fn last_push_can_say_goodbye(&self, stopping: bool) -> bool {
+        if self.pacing.is_none() || self.view.take_back_due || self.view.claim_gone {
+            return false;
+        }
+        let work_left = self.view.queue_has_work || (self.cfg.until_empty && self.view.queue_waits);
+        self.tasks.settled_by_one_push(stopping) && (stopping || self.budget.spent(work_left))
     }
 
     /// A failed transition: fatal if the remote refused on purpose (the running tasks are stopped
@@ -398,7 +489,8 @@ impl Worker {
 
     /// How many more tasks to claim now.
     fn claim_budget(&self) -> usize {
-        self.budget.claimable(self.tasks.containers())
+        self.budget
+            .claimable(self.tasks.containers(), self.tasks.waiting())
     }
 
     /// Whether the loop is over: nothing held, and a stop was asked for or the budget is spent.
@@ -428,6 +520,11 @@ impl Worker {
         let since = *self.shutdown.since.get_or_insert(now);
         if self.node.state == NodeState::Running {
             self.node.state = NodeState::Stopping;
+            for id in self.tasks.release_waiting() {
+                self.log(&format!(
+                    "putting {id} back in the queue: claimed ahead, not started"
+                ));
+            }
             self.log(&format!(
                 "stopping: no new tasks; {} running task(s) get {}s to finish",
                 self.tasks.containers(),
@@ -437,110 +534,6 @@ impl Worker {
         if requests >= 2 || now.saturating_duration_since(since) >= self.cfg.grace {
             for id in self.tasks.stop_for_shutdown() {
                 self.log(&format!("killing {id} and putting it back in the queue"));
-            }
-        }
-    }
-
-    fn collect_exits(&mut self) -> Result<()> {
-        while let Ok(exited) = self.exits.try_recv() {
-            self.on_exit(exited)?;
-        }
-        Ok(())
-    }
-
-    /// A task's container ended: spool its result, or note why there is none.
-    fn on_exit(&mut self, exited: Exited) -> Result<()> {
-        let (id, attempt) = (exited.spec.id.clone(), exited.attempt);
-        let Some(end) = self.tasks.exited(exited, &self.cfg.node_id) else {
-            return Ok(());
-        };
-        match end {
-            TaskEnd::NotOurs => self.log(&format!(
-                "stopped {id}: it is no longer ours (cancelled, or taken over)"
-            )),
-            TaskEnd::Released => {}
-            TaskEnd::Report(result) => {
-                self.spool.write(&result)?;
-                if std::env::var(FAILPOINT).as_deref() == Ok("after-spool") {
-                    self.log("failpoint after-spool: exiting before the push");
-                    std::process::abort();
-                }
-                // A container ran: docker works, whatever the task did.
-                self.docker.healthy();
-                self.exclusions.forget(&id);
-                match result.status {
-                    Status::Success => self.node.completed += 1,
-                    _ => self.node.failed += 1,
-                }
-                self.log(&format!(
-                    "finished {id} (attempt {attempt}): {}{}",
-                    result.status.name(),
-                    result
-                        .exit_code
-                        .map(|c| format!(", exit code {c}"))
-                        .unwrap_or_default()
-                ));
-                self.tasks.finished(*result);
-            }
-            TaskEnd::CannotRun(infra) => {
-                if self.only_this_task_cannot_start(&infra.0) {
-                    let pause = self.exclusions.failed(&id, self.clock.instant());
-                    self.warn(&format!(
-                        "cannot start {id} here: {infra}; putting it back with the failure noted, not claiming it here for {}s",
-                        pause.as_secs()
-                    ));
-                    self.tasks.could_not_start(&id, attempt, infra.0);
-                } else {
-                    self.warn(&format!(
-                        "cannot run {id}: {infra}; putting it back in the queue"
-                    ));
-                    self.infra_failure(infra.0);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Docker is not usable: stop claiming for a while (growing), keep heartbeating, say why.
-    fn infra_failure(&mut self, why: String) {
-        let pause = self.docker.failed(self.clock.instant(), why.clone());
-        self.warn(&format!("not claiming for {}s: {why}", pause.as_secs()));
-    }
-
-    /// Whether a container that could not start failed for a reason of its own task (an image
-    /// that cannot be had, resources the daemon refuses) rather than the node's: docker still
-    /// answers, and its message is not one of a daemon that cannot run anything.
-    fn only_this_task_cannot_start(&mut self, why: &str) -> bool {
-        const NODE_WIDE: [&str; 5] = [
-            "Cannot connect to the Docker daemon",
-            "no space left on device",
-            "permission denied while trying to connect",
-            "cannot run ",
-            "cannot create a pipe",
-        ];
-        if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
-            return false;
-        }
-        docker::server_version(&self.cfg.docker).is_ok()
-    }
-
-    fn check_docker(&mut self) {
-        match docker::server_version(&self.cfg.docker) {
-            Ok(version) => {
-                self.node.docker_version = Some(version);
-                self.docker.answered();
-            }
-            Err(e) => self.infra_failure(format!("docker is not usable: {e}")),
-        }
-    }
-
-    fn docker_usable(&mut self) -> bool {
-        match self.docker.verdict(self.clock.instant()) {
-            Verdict::Usable => true,
-            Verdict::Pausing => false,
-            Verdict::LookAgain => {
-                self.check_docker();
-                self.docker.verdict(self.clock.instant()) == Verdict::Usable
             }
         }
     }

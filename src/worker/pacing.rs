@@ -33,8 +33,11 @@ pub struct Pacing {
     seen: VecDeque<Instant>,
     /// Other writers (node ids) and when this process last saw each push.
     writers: HashMap<String, Instant>,
-    /// When this process may push next by its own spacing (drawn at its last push).
-    next_own: Option<Instant>,
+    /// This process's last push, and the jitter drawn for the spacing after it: the next push
+    /// may go a spacing later, by the writers known *then* (one learnt of later still counts).
+    last_own: Option<(Instant, f64)>,
+    /// No push before this (a newcomer's turn, a rate-limit answer).
+    hold_until: Option<Instant>,
     slowdown: i32,
     /// The last window that ran over, or the last rate-limit answer.
     last_trouble: Option<Instant>,
@@ -50,7 +53,8 @@ impl Pacing {
             per_minute,
             seen: VecDeque::new(),
             writers: HashMap::new(),
-            next_own: None,
+            last_own: None,
+            hold_until: None,
             slowdown: 0,
             last_trouble: None,
             task_duration: None,
@@ -71,7 +75,7 @@ impl Pacing {
         }
         if !others.is_empty() {
             let wait = self.spacing(at).mul_f64(0.5 + self.rng.f64() * 0.5);
-            self.next_own = Some(at + wait);
+            self.hold(at + wait);
         }
     }
 
@@ -94,8 +98,11 @@ impl Pacing {
         self.note(at);
         // Jitter upwards only: two writers started together drift apart, and the spacing is
         // never shorter than the budget allows.
-        let spacing = self.spacing(at).mul_f64(1.0 + self.rng.f64() * 0.25);
-        self.next_own = Some(at + spacing);
+        self.last_own = Some((at, 1.0 + self.rng.f64() * 0.25));
+    }
+
+    fn hold(&mut self, until: Instant) {
+        self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
     }
 
     /// The remote answered a push with a rate-limit error: slow down further, and wait at least
@@ -103,7 +110,7 @@ impl Pacing {
     pub fn rate_limited(&mut self, at: Instant) {
         self.slow_down(at);
         let wait = self.spacing(at).mul_f64(1.0 + self.rng.f64() * 0.25);
-        self.next_own = Some(self.next_own.map_or(at + wait, |n| n.max(at + wait)));
+        self.hold(at + wait);
     }
 
     /// A task of this worker ran for `took`.
@@ -144,7 +151,12 @@ impl Pacing {
 
     /// The earliest instant this worker may push (`at` or later).
     pub fn earliest_push(&self, at: Instant) -> Instant {
-        let own = self.next_own.map_or(at, |n| n.max(at));
+        let own = match self.last_own {
+            Some((last, jitter)) => last + self.spacing(at).mul_f64(jitter),
+            None => at,
+        }
+        .max(self.hold_until.unwrap_or(at))
+        .max(at);
         // The window: with `budget` pushes seen in the last 60 s, wait until the oldest that
         // matters ages out, so that this push makes at most a budget's worth.
         let recent: Vec<Instant> = self
@@ -167,10 +179,11 @@ impl Pacing {
     }
 
     /// How many tasks to hold beyond the slots so that `slots` stay busy until the next push
-    /// this worker may make, by the durations it has seen; 0 until it has seen one.
+    /// this worker may make, by the durations it has seen; one per slot until it has seen one
+    /// (a task of an hour is not hoarded many times over on a guess).
     pub fn ahead(&self, slots: usize, at: Instant) -> usize {
         let Some(took) = self.task_duration else {
-            return 0;
+            return slots;
         };
         let until_next = self.spacing(at).mul_f64(1.125).as_secs_f64(); // the jitter's mean
         let per_slot = until_next / took.as_secs_f64().max(0.05);

@@ -40,6 +40,11 @@ fn writers_share_the_budget() {
     p.pushed(t0 + secs(1.0));
     assert!(!p.may_push(t0 + secs(20.9)));
     assert!(p.may_push(t0 + secs(26.0)));
+    // A writer learnt of after this one's last push stretches the spacing after it.
+    let mut late = pacing(6);
+    late.pushed(t0);
+    late.saw_push(t0 + secs(10.0), Some("other"));
+    assert!(!late.may_push(t0 + secs(19.9)));
     // A person's push fills the window but is not a writer that paces itself.
     p.saw_push(t0 + secs(2.0), None);
     assert_eq!(p.active_writers(t0 + secs(2.0)), 2);
@@ -123,7 +128,7 @@ fn a_newcomer_to_a_busy_grid_waits_its_turn() {
 fn claim_ahead_covers_the_time_until_the_next_push() {
     let t0 = Instant::now();
     let mut p = pacing(6);
-    assert_eq!(p.ahead(2, t0), 0, "no duration seen yet");
+    assert_eq!(p.ahead(2, t0), 2, "no duration seen yet: one per slot");
     p.saw_push(t0, Some("other"));
     p.task_took(secs(3.0));
     // A spacing of 20 s (22.5 s with the jitter's mean), 2 slots of 3-s tasks.
