@@ -257,8 +257,17 @@ impl HeldTasks {
     }
 
     /// Takes in what a transition landed: recorded (or orphaned) results leave, releases are done,
-    /// and tasks whose claim was lost are stopped.
-    pub fn settle(&mut self, applied: &Applied) {
+    /// and tasks whose claim was lost are stopped, or (waiting for a slot) dropped: returns the
+    /// ids of those dropped.
+    pub fn settle(&mut self, applied: &Applied) -> Vec<TaskId> {
+        let dropped: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|((id, _), phase)| {
+                matches!(phase, Phase::Waiting(_)) && applied.lost_claims.contains(id)
+            })
+            .map(|((id, _), _)| id.clone())
+            .collect();
         self.tasks.retain(|key, phase| match phase {
             Phase::Finished(_) => {
                 !applied.recorded.contains(key) && !applied.orphaned.contains(key)
@@ -271,6 +280,7 @@ impl HeldTasks {
         for id in &applied.lost_claims {
             self.stop_running(|task| task == id, StopReason::ClaimLost);
         }
+        dropped
     }
 
     fn stop_running(&mut self, which: impl Fn(&str) -> bool, reason: StopReason) -> Vec<TaskId> {

@@ -172,7 +172,11 @@ impl Worker {
             ));
             self.spool.remove(id, *attempt);
         }
-        self.tasks.settle(&applied);
+        for id in self.tasks.settle(&applied) {
+            self.log(&format!(
+                "dropped {id}, claimed ahead: it is no longer ours (cancelled, or taken over)"
+            ));
+        }
         for (id, node) in &applied.reaped {
             if *node == self.cfg.node_id {
                 self.log(&format!("took {id} back from this node's previous run"));
