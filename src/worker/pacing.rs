@@ -223,11 +223,24 @@ impl Pacing {
     }
 }
 
-/// The tail split: one push claims at most `ceil(queued / writers)` of the queue (`queued`: the
-/// tasks this node may claim), and never fewer than its free slots, so that near the end of the
-/// queue no worker sits on a backlog while others have nothing. Returns how many to claim.
-pub fn tail_split(free: usize, ahead: usize, queued: usize, writers: usize) -> usize {
-    let share = queued.div_ceil(writers.max(1));
+/// The tail split: one push claims no more than this worker's share of the work left, `ceil((queued +
+/// in progress) / writers)` minus what it already holds (`queued`: the tasks it may claim;
+/// `in_progress`: every claimed task on the grid, its own `held` among them), and never fewer than
+/// its free slots, so that near the end of the queue no worker sits on a backlog while others have
+/// nothing. Counting what the others hold makes the writers that claim one after the other end up
+/// with even shares, where `ceil(queued / writers)` would give each next one less. Returns how many
+/// to claim.
+pub fn tail_split(
+    free: usize,
+    ahead: usize,
+    queued: usize,
+    in_progress: usize,
+    held: usize,
+    writers: usize,
+) -> usize {
+    let share = (queued + in_progress.max(held))
+        .div_ceil(writers.max(1))
+        .saturating_sub(held);
     (free + ahead).min(share.max(free))
 }
 

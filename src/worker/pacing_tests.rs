@@ -140,23 +140,33 @@ fn claim_ahead_covers_the_time_until_the_next_push() {
 #[test]
 fn the_tail_is_split_among_the_writers() {
     assert_eq!(
-        tail_split(2, 13, 40, 2),
+        tail_split(2, 13, 40, 0, 0, 2),
         15,
         "a long queue: all that is wanted"
     );
     assert_eq!(
-        tail_split(2, 13, 10, 2),
+        tail_split(2, 13, 10, 0, 0, 2),
         5,
         "the end of the queue: a writer's share"
     );
     assert_eq!(
-        tail_split(2, 13, 3, 2),
+        tail_split(2, 13, 3, 0, 0, 2),
         2,
         "never fewer than the free slots"
     );
-    assert_eq!(tail_split(0, 13, 3, 4), 1);
-    assert_eq!(tail_split(1, 0, 100, 1), 1, "nothing ahead wanted");
-    assert_eq!(tail_split(0, 5, 0, 0), 0);
+    assert_eq!(tail_split(0, 13, 3, 0, 0, 4), 1);
+    assert_eq!(tail_split(1, 0, 100, 0, 0, 1), 1, "nothing ahead wanted");
+    assert_eq!(tail_split(0, 5, 0, 0, 0, 0), 0);
+    // Writers claiming one after the other end up even: 20 left, 4 writers, 5 each.
+    let mut held_by_others = 0;
+    for _ in 0..4 {
+        let claimed = tail_split(1, 20, 20 - held_by_others, held_by_others, 0, 4);
+        assert_eq!(claimed, 5);
+        held_by_others += claimed;
+    }
+    // What a writer already holds counts against its share.
+    assert_eq!(tail_split(0, 20, 8, 12, 4, 4), 1);
+    assert_eq!(tail_split(0, 20, 8, 12, 6, 4), 0);
 }
 
 /// Writers joining a grid and racing for it, each with its own pacing, each seeing the others' pushes only

@@ -6,6 +6,7 @@ use super::Worker;
 use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
 use crate::grid::Outcome;
+use crate::layout::State;
 use crate::task::{Attempt, TaskSpec};
 use crate::worker::pacing::tail_split;
 use anyhow::Result;
@@ -58,6 +59,7 @@ impl Worker {
         let mut queue_has_work = self.view.queue_has_work;
         let mut queue_waits = self.view.queue_waits;
         let last_tip = self.view.last_tip;
+        let held_here = leased.len();
         let outcome = grid.transact(&self.identity, |snapshot| {
             observer.observe(&grid.repo, snapshot);
             let claimable = claim::count_claimable_except(
@@ -71,7 +73,8 @@ impl Worker {
             queue_waits = claim::any_claimable(&grid.repo, snapshot, &probe, &grid.limits);
             // Claims ahead take at most this node's share of the queue (the tail split).
             let request = request.as_ref().map(|r| {
-                let total = tail_split(r.max, r.ahead, claimable, writers);
+                let in_progress = snapshot.count(State::InProgress);
+                let total = tail_split(r.max, r.ahead, claimable, in_progress, held_here, writers);
                 claim::Request {
                     max: r.max.min(total),
                     ahead: total.saturating_sub(r.max),
