@@ -348,6 +348,8 @@ impl Worker {
             match self.next_exit(wait) {
                 Ok(Some(exited)) => self.on_exit(exited)?,
                 Ok(None) => {} // a stop request: the loop takes it in at once
+                // A look taken a moment ago (before a paced push) is not taken again.
+                Err(mpsc::RecvTimeoutError::Timeout) if self.looked_just_now() => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
                     Ok(true) => idle_polls = 0,
                     Ok(false) => idle_polls += 1,

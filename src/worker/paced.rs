@@ -120,15 +120,21 @@ impl Worker {
         if !pacing.may_push(at) {
             return Ok(false);
         }
-        if self
-            .view
-            .looked_at
-            .is_some_and(|t| at.saturating_duration_since(t) < FRESH_LOOK)
-        {
+        if self.looked_just_now() {
             return Ok(true);
         }
         self.poll()?;
         Ok(false)
+    }
+
+    /// Whether this worker looked at the remote within the last second (only under a push
+    /// budget, where a paced push looks first).
+    pub(super) fn looked_just_now(&self) -> bool {
+        self.pacing.is_some()
+            && self
+                .view
+                .looked_at
+                .is_some_and(|t| self.clock.instant().saturating_duration_since(t) < FRESH_LOOK)
     }
 
     /// The pushes that cannot wait for their turn (they count against the budget all the same):
