@@ -231,3 +231,62 @@ fn four_workers_stay_within_twenty_pushes_a_minute() {
         21,
     );
 }
+
+/// `git dgrid env` shows the budget worked out for the clone's remote, and where it came from.
+#[test]
+fn env_shows_the_push_budget_of_the_remote() {
+    let env = Env::new();
+    let clone = env.path("clone");
+    std::fs::create_dir_all(&clone).unwrap();
+    env.git(&clone, &["init", "-q"]);
+    let line = |env: &Env| {
+        let out = env.dgrid(&clone, &["env"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("--push-budget "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    env.git(
+        &clone,
+        &["remote", "add", "origin", "git@github.com:o/grid.git"],
+    );
+    let hosted = line(&env);
+    assert!(
+        hosted.contains("= 6 here (the remote is on github.com)") && hosted.ends_with("default"),
+        "{hosted}"
+    );
+    env.git(&clone, &["remote", "set-url", "origin", "/srv/grid.git"]);
+    let local = line(&env);
+    assert!(local.contains("= 0 here (no limit"), "{local}");
+    env.git(&clone, &["config", "dgrid.pushBudget", "20"]);
+    let set = line(&env);
+    assert!(
+        set.contains(" 20 ") && set.ends_with("git config dgrid.pushBudget"),
+        "{set}"
+    );
+}
+
+/// A lease that would not outlast a few push spacings is refused before anything is pushed.
+#[test]
+fn a_lease_too_short_for_the_budget_is_refused() {
+    let env = Env::new();
+    let (grid, _clone, log) = setup(&env);
+    let before = common::pushes(&log);
+    let out = worker(
+        &env,
+        &grid,
+        "hasty",
+        &["--push-budget", "6", "--lease", "30"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--lease 30s is too short for --push-budget 6")
+            && stderr.contains("at least 4 of those (40s)"),
+        "{stderr}"
+    );
+    assert_eq!(common::pushes(&log), before, "nothing pushed");
+}

@@ -52,7 +52,7 @@ pub fn run(_args: Args) -> Result<()> {
         .iter()
         .map(|s| {
             let (mut value, source) = describe(*s, &config);
-            if std::ptr::eq(s.key(), &PUSH_BUDGET.key) && source == "default" {
+            if s.key().flag == PUSH_BUDGET.key.flag && source == "default" {
                 if let Some(url) = remote_url(&cwd, &config) {
                     let (budget, why) = default_push_budget(&url);
                     value = format!("{value} = {budget} here ({why})");
