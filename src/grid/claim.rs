@@ -158,6 +158,21 @@ pub fn count_claimable_except(
         .count()
 }
 
+/// The highest priority among the queued tasks this node may claim (leaving out `exclude`).
+pub fn best_priority_except(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    exclude: &HashSet<String>,
+) -> Option<i64> {
+    eligible(repo, snapshot, request, limits)
+        .iter()
+        .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
+        .map(|(spec, _)| spec.priority())
+        .max()
+}
+
 fn created(spec: &TaskSpec) -> i64 {
     DateTime::parse_from_rfc3339(&spec.created_at)
         .map(|t| t.timestamp())

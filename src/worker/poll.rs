@@ -41,6 +41,15 @@ impl Worker {
                 claim::any_claimable_except(repo, &snapshot, &probe, &self.grid.limits, &excluded);
             self.view.queue_waits =
                 claim::any_claimable(repo, &snapshot, &probe, &self.grid.limits);
+            if self.tasks.waiting() > 0 {
+                let limits = &self.grid.limits;
+                let best = claim::best_priority_except(repo, &snapshot, &probe, limits, &excluded);
+                for id in self.tasks.release_waiting_below(best.unwrap_or(i64::MIN)) {
+                    self.log(&format!(
+                        "putting {id} back in the queue: claimed ahead, and a task of higher priority is queued"
+                    ));
+                }
+            }
             // Our tasks (running, or claimed ahead) may have been cancelled or taken over. Any
             // file of the id in progress will do: a finished copy beside it (a duplicate, a late
             // result) does not mean that the claim is gone, and is not worth a transition.

@@ -154,9 +154,20 @@ impl HeldTasks {
     /// Every task waiting for a slot goes back to the queue without using its attempt (a
     /// shutdown, or docker not usable here).
     pub fn release_waiting(&mut self) -> Vec<TaskId> {
+        self.release_waiting_below(i64::MAX)
+    }
+
+    /// The tasks waiting for a slot whose priority is below `priority` go back to the queue
+    /// without using their attempt: a worker does not sit on lower-priority tasks while a
+    /// higher one waits in the queue (`i64::MAX`: all of them).
+    pub fn release_waiting_below(&mut self, priority: i64) -> Vec<TaskId> {
         let mut released = Vec::new();
         for ((id, _), phase) in &mut self.tasks {
-            if matches!(phase, Phase::Waiting(_)) {
+            let below = match phase {
+                Phase::Waiting(spec) => priority == i64::MAX || spec.priority() < priority,
+                _ => false,
+            };
+            if below {
                 *phase = Phase::Releasing;
                 released.push(id.clone());
             }

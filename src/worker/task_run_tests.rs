@@ -282,9 +282,26 @@ fn a_task_claimed_ahead_waits_with_its_lease_renewed_and_goes_back_on_shutdown()
     let (next, attempt) = held.next_waiting().unwrap();
     assert_eq!((next.id.as_str(), attempt), ("urgent", Attempt::FIRST));
     assert_eq!(held.waiting(), 1);
+    // A higher priority queued: the lower ones waiting go back (here: none below 0).
+    assert!(held.release_waiting_below(0).is_empty());
     // Shutdown: back to the queue without using the attempt (a release).
     assert_eq!(held.release_waiting(), [TaskId::parse("later").unwrap()]);
     assert_eq!(held.releases(), [key("later", 1)]);
     assert!(held.settled_by_one_push(true));
     assert!(!held.settled_by_one_push(false));
+}
+
+#[test]
+fn waiting_tasks_below_a_queued_priority_go_back() {
+    let mut held = HeldTasks::default();
+    let mut high = spec("high");
+    high.priority = Some(9);
+    held.hold(high, Attempt::FIRST);
+    held.hold(spec("low"), Attempt::FIRST);
+    assert_eq!(
+        held.release_waiting_below(5),
+        [TaskId::parse("low").unwrap()]
+    );
+    assert_eq!(held.waiting(), 1);
+    assert_eq!(held.releases(), [key("low", 1)]);
 }
