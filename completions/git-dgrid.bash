@@ -771,7 +771,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__work)
-            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
+            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --push-budget --prefetch --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,6 +798,14 @@ _dgrid() {
                     return 0
                     ;;
                 --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --push-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefetch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

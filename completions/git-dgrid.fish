@@ -91,6 +91,8 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l slots -d 'T
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l poll-interval -d 'Seconds between looks at the remote when idle, growing up to 4x while nothing changes [git config dgrid.pollInterval; default: 10]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l heartbeat-interval -d 'Seconds between heartbeat pushes when nothing else is pushed [git config dgrid.heartbeatInterval; default: 300]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l lease -d 'Seconds a claim lasts without a heartbeat [git config dgrid.lease; default: 3 heartbeat intervals]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l push-budget -d 'Pushes per minute for the whole grid, shared by all its writers (0: no limit) [git config dgrid.pushBudget; default: 6 on github.com and gitlab.com, else 0]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l prefetch -d 'Tasks claimed ahead at most, beyond the free slots, when a push budget spaces the pushes [git config dgrid.prefetch; default: 32]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l clock-skew -d 'Seconds of clock difference tolerated before another node\'s lease counts as expired [git config dgrid.clockSkew; default: 60]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l grace -d 'Seconds running tasks get to finish after SIGTERM/SIGINT before they are killed and released [git config dgrid.grace; default: 30]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-tasks -d 'Exit after running this many tasks' -r

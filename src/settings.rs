@@ -281,6 +281,29 @@ pub const LEASE: Setting<u64> = Setting {
     ),
     default: Default::Derived("3 heartbeat intervals"),
 };
+/// The push budget GitHub documents for one repository (pushes per minute); GitLab's per-project
+/// receive-pack limits are of the same order.
+pub const HOSTED_PUSH_BUDGET: u32 = 6;
+pub const PUSH_BUDGET: Setting<u32> = Setting {
+    key: flag(
+        "--push-budget",
+        "DGRID_PUSH_BUDGET",
+        "dgrid.pushBudget",
+        "",
+        "Pushes per minute for the whole grid, shared by all its writers (0: no limit)",
+    ),
+    default: Default::Derived("6 on github.com and gitlab.com, else 0"),
+};
+pub const PREFETCH: Setting<usize> = Setting {
+    key: flag(
+        "--prefetch",
+        "DGRID_PREFETCH",
+        "dgrid.prefetch",
+        "",
+        "Tasks claimed ahead at most, beyond the free slots, when a push budget spaces the pushes",
+    ),
+    default: Default::Value(32),
+};
 pub const CLOCK_SKEW: Setting<u64> = Setting {
     key: flag(
         "--clock-skew",
@@ -447,6 +470,8 @@ pub const SETTINGS: &[&dyn Described] = &[
     &POLL_INTERVAL,
     &HEARTBEAT_INTERVAL,
     &LEASE,
+    &PUSH_BUDGET,
+    &PREFETCH,
     &CLOCK_SKEW,
     &GRACE,
     &OUTPUT_CAP,
@@ -463,6 +488,44 @@ pub const SETTINGS: &[&dyn Described] = &[
     &GIT_TIMEOUT,
     &MAX_TIMEOUT,
 ];
+
+/// The push budget of a grid whose remote is `url` when nothing sets one: GitHub's guidance on
+/// github.com and gitlab.com, no limit elsewhere (a local or self-hosted grid). Returns the
+/// budget and why, for `git dgrid env` and the worker's log.
+pub fn default_push_budget(url: &str) -> (u32, String) {
+    let host = url_host(url);
+    let hosted = ["github.com", "gitlab.com"]
+        .iter()
+        .any(|h| host == *h || host.ends_with(&format!(".{h}")));
+    if hosted {
+        (HOSTED_PUSH_BUDGET, format!("the remote is on {host}"))
+    } else {
+        (
+            0,
+            "no limit: the remote is not on github.com or gitlab.com".into(),
+        )
+    }
+}
+
+/// The host of a git URL (`https://user@host/..`, `ssh://host:22/..`, `git@host:owner/repo`),
+/// lower-cased; "" for a local path.
+fn url_host(url: &str) -> String {
+    let url = url.trim();
+    let (rest, scp_like) = match url.split_once("://") {
+        Some((_, rest)) => (rest, false),
+        None => (url, true),
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if scp_like && !authority.contains(':') {
+        return String::new(); // a path, not `host:path`
+    }
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host.to_ascii_lowercase()
+}
 
 #[cfg(test)]
 mod tests {
@@ -499,5 +562,30 @@ mod tests {
             "no fixed default"
         );
         assert_eq!(LEASE.resolve_opt::<u64>(None, &none).unwrap(), None);
+    }
+
+    #[test]
+    fn the_push_budget_defaults_to_the_hosts_guidance() {
+        for url in [
+            "https://github.com/o/r.git",
+            "https://x-access-token:secret@github.com/o/r",
+            "git@github.com:o/r.git",
+            "ssh://git@ssh.github.com:443/o/r.git",
+            "https://GitLab.com/group/sub/r",
+        ] {
+            assert_eq!(default_push_budget(url).0, HOSTED_PUSH_BUDGET, "{url}");
+        }
+        for url in [
+            "/srv/grid.git",
+            "file:///srv/grid.git",
+            "./grid",
+            "git://localhost:9418/grid",
+            "https://github.com.evil.example/o/r",
+            "https://notgithub.com/o/r",
+            "git@gitea.example:o/r",
+            "https://[::1]:8443/grid",
+        ] {
+            assert_eq!(default_push_budget(url).0, 0, "{url}");
+        }
     }
 }

@@ -330,6 +330,7 @@ fn lost_races_are_retried_against_the_new_tip() {
     let request = claim::Request {
         node_id: "racer".into(),
         max: 2,
+        ahead: 0,
         lease: std::time::Duration::from_secs(60),
         labels: vec![],
         allow_network: false,

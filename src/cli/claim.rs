@@ -53,6 +53,7 @@ pub fn run(args: Args) -> Result<()> {
     let request = claim::Request {
         node_id: node_id.clone(),
         max: args.max,
+        ahead: 0,
         lease: Duration::from_secs(args.lease),
         labels: args.labels.clone(),
         allow_network: args.allow_network,

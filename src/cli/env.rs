@@ -2,7 +2,7 @@
 
 use crate::config::{describe, GitConfig};
 use crate::gitcmd;
-use crate::settings::{Key, SETTINGS};
+use crate::settings::{default_push_budget, Key, PUSH_BUDGET, REMOTE, REPO_URL, SETTINGS};
 use anyhow::Result;
 use std::io::Write;
 
@@ -51,7 +51,13 @@ pub fn run(_args: Args) -> Result<()> {
     let rows: Vec<(String, String, String)> = SETTINGS
         .iter()
         .map(|s| {
-            let (value, source) = describe(*s, &config);
+            let (mut value, source) = describe(*s, &config);
+            if s.key().flag == PUSH_BUDGET.key.flag && source == "default" {
+                if let Some(url) = remote_url(&cwd, &config) {
+                    let (budget, why) = default_push_budget(&url);
+                    value = format!("{value} = {budget} here ({why})");
+                }
+            }
             (row_name(s.key()), value, source)
         })
         .collect();
@@ -66,6 +72,28 @@ pub fn run(_args: Args) -> Result<()> {
         writeln!(out, "{name:w0$}  {value:w1$}  {source}")?;
     }
     Ok(out.flush()?)
+}
+
+/// The grid's URL as the worker would see it (`--repo`'s setting, else the clone's remote), for
+/// the defaults worked out from it.
+fn remote_url(cwd: &std::path::Path, config: &GitConfig) -> Option<String> {
+    let from_env = |var: Option<&str>| {
+        var.and_then(|v| std::env::var(v).ok())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(url) = from_env(REPO_URL.key.env) {
+        return Some(url);
+    }
+    if let Ok(Some(url)) = REPO_URL.resolve_opt::<String>(None, config) {
+        return Some(url);
+    }
+    let remote: String = match from_env(REMOTE.key.env) {
+        Some(remote) => remote,
+        None => REMOTE.resolve(None, config).ok()?,
+    };
+    gitcmd::output_opt(cwd, &["remote", "get-url", &remote])
+        .ok()
+        .flatten()
 }
 
 /// `--remote (DGRID_REMOTE, dgrid.remote)`; a setting without a flag by its other names.

@@ -7,13 +7,14 @@ use crate::exit::No;
 use crate::grid::location::GridArgs;
 use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
+use crate::settings::default_push_budget;
 use crate::settings::{
     ALLOW_NETWORK, ALLOW_REGISTRY, CLOCK_SKEW, DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL,
     LABELS, LEASE, LEASE_HEARTBEATS, LOG_FORMAT, MAX_CPUS, MAX_MEMORY, NODE_ID, OUTPUT_CAP,
-    POLL_INTERVAL, PULL, SLOTS,
+    POLL_INTERVAL, PREFETCH, PULL, PUSH_BUDGET, SLOTS,
 };
 use crate::task;
-use crate::worker::{self, Ending, StopRequests};
+use crate::worker::{self, Ending, PushBudget, StopRequests};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub struct Args {
     pub heartbeat_interval: Option<u64>,
     #[arg(long, value_name = "SECS", env = LEASE.key.env, help = LEASE.help())]
     pub lease: Option<u64>,
+    #[arg(long, value_name = "N", env = PUSH_BUDGET.key.env, help = PUSH_BUDGET.help())]
+    pub push_budget: Option<u32>,
+    #[arg(long, value_name = "N", env = PREFETCH.key.env, help = PREFETCH.help())]
+    pub prefetch: Option<usize>,
     #[arg(long, value_name = "SECS", env = CLOCK_SKEW.key.env, help = CLOCK_SKEW.help())]
     pub clock_skew: Option<u64>,
     #[arg(long, value_name = "SECS", env = GRACE.key.env, help = GRACE.help())]
@@ -112,7 +117,7 @@ pub fn run(args: Args) -> Result<()> {
         grid.limits.default_image = image.clone();
     }
     let config = GitConfig::read(&grid.dir)?;
-    let cfg = worker_config(&args, &config, &state_dir)?;
+    let cfg = worker_config(&args, &config, &state_dir, grid.url().as_deref())?;
     cfg.log.info(
         &cfg.node_id,
         &format!(
@@ -130,7 +135,12 @@ pub fn run(args: Args) -> Result<()> {
 
 /// The worker's settings, each resolved from the table (flag > environment > git config >
 /// default) and checked.
-fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<worker::Config> {
+fn worker_config(
+    args: &Args,
+    config: &GitConfig,
+    state_dir: &Path,
+    remote_url: Option<&str>,
+) -> Result<worker::Config> {
     let secs = |s: u64| Duration::from_secs(s);
     let node_id = match NODE_ID.resolve_opt(args.node_id.clone(), config)? {
         Some(id) => id,
@@ -174,6 +184,16 @@ fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<wo
         Some(s) => secs(s.max(1)),
         None => heartbeat * LEASE_HEARTBEATS,
     };
+    let push_budget = match PUSH_BUDGET.resolve_opt(args.push_budget, config)? {
+        Some(n) => PushBudget {
+            per_minute: n,
+            why: "set".into(),
+        },
+        None => {
+            let (per_minute, why) = default_push_budget(remote_url.unwrap_or(""));
+            PushBudget { per_minute, why }
+        }
+    };
     let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
     let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
         .context("cannot make the state dir's path absolute")?;
@@ -208,6 +228,8 @@ fn worker_config(args: &Args, config: &GitConfig, state_dir: &Path) -> Result<wo
         poll_interval: secs(POLL_INTERVAL.resolve(args.poll_interval, config)?.max(1)),
         heartbeat_interval: heartbeat,
         lease,
+        push_budget,
+        prefetch: PREFETCH.resolve(args.prefetch, config)?,
         clock_skew: secs(CLOCK_SKEW.resolve(args.clock_skew, config)?),
         grace: secs(GRACE.resolve(args.grace, config)?),
         once: args.once,

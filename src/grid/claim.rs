@@ -17,6 +17,9 @@ use std::time::Duration;
 pub struct Request {
     pub node_id: String,
     pub max: usize,
+    /// Tasks to claim beyond `max` to run later (claim-ahead): only of the highest priority
+    /// queued, so that a worker never hoards lower-priority tasks while higher ones wait.
+    pub ahead: usize,
     pub lease: Duration,
     /// Labels this node has; a task's labels must all be among them.
     pub labels: Vec<String>,
@@ -72,7 +75,7 @@ pub fn select(
     now: DateTime<Utc>,
     exclude: &HashSet<String>,
 ) -> Vec<(TaskSpec, String)> {
-    if request.max == 0 {
+    if request.max + request.ahead == 0 {
         return Vec::new();
     }
     let mut candidates = eligible(repo, snapshot, request, limits);
@@ -80,13 +83,17 @@ pub fn select(
     candidates.sort_by(|a, b| {
         (b.0.priority(), created(&a.0), &a.0.id).cmp(&(a.0.priority(), created(&b.0), &b.0.id))
     });
-    let window_size = (request.max * 4).max(32);
+    let window_size = ((request.max + request.ahead) * 4).max(32);
+    let best = candidates.first().map(|c| c.0.priority());
     let expires =
         now + chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::minutes(15));
     let mut picked = Vec::new();
-    while picked.len() < request.max && !candidates.is_empty() {
+    while picked.len() < request.max + request.ahead && !candidates.is_empty() {
         // Only equals in priority share the window: a higher-priority task is never passed over.
         let top = candidates[0].0.priority();
+        if picked.len() >= request.max && Some(top) != best {
+            break; // claimed ahead: the highest priority only
+        }
         let same = candidates
             .iter()
             .take_while(|c| c.0.priority() == top)
@@ -135,6 +142,35 @@ pub fn any_claimable_except(
     eligible(repo, snapshot, request, limits)
         .iter()
         .any(|(spec, _)| !exclude.contains(spec.id.as_str()))
+}
+
+/// How many queued tasks this node may claim, leaving out the tasks in `exclude`.
+pub fn count_claimable_except(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    exclude: &HashSet<String>,
+) -> usize {
+    eligible(repo, snapshot, request, limits)
+        .iter()
+        .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
+        .count()
+}
+
+/// The highest priority among the queued tasks this node may claim (leaving out `exclude`).
+pub fn best_priority_except(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    exclude: &HashSet<String>,
+) -> Option<i64> {
+    eligible(repo, snapshot, request, limits)
+        .iter()
+        .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
+        .map(|(spec, _)| spec.priority())
+        .max()
 }
 
 fn created(spec: &TaskSpec) -> i64 {

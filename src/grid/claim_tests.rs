@@ -10,6 +10,7 @@ fn request(max: usize) -> Request {
     Request {
         node_id: "me".into(),
         max,
+        ahead: 0,
         lease: Duration::from_secs(600),
         labels: vec![],
         allow_network: false,
@@ -55,6 +56,46 @@ fn higher_priority_goes_first_whatever_the_pick() {
         assert_eq!(middle, ["low", "low-old"], "seed {seed}");
         assert_eq!(order[4], "negative", "seed {seed}");
     }
+}
+
+#[test]
+fn claims_ahead_are_of_the_highest_priority_only() {
+    let fx = grid(&[
+        queued("high-1", &[("priority", json!(5))]),
+        queued("high-2", &[("priority", json!(5))]),
+        queued("low-1", &[]),
+        queued("low-2", &[]),
+    ]);
+    let ahead = |max, ahead| {
+        let mut r = request(max);
+        r.ahead = ahead;
+        let mut ids = picked(&fx, &r);
+        ids.sort();
+        ids
+    };
+    assert_eq!(ahead(0, 4), ["high-1", "high-2"], "no hoarding of low ones");
+    assert_eq!(ahead(1, 4), ["high-1", "high-2"]);
+    let three = ahead(3, 4);
+    assert_eq!(
+        (three.len(), &three[..2]),
+        (3, &["high-1".to_string(), "high-2".to_string()][..]),
+        "free slots take what there is, as before; nothing low ahead: {three:?}"
+    );
+    assert_eq!(ahead(0, 1).len(), 1);
+    let flat = grid(&[queued("a", &[]), queued("b", &[]), queued("c", &[])]);
+    let mut r = request(1);
+    r.ahead = 5;
+    assert_eq!(picked(&flat, &r).len(), 3, "equals: all of them");
+    assert_eq!(
+        count_claimable_except(
+            &flat.repo,
+            &flat.snapshot,
+            &r,
+            &Limits::default(),
+            &HashSet::new()
+        ),
+        3
+    );
 }
 
 #[test]

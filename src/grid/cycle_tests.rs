@@ -238,6 +238,7 @@ fn a_result_and_a_claim_share_one_commit_with_the_heartbeat() {
         claim: Some(claim::Request {
             node_id: ME.into(),
             max: 1,
+            ahead: 0,
             lease: LEASE,
             labels: vec![],
             allow_network: false,

@@ -19,6 +19,7 @@ fn claims(files: &[(String, Value)]) -> Vec<String> {
         claim: Some(claim::Request {
             node_id: ME.into(),
             max: 4,
+            ahead: 0,
             lease: testkit::LEASE,
             labels: vec![],
             allow_network: false,

@@ -178,6 +178,13 @@ impl Grid {
         }
     }
 
+    /// The remote's URL as git config has it (credentials and all: never print it unredacted).
+    pub fn url(&self) -> Option<String> {
+        gitcmd::output_opt(&self.dir, &["remote", "get-url", &self.remote])
+            .ok()
+            .flatten()
+    }
+
     /// The remote's name and URL, for messages.
     pub fn describe(&self) -> String {
         match gitcmd::output_opt(&self.dir, &["remote", "get-url", &self.remote]) {

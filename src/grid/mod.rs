@@ -17,6 +17,7 @@ pub mod sync;
 #[cfg(test)]
 pub mod testkit;
 pub mod transact;
+pub mod writers;
 
 /// Who commits a transition; re-exported so layers above the grid never name the object store.
 pub use crate::odb::{Identity, NODE_EMAIL_DOMAIN};

@@ -45,17 +45,36 @@ impl Budget {
         self.once && !self.claimed_any
     }
 
-    /// How many more tasks to claim now, with `containers` running: free slots, within
-    /// `--max-tasks` and `--once`.
-    pub fn claimable(&self, containers: usize) -> usize {
-        let free = self.slots.saturating_sub(containers);
+    /// How many more tasks to claim now, with `containers` running and `waiting` claimed ahead
+    /// (not started yet): free slots, within `--max-tasks` and `--once`.
+    pub fn claimable(&self, containers: usize, waiting: usize) -> usize {
+        let free = self.slots.saturating_sub(containers + waiting);
         if self.once && self.claimed_any {
             return 0;
         }
         match self.max_tasks {
-            Some(max) => free.min(max.saturating_sub(self.started) as usize),
+            Some(_) => free.min(self.left(waiting)),
             None => free,
         }
+    }
+
+    /// How many of `ahead` tasks may be claimed ahead of the free slots: none with `--once`
+    /// (one batch, the slots), within `--max-tasks`.
+    pub fn claimable_ahead(&self, containers: usize, waiting: usize, ahead: usize) -> usize {
+        if self.once {
+            return 0;
+        }
+        let free = self.claimable(containers, waiting);
+        match self.max_tasks {
+            Some(_) => ahead.min(self.left(waiting).saturating_sub(free)),
+            None => ahead,
+        }
+    }
+
+    /// Tasks `--max-tasks` still allows, beyond those started and `waiting`.
+    fn left(&self, waiting: usize) -> usize {
+        let max = self.max_tasks.unwrap_or(u64::MAX);
+        (max.saturating_sub(self.started) as usize).saturating_sub(waiting)
     }
 
     /// Whether an idle worker is done: it ran what it was asked to, or (with `--until-empty` or
@@ -86,9 +105,9 @@ mod tests {
     #[test]
     fn claims_fill_the_free_slots() {
         let b = budget(4, false, None, false);
-        assert_eq!(b.claimable(0), 4);
-        assert_eq!(b.claimable(3), 1);
-        assert_eq!(b.claimable(5), 0);
+        assert_eq!(b.claimable(0, 0), 4);
+        assert_eq!(b.claimable(3, 0), 1);
+        assert_eq!(b.claimable(5, 0), 0);
         assert!(
             !b.spent(false),
             "a plain worker runs on with an empty queue"
@@ -101,11 +120,11 @@ mod tests {
         for _ in 0..3 {
             b.started();
         }
-        assert_eq!(b.claimable(0), 2);
+        assert_eq!(b.claimable(0, 0), 2);
         assert!(!b.spent(true));
         b.started();
         b.started();
-        assert_eq!(b.claimable(0), 0);
+        assert_eq!(b.claimable(0, 0), 0);
         assert!(b.spent(true));
         assert_eq!(b.tasks_started(), 5);
     }
@@ -117,9 +136,25 @@ mod tests {
         assert!(!b.spent(true));
         assert!(b.spent(false), "nothing to claim: done");
         b.claimed();
-        assert_eq!(b.claimable(0), 0);
+        assert_eq!(b.claimable(0, 0), 0);
         assert!(b.spent(true));
         assert!(!b.found_nothing());
+    }
+
+    #[test]
+    fn claims_ahead_stay_within_max_tasks_and_not_with_once() {
+        let mut b = budget(2, false, Some(10), false);
+        b.started();
+        b.started();
+        assert_eq!(b.claimable(2, 0), 0);
+        assert_eq!(b.claimable_ahead(2, 0, 20), 8);
+        assert_eq!(b.claimable_ahead(2, 5, 20), 3, "the waiting ones count");
+        assert_eq!(b.claimable(0, 7), 0, "the waiting ones take the slots");
+        assert_eq!(b.claimable(1, 0), 1);
+        assert_eq!(b.claimable_ahead(1, 0, 20), 7);
+        let unbounded = budget(2, false, None, false);
+        assert_eq!(unbounded.claimable_ahead(2, 3, 20), 20);
+        assert_eq!(budget(2, true, None, false).claimable_ahead(0, 0, 20), 0);
     }
 
     #[test]

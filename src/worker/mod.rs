@@ -9,7 +9,10 @@ mod budget;
 pub mod clock;
 pub mod docker_health;
 mod exclusions;
+mod exits;
 pub mod observe;
+mod paced;
+pub mod pacing;
 mod poll;
 pub mod session;
 pub mod spool;
@@ -24,14 +27,14 @@ use crate::grid::Grid;
 use crate::grid::Identity;
 use crate::log::Log;
 use crate::node::{NodeRecord, NodeState};
-use crate::task::Status;
 use anyhow::Result;
 use budget::Budget;
 use clock::{Clock, SystemClock};
-use docker_health::{DockerHealth, Verdict};
+use docker_health::DockerHealth;
 use exclusions::Exclusions;
 use gix::ObjectId;
 use observe::Observer;
+use pacing::Pacing;
 use session::NodeSession;
 use spool::Spool;
 use std::path::PathBuf;
@@ -39,7 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use task_run::{Exited, HeldTasks, TaskEnd};
+use task_run::{Exited, HeldTasks};
 
 pub struct Config {
     pub node_id: String,
@@ -48,6 +51,10 @@ pub struct Config {
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
     pub lease: Duration,
+    /// Pushes per minute for the whole grid (`docs/ARCHITECTURE.md#push-economy`).
+    pub push_budget: PushBudget,
+    /// Tasks claimed ahead at most, beyond the free slots (only with a push budget).
+    pub prefetch: usize,
     pub clock_skew: Duration,
     pub grace: Duration,
     pub once: bool,
@@ -57,6 +64,14 @@ pub struct Config {
     /// This node's own folder in the state dir (lock, spool).
     pub node_dir: PathBuf,
     pub log: Log,
+}
+
+/// The grid's push budget and where it came from, for the log.
+#[derive(Debug, Clone)]
+pub struct PushBudget {
+    /// Pushes per minute for the whole grid; 0 means no limit.
+    pub per_minute: u32,
+    pub why: String,
 }
 
 /// Docker refuses `--cpus` above the CPUs of its host ("Range of CPUs is from 0.01 to 2.00"), so
@@ -130,6 +145,11 @@ struct RemoteView {
     /// Whether the queue had a task this node could claim but for its exclusions (tasks that
     /// failed to start here a moment ago): `--until-empty` waits for those to be decided.
     queue_waits: bool,
+    /// A task this node holds a claim on is no longer in progress (cancelled, taken over): a
+    /// transition must settle it now, whatever the push budget says.
+    claim_gone: bool,
+    /// When this process last looked at the remote (`ls-remote` or a fetch).
+    looked_at: Option<Instant>,
 }
 
 /// The shutdown asked for by signals.
@@ -160,6 +180,13 @@ pub struct Worker {
     shutdown: Shutdown,
     /// Transitions that failed in a row (network trouble).
     remote_failures: u32,
+    /// When this worker may push, under a push budget (`None`: no budget).
+    pacing: Option<Pacing>,
+    /// Whether the log said that the push spacing is too long for the leases.
+    spacing_warned: bool,
+    /// Reads of the remote and pushes accepted, for the log at debug level.
+    reads: u64,
+    pushes: u64,
 }
 
 impl Worker {
@@ -183,6 +210,8 @@ impl Worker {
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
         let node = session.fresh_record(&cfg, clock.now());
         let budget = Budget::new(&cfg);
+        paced::check_lease(cfg.lease, cfg.push_budget.per_minute)?;
+        let pacing = Pacing::new(cfg.push_budget.per_minute, rng.u64(..));
         // Retrying an unreachable remote must not outlast the grace period of a stop.
         let (requests, grace) = (stop_requests.clone(), cfg.grace);
         grid.give_up_when(Arc::new(move || requests.past_grace(grace)));
@@ -208,6 +237,8 @@ impl Worker {
                 queue_has_work: true,
                 take_back_due: false,
                 queue_waits: false,
+                claim_gone: false,
+                looked_at: None,
             },
             last_push: None,
             budget,
@@ -216,6 +247,10 @@ impl Worker {
                 since: None,
             },
             remote_failures: 0,
+            pacing,
+            spacing_warned: false,
+            reads: 0,
+            pushes: 0,
         })
     }
 
@@ -241,6 +276,17 @@ impl Worker {
             ));
         }
         self.tasks = HeldTasks::from_spooled(spooled);
+        if let Some(pacing) = &self.pacing {
+            self.log(&format!(
+                "push budget: {} push(es) per minute for the whole grid ({}); {}s or more between this node's pushes",
+                pacing.per_minute(),
+                self.cfg.push_budget.why,
+                pacing.shortest_spacing().as_secs()
+            ));
+        }
+        self.join_grid()?;
+        // Registering is a push too: a newcomer to a busy grid waits its turn.
+        self.wait_for_turn();
         // Registers the node; claims too, unless a signal came during start-up. A remote that
         // limits our rate is waited out; any other failure this early is the user's to see.
         loop {
@@ -259,16 +305,38 @@ impl Worker {
             self.collect_exits()?;
             self.handle_stop_requests();
             let stopping = self.shutdown.requests.count() > 0;
+            if !stopping && self.tasks.waiting() > 0 && self.docker_usable() {
+                self.start_waiting();
+            }
+            self.check_spacing();
             let heartbeat_due = self.last_push.is_none_or(|t| {
                 self.clock.instant().saturating_duration_since(t) >= self.cfg.heartbeat_interval
             });
             self.retry_excluded();
-            let want_claim = !stopping
-                && self.claim_budget() > 0
-                && self.view.queue_has_work
-                && self.docker_usable();
-            if self.tasks.owed_to_grid() || want_claim || heartbeat_due || self.view.take_back_due {
-                match self.cycle(want_claim, heartbeat_due) {
+            let free = self.claim_budget();
+            let ahead = self.claims_ahead();
+            let may_claim =
+                !stopping && self.view.queue_has_work && free + ahead > 0 && self.docker_usable();
+            let want_claim = may_claim && free > 0;
+            let push_wanted = self.tasks.owed_to_grid()
+                || want_claim
+                || heartbeat_due
+                || self.view.take_back_due
+                || self.view.claim_gone;
+            if push_wanted && self.last_push_can_say_goodbye(stopping) {
+                break; // the stopped record carries what is owed, in one push
+            }
+            let push_now = push_wanted
+                && match self.may_push_now(stopping) {
+                    Ok(go) => go,
+                    Err(e) => {
+                        self.remote_trouble(e)?;
+                        false
+                    }
+                };
+            if push_now {
+                // With a budget, a push that goes claims ahead too, whatever triggered it.
+                match self.cycle(may_claim, heartbeat_due) {
                     Ok(()) => {
                         idle_polls = 0;
                         self.remote_failures = 0;
@@ -289,9 +357,16 @@ impl Worker {
             }
             // Wait for a task to finish, or poll the remote when the interval is up.
             let interval = self.cfg.poll_interval * 2u32.pow(idle_polls.min(2));
-            match self.next_exit(interval.min(self.time_to_heartbeat())) {
+            let mut wait = interval.min(self.time_to_heartbeat());
+            if push_wanted && !push_now {
+                // Waiting for this node's turn to push (a push budget).
+                wait = wait.min(self.time_to_turn().unwrap_or(wait));
+            }
+            match self.next_exit(wait) {
                 Ok(Some(exited)) => self.on_exit(exited)?,
                 Ok(None) => {} // a stop request: the loop takes it in at once
+                // A look taken a moment ago (before a paced push) is not taken again.
+                Err(mpsc::RecvTimeoutError::Timeout) if self.looked_just_now() => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
                     Ok(true) => idle_polls = 0,
                     Ok(false) => idle_polls += 1,
@@ -302,18 +377,7 @@ impl Worker {
                 }
             }
         }
-        self.node.state = NodeState::Stopped;
-        if let Err(e) = self.cycle(false, true) {
-            if e.is::<RemoteRefused>() || e.is::<NodeIdInUse>() {
-                return Err(e);
-            }
-            // Told to stop, and stopping within the grace period matters more than telling the
-            // remote: the results are in the spool and go on the next start.
-            self.warn(&format!(
-                "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
-                self.tasks.results().len()
-            ));
-        }
+        self.say_goodbye()?;
         self.log("stopped");
         if self.budget.found_nothing() {
             return Ok(Ending::NothingToDo);
@@ -321,6 +385,48 @@ impl Worker {
         Ok(Ending::Done {
             tasks: self.budget.tasks_started(),
         })
+    }
+
+    /// The last push: the node's stopped record, with whatever is still owed (results,
+    /// releases). Under a push budget a worker that ends by itself (`--until-empty`,
+    /// `--max-tasks`) waits its turn for it, and tries again while the remote has trouble and
+    /// results are owed; a signal makes it push at once, once.
+    fn say_goodbye(&mut self) -> Result<()> {
+        self.node.state = NodeState::Stopped;
+        let paced = self.pacing.is_some();
+        if paced && self.shutdown.requests.count() == 0 {
+            self.wait_for_turn();
+        }
+        loop {
+            let Err(e) = self.cycle(false, true) else {
+                return Ok(());
+            };
+            if e.is::<RemoteRefused>() || e.is::<NodeIdInUse>() {
+                return Err(e);
+            }
+            let signalled = self.shutdown.requests.count() > 0;
+            if paced && !signalled && self.tasks.owed_to_grid() {
+                self.remote_trouble(e)?;
+                continue;
+            }
+            // Told to stop, and stopping within the grace period matters more than telling the
+            // remote: the results are in the spool and go on the next start.
+            self.warn(&format!(
+                "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
+                self.tasks.results().len()
+            ));
+            return Ok(());
+        }
+    }
+
+    /// Under a push budget, whether the worker is done but for what it owes the grid: then the
+    /// stopped record carries it, and the worker saves a push (its last one).
+    fn last_push_can_say_goodbye(&self, stopping: bool) -> bool {
+        if self.pacing.is_none() || self.view.take_back_due || self.view.claim_gone {
+            return false;
+        }
+        let work_left = self.view.queue_has_work || (self.cfg.until_empty && self.view.queue_waits);
+        self.tasks.settled_by_one_push(stopping) && (stopping || self.budget.spent(work_left))
     }
 
     /// A failed transition: fatal if the remote refused on purpose (the running tasks are stopped
@@ -357,6 +463,8 @@ impl Worker {
                     )
                 };
                 self.warn(&format!("rate limited: {error:#}; {what}"));
+                // And its pushes are spaced further apart from now on (under a push budget).
+                self.rate_limited();
                 wait
             }
             None => (self.cfg.poll_interval * self.remote_failures.min(30))
@@ -436,7 +544,8 @@ impl Worker {
 
     /// How many more tasks to claim now.
     fn claim_budget(&self) -> usize {
-        self.budget.claimable(self.tasks.containers())
+        self.budget
+            .claimable(self.tasks.containers(), self.tasks.waiting())
     }
 
     /// Whether the loop is over: nothing held, and a stop was asked for or the budget is spent.
@@ -466,6 +575,11 @@ impl Worker {
         let since = *self.shutdown.since.get_or_insert(now);
         if self.node.state == NodeState::Running {
             self.node.state = NodeState::Stopping;
+            for id in self.tasks.release_waiting() {
+                self.log(&format!(
+                    "putting {id} back in the queue: claimed ahead, not started"
+                ));
+            }
             self.log(&format!(
                 "stopping: no new tasks; {} running task(s) get {}s to finish",
                 self.tasks.containers(),
@@ -475,110 +589,6 @@ impl Worker {
         if requests >= 2 || now.saturating_duration_since(since) >= self.cfg.grace {
             for id in self.tasks.stop_for_shutdown() {
                 self.log(&format!("killing {id} and putting it back in the queue"));
-            }
-        }
-    }
-
-    fn collect_exits(&mut self) -> Result<()> {
-        while let Ok(exited) = self.exits.try_recv() {
-            self.on_exit(exited)?;
-        }
-        Ok(())
-    }
-
-    /// A task's container ended: spool its result, or note why there is none.
-    fn on_exit(&mut self, exited: Exited) -> Result<()> {
-        let (id, attempt) = (exited.spec.id.clone(), exited.attempt);
-        let Some(end) = self.tasks.exited(exited, &self.cfg.node_id) else {
-            return Ok(());
-        };
-        match end {
-            TaskEnd::NotOurs => self.log(&format!(
-                "stopped {id}: it is no longer ours (cancelled, or taken over)"
-            )),
-            TaskEnd::Released => {}
-            TaskEnd::Report(result) => {
-                self.spool.write(&result)?;
-                if std::env::var(FAILPOINT).as_deref() == Ok("after-spool") {
-                    self.log("failpoint after-spool: exiting before the push");
-                    std::process::abort();
-                }
-                // A container ran: docker works, whatever the task did.
-                self.docker.healthy();
-                self.exclusions.forget(&id);
-                match result.status {
-                    Status::Success => self.node.completed += 1,
-                    _ => self.node.failed += 1,
-                }
-                self.log(&format!(
-                    "finished {id} (attempt {attempt}): {}{}",
-                    result.status.name(),
-                    result
-                        .exit_code
-                        .map(|c| format!(", exit code {c}"))
-                        .unwrap_or_default()
-                ));
-                self.tasks.finished(*result);
-            }
-            TaskEnd::CannotRun(infra) => {
-                if self.only_this_task_cannot_start(&infra.0) {
-                    let pause = self.exclusions.failed(&id, self.clock.instant());
-                    self.warn(&format!(
-                        "cannot start {id} here: {infra}; putting it back with the failure noted, not claiming it here for {}s",
-                        pause.as_secs()
-                    ));
-                    self.tasks.could_not_start(&id, attempt, infra.0);
-                } else {
-                    self.warn(&format!(
-                        "cannot run {id}: {infra}; putting it back in the queue"
-                    ));
-                    self.infra_failure(infra.0);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Docker is not usable: stop claiming for a while (growing), keep heartbeating, say why.
-    fn infra_failure(&mut self, why: String) {
-        let pause = self.docker.failed(self.clock.instant(), why.clone());
-        self.warn(&format!("not claiming for {}s: {why}", pause.as_secs()));
-    }
-
-    /// Whether a container that could not start failed for a reason of its own task (an image
-    /// that cannot be had, resources the daemon refuses) rather than the node's: docker still
-    /// answers, and its message is not one of a daemon that cannot run anything.
-    fn only_this_task_cannot_start(&mut self, why: &str) -> bool {
-        const NODE_WIDE: [&str; 5] = [
-            "Cannot connect to the Docker daemon",
-            "no space left on device",
-            "permission denied while trying to connect",
-            "cannot run ",
-            "cannot create a pipe",
-        ];
-        if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
-            return false;
-        }
-        docker::server_version(&self.cfg.docker).is_ok()
-    }
-
-    fn check_docker(&mut self) {
-        match docker::server_version(&self.cfg.docker) {
-            Ok(version) => {
-                self.node.docker_version = Some(version);
-                self.docker.answered();
-            }
-            Err(e) => self.infra_failure(format!("docker is not usable: {e}")),
-        }
-    }
-
-    fn docker_usable(&mut self) -> bool {
-        match self.docker.verdict(self.clock.instant()) {
-            Verdict::Usable => true,
-            Verdict::Pausing => false,
-            Verdict::LookAgain => {
-                self.check_docker();
-                self.docker.verdict(self.clock.instant()) == Verdict::Usable
             }
         }
     }

@@ -13,6 +13,8 @@ impl Worker {
     /// A cheap look at the remote: `git ls-remote` transfers nothing when nothing changed. Returns
     /// whether anything did.
     pub(super) fn poll(&mut self) -> Result<bool> {
+        self.note_reads(1);
+        self.view.looked_at = Some(self.clock.instant());
         let remote_tip = match self.grid.remote_tip()? {
             RemoteTip::At(tip) => tip,
             RemoteTip::Unreachable(why) => {
@@ -22,11 +24,14 @@ impl Worker {
         };
         let changed = remote_tip != self.view.last_tip;
         if changed {
-            self.cfg
-                .log
-                .debug(&self.cfg.node_id, "the remote moved; fetching");
+            self.note_reads(1);
+            self.cfg.log.debug(
+                &self.cfg.node_id,
+                &format!("the remote moved; fetching ({} read(s) so far)", self.reads),
+            );
+            let since = self.view.last_tip;
             let tip = self.grid.fetch()?;
-            self.view.last_tip = tip;
+            self.saw_landed(tip, None, since);
             let snapshot = Snapshot::read(&self.grid.repo, tip)?;
             self.observer.observe(&self.grid.repo, &snapshot);
             let probe = self.claim_request(1);
@@ -36,12 +41,22 @@ impl Worker {
                 claim::any_claimable_except(repo, &snapshot, &probe, &self.grid.limits, &excluded);
             self.view.queue_waits =
                 claim::any_claimable(repo, &snapshot, &probe, &self.grid.limits);
-            // Our running tasks may have been cancelled or taken over.
-            self.view.take_back_due |= self.tasks.with_container().any(|id| {
-                snapshot
-                    .get(id)
-                    .is_none_or(|t| t.state != State::InProgress)
-            });
+            if self.tasks.waiting() > 0 {
+                let limits = &self.grid.limits;
+                let best = claim::best_priority_except(repo, &snapshot, &probe, limits, &excluded);
+                for id in self.tasks.release_waiting_below(best.unwrap_or(i64::MIN)) {
+                    self.log(&format!(
+                        "putting {id} back in the queue: claimed ahead, and a task of higher priority is queued"
+                    ));
+                }
+            }
+            // Our tasks (running, or claimed ahead) may have been cancelled or taken over. Any
+            // file of the id in progress will do: a finished copy beside it (a duplicate, a late
+            // result) does not mean that the claim is gone, and is not worth a transition.
+            self.view.claim_gone |= self
+                .tasks
+                .claimed()
+                .any(|id| !snapshot.places(id).any(|t| t.state == State::InProgress));
         }
         // Leases of other nodes run out without anything changing on the remote.
         if !self.view.take_back_due {

@@ -42,6 +42,9 @@ pub enum StopReason {
 
 /// Where one held task is in its life.
 pub enum Phase {
+    /// Claimed ahead (with a push budget): it waits for a free slot, no push needed to start it;
+    /// its lease is renewed with every push.
+    Waiting(Box<TaskSpec>),
     /// Its container runs; its lease is renewed with every push.
     Running(Run),
     /// Its container was told to stop; its lease is no longer renewed.
@@ -113,6 +116,63 @@ impl HeldTasks {
                 outcome,
             });
         });
+    }
+
+    /// Holds a task claimed ahead, to start when a slot frees.
+    pub fn hold(&mut self, spec: TaskSpec, attempt: Attempt) {
+        let key = (spec.id.clone(), attempt);
+        self.tasks.insert(key, Phase::Waiting(Box::new(spec)));
+    }
+
+    /// The waiting task to start next (the highest priority, then the first claimed), taken out
+    /// of the waiting ones: the caller starts it.
+    pub fn next_waiting(&mut self) -> Option<(TaskSpec, Attempt)> {
+        let key = self
+            .tasks
+            .iter()
+            .filter_map(|(key, phase)| match phase {
+                Phase::Waiting(spec) => Some((key, spec.priority())),
+                _ => None,
+            })
+            .max_by_key(|(_, priority)| *priority)?
+            .0
+            .clone();
+        match self.tasks.remove(&key) {
+            Some(Phase::Waiting(spec)) => Some((*spec, key.1)),
+            _ => None,
+        }
+    }
+
+    /// How many tasks wait for a slot.
+    pub fn waiting(&self) -> usize {
+        self.tasks
+            .values()
+            .filter(|phase| matches!(phase, Phase::Waiting(_)))
+            .count()
+    }
+
+    /// Every task waiting for a slot goes back to the queue without using its attempt (a
+    /// shutdown, or docker not usable here).
+    pub fn release_waiting(&mut self) -> Vec<TaskId> {
+        self.release_waiting_below(i64::MAX)
+    }
+
+    /// The tasks waiting for a slot whose priority is below `priority` go back to the queue
+    /// without using their attempt: a worker does not sit on lower-priority tasks while a
+    /// higher one waits in the queue (`i64::MAX`: all of them).
+    pub fn release_waiting_below(&mut self, priority: i64) -> Vec<TaskId> {
+        let mut released = Vec::new();
+        for ((id, _), phase) in &mut self.tasks {
+            let below = match phase {
+                Phase::Waiting(spec) => priority == i64::MAX || spec.priority() < priority,
+                _ => false,
+            };
+            if below {
+                *phase = Phase::Releasing;
+                released.push(id.clone());
+            }
+        }
+        released
     }
 
     /// Notes `id`'s container as running; returns the flag that kills it.
@@ -215,18 +275,30 @@ impl HeldTasks {
     }
 
     /// Takes in what a transition landed: recorded (or orphaned) results leave, releases are done,
-    /// and tasks whose claim was lost are stopped.
-    pub fn settle(&mut self, applied: &Applied) {
+    /// and tasks whose claim was lost are stopped, or (waiting for a slot) dropped: returns the
+    /// ids of those dropped.
+    pub fn settle(&mut self, applied: &Applied) -> Vec<TaskId> {
+        let dropped: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|((id, _), phase)| {
+                matches!(phase, Phase::Waiting(_)) && applied.lost_claims.contains(id)
+            })
+            .map(|((id, _), _)| id.clone())
+            .collect();
         self.tasks.retain(|key, phase| match phase {
             Phase::Finished(_) => {
                 !applied.recorded.contains(key) && !applied.orphaned.contains(key)
             }
             Phase::Releasing | Phase::CouldNotStart(_) => false,
             Phase::Running(_) | Phase::Stopping { .. } => true,
+            // A cancel reaches a task waiting here as it reaches a running one: nothing to report.
+            Phase::Waiting(_) => !applied.lost_claims.contains(&key.0),
         });
         for id in &applied.lost_claims {
             self.stop_running(|task| task == id, StopReason::ClaimLost);
         }
+        dropped
     }
 
     fn stop_running(&mut self, which: impl Fn(&str) -> bool, reason: StopReason) -> Vec<TaskId> {
@@ -281,9 +353,38 @@ impl HeldTasks {
             .collect()
     }
 
-    /// (id, attempt) of tasks running and not being stopped: their leases are renewed.
+    /// (id, attempt) of tasks running and not being stopped.
     pub fn running(&self) -> Vec<(TaskId, Attempt)> {
         self.keys_in(|phase| matches!(phase, Phase::Running(_)))
+    }
+
+    /// (id, attempt) of the tasks whose leases are renewed: running, or waiting for a slot.
+    pub fn leased(&self) -> Vec<(TaskId, Attempt)> {
+        self.keys_in(|phase| matches!(phase, Phase::Running(_) | Phase::Waiting(_)))
+    }
+
+    /// Ids of tasks this node's claim should still hold on the grid: with a container here, or
+    /// waiting for a slot. One missing from `in_progress` was cancelled or taken over.
+    pub fn claimed(&self) -> impl Iterator<Item = &str> {
+        self.tasks
+            .iter()
+            .filter(|(_, phase)| {
+                matches!(
+                    phase,
+                    Phase::Running(_) | Phase::Stopping { .. } | Phase::Waiting(_)
+                )
+            })
+            .map(|((id, _), _)| id.as_str())
+    }
+
+    /// Whether one push settles everything held: only results (and, when `releases_too`,
+    /// releases) wait to be pushed; nothing runs or waits for a slot.
+    pub fn settled_by_one_push(&self, releases_too: bool) -> bool {
+        self.tasks.values().all(|phase| match phase {
+            Phase::Finished(_) => true,
+            Phase::Releasing => releases_too,
+            _ => false,
+        })
     }
 
     /// Every task held, in any phase: a claim of this node on a task not among them runs nowhere.

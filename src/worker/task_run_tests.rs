@@ -262,3 +262,52 @@ fn kill_all_kills_every_container_and_forget_drops_them() {
     }
     assert!(held.is_empty());
 }
+
+#[test]
+fn a_task_claimed_ahead_waits_with_its_lease_renewed_and_goes_back_on_shutdown() {
+    let mut held = HeldTasks::default();
+    let mut urgent = spec("urgent");
+    urgent.priority = Some(5);
+    held.hold(spec("later"), Attempt::FIRST);
+    held.hold(urgent, Attempt::FIRST);
+    held.hold(spec("gone"), Attempt::FIRST);
+    assert_eq!(held.waiting(), 3);
+    assert_eq!(held.containers(), 0, "no container yet: no slot taken");
+    assert_eq!(held.leased().len(), 3, "leases renewed while waiting");
+    assert!(held.running().is_empty(), "not in the node's running list");
+    assert_eq!(held.claimed().count(), 3, "a cancel is looked for");
+    assert!(!held.owed_to_grid());
+    // A cancel reaches a waiting task: it is dropped, nothing to report.
+    let dropped = held.settle(&Applied {
+        lost_claims: vec![TaskId::parse("gone").unwrap()],
+        ..Applied::default()
+    });
+    assert_eq!(dropped, [TaskId::parse("gone").unwrap()]);
+    assert_eq!(held.waiting(), 2);
+    // The highest priority starts first.
+    let (next, attempt) = held.next_waiting().unwrap();
+    assert_eq!((next.id.as_str(), attempt), ("urgent", Attempt::FIRST));
+    assert_eq!(held.waiting(), 1);
+    // A higher priority queued: the lower ones waiting go back (here: none below 0).
+    assert!(held.release_waiting_below(0).is_empty());
+    // Shutdown: back to the queue without using the attempt (a release).
+    assert_eq!(held.release_waiting(), [TaskId::parse("later").unwrap()]);
+    assert_eq!(held.releases(), [key("later", 1)]);
+    assert!(held.settled_by_one_push(true));
+    assert!(!held.settled_by_one_push(false));
+}
+
+#[test]
+fn waiting_tasks_below_a_queued_priority_go_back() {
+    let mut held = HeldTasks::default();
+    let mut high = spec("high");
+    high.priority = Some(9);
+    held.hold(high, Attempt::FIRST);
+    held.hold(spec("low"), Attempt::FIRST);
+    assert_eq!(
+        held.release_waiting_below(5),
+        [TaskId::parse("low").unwrap()]
+    );
+    assert_eq!(held.waiting(), 1);
+    assert_eq!(held.releases(), [key("low", 1)]);
+}

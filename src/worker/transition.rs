@@ -7,7 +7,9 @@ use crate::exec::docker;
 use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
 use crate::grid::Outcome;
+use crate::layout::State;
 use crate::task::{Attempt, TaskSpec};
+use crate::worker::pacing::tail_split;
 use anyhow::Result;
 
 impl Worker {
@@ -15,6 +17,7 @@ impl Worker {
         claim::Request {
             node_id: self.cfg.node_id.clone(),
             max,
+            ahead: 0,
             lease: self.cfg.lease,
             labels: self.cfg.labels.clone(),
             allow_network: self.cfg.docker.allow_network,
@@ -22,13 +25,24 @@ impl Worker {
     }
 
     /// One transition: results, releases, lease renewals, taking back, claims and the heartbeat.
+    /// `claim`: claim for the free slots, and (with a push budget) ahead of them.
     pub(super) fn cycle(&mut self, claim: bool, heartbeat: bool) -> Result<()> {
-        let request = claim.then(|| self.claim_request(self.claim_budget()));
+        let ahead = if claim { self.claims_ahead() } else { 0 };
+        let free = self.claim_budget();
+        let request = (claim && free + ahead > 0).then(|| claim::Request {
+            ahead,
+            ..self.claim_request(free)
+        });
+        let writers = self
+            .pacing
+            .as_ref()
+            .map_or(1, |p| p.active_writers(self.clock.instant()));
         let results = self.tasks.results();
         let releases = self.tasks.releases();
         let start_failures = self.tasks.start_failures();
         let excluded = self.exclusions.active(self.clock.instant());
         let running = self.tasks.running();
+        let leased = self.tasks.leased();
         let held = self.tasks.held();
         let now = self.clock.now();
         self.session.ownership.since_last_write = self
@@ -37,56 +51,92 @@ impl Worker {
         self.node.last_heartbeat = rfc3339(now);
         self.node.running = running.iter().map(|(id, _)| id.to_string()).collect();
         self.node.problem = self.docker.problem().map(str::to_string);
-        let intent = Intent {
-            node: self.node.clone(),
-            results: &results,
-            releases: &releases,
-            start_failures: &start_failures,
-            running: &running,
-            held: &held,
-            claim: request.as_ref(),
-            excluded: &excluded,
-            heartbeat,
-            ownership: &self.session.ownership,
-            lease: self.cfg.lease,
-            now,
-        };
+        let node = self.node.clone();
+        let ownership = &self.session.ownership;
+        let lease = self.cfg.lease;
         let probe = self.claim_request(1);
         let grid = &self.grid;
         let observer = &mut self.observer;
         let mut queue_has_work = self.view.queue_has_work;
         let mut queue_waits = self.view.queue_waits;
+        let last_tip = self.view.last_tip;
+        let held_here = leased.len();
         let outcome = grid.transact(&self.identity, |snapshot| {
             observer.observe(&grid.repo, snapshot);
-            queue_has_work =
-                claim::any_claimable_except(&grid.repo, snapshot, &probe, &grid.limits, &excluded);
+            let claimable = claim::count_claimable_except(
+                &grid.repo,
+                snapshot,
+                &probe,
+                &grid.limits,
+                &excluded,
+            );
+            queue_has_work = claimable > 0;
             queue_waits = claim::any_claimable(&grid.repo, snapshot, &probe, &grid.limits);
+            // Claims ahead take at most this node's share of the queue (the tail split).
+            let request = request.as_ref().map(|r| {
+                let in_progress = snapshot.count(State::InProgress);
+                let total = tail_split(r.max, r.ahead, claimable, in_progress, held_here, writers);
+                claim::Request {
+                    max: r.max.min(total),
+                    ahead: total.saturating_sub(r.max),
+                    ..r.clone()
+                }
+            });
+            let intent = Intent {
+                node: node.clone(),
+                results: &results,
+                releases: &releases,
+                start_failures: &start_failures,
+                running: &leased,
+                held: &held,
+                claim: request.as_ref(),
+                excluded: &excluded,
+                heartbeat,
+                ownership,
+                lease,
+                now,
+            };
             cycle::plan(&grid.repo, snapshot, &intent, &grid.limits, observer)
         })?;
+        self.note_reads(1);
         self.view.queue_has_work = queue_has_work;
         self.view.queue_waits = queue_waits;
         self.view.take_back_due = false;
+        self.view.claim_gone = false;
+        self.view.looked_at = Some(self.clock.instant());
         let applied = match outcome {
             Outcome::Committed {
                 commit,
                 value,
                 stats,
             } => {
+                self.note_reads(stats.pushes);
+                self.pushes += 1;
                 self.cfg.log.debug(
                     &self.cfg.node_id,
                     &format!(
-                        "pushed in {} attempt(s), {} lost race(s)",
-                        stats.pushes, stats.lost_races
+                        "pushed in {} attempt(s), {} lost race(s); {} push(es) and {} read(s) so far",
+                        stats.pushes, stats.lost_races, self.pushes, self.reads
                     ),
                 );
                 self.last_push = Some(self.clock.instant());
                 self.session.ownership.started = true;
-                // Our commit is the remote's tip now: the next poll sees nothing new unless someone pushed.
-                self.view.last_tip = Some(commit);
+                // Our commit is the remote's tip now: the next poll sees nothing new unless
+                // someone pushed. What others pushed before it is on its parent line.
+                self.saw_landed(Some(commit), Some(commit), last_tip);
+                if let Some(pacing) = self.pacing.as_mut() {
+                    pacing.pushed(self.clock.instant());
+                }
                 value
             }
-            Outcome::Settled { value, .. } => value,
-            Outcome::NotApplicable { .. } => Applied::default(),
+            Outcome::Settled { value, stats } => {
+                self.note_reads(stats.pushes);
+                value
+            }
+            Outcome::NotApplicable { stats } => {
+                self.note_reads(stats.pushes);
+                Applied::default()
+            }
         };
         if request
             .as_ref()
@@ -126,7 +176,11 @@ impl Worker {
             ));
             self.spool.remove(id, *attempt);
         }
-        self.tasks.settle(&applied);
+        for id in self.tasks.settle(&applied) {
+            self.log(&format!(
+                "dropped {id}, claimed ahead: it is no longer ours (cancelled, or taken over)"
+            ));
+        }
         for (id, node) in &applied.reaped {
             if *node == self.cfg.node_id {
                 self.log(&format!("took {id} back from this node's previous run"));
@@ -142,13 +196,40 @@ impl Worker {
         if claimed_something_wanted && !applied.claimed.is_empty() {
             self.budget.claimed();
         }
+        self.start_waiting();
         for spec in applied.claimed {
-            self.start(spec);
+            let attempt = spec.claim.as_ref().map_or(Attempt::FIRST, |c| c.attempt);
+            if self.tasks.containers() < self.cfg.slots {
+                self.log(&format!(
+                    "claimed {} (attempt {attempt}), running {}",
+                    spec.id, spec.image
+                ));
+                self.start(spec, attempt);
+            } else {
+                self.log(&format!(
+                    "claimed {} (attempt {attempt}) ahead: it starts when a slot frees",
+                    spec.id
+                ));
+                self.tasks.hold(spec, attempt);
+            }
         }
     }
 
-    fn start(&mut self, spec: TaskSpec) {
-        let attempt = spec.claim.as_ref().map_or(Attempt::FIRST, |c| c.attempt);
+    /// Starts tasks claimed ahead while slots are free: no push needed.
+    pub(super) fn start_waiting(&mut self) {
+        while self.tasks.containers() < self.cfg.slots {
+            let Some((spec, attempt)) = self.tasks.next_waiting() else {
+                return;
+            };
+            self.log(&format!(
+                "starting {} (attempt {attempt}), claimed ahead, running {}",
+                spec.id, spec.image
+            ));
+            self.start(spec, attempt);
+        }
+    }
+
+    fn start(&mut self, spec: TaskSpec, attempt: Attempt) {
         // This node's policy, decided before docker is asked anything (asking would resolve the
         // image): the task goes back as one this node could not start, and another node that
         // allows its registry may run it; if none does, it ends as unrunnable with this reason.
@@ -162,10 +243,6 @@ impl Worker {
             self.tasks.refused(&spec.id, attempt, why);
             return;
         }
-        self.log(&format!(
-            "claimed {} (attempt {attempt}), running {}",
-            spec.id, spec.image
-        ));
         let line = self.cfg.log.task_line(&spec.id, spec.timeout);
         self.budget.started();
         let exits = self.exits_tx.clone();

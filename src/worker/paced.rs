@@ -1,0 +1,263 @@
+//! The worker under a push budget (`docs/ARCHITECTURE.md#push-economy`): what it sees land on
+//! `main` goes to its [`Pacing`](super::pacing::Pacing); a push waits for its turn unless it
+//! cannot wait; one push claims ahead enough work to keep the slots busy until the next.
+
+use super::Worker;
+use crate::grid::writers;
+use crate::grid::Snapshot;
+use crate::layout::NODES_DIR;
+use anyhow::{bail, Result};
+use gix::ObjectId;
+use std::time::{Duration, Instant};
+
+/// A push waits for its turn after a fresh look at the remote (an `ls-remote`): pushes that
+/// landed since the last look count before this one is decided.
+const FRESH_LOOK: Duration = Duration::from_secs(1);
+/// Leases must outlast this many of the shortest push spacings.
+pub const LEASE_SPACINGS: u32 = 4;
+
+impl Worker {
+    /// At start, before the first push: the writers of the grid's latest commits (nodes that have
+    /// not stopped) are taken as active, and a newcomer to a busy grid waits its turn.
+    pub(super) fn join_grid(&mut self) -> Result<()> {
+        let tip = self.grid.tip()?;
+        self.view.last_tip = tip;
+        let Some(pacing) = self.pacing.as_mut() else {
+            return Ok(());
+        };
+        let Some(tip) = tip else {
+            return Ok(());
+        };
+        let recent = writers::landed_since(
+            &self.grid.repo,
+            tip,
+            None,
+            2 * pacing.per_minute() as usize + 2,
+        )?;
+        let nodes = Snapshot::read_dirs(&self.grid.repo, Some(tip), &[NODES_DIR])?;
+        let stopped = writers::stopped_nodes(&self.grid.repo, &nodes);
+        let mut others: Vec<String> = recent
+            .into_iter()
+            .filter_map(|l| l.node)
+            .filter(|n| *n != self.cfg.node_id && !stopped.contains(n))
+            .collect();
+        others.sort();
+        others.dedup();
+        pacing.joined(self.clock.instant(), &others);
+        let at = self.clock.instant();
+        let wait = pacing.earliest_push(at).saturating_duration_since(at);
+        if !wait.is_zero() {
+            self.log(&format!(
+                "{} other writer(s) pushed lately: waiting {:.1}s for this node's turn to push",
+                others.len(),
+                wait.as_secs_f64()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Takes in the commits that landed between `since` and `tip`: each is a push seen now,
+    /// by its writer; `own` is this worker's own commit (counted by the caller).
+    pub(super) fn saw_landed(
+        &mut self,
+        tip: Option<ObjectId>,
+        own: Option<ObjectId>,
+        since: Option<ObjectId>,
+    ) {
+        self.view.last_tip = tip;
+        let (Some(pacing), Some(tip)) = (self.pacing.as_mut(), tip) else {
+            return;
+        };
+        let max = 4 * pacing.per_minute() as usize + 16;
+        let landed = match writers::landed_since(&self.grid.repo, tip, since, max) {
+            Ok(landed) => landed,
+            Err(e) => {
+                self.cfg.log.debug(
+                    &self.cfg.node_id,
+                    &format!("cannot read the commits that landed: {e:#}"),
+                );
+                return;
+            }
+        };
+        let at = self.clock.instant();
+        let mut nodes_seen = false;
+        for l in landed.iter().rev() {
+            if Some(l.commit) == own {
+                continue;
+            }
+            // A commit of this node not pushed just now (an earlier run, an unanswered push)
+            // filled the window all the same.
+            let writer = l.node.as_deref().filter(|n| *n != self.cfg.node_id);
+            nodes_seen |= writer.is_some();
+            pacing.saw_push(at, writer);
+        }
+        if nodes_seen {
+            if let Ok(nodes) = Snapshot::read_dirs(&self.grid.repo, Some(tip), &[NODES_DIR]) {
+                for node in writers::stopped_nodes(&self.grid.repo, &nodes) {
+                    pacing.writer_left(&node);
+                }
+            }
+        }
+    }
+
+    /// Counts reads of the remote (`ls-remote`, fetches), for the log at debug level.
+    pub(super) fn note_reads(&mut self, n: u32) {
+        self.reads += u64::from(n);
+    }
+
+    /// Whether a push wanted now may go: always without a budget; with one, when it cannot wait
+    /// (see [`must_push_now`](Worker::must_push_now)) or when its turn has come, judged after a
+    /// fresh look at the remote (which this call may take: then it says no, and the loop asks
+    /// again with what the look found).
+    pub(super) fn may_push_now(&mut self, stopping: bool) -> Result<bool> {
+        let Some(pacing) = self.pacing.as_ref() else {
+            return Ok(true);
+        };
+        let at = self.clock.instant();
+        if self.must_push_now(stopping) {
+            return Ok(true);
+        }
+        if !pacing.may_push(at) {
+            return Ok(false);
+        }
+        if self.looked_just_now() {
+            return Ok(true);
+        }
+        self.poll()?;
+        Ok(false)
+    }
+
+    /// Whether this worker looked at the remote within the last second (only under a push
+    /// budget, where a paced push looks first).
+    pub(super) fn looked_just_now(&self) -> bool {
+        self.pacing.is_some()
+            && self
+                .view
+                .looked_at
+                .is_some_and(|t| self.clock.instant().saturating_duration_since(t) < FRESH_LOOK)
+    }
+
+    /// The pushes that cannot wait for their turn (they count against the budget all the same):
+    /// a shutdown, a task of ours cancelled or taken over, leases that would run out.
+    fn must_push_now(&self, stopping: bool) -> bool {
+        stopping || self.view.claim_gone || self.lease_renewal_due()
+    }
+
+    /// Whether the leases of held tasks are past a third of their length since the last push.
+    fn lease_renewal_due(&self) -> bool {
+        self.tasks.claimed().next().is_some()
+            && self.last_push.is_some_and(|t| {
+                self.clock.instant().saturating_duration_since(t) >= self.cfg.lease / 3
+            })
+    }
+
+    /// How long the loop may wait before a wanted push is due (`None`: no budget, or nothing
+    /// to wait for).
+    pub(super) fn time_to_turn(&self) -> Option<Duration> {
+        let pacing = self.pacing.as_ref()?;
+        let at = self.clock.instant();
+        let mut due = pacing.earliest_push(at);
+        if self.tasks.claimed().next().is_some() {
+            if let Some(last) = self.last_push {
+                due = due.min(last + self.cfg.lease / 3);
+            }
+        }
+        Some(
+            due.saturating_duration_since(at)
+                .max(Duration::from_millis(50)),
+        )
+    }
+
+    /// Waits (with a budget) until this worker may push, looking at the remote meanwhile; a stop
+    /// request ends the wait at once.
+    pub(super) fn wait_for_turn(&mut self) {
+        let requests = self.shutdown.requests.count();
+        loop {
+            if self.shutdown.requests.count() != requests {
+                return;
+            }
+            match self.may_push_now(requests > 0) {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    self.warn(&format!("{e:#}"));
+                    return;
+                }
+            }
+            let until = Instant::now()
+                + self
+                    .time_to_turn()
+                    .unwrap_or_default()
+                    .min(self.cfg.poll_interval);
+            while Instant::now() < until && self.shutdown.requests.count() == requests {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// How many tasks to claim ahead of the free slots (0 without a budget): enough to keep the
+    /// slots busy until the next push, by the durations seen here, within `--prefetch` and
+    /// `--max-tasks`, minus those already waiting. The tail split is applied against the queue.
+    pub(super) fn claims_ahead(&self) -> usize {
+        let Some(pacing) = self.pacing.as_ref() else {
+            return 0;
+        };
+        let wanted = pacing
+            .ahead(self.cfg.slots, self.clock.instant())
+            .min(self.cfg.prefetch);
+        let ahead = wanted.saturating_sub(self.tasks.waiting());
+        self.budget
+            .claimable_ahead(self.tasks.containers(), self.tasks.waiting(), ahead)
+    }
+
+    /// The remote answered with a rate-limit error (`remote_trouble`): this worker's pushes are
+    /// spaced further apart.
+    pub(super) fn rate_limited(&mut self) {
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.rate_limited(self.clock.instant());
+            let spacing = pacing.spacing(self.clock.instant());
+            self.warn(&format!(
+                "the remote is rate limiting pushes: pushing at most every {}s",
+                spacing.as_secs()
+            ));
+        }
+    }
+
+    /// Says once when this grid's writers make the push spacing too long for the leases.
+    pub(super) fn check_spacing(&mut self) {
+        let Some(pacing) = self.pacing.as_ref() else {
+            return;
+        };
+        let spacing = pacing.spacing(self.clock.instant());
+        let too_long = spacing > self.cfg.lease / 3;
+        if too_long && !self.spacing_warned {
+            self.warn(&format!(
+                "with {} writer(s) at --push-budget {}, pushes are {}s apart, more than a third of the {}s lease: leases are renewed out of turn; raise --lease or the budget",
+                pacing.active_writers(self.clock.instant()),
+                pacing.per_minute(),
+                spacing.as_secs(),
+                self.cfg.lease.as_secs()
+            ));
+        }
+        self.spacing_warned = too_long;
+    }
+}
+
+/// Refuses a lease too short for the push budget: claimed tasks (and claimed-ahead ones above
+/// all) must keep their leases across several push spacings.
+pub fn check_lease(lease: Duration, per_minute: u32) -> Result<()> {
+    if per_minute == 0 {
+        return Ok(());
+    }
+    let spacing = Duration::from_secs(60) / per_minute;
+    let least = spacing * LEASE_SPACINGS;
+    if lease < least {
+        bail!(
+            "--lease {}s is too short for --push-budget {per_minute}: a lone writer pushes every {}s, and a lease must last at least {LEASE_SPACINGS} of those ({}s)",
+            lease.as_secs(),
+            spacing.as_secs(),
+            least.as_secs()
+        );
+    }
+    Ok(())
+}
