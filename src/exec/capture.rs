@@ -100,14 +100,7 @@ mod tests {
         assert!(text.starts_with("1\n2\n3\n"), "{text}");
         assert!(text.ends_with("199999\n200000\n"), "{text}");
         // The marker says how many bytes are not shown: kept + cut = the whole stream.
-        let number: String = text
-            .split("… [")
-            .nth(1)
-            .unwrap()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let cut: usize = number.parse().unwrap();
+        let cut = crate::task::cut::cut_count(&text);
         assert_eq!(1024 - cut_marker(cut as u64).len() + cut, data.len());
         assert!(c.info.truncated);
         assert_eq!(c.info.total_bytes, data.len() as u64);

@@ -86,21 +86,22 @@ pub fn text_head_and_tail(text: &str, total: u64, cap: usize) -> String {
     }
 }
 
+/// The count in the cut marker of `text` (for tests of what cuts output).
+#[cfg(test)]
+pub fn cut_count(text: &str) -> usize {
+    let number: String = text
+        .split("… [")
+        .nth(1)
+        .expect("the text has a cut marker")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    number.parse().expect("the marker counts bytes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The count in a marker of `text`.
-    fn cut_count(text: &str) -> usize {
-        let number: String = text
-            .split("… [")
-            .nth(1)
-            .unwrap()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        number.parse().unwrap()
-    }
 
     #[test]
     fn text_keeps_head_and_tail_at_char_boundaries() {

@@ -8,7 +8,7 @@
 //! - `cut`: cutting long output to its head and tail with a marker (capture and `fit` share it);
 //! - `output`: fitting a result's kept output into the file size limit.
 
-mod cut;
+pub(crate) mod cut;
 mod ids;
 mod model;
 mod output;

@@ -60,14 +60,7 @@ mod tests {
     }
 
     fn cut_count(text: &str) -> u64 {
-        let number: String = text
-            .split("… [")
-            .nth(1)
-            .expect("a marker")
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        number.parse().unwrap()
+        crate::task::cut::cut_count(text) as u64
     }
 
     #[test]
