@@ -6,6 +6,7 @@
 //!   cargo bench --bench grid -- status       # `git dgrid status` over 100k tasks (needs /usr/bin/time)
 //!   cargo bench --bench grid -- workers      # makespan of 1-8 workers, pushes per task (needs Docker)
 //!   cargo bench --bench grid -- memory       # a worker's resident memory, idle and after many tasks
+//!   cargo bench --bench grid -- budget       # W workers at push budgets 6, 20 and none, next to raw docker
 //!
 //! Results go to BENCHMARKS.md by hand, with the machine and the date.
 
@@ -40,6 +41,9 @@ fn main() {
     }
     if wants("memory") {
         memory();
+    }
+    if wants("budget") {
+        budget();
     }
 }
 
@@ -452,4 +456,105 @@ fn listing() {
             git.as_millis()
         );
     }
+}
+
+/// Tasks of `BUDGET_TASK_SECS` each, 12 per worker: raw `docker run` of them with W at a time (no
+/// git: the physical limit here), then W workers at push budgets 6, 20 and none. Every accepted
+/// push is timed by a `post-receive` hook, for the busiest 60-s window.
+fn budget() {
+    const TASK_SECS: u64 = 10;
+    println!("| workers | budget | tasks | makespan (s) | raw docker (s) | tasks per push | pushes/min (mean) | busiest 60 s | tasks/hour |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for w in [1usize, 4, 8] {
+        let n = 12 * w;
+        let raw = raw_docker(n, w, TASK_SECS);
+        for budget in [6u32, 20, 0] {
+            let env = Env::new();
+            let (daemon, grid) = env.served_grid(true);
+            let url = daemon.url("g.git");
+            let seed = env.clone(&url, "seed");
+            let tasks = (0..n)
+                .map(|i| format!(r#"{{"id":"b{i:03}","image":"dgrid/busybox:latest","command":"sleep {TASK_SECS}","timeout":120}}"#))
+                .collect();
+            submit(&env, &seed, tasks);
+            // Installed after the submit: only the workers' pushes are timed.
+            let log = grid.join("push-times.log");
+            let hook = grid.join("hooks/post-receive");
+            std::fs::write(
+                &hook,
+                format!(
+                    "#!/bin/sh\ncat >/dev/null\ndate +%s.%N >> {}\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            let start = Instant::now();
+            let children: Vec<_> = (0..w)
+                .map(|i| {
+                    env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+                        .args([
+                            "work",
+                            "--node-id",
+                            &format!("n{i}"),
+                            "--repo",
+                            &url,
+                            "--until-empty",
+                        ])
+                        .args(["--poll-interval", "1", "--lease", "900"])
+                        .args(["--push-budget", &budget.to_string()])
+                        .arg("--state-dir")
+                        .arg(env.path(&format!("state{i}")))
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for mut c in children {
+                assert!(c.wait().unwrap().success());
+            }
+            let makespan = start.elapsed().as_secs_f64();
+            let times: Vec<f64> = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            let busiest = (0..times.len())
+                .map(|i| {
+                    times[i..]
+                        .iter()
+                        .take_while(|t| **t < times[i] + 60.0)
+                        .count()
+                })
+                .max()
+                .unwrap_or(0);
+            let label = if budget == 0 {
+                "none".to_string()
+            } else {
+                budget.to_string()
+            };
+            println!(
+                "| {w} | {label} | {n} | {makespan:.1} | {raw:.1} | {:.2} | {:.1} | {busiest} | {:.0} |",
+                n as f64 / times.len().max(1) as f64,
+                times.len() as f64 / (makespan / 60.0),
+                n as f64 * 3600.0 / makespan
+            );
+        }
+    }
+}
+
+/// Seconds for `docker run` of `n` tasks of `secs` each, `parallel` at a time, with no git at all.
+fn raw_docker(n: usize, parallel: usize, secs: u64) -> f64 {
+    let start = Instant::now();
+    let script = format!(
+        "seq {n} | xargs -P {parallel} -I{{}} docker run --rm --log-driver none dgrid/busybox:latest sleep {secs}"
+    );
+    let status = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    start.elapsed().as_secs_f64()
 }
