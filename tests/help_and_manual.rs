@@ -15,16 +15,21 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// `bin` and the system's folders: man derives its path from PATH, and this machine's own
+/// `~/.cargo/bin` (where the README's first command installs git-dgrid and its pages) must not
+/// answer for the copy under test.
+fn path_with(bin: &Path) -> String {
+    format!(
+        "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        bin.display()
+    )
+}
+
 /// `git ARGS` with `bin` first on PATH, no MANPATH (man derives its path from PATH) and no pager.
 fn git_with(env: &Env, bin: &Path, args: &[&str]) -> Output {
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     env.cmd("git", env.tmp.path())
         .args(args)
-        .env("PATH", path)
+        .env("PATH", path_with(bin))
         .env_remove("MANPATH")
         .env("MANPAGER", "cat")
         .env("PAGER", "cat")
@@ -55,10 +60,7 @@ fn install_docs_puts_the_pages_where_git_dgrid_help_finds_them() {
         .cmd(&exe, env.tmp.path())
         .arg("install-docs")
         .env_remove("MANPATH")
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-        )
+        .env("PATH", path_with(&bin))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -95,6 +97,7 @@ fn install_docs_says_what_to_set_when_man_cannot_find_the_pages() {
     let out = env
         .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
         .args(["install-docs", "--prefix", prefix.to_str().unwrap()])
+        .env("PATH", path_with(&env.path("no-bin")))
         .env_remove("MANPATH")
         .output()
         .unwrap();
