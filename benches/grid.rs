@@ -13,7 +13,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{count_pushes, pushes, Env};
+use common::{count_pushes, most_in_a_minute, pushes, time_pushes, Env};
 use git_dgrid::grid::{snapshot, Snapshot};
 use git_dgrid::layout::State;
 use git_dgrid::task::Limits;
@@ -478,18 +478,7 @@ fn budget() {
                 .collect();
             submit(&env, &seed, tasks);
             // Installed after the submit: only the workers' pushes are timed.
-            let log = grid.join("push-times.log");
-            let hook = grid.join("hooks/post-receive");
-            std::fs::write(
-                &hook,
-                format!(
-                    "#!/bin/sh\ncat >/dev/null\ndate +%s.%N >> {}\n",
-                    log.display()
-                ),
-            )
-            .unwrap();
-            std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .unwrap();
+            let log = time_pushes(&grid);
             let start = Instant::now();
             let children: Vec<_> = (0..w)
                 .map(|i| {
@@ -515,20 +504,7 @@ fn budget() {
                 assert!(c.wait().unwrap().success());
             }
             let makespan = start.elapsed().as_secs_f64();
-            let times: Vec<f64> = std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .collect();
-            let busiest = (0..times.len())
-                .map(|i| {
-                    times[i..]
-                        .iter()
-                        .take_while(|t| **t < times[i] + 60.0)
-                        .count()
-                })
-                .max()
-                .unwrap_or(0);
+            let (busiest, times) = most_in_a_minute(&log);
             let label = if budget == 0 {
                 "none".to_string()
             } else {

@@ -8,47 +8,10 @@
 
 mod common;
 mod worker_kit;
-use common::{docker_ready, Env};
-use std::path::{Path, PathBuf};
+use common::{docker_ready, most_in_a_minute, time_pushes, Env};
+use std::path::PathBuf;
 use std::process::Child;
 use worker_kit::*;
-
-/// Makes the bare `remote` append the time of every accepted push (one line per push, whatever
-/// the refs) to `push-times.log`.
-fn time_pushes(remote: &Path) -> PathBuf {
-    let log = remote.join("push-times.log");
-    let hook = remote.join("hooks/post-receive");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\ncat >/dev/null\ndate +%s.%N >> {}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    log
-}
-
-/// The most accepted pushes in any 60-s window, and all the push times.
-fn most_in_a_minute(log: &Path) -> (usize, Vec<f64>) {
-    let mut times: Vec<f64> = std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let most = (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| **t - times[i] < 60.0)
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
-    (most, times)
-}
 
 /// A `--docker` that logs each `docker run` (its arguments: the container's name holds the task
 /// id) and then runs the real docker.

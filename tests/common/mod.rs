@@ -300,6 +300,43 @@ pub fn count_pushes(remote: &Path) -> PathBuf {
     log
 }
 
+/// Makes the bare `remote` append the time of every accepted push (one line per push, whatever
+/// the refs) to `push-times.log`.
+pub fn time_pushes(remote: &Path) -> PathBuf {
+    let log = remote.join("push-times.log");
+    let hook = remote.join("hooks/post-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\ndate +%s.%N >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    log
+}
+
+/// The most accepted pushes in any 60-s window, and all the push times.
+pub fn most_in_a_minute(log: &Path) -> (usize, Vec<f64>) {
+    let mut times: Vec<f64> = std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let most = (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - times[i] < 60.0)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    (most, times)
+}
+
 pub fn pushes(log: &Path) -> usize {
     std::fs::read_to_string(log)
         .map(|s| s.lines().count())
