@@ -35,7 +35,7 @@ pub enum Outcome {
     RateLimited(String),
 }
 
-const LOST_RACE: [&str; 8] = [
+pub(crate) const LOST_RACE: [&str; 8] = [
     "stale info",
     "non-fast-forward",
     "fetch first",
