@@ -41,11 +41,17 @@ pub fn run(args: Args) -> Result<()> {
     let mut problems = Vec::new();
     for line in String::from_utf8_lossy(&input).lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_local_ref, local_sha, _remote_ref, remote_sha] = fields[..] else {
+        let [_local_ref, local_sha, remote_ref, remote_sha] = fields[..] else {
             continue;
         };
         if local_sha.bytes().all(|b| b == b'0') {
             continue; // a deletion pushes no content
+        }
+        if remote_ref == "refs/heads/main" && !remote_sha.bytes().all(|b| b == b'0') {
+            if let Some(why) = crate::grid::compact::resurrection(&repo.dir, local_sha, remote_sha)? {
+                eprintln!("git-dgrid: push refused: {why}");
+                return Err(No::said().into());
+            }
         }
         let commits = pushed_commits(&repo, &remote, local_sha, remote_sha)?;
         let tip = crate::odb::parse_oid(local_sha)?;

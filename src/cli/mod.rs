@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 pub mod claim;
+pub mod compact;
 pub mod docs;
 pub mod env;
 pub mod hook;
@@ -49,6 +50,7 @@ pub enum Command {
     Validate(validate::Args),
     Submit(Box<submit::Args>),
     Claim(claim::Args),
+    Compact(compact::Args),
     Work(Box<work::Args>),
     Status(Box<status::Args>),
     Show(show::Args),
@@ -86,6 +88,7 @@ fn run(command: Command) -> Result<()> {
         Command::Validate(a) => validate::run(a),
         Command::Submit(a) => submit::run(*a),
         Command::Claim(a) => claim::run(a),
+        Command::Compact(a) => compact::run(a),
         Command::Work(a) => work::run(*a),
         Command::Status(a) => status::run(*a),
         Command::Show(a) => show::run(a),

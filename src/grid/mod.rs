@@ -4,6 +4,7 @@
 pub mod added;
 pub mod atomic_push;
 pub mod claim;
+pub mod compact;
 pub mod cycle;
 pub mod inspect;
 pub mod location;

@@ -1,0 +1,37 @@
+//! `git dgrid compact`: a maintainer's command that gives `main` a fresh root commit.
+
+use crate::grid::location::GridArgs;
+use crate::grid::{compact, Grid};
+use crate::odb::Identity;
+use anyhow::Result;
+
+/// Replace main's history with one root commit holding its current tree (a force push, with a
+/// lease); the old history stays reachable from the branch dgrid-archive
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Keep no old history: dgrid-archive's tip is rewritten as a root commit with its tree
+    #[arg(long)]
+    pub drop_history: bool,
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let grid = Grid::open(&args.grid)?;
+    let identity = crate::repo::git_identity(&grid.dir).unwrap_or_else(|| Identity {
+        name: "git-dgrid".into(),
+        email: "git-dgrid@localhost".into(),
+    });
+    let done = compact::compact(&grid, &identity, args.drop_history)?;
+    println!(
+        "compacted main: {} -> new root {}",
+        done.old_tip, done.new_root
+    );
+    match (done.archive, args.drop_history) {
+        (Some(a), false) => println!("old history kept on dgrid-archive ({a})"),
+        (_, true) => println!("old history dropped (dgrid-archive keeps only its tree)"),
+        (None, false) => {}
+    }
+    println!("clones of main: git fetch origin && git reset --hard origin/main");
+    Ok(())
+}
