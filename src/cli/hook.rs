@@ -48,7 +48,8 @@ pub fn run(args: Args) -> Result<()> {
             continue; // a deletion pushes no content
         }
         if remote_ref == "refs/heads/main" && !remote_sha.bytes().all(|b| b == b'0') {
-            if let Some(why) = crate::grid::compact::resurrection(&repo.dir, local_sha, remote_sha)? {
+            if let Some(why) = crate::grid::compact::resurrection(&repo.dir, local_sha, remote_sha)?
+            {
                 eprintln!("git-dgrid: push refused: {why}");
                 return Err(No::said().into());
             }

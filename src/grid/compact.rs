@@ -40,7 +40,13 @@ pub fn compact(grid: &Grid, identity: &Identity, drop_history: bool) -> Result<C
         let message = format!(
             "dgrid: compact history\n\n{FROM_TRAILER}: {old_tip}\nDgrid-Compacted-At: {at}\n"
         );
-        let new_root = commit_tree(grid, identity, &format!("{old_tip}^{{tree}}"), &[], &message)?;
+        let new_root = commit_tree(
+            grid,
+            identity,
+            &format!("{old_tip}^{{tree}}"),
+            &[],
+            &message,
+        )?;
         let mut updates = vec![RefUpdate {
             name: MAIN_REF.into(),
             new: new_root,
@@ -52,7 +58,9 @@ pub fn compact(grid: &Grid, identity: &Identity, drop_history: bool) -> Result<C
                 identity,
                 &format!("{prev}^{{tree}}"),
                 &[],
-                &format!("dgrid: archive without old history of main\n\nDgrid-Compacted-At: {at}\n"),
+                &format!(
+                    "dgrid: archive without old history of main\n\nDgrid-Compacted-At: {at}\n"
+                ),
             )?),
             (None, true) => None,
             (prev, false) => {
@@ -89,10 +97,21 @@ pub fn compact(grid: &Grid, identity: &Identity, drop_history: bool) -> Result<C
                     archive,
                 });
             }
-            // A worker landed a transition first: compact what is there now.
-            Outcome::LostRace(_) => std::thread::sleep(std::time::Duration::from_millis(
-                50 + fastrand::u64(..200),
-            )),
+            // A worker landed a transition first: compact what is there now. If main did not
+            // move, the remote refuses non-fast-forward pushes of main (its policy, not a race).
+            Outcome::LostRace(why) => {
+                if remote_tip(grid, MAIN_REF)? == Some(old_tip)
+                    && remote_tip(grid, ARCHIVE_REF)? == archive_tip
+                {
+                    bail!(
+                        "{} refuses to replace main ({why}): a compaction is a force push; allow it for this push \
+                         (a bare remote: git config receive.denyNonFastForwards false; GitHub: a bypass of the \
+                         \"block force pushes\" rule, see README \"Compacting history\")",
+                        grid.describe()
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50 + fastrand::u64(..200)))
+            }
             Outcome::Unreachable(why) | Outcome::RateLimited(why) => {
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 eprintln!("git-dgrid: compact: retrying after: {why}");
@@ -110,32 +129,60 @@ pub fn compact(grid: &Grid, identity: &Identity, drop_history: bool) -> Result<C
     )
 }
 
-/// Fetches `remote_ref` into `local_ref` (forced); `None` when the remote has no such ref.
-fn fetch_ref(grid: &Grid, remote_ref: &str, local_ref: &str) -> Result<Option<ObjectId>> {
+/// Where the remote's `remote_ref` is now (`None`: absent).
+fn remote_tip(grid: &Grid, remote_ref: &str) -> Result<Option<ObjectId>> {
     let listed = gitcmd::run_remote(&grid.dir, &["ls-remote", &grid.remote, remote_ref])?;
     if !listed.success {
         bail!("cannot reach {}: {}", grid.describe(), listed.stderr.trim());
     }
-    if listed.stdout.trim().is_empty() {
+    match listed.stdout.split_whitespace().next() {
+        Some(hex) => Ok(Some(parse_oid(hex)?)),
+        None => Ok(None),
+    }
+}
+
+/// Fetches `remote_ref` into `local_ref` (forced); `None` when the remote has no such ref.
+fn fetch_ref(grid: &Grid, remote_ref: &str, local_ref: &str) -> Result<Option<ObjectId>> {
+    if remote_tip(grid, remote_ref)?.is_none() {
         return Ok(None);
     }
     let spec = format!("+{remote_ref}:{local_ref}");
     let out = gitcmd::run_remote(
         &grid.dir,
-        &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", &grid.remote, &spec],
+        &[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &grid.remote,
+            &spec,
+        ],
     )?;
     if !out.success {
-        bail!("cannot fetch {remote_ref} from {}: {}", grid.describe(), out.stderr.trim());
+        bail!(
+            "cannot fetch {remote_ref} from {}: {}",
+            grid.describe(),
+            out.stderr.trim()
+        );
     }
-    Ok(Some(parse_oid(gitcmd::output(&grid.dir, &["rev-parse", local_ref])?.trim())?))
+    Ok(Some(parse_oid(
+        gitcmd::output(&grid.dir, &["rev-parse", local_ref])?.trim(),
+    )?))
 }
 
 fn empty_tree(grid: &Grid) -> Result<String> {
-    let out = duct::cmd!(gitcmd::require_git()?, "hash-object", "-t", "tree", "-w", "--stdin")
-        .dir(&grid.dir)
-        .stdin_bytes(Vec::new())
-        .read()
-        .context("cannot write the empty tree")?;
+    let out = duct::cmd!(
+        gitcmd::require_git()?,
+        "hash-object",
+        "-t",
+        "tree",
+        "-w",
+        "--stdin"
+    )
+    .dir(&grid.dir)
+    .stdin_bytes(Vec::new())
+    .read()
+    .context("cannot write the empty tree")?;
     Ok(out.trim().to_string())
 }
 
@@ -192,8 +239,10 @@ pub fn resurrection(dir: &std::path::Path, local: &str, remote: &str) -> Result<
         return Ok(None);
     };
     let descends = gitcmd::run(dir, &["merge-base", "--is-ancestor", &root, local])?.success;
-    let foreign_roots =
-        gitcmd::output(dir, &["rev-list", "--max-parents=0", local, &format!("^{remote}")])?;
+    let foreign_roots = gitcmd::output(
+        dir,
+        &["rev-list", "--max-parents=0", local, &format!("^{remote}")],
+    )?;
     if descends && foreign_roots.trim().is_empty() {
         return Ok(None);
     }
