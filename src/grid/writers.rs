@@ -103,4 +103,35 @@ mod tests {
             "nothing new"
         );
     }
+
+    /// After `git dgrid compact`, the last-seen commit is no longer on the line: the walk stops
+    /// at the new root, counting only the compaction and what came after.
+    #[test]
+    fn a_compacted_line_ends_at_its_new_root() {
+        let fx = grid(&[]);
+        let seen = fx.snapshot.tip;
+        let edit = |i: usize| Edit::Write {
+            path: format!("nodes/n{i}.json"),
+            content: b"{}".to_vec(),
+        };
+        let person = Identity {
+            name: "Ada".into(),
+            email: "ada@example.org".into(),
+        };
+        let root = write_commit(&fx.repo, None, &[edit(0)], &person, "dgrid: compact\n").unwrap();
+        let mut tip = root;
+        for i in 1..3 {
+            tip = write_commit(
+                &fx.repo,
+                Some(tip),
+                &[edit(i)],
+                &Identity::node("w1"),
+                "x\n",
+            )
+            .unwrap();
+        }
+        let all = landed_since(&fx.repo, tip, seen, 100).unwrap();
+        assert_eq!(all.len(), 3, "the two pushes and the compaction");
+        assert_eq!(all.last().unwrap().commit, root);
+    }
 }
