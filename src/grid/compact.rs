@@ -250,3 +250,86 @@ pub fn resurrection(dir: &std::path::Path, local: &str, remote: &str) -> Result<
         "this clone's main predates the compaction of {date} (root {root}); {fix}"
     )))
 }
+
+/// Whether `commit` (a push whose answer was lost) landed before a compaction rewrote the
+/// history up to `tip`: its parent is no longer in `tip`'s history, and every path it changed
+/// reads in `tip` exactly as `commit` wrote it. Each transition writes unique content (claims
+/// carry the node, attempt and lease; reports the results), so this is as good as its nonce.
+pub fn landed_before_compaction(dir: &std::path::Path, commit: ObjectId, tip: ObjectId) -> bool {
+    let (c, t) = (commit.to_string(), tip.to_string());
+    let parent = format!("{c}^");
+    let rewritten = gitcmd::run(dir, &["merge-base", "--is-ancestor", &parent, &t])
+        .is_ok_and(|out| !out.success && out.stderr.trim().is_empty());
+    if !rewritten {
+        return false;
+    }
+    let Ok(changed) = gitcmd::output(
+        dir,
+        &[
+            "diff-tree",
+            "-r",
+            "--name-only",
+            "--no-commit-id",
+            &parent,
+            &c,
+        ],
+    ) else {
+        return false;
+    };
+    let paths: Vec<&str> = changed.lines().filter(|l| !l.is_empty()).collect();
+    if paths.is_empty() {
+        return false;
+    }
+    let mut args = vec!["diff", "--quiet", &c, &t, "--"];
+    args.extend(paths);
+    gitcmd::run(dir, &args).is_ok_and(|out| out.success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::testkit::grid;
+    use crate::odb::{write_commit, Edit};
+
+    #[test]
+    fn a_lost_answer_is_recognised_in_the_compacted_tree() {
+        let fx = grid(&[]);
+        let dir = fx.repo.path();
+        let me = Identity::node("w1");
+        let write = |path: &str, content: &str| Edit::Write {
+            path: path.into(),
+            content: content.as_bytes().to_vec(),
+        };
+        let base = fx.snapshot.tip;
+        let claim = write_commit(
+            &fx.repo,
+            base,
+            &[write("nodes/w1.json", "claimed")],
+            &me,
+            "c\n",
+        )
+        .unwrap();
+        // Not rewritten: the nonce rule (ancestry) decides, not this one.
+        assert!(!landed_before_compaction(dir, claim, claim));
+        let tree = |c: ObjectId| fx.repo.find_commit(c).unwrap().tree_id().unwrap().detach();
+        let root_with = |c: ObjectId| {
+            let tree = tree(c);
+            let out = gitcmd::output(dir, &["commit-tree", &tree.to_string(), "-m", "compact"]);
+            parse_oid(out.unwrap().trim()).unwrap()
+        };
+        // The claim landed, then main was compacted (and moved on).
+        let root = root_with(claim);
+        let later = write_commit(
+            &fx.repo,
+            Some(root),
+            &[write("nodes/w2.json", "x")],
+            &me,
+            "l\n",
+        )
+        .unwrap();
+        assert!(landed_before_compaction(dir, claim, later));
+        // Compacted without it: not landed, re-planned.
+        let root = root_with(base.unwrap());
+        assert!(!landed_before_compaction(dir, claim, root));
+    }
+}

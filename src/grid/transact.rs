@@ -63,10 +63,10 @@ impl Grid {
             let cycle_start = std::time::Instant::now();
             let tip = self.fetch()?;
             if let Some(tip) = tip {
-                if let Some(i) = unanswered
-                    .iter()
-                    .position(|(commit, _)| self.is_ancestor(*commit, tip))
-                {
+                if let Some(i) = unanswered.iter().position(|(commit, _)| {
+                    self.is_ancestor(*commit, tip)
+                        || crate::grid::compact::landed_before_compaction(&self.dir, *commit, tip)
+                }) {
                     let (commit, value) = unanswered.swap_remove(i);
                     return Ok(Outcome::Committed {
                         commit,
