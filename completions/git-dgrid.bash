@@ -22,6 +22,9 @@ _dgrid() {
             dgrid,claim)
                 cmd="dgrid__subcmd__claim"
                 ;;
+            dgrid,compact)
+                cmd="dgrid__subcmd__compact"
+                ;;
             dgrid,env)
                 cmd="dgrid__subcmd__env"
                 ;;
@@ -69,6 +72,9 @@ _dgrid() {
                 ;;
             dgrid__subcmd__help,claim)
                 cmd="dgrid__subcmd__help__subcmd__claim"
+                ;;
+            dgrid__subcmd__help,compact)
+                cmd="dgrid__subcmd__help__subcmd__compact"
                 ;;
             dgrid__subcmd__help,env)
                 cmd="dgrid__subcmd__help__subcmd__env"
@@ -119,7 +125,7 @@ _dgrid() {
 
     case "${cmd}" in
         dgrid)
-            opts="-h -V --help --version init validate submit claim work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
+            opts="-h -V --help --version init validate submit claim compact work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +210,32 @@ _dgrid() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dgrid__subcmd__compact)
+            opts="-h -V --drop-history --remote --repo --state-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dgrid__subcmd__env)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -237,7 +269,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__help)
-            opts="init validate submit claim work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
+            opts="init validate submit claim compact work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,6 +297,20 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__help__subcmd__claim)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__help__subcmd__compact)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
