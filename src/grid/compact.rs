@@ -231,8 +231,11 @@ pub fn resurrection(dir: &std::path::Path, local: &str, remote: &str) -> Result<
     let fix = "run `git fetch origin && git reset --hard origin/main` (your own commits on main are dropped: re-apply them after)";
     let known = gitcmd::run(dir, &["cat-file", "-e", &format!("{remote}^{{commit}}")])?.success;
     if !known {
+        // Most often someone pushed first (git would refuse this push too); after a compaction
+        // it is the new root's line. Either way: fetch first, and the fetch tells which.
         return Ok(Some(format!(
-            "the remote's main ({remote}) is not in this clone (was it compacted?); {fix}"
+            "the remote's main is at {remote}, which this clone has not fetched: run `git pull` first; \
+             if `git fetch` reports main as a \"forced update\" (main was compacted), {fix}"
         )));
     }
     let Some((root, date)) = root_of(dir, remote)? else {
