@@ -7,6 +7,7 @@
 //!   cargo bench --bench grid -- workers      # makespan of 1-8 workers, pushes per task (needs Docker)
 //!   cargo bench --bench grid -- memory       # a worker's resident memory, idle and after many tasks
 //!   cargo bench --bench grid -- budget       # W workers at push budgets 6, 20 and none, next to raw docker
+//!   cargo bench --bench grid -- budget-rtt   # the same over smart HTTP at a real round-trip time (see budget_rtt)
 //!
 //! Results go to BENCHMARKS.md by hand, with the machine and the date.
 
@@ -42,7 +43,9 @@ fn main() {
     if wants("memory") {
         memory();
     }
-    if wants("budget") {
+    if filter.iter().any(|f| f == "budget-rtt") {
+        budget_rtt();
+    } else if wants("budget") {
         budget();
     }
 }
@@ -458,21 +461,97 @@ fn listing() {
     }
 }
 
-/// Tasks of `BUDGET_TASK_SECS` each, 12 per worker: raw `docker run` of them with W at a time (no
-/// git: the physical limit here), then W workers at push budgets 6, 20 and none. Every accepted
-/// push is timed by a `post-receive` hook, for the busiest 60-s window.
+/// Tasks of 10 s each, 12 per worker: raw `docker run` of them with W at a time (no git: the
+/// physical limit here), then W workers at push budgets 6, 20 and none, against `git daemon` on
+/// 127.0.0.1. Every accepted push is timed by a `post-receive` hook, for the busiest 60-s window.
 fn budget() {
+    budget_table(&LocalDaemon, 12);
+}
+
+/// The same table against a remote at a real round-trip time: a smart-HTTP server that serves
+/// every repository in the folder `DGRID_BENCH_HTTP_ROOT` at `DGRID_BENCH_HTTP_URL/<name>`, and
+/// workers started through `DGRID_BENCH_HOST_EXEC` (a command prefix, `{n}` replaced by the host
+/// number from 1, e.g. `ip netns exec host{n}` for network namespaces behind a router that delays
+/// every packet). `DGRID_BENCH_TASKS_PER_WORKER` (default 12) shortens the run.
+fn budget_rtt() {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(root), Some(url), Some(exec)) = (
+        var("DGRID_BENCH_HTTP_ROOT"),
+        var("DGRID_BENCH_HTTP_URL"),
+        var("DGRID_BENCH_HOST_EXEC"),
+    ) else {
+        println!("budget-rtt: skipped (set DGRID_BENCH_HTTP_ROOT, DGRID_BENCH_HTTP_URL and DGRID_BENCH_HOST_EXEC)");
+        return;
+    };
+    let per_worker = var("DGRID_BENCH_TASKS_PER_WORKER")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(12);
+    budget_table(
+        &HttpRoot {
+            root: root.into(),
+            url,
+            exec,
+        },
+        per_worker,
+    );
+}
+
+/// Where the budget table's grids live and how its workers are started.
+trait BenchRemote {
+    /// A new grid: its path on this machine, the URL workers use, and what keeps it served.
+    fn grid(&self, env: &Env, name: &str) -> (std::path::PathBuf, String, Box<dyn std::any::Any>);
+    /// The command prefix that starts worker `i` (from 0).
+    fn host(&self, i: usize) -> Vec<String>;
+}
+
+struct LocalDaemon;
+
+impl BenchRemote for LocalDaemon {
+    fn grid(&self, env: &Env, _: &str) -> (std::path::PathBuf, String, Box<dyn std::any::Any>) {
+        let (daemon, grid) = env.served_grid(true);
+        let url = daemon.url("g.git");
+        (grid, url, Box::new(daemon))
+    }
+    fn host(&self, _: usize) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+struct HttpRoot {
+    root: std::path::PathBuf,
+    url: String,
+    exec: String,
+}
+
+impl BenchRemote for HttpRoot {
+    fn grid(&self, env: &Env, name: &str) -> (std::path::PathBuf, String, Box<dyn std::any::Any>) {
+        let path = self.root.join(format!("{name}.git"));
+        let _ = std::fs::remove_dir_all(&path);
+        env.dgrid_ok(&self.root, &["init", "--bare", path.to_str().unwrap()], 0);
+        (path, format!("{}/{name}.git", self.url), Box::new(()))
+    }
+    fn host(&self, i: usize) -> Vec<String> {
+        self.exec
+            .replace("{n}", &(i + 1).to_string())
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn budget_table(remote: &dyn BenchRemote, per_worker: usize) {
     const TASK_SECS: u64 = 10;
     println!("| workers | budget | tasks | makespan (s) | raw docker (s) | tasks per push | pushes/min (mean) | busiest 60 s | tasks/hour |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for w in [1usize, 4, 8] {
-        let n = 12 * w;
+        let n = per_worker * w;
         let raw = raw_docker(n, w, TASK_SECS);
         for budget in [6u32, 20, 0] {
             let env = Env::new();
-            let (daemon, grid) = env.served_grid(true);
-            let url = daemon.url("g.git");
-            let seed = env.clone(&url, "seed");
+            let (grid, url, _served) = remote.grid(&env, &format!("b{w}-{budget}"));
+            // Submitted through the grid's path: the remote's URL may be reachable only from
+            // the workers' hosts.
+            let seed = env.clone(grid.to_str().unwrap(), "seed");
             let tasks = (0..n)
                 .map(|i| format!(r#"{{"id":"b{i:03}","image":"dgrid/busybox:latest","command":"sleep {TASK_SECS}","timeout":120}}"#))
                 .collect();
@@ -482,7 +561,10 @@ fn budget() {
             let start = Instant::now();
             let children: Vec<_> = (0..w)
                 .map(|i| {
-                    env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+                    let mut argv = remote.host(i);
+                    argv.push(env!("CARGO_BIN_EXE_git-dgrid").to_string());
+                    env.cmd(&argv[0], env.tmp.path())
+                        .args(&argv[1..])
                         .args([
                             "work",
                             "--node-id",

@@ -48,6 +48,10 @@ pub struct Intent<'a> {
     pub heartbeat: bool,
     /// This process's claim to the node id, and whether it has written yet.
     pub ownership: &'a Ownership,
+    /// Claims of this node (id, attempt, `claimed_at`) that its state dir noted as claimed ahead
+    /// and never started (`worker::never_started`): from the previous run, they go back without
+    /// using an attempt.
+    pub never_started: &'a HashSet<(String, Attempt, String)>,
     pub lease: Duration,
     pub now: DateTime<Utc>,
 }
@@ -65,6 +69,8 @@ pub struct Applied {
     pub reaped: Vec<(String, String)>,
     /// Tasks claimed by a push of this process that seemed to fail, put back in the queue.
     pub unheld: Vec<String>,
+    /// Tasks the node's previous run claimed ahead and never started, put back in the queue.
+    pub never_started: Vec<String>,
     /// Tasks that failed to start here once too often and were failed as unrunnable.
     pub unrunnable: Vec<TaskId>,
     /// Something the worker should tell its operator (e.g. it replaced a forged node record).
@@ -179,13 +185,25 @@ pub fn plan(
             continue;
         }
         let ours = claim.node_id == me;
+        let never_started = ours
+            && intent.never_started.contains(&(
+                task.id.clone(),
+                claim.attempt,
+                claim.claimed_at.clone(),
+            ));
         // Once this process has written, a claim of this node that it does not hold came from a
         // push of its own that the remote took but git reported as failed (a timeout, a dropped
         // connection): the task never started, so it goes back without using an attempt. Before
-        // that, it is a claim of the node's previous run, which may have run it: that attempt counts.
+        // that, it is a claim of the node's previous run, which may have run it: that attempt counts,
+        // unless that run noted it as claimed ahead and never started.
         let (destination, content) = if ours && intent.ownership.started {
             summary.push(format!("release {}", task.id));
             applied.unheld.push(task.id.clone());
+            (State::Queue, requeued(spec, claim.attempt.used_before()))
+        } else if never_started {
+            // The previous run noted, durably, that it never started this claim: no attempt used.
+            summary.push(format!("release {}", task.id));
+            applied.never_started.push(task.id.clone());
             (State::Queue, requeued(spec, claim.attempt.used_before()))
         } else {
             summary.push(format!("reap {} from {}", task.id, claim.node_id));

@@ -415,6 +415,43 @@ fn a_claim_of_this_node_that_it_does_not_hold_goes_back() {
 }
 
 #[test]
+fn a_claim_the_previous_run_noted_as_never_started_goes_back_without_using_its_attempt() {
+    // (noted claimed_at, attempt noted) -> attempts counted in the queue file
+    let rows = [
+        // Noted: claimed ahead, never started, then the worker was killed.
+        ("2026-01-01T11:50:00Z", 2, json!(1)),
+        // A note of another claim (an earlier one of the same task): this claim may have run.
+        ("2026-01-01T11:40:00Z", 2, json!(2)),
+        ("2026-01-01T11:50:00Z", 1, json!(2)),
+    ];
+    for (noted_at, noted_attempt, attempts) in rows {
+        let name = format!("noted {noted_at} attempt {noted_attempt}");
+        let fx = grid(&[file(
+            State::InProgress,
+            "t",
+            claimed(task("t"), ME, 2, LEASE_UNTIL),
+        )]);
+        let case = Case {
+            heartbeat: true,
+            never_started: vec![("t".into(), noted_attempt, noted_at.into())],
+            ..Case::default()
+        };
+        let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+        let after = fx.after(&change.edits);
+        let (found, content) = fx.task_in(&after, "t").unwrap();
+        assert_eq!(found, State::Queue, "{name}");
+        assert_eq!(
+            content.get("attempts").cloned(),
+            Some(attempts.clone()),
+            "{name}"
+        );
+        let noted = attempts == json!(1);
+        assert_eq!(!change.value.never_started.is_empty(), noted, "{name}");
+        assert_eq!(change.value.reaped.is_empty(), noted, "{name}");
+    }
+}
+
+#[test]
 fn a_release_puts_the_task_back_without_using_the_attempt() {
     // (claimed by, claim attempt, released attempt) -> released?
     let rows = [

@@ -15,6 +15,7 @@ use crate::odb::{self, Identity};
 use crate::task::{self, Attempt, Claim, Limits, TaskId, TaskResult, TaskSpec};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// The instant every test's transition runs at.
@@ -248,6 +249,8 @@ pub struct WorkerIntent {
     pub since_last_write: Option<Duration>,
     /// The record that refused an earlier start, and for how long (see `Ownership::watched`).
     pub watched: Option<(gix::ObjectId, Duration)>,
+    /// (id, attempt, claimed_at) the state dir noted as claimed ahead and never started.
+    pub never_started: Vec<(String, u32, String)>,
 }
 
 impl WorkerIntent {
@@ -276,6 +279,11 @@ impl WorkerIntent {
                 (id, attempt, why.clone())
             })
             .collect();
+        let never_started: HashSet<(String, Attempt, String)> = self
+            .never_started
+            .iter()
+            .map(|(id, n, at)| (id.clone(), Attempt::new(*n).unwrap(), at.clone()))
+            .collect();
         let intent = Intent {
             node,
             results: &self.results,
@@ -287,6 +295,7 @@ impl WorkerIntent {
             excluded: &Default::default(),
             heartbeat: self.heartbeat,
             ownership: &ownership,
+            never_started: &never_started,
             lease: LEASE,
             now: now(),
         };

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod docker_health;
 mod exclusions;
 mod exits;
+mod never_started;
 pub mod observe;
 mod paced;
 pub mod pacing;
@@ -33,6 +34,7 @@ use clock::{Clock, SystemClock};
 use docker_health::DockerHealth;
 use exclusions::Exclusions;
 use gix::ObjectId;
+use never_started::NeverStarted;
 use observe::Observer;
 use pacing::Pacing;
 use session::NodeSession;
@@ -168,6 +170,7 @@ pub struct Worker {
     /// This node's record, as the next push writes it.
     node: NodeRecord,
     spool: Spool,
+    never_started: NeverStarted,
     observer: Observer,
     docker: DockerHealth,
     exclusions: Exclusions,
@@ -208,6 +211,7 @@ impl Worker {
         let silence = cfg.lease + cfg.clock_skew;
         let session = NodeSession::open(&cfg.node_dir, &cfg.node_id, silence, rng)?;
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
+        let never_started = NeverStarted::open(&cfg.node_dir);
         let node = session.fresh_record(&cfg, clock.now());
         let budget = Budget::new(&cfg);
         paced::check_lease(cfg.lease, cfg.push_budget.per_minute)?;
@@ -229,6 +233,7 @@ impl Worker {
             session,
             node,
             spool,
+            never_started,
             tasks: HeldTasks::default(),
             exits_tx,
             exits,

@@ -47,9 +47,13 @@ impl Worker {
         let at = self.clock.instant();
         let wait = pacing.earliest_push(at).saturating_duration_since(at);
         if !wait.is_zero() {
+            let why = if others.is_empty() {
+                "no other writer seen yet (others may be starting now)".to_string()
+            } else {
+                format!("{} other writer(s) pushed lately", others.len())
+            };
             self.log(&format!(
-                "{} other writer(s) pushed lately: waiting {:.1}s for this node's turn to push",
-                others.len(),
+                "{why}: waiting {:.1}s for this node's turn to push",
                 wait.as_secs_f64()
             ));
         }

@@ -11,7 +11,8 @@
 //! - window: never a push while the last 60 s (as seen here) already hold a budget's worth;
 //! - slowdown: a 60-s window that ran over, or a remote that said "rate limited", makes the
 //!   spacing grow (×1.5 each time, up to ~5×); calm windows bring it back;
-//! - a newcomer to a busy grid waits about one spacing before its first push.
+//! - a newcomer to a busy grid waits about one spacing before its first push, and one to a grid
+//!   that looks quiet a random part of a spacing (others may be joining at the same instant).
 //!
 //! Pushes seen late are stamped late, which only makes the window look fuller: the error is on the
 //! safe side. The cases that cannot wait (a lease about to run out, a cancel, a shutdown) are the
@@ -67,16 +68,25 @@ impl Pacing {
     }
 
     /// At start: `others` are the nodes that wrote the grid's latest commits and have not stopped.
-    /// They count as active now, and if there are any this worker waits its turn, about one
+    /// They count as active now, and if there are any this worker waits its turn, half to one
     /// spacing, before its first push (registering is a push too).
+    ///
+    /// A grid that looks quiet may not be: workers started at the same instant (a fleet brought
+    /// up together, a cron minute) cannot see each other yet. So even then the first push waits a
+    /// random part of a lone writer's spacing: the joiners look at the remote one after the other,
+    /// each sees the registrations that landed before its turn, and the window rule holds the rest
+    /// back. Only racers that look within the same instant still both push.
     pub fn joined(&mut self, at: Instant, others: &[String]) {
         for writer in others {
             self.writers.insert(writer.clone(), at);
         }
-        if !others.is_empty() {
-            let wait = self.spacing(at).mul_f64(0.5 + self.rng.f64() * 0.5);
-            self.hold(at + wait);
-        }
+        let share = if others.is_empty() {
+            self.rng.f64()
+        } else {
+            0.5 + self.rng.f64() * 0.5
+        };
+        let wait = self.spacing(at).mul_f64(share);
+        self.hold(at + wait);
     }
 
     /// Another writer's accepted push, seen now. `writer` is a node id, or `None` for a person

@@ -119,9 +119,24 @@ fn a_newcomer_to_a_busy_grid_waits_its_turn() {
     // Three writers at 6/min: a spacing of 30 s; the first push waits 15-30 s.
     let first = p.earliest_push(t0);
     assert!(first >= t0 + secs(15.0) && first <= t0 + secs(30.0));
-    let mut alone = pacing(6);
-    alone.joined(t0, &[]);
-    assert!(alone.may_push(t0), "an idle grid: register at once");
+    // A quiet grid: others may be joining at this instant too, so the first push still waits a
+    // random part of a lone writer's spacing (10 s), different for different workers.
+    let firsts: Vec<Instant> = (1..=8)
+        .map(|seed| {
+            let mut alone = Pacing::new(6, seed).unwrap();
+            alone.joined(t0, &[]);
+            alone.earliest_push(t0)
+        })
+        .collect();
+    assert!(firsts.iter().all(|f| *f <= t0 + secs(10.0)));
+    let mut distinct = firsts.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        firsts.len(),
+        "joiners spread out: {firsts:?}"
+    );
 }
 
 #[test]
@@ -174,7 +189,17 @@ fn the_tail_is_split_among_the_writers() {
 /// the budget and one push more (two writers deciding at the same instant).
 #[test]
 fn racing_writers_stay_within_the_budget() {
-    for (writers, budget) in [(2usize, 6u32), (4, 20), (8, 6), (3, 10)] {
+    // (writers, budget, ticks of 100 ms between two joiners: 0 = all start at the same instant)
+    for (writers, budget, stagger) in [
+        (2usize, 6u32, 30u32),
+        (4, 20, 30),
+        (8, 6, 30),
+        (3, 10, 30),
+        (2, 6, 0),
+        (4, 20, 0),
+        (8, 6, 0),
+        (8, 20, 0),
+    ] {
         let t0 = Instant::now();
         let mut paces: Vec<Pacing> = (0..writers)
             .map(|i| Pacing::new(budget, i as u64 + 1).unwrap())
@@ -185,8 +210,8 @@ fn racing_writers_stay_within_the_budget() {
             let at = t0 + Duration::from_millis(u64::from(tick) * 100);
             let before = log.len();
             for (w, pace) in paces.iter_mut().enumerate() {
-                // Writers join one by one, every 3 s, knowing who pushed before them.
-                let start = w as u32 * 30;
+                // Writers join one by one (or together), knowing who pushed before them.
+                let start = w as u32 * stagger;
                 if tick < start {
                     continue;
                 }
@@ -208,7 +233,7 @@ fn racing_writers_stay_within_the_budget() {
                 }
             }
             for (w, pace) in paces.iter_mut().enumerate() {
-                if tick >= w as u32 * 30 && pace.may_push(at) {
+                if tick >= w as u32 * stagger && pace.may_push(at) {
                     pace.pushed(at);
                     log.push((at, w));
                 }
@@ -225,7 +250,7 @@ fn racing_writers_stay_within_the_budget() {
             .unwrap();
         assert!(
             most <= budget as usize + 1,
-            "{writers} writers at {budget}/min: {most} pushes in a window"
+            "{writers} writers at {budget}/min joining {stagger} ticks apart: {most} pushes in a window"
         );
         // And the budget is used, not wasted: at least half of it in ten minutes.
         assert!(

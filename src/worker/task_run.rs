@@ -143,6 +143,14 @@ impl HeldTasks {
         }
     }
 
+    /// The tasks waiting for a slot, with their claims.
+    pub fn waiting_specs(&self) -> impl Iterator<Item = &TaskSpec> {
+        self.tasks.values().filter_map(|phase| match phase {
+            Phase::Waiting(spec) => Some(spec.as_ref()),
+            _ => None,
+        })
+    }
+
     /// How many tasks wait for a slot.
     pub fn waiting(&self) -> usize {
         self.tasks

@@ -11,6 +11,7 @@ use crate::layout::State;
 use crate::task::{Attempt, TaskSpec};
 use crate::worker::pacing::tail_split;
 use anyhow::Result;
+use std::collections::HashSet;
 
 impl Worker {
     pub(super) fn claim_request(&self, max: usize) -> claim::Request {
@@ -53,6 +54,7 @@ impl Worker {
         self.node.problem = self.docker.problem().map(str::to_string);
         let node = self.node.clone();
         let ownership = &self.session.ownership;
+        let never_started = self.never_started.claims();
         let lease = self.cfg.lease;
         let probe = self.claim_request(1);
         let grid = &self.grid;
@@ -93,6 +95,7 @@ impl Worker {
                 excluded: &excluded,
                 heartbeat,
                 ownership,
+                never_started: &never_started,
                 lease,
                 now,
             };
@@ -144,7 +147,11 @@ impl Worker {
         {
             self.view.queue_has_work = false; // we took everything claimable
         }
-        if !applied.unheld.is_empty() || !applied.reaped.is_empty() || !releases.is_empty() {
+        if !applied.unheld.is_empty()
+            || !applied.never_started.is_empty()
+            || !applied.reaped.is_empty()
+            || !releases.is_empty()
+        {
             self.view.queue_has_work = true; // tasks went back to the queue in this very commit
         }
         for notice in &applied.notices {
@@ -188,6 +195,11 @@ impl Worker {
                 self.log(&format!("took {id} back from {node}: its lease expired"));
             }
         }
+        for id in &applied.never_started {
+            self.log(&format!(
+                "put {id} back in the queue without using an attempt: this node's previous run claimed it ahead and never started it"
+            ));
+        }
         for id in &applied.unheld {
             self.warn(&format!(
                 "put {id} back in the queue: the push that claimed it seemed to fail, but the remote took it"
@@ -213,6 +225,25 @@ impl Worker {
                 self.tasks.hold(spec, attempt);
             }
         }
+        self.note_never_started();
+    }
+
+    /// Notes the tasks waiting for a slot as never started (`never_started.rs`); once this
+    /// process has pushed, the previous run's claims are settled and leave the note.
+    fn note_never_started(&mut self) {
+        let waiting: Vec<&TaskSpec> = self.tasks.waiting_specs().collect();
+        let noted = if self.session.ownership.started {
+            let keys: HashSet<(String, Attempt)> = waiting
+                .iter()
+                .filter_map(|s| s.claim.as_ref().map(|c| (s.id.to_string(), c.attempt)))
+                .collect();
+            self.never_started.keep_only(&keys)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = noted.and_then(|()| self.never_started.add(waiting)) {
+            self.warn(&format!("{e:#}"));
+        }
     }
 
     /// Starts tasks claimed ahead while slots are free: no push needed.
@@ -221,6 +252,13 @@ impl Worker {
             let Some((spec, attempt)) = self.tasks.next_waiting() else {
                 return;
             };
+            // Out of the note before the container may run: a task noted as never started goes
+            // back without using an attempt after a crash.
+            if let Err(e) = self.never_started.remove(&spec.id, attempt) {
+                self.warn(&format!("{e:#}; {} waits", spec.id));
+                self.tasks.hold(spec, attempt);
+                return;
+            }
             self.log(&format!(
                 "starting {} (attempt {attempt}), claimed ahead, running {}",
                 spec.id, spec.image
