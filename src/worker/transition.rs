@@ -21,6 +21,7 @@ impl Worker {
             lease: self.cfg.lease,
             labels: self.cfg.labels.clone(),
             allow_network: self.cfg.docker.allow_network,
+            admission: self.cfg.admission.clone(),
         }
     }
 
@@ -50,6 +51,7 @@ impl Worker {
             .map(|at| self.clock.instant().saturating_duration_since(at));
         self.node.last_heartbeat = rfc3339(now);
         self.node.running = running.iter().map(|(id, _)| id.to_string()).collect();
+        self.node.skipped = self.cfg.admission.counts();
         self.node.problem = self.docker.problem().map(str::to_string);
         let node = self.node.clone();
         let ownership = &self.session.ownership;
@@ -244,7 +246,7 @@ impl Worker {
             return;
         }
         let line = self.cfg.log.task_line(&spec.id, spec.timeout);
-        self.budget.started();
+        self.budget.started(self.clock.instant());
         let exits = self.exits_tx.clone();
         self.tasks.start(
             spec,
