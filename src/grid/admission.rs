@@ -100,6 +100,8 @@ struct Said {
     seen: HashSet<(gix::ObjectId, Skip)>,
     /// Distinct file versions left queued per reason since the process started.
     counts: BTreeMap<Skip, u64>,
+    /// Lines said by [`Admission::note`] that the worker has not logged yet.
+    pending: Vec<String>,
 }
 
 impl std::fmt::Debug for Admission {
@@ -187,11 +189,19 @@ impl Admission {
             return None;
         }
         *said.counts.entry(skip).or_default() += 1;
-        Some(format!(
+        let line = format!(
             "leaving {} in the queue ({}): {why}",
             task.path,
             skip.name()
-        ))
+        );
+        said.pending.push(line.clone());
+        Some(line)
+    }
+
+    /// The lines noted since the last call, for the worker's log (in its format, with its node).
+    pub fn take_lines(&self) -> Vec<String> {
+        let mut said = self.said.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut said.pending)
     }
 
     /// Task versions left queued per reason since this process started, for the node record.

@@ -223,9 +223,8 @@ fn eligible<'s>(
         // Refused by this node's gate: stays queued for a node that accepts it.
         let admission = &request.admission;
         if let Some((skip, why)) = admission.refusal(task, &spec, request.allow_network) {
-            if let Some(line) = admission.note(task, skip, &why) {
-                crate::log::warning(&line);
-            }
+            // Said once per file version; the worker logs the line (`Admission::take_lines`).
+            admission.note(task, skip, &why);
             continue;
         }
         out.push((spec, task));

@@ -317,9 +317,7 @@ impl Worker {
                 self.clock.instant().saturating_duration_since(t) >= self.cfg.heartbeat_interval
             });
             self.retry_excluded();
-            if let Some(line) = self.budget.tick(self.clock.instant(), self.clock.now()) {
-                self.log(&line);
-            }
+            self.say_policy();
             let free = self.claim_budget();
             let ahead = self.claims_ahead();
             let may_claim =
@@ -385,6 +383,7 @@ impl Worker {
             }
         }
         self.say_goodbye()?;
+        self.say_policy();
         self.log("stopped");
         if self.budget.found_nothing() {
             return Ok(Ending::NothingToDo);

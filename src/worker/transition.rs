@@ -13,6 +13,15 @@ use crate::worker::pacing::tail_split;
 use anyhow::Result;
 
 impl Worker {
+    /// Logs what the operator's policy held back since the last look: tasks left queued by the
+    /// admission gate (once per file version and reason) and a full hourly window (once a spell).
+    pub(super) fn say_policy(&mut self) {
+        let hourly = self.budget.tick(self.clock.instant(), self.clock.now());
+        for line in self.cfg.admission.take_lines().into_iter().chain(hourly) {
+            self.log(&line);
+        }
+    }
+
     pub(super) fn claim_request(&self, max: usize) -> claim::Request {
         claim::Request {
             node_id: self.cfg.node_id.clone(),
