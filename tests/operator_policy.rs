@@ -10,6 +10,20 @@ use std::process::Stdio;
 use std::time::Duration;
 use worker_kit::*;
 
+/// A wrapper around the real docker that writes a line with the arguments of each `docker run`.
+fn docker_noting_runs(env: &Env) -> (std::path::PathBuf, std::path::PathBuf) {
+    let runs = env.path("docker-runs.log");
+    let wrapper = env.path("docker-noting-runs");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = run ] && echo \"$*\" >> {}\nexec docker \"$@\"\n",
+        runs.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&wrapper, mode).unwrap();
+    (wrapper, runs)
+}
+
 fn count(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
 }
@@ -118,6 +132,7 @@ fn the_operator_chooses_the_container_user_and_a_bad_one_stops_the_worker() {
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique("user");
+    let (wrapper, runs) = docker_noting_runs(&env);
     submit(&env, &clone, &[spec(&format!("{p}-id"), "id -u", 60)]);
 
     let out = run_worker(
@@ -130,11 +145,32 @@ fn the_operator_chooses_the_container_user_and_a_bad_one_stops_the_worker() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("--container-user"), "{log}");
 
+    for (flag, value) in [("--allow-image", "python:[3"), ("--runtime", "run sc")] {
+        let out = run_worker(&env, &grid, "user-node", &["--once", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: a usage error");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains(flag) && log.contains(value), "{log}");
+    }
+
+    // docker's own runtime by name: the flag reaches docker run (an unknown one would fail there).
     let out = run_worker(
         &env,
         &grid,
         "user-node",
-        &["--until-empty", "--container-user", "1234:1234"],
+        &[
+            "--until-empty",
+            "--container-user",
+            "1234:1234",
+            "--runtime",
+            "runc",
+            "--docker",
+            wrapper.to_str().unwrap(),
+        ],
+    );
+    let runs = std::fs::read_to_string(&runs).unwrap();
+    assert!(
+        runs.contains("--user=1234:1234") && runs.contains("--runtime=runc"),
+        "{runs}"
     );
     assert!(
         out.status.success(),
@@ -164,22 +200,7 @@ fn max_tasks_per_hour_starts_three_of_ten_then_waits_and_says_so() {
         .map(|i| spec(&format!("{p}-{i}"), "echo hi", 60))
         .collect();
     submit(&env, &clone, &tasks);
-    // A wrapper around the real docker that counts the containers started.
-    let runs = env.path("docker-runs.log");
-    let wrapper = env.path("docker-counting");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\n[ \"$1\" = run ] && echo run >> {}\nexec docker \"$@\"\n",
-            runs.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let (wrapper, runs) = docker_noting_runs(&env);
 
     let mut child = worker(
         &env,
