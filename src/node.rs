@@ -232,5 +232,14 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].field.as_deref(), Some("slots"));
         assert!(problems[0].message.contains("expected a whole number"));
+        let bad = br#"{"id":"n1","slots":2,"started_at":"x","last_heartbeat":"y","state":"running","skipped":{"image":-1}}"#;
+        let problems =
+            NodeRecord::from_object("nodes/n1.json", read_object("f", bad).unwrap()).unwrap_err();
+        assert_eq!(
+            problems[0].field.as_deref(),
+            Some("skipped"),
+            "{problems:?}"
+        );
+        assert!(problems[0].message.contains("whole numbers per reason"));
     }
 }
