@@ -141,6 +141,14 @@ fn each_reason_is_found_and_said_once_per_file_version() {
     assert_eq!(counts.get("image"), Some(&2));
     assert_eq!(counts.get("caps"), Some(&1));
     assert_eq!(counts.get("untrusted"), Some(&1));
+    let lines = gate.take_lines();
+    assert_eq!(
+        lines.len(),
+        4,
+        "each line once, for the worker's log: {lines:?}"
+    );
+    assert_eq!(lines[0], line);
+    assert!(gate.take_lines().is_empty());
 }
 
 #[test]
