@@ -817,7 +817,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__work)
-            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --push-budget --prefetch --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
+            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --push-budget --prefetch --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --allow-image --max-task-timeout --max-tasks-per-hour --container-user --runtime --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -888,6 +888,26 @@ _dgrid() {
                     return 0
                     ;;
                 --allow-registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-task-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-tasks-per-hour)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --runtime)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -110,6 +110,11 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l pull -d 'Wh
 never\t''"
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l default-image -d 'The image of a task file that names none (the Python implementation wrote none) [git config dgrid.defaultImage; default: python:3.11-alpine]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-registry -d 'A registry HOST[:PORT] on this node\'s own network (loopback, private, link-local) that tasks may still pull from (repeatable; comma-separated lists too) [git config dgrid.allowRegistry; default: none]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-image -d 'Run only tasks whose image matches one of these glob PATTERNs over the full reference, e.g. \'python:3.*\' or \'ghcr.io/acme/*@sha256:*\' (repeatable; comma-separated lists too); other tasks stay queued for other nodes [git config dgrid.allowImages; default: any image]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-task-timeout -d 'Run only tasks whose timeout is at most this many seconds; longer ones stay queued for other nodes [git config dgrid.maxTaskTimeout; default: the grid\'s dgrid.maxTimeout]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-tasks-per-hour -d 'Start at most N tasks in any hour (a sliding window); when it is full the worker claims nothing and waits [git config dgrid.maxTasksPerHour; default: no limit]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l container-user -d 'The USER[:GROUP] (names or numbers) that tasks run as in their containers; a task cannot choose [git config dgrid.containerUser; default: 65534:65534]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l runtime -d 'The container runtime for tasks, passed as docker run --runtime (e.g. runsc for gVisor, kata-runtime for Kata) [git config dgrid.runtime; default: docker\'s default]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l docker -d 'The docker command [git config dgrid.docker; default: docker]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l log-format -d 'Log lines as text, or as JSON objects for a supervisor [git config dgrid.logFormat; default: text]' -r -f -a "text\t''
 json\t''"

@@ -4,6 +4,7 @@ use crate::fields::{read_object, FieldReader};
 use crate::problem::Problem;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +58,10 @@ pub struct NodeRecord {
     /// What keeps the node from working, when something does (e.g. docker is down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Queued task versions this node's admission gate left in the queue since its process
+    /// started, per reason (`caps`, `image`, `untrusted`; see `grid::admission`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, u64>,
 }
 
 impl NodeRecord {
@@ -130,6 +135,8 @@ impl NodeRecord {
         let session = r.typed("session", session, text);
         let problem = r.take("problem", &[]);
         let problem = r.typed("problem", problem, "a string or null");
+        let skipped = r.take("skipped", &[]);
+        let skipped = r.typed("skipped", skipped, "an object of whole numbers per reason");
         r.ignore_rest();
         let problems = r.finish();
         if !problems.is_empty() {
@@ -156,6 +163,7 @@ impl NodeRecord {
                 failed: failed.unwrap_or_default(),
                 session: session.unwrap_or_default(),
                 problem: problem.unwrap_or_default(),
+                skipped: skipped.unwrap_or_default(),
             }),
             _ => Err(vec![Problem::file(file, "is incomplete")]),
         }
@@ -215,6 +223,7 @@ mod tests {
             failed: 0,
             session: "s".into(),
             problem: None,
+            skipped: [("image".to_string(), 2)].into(),
         };
         assert_eq!(NodeRecord::parse(&record.to_json()), Some(record));
         let bad = br#"{"id":"n1","slots":"two","started_at":"x","last_heartbeat":"y","state":"running","future":1}"#;
@@ -223,5 +232,14 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].field.as_deref(), Some("slots"));
         assert!(problems[0].message.contains("expected a whole number"));
+        let bad = br#"{"id":"n1","slots":2,"started_at":"x","last_heartbeat":"y","state":"running","skipped":{"image":-1}}"#;
+        let problems =
+            NodeRecord::from_object("nodes/n1.json", read_object("f", bad).unwrap()).unwrap_err();
+        assert_eq!(
+            problems[0].field.as_deref(),
+            Some("skipped"),
+            "{problems:?}"
+        );
+        assert!(problems[0].message.contains("whole numbers per reason"));
     }
 }

@@ -394,6 +394,56 @@ pub const ALLOW_REGISTRY: Setting<&str> = Setting {
     ),
     default: Default::Derived("none"),
 };
+pub const ALLOW_IMAGES: Setting<&str> = Setting {
+    key: flag(
+        "--allow-image",
+        "DGRID_ALLOW_IMAGES",
+        "dgrid.allowImages",
+        "",
+        "Run only tasks whose image matches one of these glob PATTERNs over the full reference, e.g. 'python:3.*' or 'ghcr.io/acme/*@sha256:*' (repeatable; comma-separated lists too); other tasks stay queued for other nodes",
+    ),
+    default: Default::Derived("any image"),
+};
+pub const MAX_TASK_TIMEOUT: Setting<u64> = Setting {
+    key: flag(
+        "--max-task-timeout",
+        "DGRID_MAX_TASK_TIMEOUT",
+        "dgrid.maxTaskTimeout",
+        "",
+        "Run only tasks whose timeout is at most this many seconds; longer ones stay queued for other nodes",
+    ),
+    default: Default::Derived("the grid's dgrid.maxTimeout"),
+};
+pub const MAX_TASKS_PER_HOUR: Setting<u32> = Setting {
+    key: flag(
+        "--max-tasks-per-hour",
+        "DGRID_MAX_TASKS_PER_HOUR",
+        "dgrid.maxTasksPerHour",
+        "",
+        "Start at most N tasks in any hour (a sliding window); when it is full the worker claims nothing and waits",
+    ),
+    default: Default::Derived("no limit"),
+};
+pub const CONTAINER_USER: Setting<&str> = Setting {
+    key: flag(
+        "--container-user",
+        "DGRID_CONTAINER_USER",
+        "dgrid.containerUser",
+        "",
+        "The USER[:GROUP] (names or numbers) that tasks run as in their containers; a task cannot choose",
+    ),
+    default: Default::Value("65534:65534"),
+};
+pub const RUNTIME: Setting<&str> = Setting {
+    key: flag(
+        "--runtime",
+        "DGRID_RUNTIME",
+        "dgrid.runtime",
+        "",
+        "The container runtime for tasks, passed as docker run --runtime (e.g. runsc for gVisor, kata-runtime for Kata)",
+    ),
+    default: Default::Derived("docker's default"),
+};
 pub const DOCKER: Setting<&str> = Setting {
     key: flag(
         "--docker",
@@ -481,6 +531,11 @@ pub const SETTINGS: &[&dyn Described] = &[
     &PULL,
     &DEFAULT_IMAGE,
     &ALLOW_REGISTRY,
+    &ALLOW_IMAGES,
+    &MAX_TASK_TIMEOUT,
+    &MAX_TASKS_PER_HOUR,
+    &CONTAINER_USER,
+    &RUNTIME,
     &DOCKER,
     &LOG_FORMAT,
     &GIT_TOKEN,

@@ -334,6 +334,7 @@ fn lost_races_are_retried_against_the_new_tip() {
         lease: std::time::Duration::from_secs(60),
         labels: vec![],
         allow_network: false,
+        admission: Default::default(),
     };
     let mut calls = 0;
     let outcome = grid_a

@@ -57,6 +57,7 @@ pub fn run(args: Args) -> Result<()> {
         lease: Duration::from_secs(args.lease),
         labels: args.labels.clone(),
         allow_network: args.allow_network,
+        admission: Default::default(),
     };
     let identity = Identity::node(&node_id);
     let outcome = grid.transact(&identity, |snapshot| {

@@ -9,9 +9,10 @@ use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
 use crate::settings::default_push_budget;
 use crate::settings::{
-    ALLOW_NETWORK, ALLOW_REGISTRY, CLOCK_SKEW, DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL,
-    LABELS, LEASE, LEASE_HEARTBEATS, LOG_FORMAT, MAX_CPUS, MAX_MEMORY, NODE_ID, OUTPUT_CAP,
-    POLL_INTERVAL, PREFETCH, PULL, PUSH_BUDGET, SLOTS,
+    ALLOW_IMAGES, ALLOW_NETWORK, ALLOW_REGISTRY, CLOCK_SKEW, CONTAINER_USER, DEFAULT_IMAGE, DOCKER,
+    GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE, LEASE_HEARTBEATS, LOG_FORMAT, MAX_CPUS, MAX_MEMORY,
+    MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, NODE_ID, OUTPUT_CAP, POLL_INTERVAL, PREFETCH, PULL,
+    PUSH_BUDGET, RUNTIME, SLOTS,
 };
 use crate::task;
 use crate::worker::{self, Ending, PushBudget, StopRequests};
@@ -19,6 +20,9 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "work_policy.rs"]
+mod policy;
 
 /// Run a worker: claim tasks, run them in Docker, push their results
 ///
@@ -81,6 +85,22 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub allow_registries: Vec<String>,
+    #[arg(
+        long = "allow-image",
+        value_name = "PATTERN",
+        env = ALLOW_IMAGES.key.env,
+        help = ALLOW_IMAGES.help(),
+        value_delimiter = ','
+    )]
+    pub allow_images: Vec<String>,
+    #[arg(long, value_name = "SECS", env = MAX_TASK_TIMEOUT.key.env, help = MAX_TASK_TIMEOUT.help())]
+    pub max_task_timeout: Option<u64>,
+    #[arg(long, value_name = "N", env = MAX_TASKS_PER_HOUR.key.env, help = MAX_TASKS_PER_HOUR.help())]
+    pub max_tasks_per_hour: Option<u32>,
+    #[arg(long, value_name = "USER[:GROUP]", env = CONTAINER_USER.key.env, help = CONTAINER_USER.help())]
+    pub container_user: Option<String>,
+    #[arg(long, value_name = "NAME", env = RUNTIME.key.env, help = RUNTIME.help())]
+    pub runtime: Option<String>,
     #[arg(long, value_name = "PATH", env = DOCKER.key.env, help = DOCKER.help())]
     pub docker: Option<String>,
     #[arg(long, value_name = "FORMAT", env = LOG_FORMAT.key.env, help = LOG_FORMAT.help(), value_parser = ["text", "json"])]
@@ -194,6 +214,7 @@ fn worker_config(
             PushBudget { per_minute, why }
         }
     };
+    let policy = policy::resolve(args, config, max_cpus, max_memory)?;
     let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
     let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
         .context("cannot make the state dir's path absolute")?;
@@ -208,6 +229,8 @@ fn worker_config(
         pull,
         registries,
         node_dir: node_dir.to_string_lossy().into_owned(),
+        user: policy.user,
+        runtime: policy.runtime,
         ..DockerConfig::default()
     };
     let format = match log_format.as_str() {
@@ -235,6 +258,8 @@ fn worker_config(
         once: args.once,
         max_tasks: args.max_tasks,
         until_empty: args.until_empty,
+        max_tasks_per_hour: policy.max_tasks_per_hour,
+        admission: std::sync::Arc::new(policy.admission),
         docker,
         log: Log::new(format, level),
     })

@@ -341,6 +341,7 @@ mod tests {
             failed: 0,
             session: String::new(),
             problem: None,
+            skipped: Default::default(),
         }
     }
 

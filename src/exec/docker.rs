@@ -33,6 +33,11 @@ pub struct DockerConfig {
     /// holds that folder's lock, so a restart removes the leftovers of that folder only, never the
     /// containers of another worker that shares the node id (another grid, another state dir).
     pub node_dir: String,
+    /// `--user` of every container (`--container-user`): not root unless the operator says so;
+    /// a task cannot choose.
+    pub user: String,
+    /// `--runtime` of every container (gVisor's `runsc`, Kata), or docker's default.
+    pub runtime: Option<String>,
 }
 
 impl Default for DockerConfig {
@@ -52,6 +57,8 @@ impl Default for DockerConfig {
             pull: settings::PULL.fixed().into(),
             registries: RegistryPolicy::default(),
             node_dir: String::new(),
+            user: settings::CONTAINER_USER.fixed().into(),
+            runtime: None,
         }
     }
 }
@@ -120,6 +127,7 @@ pub fn run_args(
         format!("--label={LABEL_NODE_DIR}={}", cfg.node_dir),
         format!("--label=dgrid.attempt={attempt}"),
         "--init".into(),
+        format!("--user={}", cfg.user),
         format!("--network={network}"),
         "--read-only".into(),
         format!("--tmpfs=/tmp:rw,nosuid,nodev,size={}", cfg.tmpfs_size),
@@ -130,6 +138,9 @@ pub fn run_args(
         format!("--cpus={cpus}"),
         format!("--pull={}", cfg.pull),
     ];
+    if let Some(runtime) = &cfg.runtime {
+        args.push(format!("--runtime={runtime}"));
+    }
     // KEY=VALUE on the command line, not through the docker CLI's own environment: a task setting
     // DOCKER_HOST, PATH or HOME must not steer the CLI. (The values are in the repository anyway.)
     for (key, value) in &spec.env {
@@ -361,5 +372,39 @@ mod tests {
         assert_eq!(memory_bytes("2G"), Some(2 << 30));
         assert_eq!(memory_bytes("1024"), Some(1024));
         assert_eq!(memory_bytes("x"), None);
+    }
+
+    fn spec() -> TaskSpec {
+        let json = br#"{"id": "t", "image": "busybox", "command": "id -u", "created_at": "2026-01-01T00:00:00Z", "timeout": 60, "submitted_by": "test"}"#;
+        crate::task::parse_task(
+            "t.json",
+            json,
+            &crate::task::Limits::default(),
+            crate::task::Origin::Required,
+        )
+        .expect("a valid test task")
+    }
+
+    #[test]
+    fn containers_run_as_nobody_unless_the_operator_says_otherwise() {
+        let cfg = DockerConfig::default();
+        let args = run_args(&cfg, &spec(), "n", Attempt::FIRST);
+        assert!(args.contains(&"--user=65534:65534".to_string()), "{args:?}");
+        assert!(!args.iter().any(|a| a.starts_with("--runtime")), "{args:?}");
+        let image = args.iter().position(|a| a == "busybox").unwrap();
+        let user = args.iter().position(|a| a.starts_with("--user")).unwrap();
+        assert!(
+            user < image,
+            "an option of docker run, not of the task's command"
+        );
+        let cfg = DockerConfig {
+            user: "1000:1000".into(),
+            runtime: Some("runsc".into()),
+            ..DockerConfig::default()
+        };
+        let args = run_args(&cfg, &spec(), "n", Attempt::FIRST);
+        assert!(args.contains(&"--user=1000:1000".to_string()), "{args:?}");
+        let runtime = args.iter().position(|a| a == "--runtime=runsc").unwrap();
+        assert!(runtime < args.iter().position(|a| a == "busybox").unwrap());
     }
 }

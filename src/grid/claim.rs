@@ -2,15 +2,17 @@
 //! (node, times, attempt) into each. Which tasks: highest priority first, then oldest, with a random
 //! pick among the front of the line so that racing claimers rarely want the same file.
 
+use crate::grid::admission::Admission;
 use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::odb::Edit;
-use crate::task::{Claim, Limits, Network, TaskSpec, MAX_FILE_BYTES};
+use crate::task::{Claim, Limits, TaskSpec, MAX_FILE_BYTES};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct Request {
     pub labels: Vec<String>,
     /// Whether this node runs tasks that ask for `"network": "bridge"`.
     pub allow_network: bool,
+    /// The operator's gate: tasks it refuses stay queued, named once in the log.
+    pub admission: Arc<Admission>,
 }
 
 /// Kept here for callers that name it through the claim (the format itself lives in `crate::time`).
@@ -179,7 +183,8 @@ fn created(spec: &TaskSpec) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// Queued tasks this node may run now: valid, labels satisfied, dependencies completed.
+/// Queued tasks this node may run now: valid, labels satisfied, dependencies completed, and
+/// admitted by the node's gate (`grid::admission`).
 fn eligible<'s>(
     repo: &gix::Repository,
     snapshot: &'s Snapshot,
@@ -208,14 +213,21 @@ fn eligible<'s>(
             continue;
         }
         let labels_ok = spec.labels.iter().all(|l| request.labels.contains(l));
-        let network_ok = request.allow_network || spec.network != Some(Network::Bridge);
         let deps_ok = spec
             .depends_on
             .iter()
             .all(|d| snapshot.get(d).is_some_and(|t| t.state == State::Completed));
-        if labels_ok && deps_ok && network_ok {
-            out.push((spec, task));
+        if !(labels_ok && deps_ok) {
+            continue;
         }
+        // Refused by this node's gate: stays queued for a node that accepts it.
+        let admission = &request.admission;
+        if let Some((skip, why)) = admission.refusal(task, &spec, request.allow_network) {
+            // Said once per file version; the worker logs the line (`Admission::take_lines`).
+            admission.note(task, skip, &why);
+            continue;
+        }
+        out.push((spec, task));
     }
     out
 }

@@ -14,6 +14,7 @@ fn request(max: usize) -> Request {
         lease: Duration::from_secs(600),
         labels: vec![],
         allow_network: false,
+        admission: Default::default(),
     }
 }
 

@@ -242,6 +242,7 @@ fn a_result_and_a_claim_share_one_commit_with_the_heartbeat() {
             lease: LEASE,
             labels: vec![],
             allow_network: false,
+            admission: Default::default(),
         }),
         started: true,
         ..Case::default()

@@ -23,6 +23,7 @@ fn claims(files: &[(String, Value)]) -> Vec<String> {
             lease: testkit::LEASE,
             labels: vec![],
             allow_network: false,
+            admission: Default::default(),
         }),
         ..Case::default()
     };

@@ -2,6 +2,7 @@
 //! an intent into a commit (write), and the compare-and-swap push loop that lands them (sync).
 
 pub mod added;
+pub mod admission;
 pub mod atomic_push;
 pub mod claim;
 pub mod compact;

@@ -1,7 +1,12 @@
-//! What the worker was asked to run (`--slots`, `--max-tasks`, `--once`, `--until-empty`) and how
-//! far through it it is: how many tasks to claim now, and when to stop.
+//! What the worker was asked to run (`--slots`, `--max-tasks`, `--once`, `--until-empty`,
+//! `--max-tasks-per-hour`) and how far through it it is: how many tasks to claim now, and when to
+//! stop. `--until-empty` ends when nothing queued is runnable *by this worker*: the claim's
+//! eligibility (`grid::claim`), which leaves out what the admission gate refuses, says so.
 
+use crate::worker::hourly::Hourly;
 use crate::worker::Config;
+use chrono::{DateTime, Utc};
+use std::time::Instant;
 
 pub struct Budget {
     slots: usize,
@@ -12,6 +17,8 @@ pub struct Budget {
     started: u64,
     /// Whether a claim this process asked for got anything.
     claimed_any: bool,
+    /// `--max-tasks-per-hour`.
+    hourly: Option<Hourly>,
 }
 
 impl Budget {
@@ -23,7 +30,13 @@ impl Budget {
             until_empty: cfg.until_empty,
             started: 0,
             claimed_any: false,
+            hourly: cfg.max_tasks_per_hour.map(Hourly::new),
         }
+    }
+
+    /// Brings the hourly window up to `now`; the log line to say, once, when it is full.
+    pub fn tick(&mut self, now: Instant, wall: DateTime<Utc>) -> Option<String> {
+        self.hourly.as_mut().and_then(|h| h.notice(now, wall))
     }
 
     /// A claim asked for got tasks.
@@ -31,9 +44,12 @@ impl Budget {
         self.claimed_any = true;
     }
 
-    /// A claimed task started.
-    pub fn started(&mut self) {
+    /// A claimed task started at `now`.
+    pub fn started(&mut self, now: Instant) {
         self.started += 1;
+        if let Some(hourly) = self.hourly.as_mut() {
+            hourly.started(now);
+        }
     }
 
     pub fn tasks_started(&self) -> u64 {
@@ -46,11 +62,14 @@ impl Budget {
     }
 
     /// How many more tasks to claim now, with `containers` running and `waiting` claimed ahead
-    /// (not started yet): free slots, within `--max-tasks` and `--once`.
+    /// (not started yet): free slots, within `--max-tasks`, `--once` and the hourly window.
     pub fn claimable(&self, containers: usize, waiting: usize) -> usize {
-        let free = self.slots.saturating_sub(containers + waiting);
+        let mut free = self.slots.saturating_sub(containers + waiting);
         if self.once && self.claimed_any {
             return 0;
+        }
+        if let Some(hourly) = &self.hourly {
+            free = free.min(hourly.room(waiting));
         }
         match self.max_tasks {
             Some(_) => free.min(self.left(waiting)),
@@ -59,12 +78,16 @@ impl Budget {
     }
 
     /// How many of `ahead` tasks may be claimed ahead of the free slots: none with `--once`
-    /// (one batch, the slots), within `--max-tasks`.
+    /// (one batch, the slots), within `--max-tasks` and the hourly window.
     pub fn claimable_ahead(&self, containers: usize, waiting: usize, ahead: usize) -> usize {
         if self.once {
             return 0;
         }
         let free = self.claimable(containers, waiting);
+        let ahead = match &self.hourly {
+            Some(hourly) => ahead.min(hourly.room(waiting).saturating_sub(free)),
+            None => ahead,
+        };
         match self.max_tasks {
             Some(_) => ahead.min(self.left(waiting).saturating_sub(free)),
             None => ahead,
@@ -99,6 +122,7 @@ mod tests {
             until_empty,
             started: 0,
             claimed_any: false,
+            hourly: None,
         }
     }
 
@@ -118,12 +142,12 @@ mod tests {
     fn max_tasks_caps_the_claims_and_ends_the_worker() {
         let mut b = budget(4, false, Some(5), false);
         for _ in 0..3 {
-            b.started();
+            b.started(Instant::now());
         }
         assert_eq!(b.claimable(0, 0), 2);
         assert!(!b.spent(true));
-        b.started();
-        b.started();
+        b.started(Instant::now());
+        b.started(Instant::now());
         assert_eq!(b.claimable(0, 0), 0);
         assert!(b.spent(true));
         assert_eq!(b.tasks_started(), 5);
@@ -144,8 +168,8 @@ mod tests {
     #[test]
     fn claims_ahead_stay_within_max_tasks_and_not_with_once() {
         let mut b = budget(2, false, Some(10), false);
-        b.started();
-        b.started();
+        b.started(Instant::now());
+        b.started(Instant::now());
         assert_eq!(b.claimable(2, 0), 0);
         assert_eq!(b.claimable_ahead(2, 0, 20), 8);
         assert_eq!(b.claimable_ahead(2, 5, 20), 3, "the waiting ones count");
@@ -155,6 +179,41 @@ mod tests {
         let unbounded = budget(2, false, None, false);
         assert_eq!(unbounded.claimable_ahead(2, 3, 20), 20);
         assert_eq!(budget(2, true, None, false).claimable_ahead(0, 0, 20), 0);
+    }
+
+    #[test]
+    fn the_hourly_window_caps_claims_and_claims_ahead() {
+        let t0 = Instant::now();
+        let mut b = budget(2, false, None, false);
+        b.hourly = Some(Hourly::new(3));
+        assert_eq!(b.claimable(0, 0), 2);
+        assert_eq!(
+            b.claimable_ahead(0, 0, 10),
+            1,
+            "3 in the hour: 2 now, 1 ahead"
+        );
+        b.started(t0);
+        b.started(t0);
+        assert_eq!(b.claimable(2, 0), 0);
+        assert_eq!(b.claimable_ahead(2, 0, 10), 1);
+        assert_eq!(
+            b.claimable_ahead(2, 1, 10),
+            0,
+            "the one waiting takes the last place"
+        );
+        assert_eq!(b.claimable(1, 1), 0, "the waiting one is counted");
+        b.started(t0);
+        assert_eq!(b.claimable(0, 0), 0, "the slots are free, the hour is not");
+        assert_eq!(b.claimable_ahead(0, 0, 10), 0);
+        assert!(
+            !b.spent(true),
+            "a full hour waits, it does not end the worker"
+        );
+        let wall = Utc::now();
+        assert!(b.tick(t0, wall).is_some());
+        assert!(b.tick(t0, wall).is_none());
+        assert!(b.tick(t0 + crate::worker::hourly::HOUR, wall).is_none());
+        assert_eq!(b.claimable(0, 0), 2);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod docker_health;
 mod exclusions;
 mod exits;
+mod hourly;
 mod never_started;
 pub mod observe;
 mod paced;
@@ -62,6 +63,9 @@ pub struct Config {
     pub once: bool,
     pub max_tasks: Option<u64>,
     pub until_empty: bool,
+    pub max_tasks_per_hour: Option<u32>,
+    /// The operator's gate over queued tasks (`grid::admission`), given to every claim.
+    pub admission: Arc<crate::grid::admission::Admission>,
     pub docker: DockerConfig,
     /// This node's own folder in the state dir (lock, spool).
     pub node_dir: PathBuf,
@@ -318,6 +322,7 @@ impl Worker {
                 self.clock.instant().saturating_duration_since(t) >= self.cfg.heartbeat_interval
             });
             self.retry_excluded();
+            self.say_policy();
             let free = self.claim_budget();
             let ahead = self.claims_ahead();
             let may_claim =
@@ -383,6 +388,7 @@ impl Worker {
             }
         }
         self.say_goodbye()?;
+        self.say_policy();
         self.log("stopped");
         if self.budget.found_nothing() {
             return Ok(Ending::NothingToDo);

@@ -132,6 +132,7 @@ impl NodeSession {
             completed: 0,
             failed: 0,
             problem: None,
+            skipped: Default::default(),
             session: self.ownership.session.clone(),
         }
     }

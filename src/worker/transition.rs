@@ -14,6 +14,15 @@ use anyhow::Result;
 use std::collections::HashSet;
 
 impl Worker {
+    /// Logs what the operator's policy held back since the last look: tasks left queued by the
+    /// admission gate (once per file version and reason) and a full hourly window (once a spell).
+    pub(super) fn say_policy(&mut self) {
+        let hourly = self.budget.tick(self.clock.instant(), self.clock.now());
+        for line in self.cfg.admission.take_lines().into_iter().chain(hourly) {
+            self.log(&line);
+        }
+    }
+
     pub(super) fn claim_request(&self, max: usize) -> claim::Request {
         claim::Request {
             node_id: self.cfg.node_id.clone(),
@@ -22,6 +31,7 @@ impl Worker {
             lease: self.cfg.lease,
             labels: self.cfg.labels.clone(),
             allow_network: self.cfg.docker.allow_network,
+            admission: self.cfg.admission.clone(),
         }
     }
 
@@ -51,6 +61,7 @@ impl Worker {
             .map(|at| self.clock.instant().saturating_duration_since(at));
         self.node.last_heartbeat = rfc3339(now);
         self.node.running = running.iter().map(|(id, _)| id.to_string()).collect();
+        self.node.skipped = self.cfg.admission.counts();
         self.node.problem = self.docker.problem().map(str::to_string);
         let node = self.node.clone();
         let ownership = &self.session.ownership;
@@ -282,7 +293,7 @@ impl Worker {
             return;
         }
         let line = self.cfg.log.task_line(&spec.id, spec.timeout);
-        self.budget.started();
+        self.budget.started(self.clock.instant());
         let exits = self.exits_tx.clone();
         self.tasks.start(
             spec,
