@@ -26,6 +26,9 @@ use std::time::Instant;
 
 const TASK_SECS: u64 = 10;
 
+/// The command prefix that starts worker `i` (from 0) on its host.
+type Host = Box<dyn Fn(usize) -> Vec<String>>;
+
 fn main() {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let number =
@@ -38,7 +41,7 @@ fn main() {
 
     let env = Env::new();
     // The grid, the URL the workers use, the command prefix of worker i, and what keeps it served.
-    let (grid, url, host, _served): (PathBuf, String, Box<dyn Fn(usize) -> Vec<String>>, _) = match (
+    let (grid, url, host, _served): (PathBuf, String, Host, _) = match (
         var("DGRID_BENCH_HTTP_ROOT"),
         var("DGRID_BENCH_HTTP_URL"),
         var("DGRID_BENCH_HOST_EXEC"),
