@@ -6,15 +6,15 @@
 //!   cargo bench --bench grid -- status       # `git dgrid status` over 100k tasks (needs /usr/bin/time)
 //!   cargo bench --bench grid -- workers      # makespan of 1-8 workers, pushes per task (needs Docker)
 //!   cargo bench --bench grid -- memory       # a worker's resident memory, idle and after many tasks
-//!   cargo bench --bench grid -- budget       # W workers at push budgets 6, 20 and none, next to raw docker
-//!   cargo bench --bench grid -- budget-rtt   # the same over smart HTTP at a real round-trip time (see budget_rtt)
+//!
+//! The push budget's benchmarks are in benches/budget.rs.
 //!
 //! Results go to BENCHMARKS.md by hand, with the machine and the date.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{count_pushes, most_in_a_minute, pushes, time_pushes, Env};
+use common::{count_pushes, pushes, Env};
 use git_dgrid::grid::{snapshot, Snapshot};
 use git_dgrid::layout::State;
 use git_dgrid::task::Limits;
@@ -42,11 +42,6 @@ fn main() {
     }
     if wants("memory") {
         memory();
-    }
-    if filter.iter().any(|f| f == "budget-rtt") {
-        budget_rtt();
-    } else if wants("budget") {
-        budget();
     }
 }
 
@@ -165,52 +160,73 @@ fn status() {
 }
 
 /// Makespan of W workers over N tasks of one second each, against the ideal N x 1 s / W.
+/// `DGRID_BENCH_BINS=label=path,...` runs other builds of git-dgrid too, each W in turn for every
+/// build, so that an earlier version is compared side by side in one run on a noisy machine.
 fn workers() {
-    println!("| workers | tasks | makespan (s) | ideal (s) | overhead | pushes per task |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for w in [1, 2, 4, 8] {
-        let env = Env::new();
-        let (daemon, grid) = env.served_grid(true);
-        let log = count_pushes(&grid);
-        let url = daemon.url("g.git");
-        let seed = env.clone(&url, "seed");
-        let n = 48;
-        let sleeps = (0..n).map(|i| format!(r#"{{"id":"w{i:03}","image":"dgrid/busybox:latest","command":"sleep 1","timeout":60}}"#)).collect();
-        submit(&env, &seed, sleeps);
-        let before = pushes(&log);
-        let start = Instant::now();
-        let children: Vec<_> = (0..w)
-            .map(|i| {
-                env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
-                    .args([
-                        "work",
-                        "--node-id",
-                        &format!("n{i}"),
-                        "--repo",
-                        &url,
-                        "--until-empty",
-                        "--poll-interval",
-                        "1",
-                    ])
-                    .arg("--state-dir")
-                    .arg(env.path(&format!("state{i}")))
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for mut c in children {
-            assert!(c.wait().unwrap().success());
+    let mut bins = vec![(
+        "this".to_string(),
+        env!("CARGO_BIN_EXE_git-dgrid").to_string(),
+    )];
+    for entry in std::env::var("DGRID_BENCH_BINS")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if let Some((label, path)) = entry.split_once('=') {
+            bins.push((label.to_string(), path.to_string()));
         }
-        let makespan = start.elapsed().as_secs_f64();
-        let pushes = pushes(&log) - before;
-        let ideal = n as f64 / w as f64;
-        println!(
-            "| {w} | {n} | {makespan:.1} | {ideal:.1} | {:.0}% | {:.2} |",
-            (makespan / ideal - 1.0) * 100.0,
-            pushes as f64 / n as f64
-        );
     }
+    println!("| build | workers | tasks | makespan (s) | ideal (s) | overhead | pushes per task |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for w in [1, 2, 4, 8] {
+        for (label, bin) in &bins {
+            workers_run(label, bin, w);
+        }
+    }
+}
+
+/// One row of the workers table: W workers of the build at `bin`.
+fn workers_run(label: &str, bin: &str, w: usize) {
+    let env = Env::new();
+    let (daemon, grid) = env.served_grid(true);
+    let log = count_pushes(&grid);
+    let url = daemon.url("g.git");
+    let seed = env.clone(&url, "seed");
+    let n = 48;
+    let sleeps = (0..n).map(|i| format!(r#"{{"id":"w{i:03}","image":"dgrid/busybox:latest","command":"sleep 1","timeout":60}}"#)).collect();
+    submit(&env, &seed, sleeps);
+    let before = pushes(&log);
+    let start = Instant::now();
+    let children: Vec<_> = (0..w)
+        .map(|i| {
+            env.cmd(bin, env.tmp.path())
+                .args([
+                    "work",
+                    "--node-id",
+                    &format!("n{i}"),
+                    "--repo",
+                    &url,
+                    "--until-empty",
+                    "--poll-interval",
+                    "1",
+                ])
+                .arg("--state-dir")
+                .arg(env.path(&format!("state{i}")))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let makespan = start.elapsed().as_secs_f64();
+    let pushes = pushes(&log) - before;
+    let ideal = n as f64 / w as f64;
+    println!(
+        "| {label} | {w} | {n} | {makespan:.1} | {ideal:.1} | {:.0}% | {:.2} |",
+        (makespan / ideal - 1.0) * 100.0,
+        pushes as f64 / n as f64
+    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -459,160 +475,4 @@ fn listing() {
             git.as_millis()
         );
     }
-}
-
-/// Tasks of 10 s each, 12 per worker: raw `docker run` of them with W at a time (no git: the
-/// physical limit here), then W workers at push budgets 6, 20 and none, against `git daemon` on
-/// 127.0.0.1. Every accepted push is timed by a `post-receive` hook, for the busiest 60-s window.
-fn budget() {
-    budget_table(&LocalDaemon, 12);
-}
-
-/// The same table against a remote at a real round-trip time: a smart-HTTP server that serves
-/// every repository in the folder `DGRID_BENCH_HTTP_ROOT` at `DGRID_BENCH_HTTP_URL/<name>`, and
-/// workers started through `DGRID_BENCH_HOST_EXEC` (a command prefix, `{n}` replaced by the host
-/// number from 1, e.g. `ip netns exec host{n}` for network namespaces behind a router that delays
-/// every packet). `DGRID_BENCH_TASKS_PER_WORKER` (default 12) shortens the run.
-fn budget_rtt() {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let (Some(root), Some(url), Some(exec)) = (
-        var("DGRID_BENCH_HTTP_ROOT"),
-        var("DGRID_BENCH_HTTP_URL"),
-        var("DGRID_BENCH_HOST_EXEC"),
-    ) else {
-        println!("budget-rtt: skipped (set DGRID_BENCH_HTTP_ROOT, DGRID_BENCH_HTTP_URL and DGRID_BENCH_HOST_EXEC)");
-        return;
-    };
-    let per_worker = var("DGRID_BENCH_TASKS_PER_WORKER")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(12);
-    budget_table(
-        &HttpRoot {
-            root: root.into(),
-            url,
-            exec,
-        },
-        per_worker,
-    );
-}
-
-/// Where the budget table's grids live and how its workers are started.
-trait BenchRemote {
-    /// A new grid: its path on this machine, the URL workers use, and what keeps it served.
-    fn grid(&self, env: &Env, name: &str) -> (std::path::PathBuf, String, Box<dyn std::any::Any>);
-    /// The command prefix that starts worker `i` (from 0).
-    fn host(&self, i: usize) -> Vec<String>;
-}
-
-struct LocalDaemon;
-
-impl BenchRemote for LocalDaemon {
-    fn grid(&self, env: &Env, _: &str) -> (std::path::PathBuf, String, Box<dyn std::any::Any>) {
-        let (daemon, grid) = env.served_grid(true);
-        let url = daemon.url("g.git");
-        (grid, url, Box::new(daemon))
-    }
-    fn host(&self, _: usize) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-struct HttpRoot {
-    root: std::path::PathBuf,
-    url: String,
-    exec: String,
-}
-
-impl BenchRemote for HttpRoot {
-    fn grid(&self, env: &Env, name: &str) -> (std::path::PathBuf, String, Box<dyn std::any::Any>) {
-        let path = self.root.join(format!("{name}.git"));
-        let _ = std::fs::remove_dir_all(&path);
-        env.dgrid_ok(&self.root, &["init", "--bare", path.to_str().unwrap()], 0);
-        (path, format!("{}/{name}.git", self.url), Box::new(()))
-    }
-    fn host(&self, i: usize) -> Vec<String> {
-        self.exec
-            .replace("{n}", &(i + 1).to_string())
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-fn budget_table(remote: &dyn BenchRemote, per_worker: usize) {
-    const TASK_SECS: u64 = 10;
-    println!("| workers | budget | tasks | makespan (s) | raw docker (s) | tasks per push | pushes/min (mean) | busiest 60 s | tasks/hour |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for w in [1usize, 4, 8] {
-        let n = per_worker * w;
-        let raw = raw_docker(n, w, TASK_SECS);
-        for budget in [6u32, 20, 0] {
-            let env = Env::new();
-            let (grid, url, _served) = remote.grid(&env, &format!("b{w}-{budget}"));
-            // Submitted through the grid's path: the remote's URL may be reachable only from
-            // the workers' hosts.
-            let seed = env.clone(grid.to_str().unwrap(), "seed");
-            let tasks = (0..n)
-                .map(|i| format!(r#"{{"id":"b{i:03}","image":"dgrid/busybox:latest","command":"sleep {TASK_SECS}","timeout":120}}"#))
-                .collect();
-            submit(&env, &seed, tasks);
-            // Installed after the submit: only the workers' pushes are timed.
-            let log = time_pushes(&grid);
-            let start = Instant::now();
-            let children: Vec<_> = (0..w)
-                .map(|i| {
-                    let mut argv = remote.host(i);
-                    argv.push(env!("CARGO_BIN_EXE_git-dgrid").to_string());
-                    env.cmd(&argv[0], env.tmp.path())
-                        .args(&argv[1..])
-                        .args([
-                            "work",
-                            "--node-id",
-                            &format!("n{i}"),
-                            "--repo",
-                            &url,
-                            "--until-empty",
-                        ])
-                        .args(["--poll-interval", "1", "--lease", "900"])
-                        .args(["--push-budget", &budget.to_string()])
-                        .arg("--state-dir")
-                        .arg(env.path(&format!("state{i}")))
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .unwrap()
-                })
-                .collect();
-            for mut c in children {
-                assert!(c.wait().unwrap().success());
-            }
-            let makespan = start.elapsed().as_secs_f64();
-            let (busiest, times) = most_in_a_minute(&log);
-            let label = if budget == 0 {
-                "none".to_string()
-            } else {
-                budget.to_string()
-            };
-            println!(
-                "| {w} | {label} | {n} | {makespan:.1} | {raw:.1} | {:.2} | {:.1} | {busiest} | {:.0} |",
-                n as f64 / times.len().max(1) as f64,
-                times.len() as f64 / (makespan / 60.0),
-                n as f64 * 3600.0 / makespan
-            );
-        }
-    }
-}
-
-/// Seconds for `docker run` of `n` tasks of `secs` each, `parallel` at a time, with no git at all.
-fn raw_docker(n: usize, parallel: usize, secs: u64) -> f64 {
-    let start = Instant::now();
-    let script = format!(
-        "seq {n} | xargs -P {parallel} -I{{}} docker run --rm --log-driver none dgrid/busybox:latest sleep {secs}"
-    );
-    let status = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    start.elapsed().as_secs_f64()
 }
