@@ -450,6 +450,7 @@ fn build_result(spec: &TaskSpec, node_id: &str, attempt: Attempt, exec: Executio
         stderr_info: Some(exec.stderr.info),
         task: Some(task),
         late_results: Vec::new(),
+        signed_by: None,
     }
 }
 
