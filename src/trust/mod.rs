@@ -8,4 +8,4 @@ pub mod verify;
 
 pub use allowed_signers::AllowedSigners;
 pub use canonical::{canonical_bytes, NAMESPACE, SIGNED_FIELDS, WORKER_FIELDS};
-pub use verify::{verify, SignedBy, Untrusted, VerdictCache};
+pub use verify::{verify, verify_detached, SignedBy, Untrusted, VerdictCache};

@@ -70,7 +70,7 @@ impl std::fmt::Display for Untrusted {
             } => write!(f, "unknown signer: key {fingerprint} is not in {source}"),
             Untrusted::Namespace { fingerprint, line } => write!(
                 f,
-                "namespace: key {fingerprint} (line {line}) may not sign in the {NAMESPACE:?} namespace"
+                "namespace: key {fingerprint} (line {line}) may not sign in this namespace"
             ),
             Untrusted::Expired { fingerprint, line } => write!(
                 f,
@@ -89,11 +89,23 @@ pub fn verify(
     let Some(armored) = spec.signature.as_deref() else {
         return Err(Untrusted::Unsigned);
     };
-    let sig = SshSig::from_pem(armored)
+    verify_detached(armored, NAMESPACE, &canonical_bytes(spec), signers, now)
+}
+
+/// Verifies an armored SSHSIG over `msg` made in `namespace` (`dgrid-task` for tasks, `git`
+/// for commits) by a key of `signers` that may sign in that namespace at `now`.
+pub fn verify_detached(
+    armored: &str,
+    namespace: &str,
+    msg: &[u8],
+    signers: &AllowedSigners,
+    now: DateTime<Utc>,
+) -> Result<SignedBy, Untrusted> {
+    let sig = SshSig::from_pem(armored.trim())
         .map_err(|e| Untrusted::Malformed(format!("not an SSH signature ({e})")))?;
-    if sig.namespace() != NAMESPACE {
+    if sig.namespace() != namespace {
         return Err(Untrusted::Malformed(format!(
-            "made for the namespace {:?}, not {NAMESPACE:?}",
+            "made for the namespace {:?}, not {namespace:?}",
             sig.namespace()
         )));
     }
@@ -106,7 +118,7 @@ pub fn verify(
         )));
     }
     PublicKey::new(key.clone(), "")
-        .verify(NAMESPACE, &canonical_bytes(spec), &sig)
+        .verify(namespace, msg, &sig)
         .map_err(|_| Untrusted::Tampered {
             fingerprint: fingerprint.clone(),
         })?;
@@ -115,7 +127,7 @@ pub fn verify(
         source: signers.source.clone(),
     };
     for signer in signers.with_key(key) {
-        if !signer.permits(NAMESPACE) {
+        if !signer.permits(namespace) {
             last = Untrusted::Namespace {
                 fingerprint: fingerprint.clone(),
                 line: signer.line,
