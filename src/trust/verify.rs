@@ -151,12 +151,15 @@ pub fn verify_detached(
     Err(last)
 }
 
+/// A verdict and when it was made.
+type Cached = (DateTime<Utc>, Result<SignedBy, Untrusted>);
+
 /// Verdicts by the task file's blob id: a worker looks at the same queue on every poll, and a
 /// file's bytes (so its verdict) never change under one id. Entries are kept for a while only,
 /// so that validity dates are looked at again, and dropped when the signers change.
 pub struct VerdictCache {
     keep: Duration,
-    entries: Mutex<HashMap<gix::ObjectId, (DateTime<Utc>, Result<SignedBy, Untrusted>)>>,
+    entries: Mutex<HashMap<gix::ObjectId, Cached>>,
 }
 
 impl VerdictCache {
