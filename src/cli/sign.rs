@@ -4,7 +4,8 @@
 //! `key::ssh-ed25519 AAAA…`, a literal public key for the agent (written to a temporary file
 //! and passed with `-U`, as git does). git-dgrid never reads a private key itself.
 
-use crate::gitcmd;
+use crate::config::GitConfig;
+use crate::settings::SIGNING_KEY;
 use crate::task::TaskSpec;
 use crate::trust;
 use anyhow::{bail, Context, Result};
@@ -22,16 +23,13 @@ pub enum SigningKey {
 /// The key named by `--signing-key`/`DGRID_SIGNING_KEY` (`given`), else git config
 /// `user.signingKey` as git sees it from `dir`.
 pub fn signing_key(given: Option<String>, dir: &Path) -> Result<SigningKey> {
-    let value = match given.filter(|v| !v.trim().is_empty()) {
-        Some(v) => v,
-        None => {
-            let out = gitcmd::run(dir, &["config", "--get", "user.signingKey"])?;
-            let v = out.stdout.trim().to_string();
-            if v.is_empty() {
-                bail!("--sign needs a key: give --signing-key FILE or set git config user.signingKey (as for gpg.format=ssh)");
-            }
-            v
-        }
+    let config = GitConfig::read(dir)?;
+    let value: Option<String> = SIGNING_KEY.resolve_opt(given, &config)?;
+    let Some(value) = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    else {
+        bail!("--sign needs a key: give --signing-key FILE or set git config user.signingKey (as for gpg.format=ssh)");
     };
     if let Some(literal) = value.strip_prefix("key::") {
         return Ok(SigningKey::Literal(tempfile_path::TempKey::new(literal)?));
