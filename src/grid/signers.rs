@@ -138,6 +138,8 @@ struct Current {
     tip: Option<ObjectId>,
     signers: Arc<AllowedSigners>,
     grid_text: String,
+    /// Whether `signers` includes the grid's (built once at least).
+    built: bool,
     /// Log lines not taken yet, and every line said, so each is said once.
     pending: Vec<String>,
     said: HashSet<String>,
@@ -187,7 +189,7 @@ impl Trust {
                 String::new()
             }
         };
-        if text != current.grid_text || current.signers.signers.is_empty() {
+        if text != current.grid_text || !current.built {
             let mut all = self.operator.clone().unwrap_or_default();
             match AllowedSigners::parse(GRID_SIGNERS_PATH, &text) {
                 Ok(grid) => {
@@ -207,6 +209,7 @@ impl Trust {
                 all.source = format!("{} or {GRID_SIGNERS_PATH}", all.source);
             }
             current.grid_text = text;
+            current.built = true;
             current.signers = Arc::new(all);
             // The verdicts were made with other signers.
             self.cache.clear();
