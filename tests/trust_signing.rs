@@ -226,3 +226,37 @@ fn a_key_held_only_by_ssh_agent_signs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot sign task t-no-agent"), "{err}");
 }
+
+#[test]
+fn rsa_and_ecdsa_p256_keys_sign_too_and_other_types_are_named() {
+    let env = Env::new();
+    let (_grid, clone, _) = setup(&env);
+    let rsa = keygen_type(&env, "rsa-user", "rsa");
+    let ecdsa = keygen_type(&env, "ecdsa-user", "ecdsa");
+    let p384 = {
+        let private = env.path("p384_key");
+        let out = env
+            .cmd("ssh-keygen", env.tmp.path())
+            .args(["-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f"])
+            .arg(&private)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        private
+    };
+    let signers = allowed_signers(&env, "allowed_signers", &[("r", &rsa), ("e", &ecdsa)]);
+    submit_signed(&env, &clone, &rsa.private, &[spec("t-rsa", "true", 60)]);
+    submit_signed(&env, &clone, &ecdsa.private, &[spec("t-ecdsa", "true", 60)]);
+    env.git(&clone, &["pull", "--quiet", "--ff-only"]);
+    assert_success(&validate(&env, &clone, &signers));
+
+    submit_signed(&env, &clone, &p384, &[spec("t-p384", "true", 60)]);
+    env.git(&clone, &["pull", "--quiet", "--ff-only"]);
+    let out = validate(&env, &clone, &signers);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("t-p384.json") && stdout.contains("keys are not supported"),
+        "{stdout}"
+    );
+}

@@ -10,7 +10,7 @@ use super::canonical::{canonical_bytes, NAMESPACE};
 pub use crate::task::SignedBy;
 use crate::task::TaskSpec;
 use chrono::{DateTime, Utc};
-use ssh_key::{HashAlg, PublicKey, SshSig};
+use ssh_key::{Algorithm, EcdsaCurve, HashAlg, PublicKey, SshSig};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -111,9 +111,15 @@ pub fn verify_detached(
     }
     let key = sig.public_key();
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-    if !key.is_ed25519() {
+    // The key types this build verifies; another would fail below as if tampered.
+    let supported = match key.algorithm() {
+        Algorithm::Ed25519 | Algorithm::Rsa { .. } => true,
+        Algorithm::Ecdsa { curve } => curve == EcdsaCurve::NistP256,
+        _ => false,
+    };
+    if !supported {
         return Err(Untrusted::Malformed(format!(
-            "{} keys are not supported (use ed25519)",
+            "{} keys are not supported (use ed25519, ecdsa-sha2-nistp256 or rsa)",
             key.algorithm()
         )));
     }

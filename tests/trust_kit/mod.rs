@@ -14,10 +14,15 @@ pub struct Key {
 }
 
 pub fn keygen(env: &Env, name: &str) -> Key {
-    let private = env.path(&format!("{name}_ed25519"));
+    keygen_type(env, name, "ed25519")
+}
+
+/// A key of another type (`rsa`, `ecdsa`, ...).
+pub fn keygen_type(env: &Env, name: &str, kind: &str) -> Key {
+    let private = env.path(&format!("{name}_{kind}"));
     let out = env
         .cmd("ssh-keygen", env.tmp.path())
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-C", name, "-f"])
         .arg(&private)
         .output()
         .unwrap();
