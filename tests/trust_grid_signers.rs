@@ -128,3 +128,44 @@ fn a_signer_added_in_a_commit_signed_by_a_listed_key_is_honoured() {
     );
     assert!(!log.contains("ignoring the change"), "{log}");
 }
+
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn a_trust_root_outside_main_s_history_trusts_nothing_from_the_grid() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let alice = keygen(&env, "alice");
+    publish_signers(&env, &clone, &[("alice", &alice)], None);
+    let id = format!("{}-alice", unique("rootless"));
+    submit_signed(&env, &clone, &alice.private, &[spec(&id, "true", 60)]);
+    // A commit main never had (as after `git dgrid compact` made a new root).
+    let elsewhere = "0123456789abcdef0123456789abcdef01234567";
+    let out = worker(
+        &env,
+        &grid,
+        "rootless-node",
+        &[
+            "--until-empty",
+            "--trust-grid-signers",
+            "--trust-root",
+            elsewhere,
+        ],
+    )
+    .output()
+    .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(find_task(&env, &grid, &id).unwrap().0, "queue", "{log}");
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("not trusting .dgrid/allowed_signers"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once: {log}");
+    assert!(said[0].contains(elsewhere), "{}", said[0]);
+}
