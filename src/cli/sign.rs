@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 pub enum SigningKey {
     File(PathBuf),
     /// A literal public key (`key::…`), kept in a temporary file while signing.
-    Literal(tempfile_path::TempKey),
+    Literal(TempKey),
 }
 
 /// The key named by `--signing-key`/`DGRID_SIGNING_KEY` (`given`), else git config
@@ -32,7 +32,7 @@ pub fn signing_key(given: Option<String>, dir: &Path) -> Result<SigningKey> {
         bail!("--sign needs a key: give --signing-key FILE or set git config user.signingKey (as for gpg.format=ssh)");
     };
     if let Some(literal) = value.strip_prefix("key::") {
-        return Ok(SigningKey::Literal(tempfile_path::TempKey::new(literal)?));
+        return Ok(SigningKey::Literal(TempKey::new(literal)?));
     }
     let path = match value.strip_prefix("~/") {
         Some(rest) => PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(rest),
@@ -86,33 +86,28 @@ fn sign_bytes(bytes: &[u8], key: &SigningKey) -> Result<String> {
     Ok(text)
 }
 
-mod tempfile_path {
-    use anyhow::{Context, Result};
-    use std::path::{Path, PathBuf};
+/// A literal public key (nothing secret) in a temporary file, removed when dropped.
+pub struct TempKey(PathBuf);
 
-    /// A literal public key in a private temporary file, removed when dropped.
-    pub struct TempKey(PathBuf);
-
-    impl TempKey {
-        pub fn new(literal: &str) -> Result<TempKey> {
-            let path = std::env::temp_dir().join(format!(
-                "dgrid-signing-key-{}-{:08x}.pub",
-                std::process::id(),
-                fastrand::u32(..)
-            ));
-            std::fs::write(&path, format!("{}\n", literal.trim()))
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(TempKey(path))
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
+impl TempKey {
+    pub fn new(literal: &str) -> Result<TempKey> {
+        let path = std::env::temp_dir().join(format!(
+            "dgrid-signing-key-{}-{:08x}.pub",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::write(&path, format!("{}\n", literal.trim()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(TempKey(path))
     }
 
-    impl Drop for TempKey {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempKey {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
