@@ -18,17 +18,17 @@ pub mod pacing;
 mod poll;
 pub mod session;
 pub mod spool;
+mod stopping;
 pub mod task_run;
 mod transition;
+mod trouble;
 
 use crate::exec::docker::{self, DockerConfig};
-use crate::grid::ownership::NodeIdInUse;
-use crate::grid::rate_limit::{self, RateLimited};
-use crate::grid::sync::RemoteRefused;
+use crate::grid::rate_limit::RateLimited;
 use crate::grid::Grid;
 use crate::grid::Identity;
 use crate::log::Log;
-use crate::node::{NodeRecord, NodeState};
+use crate::node::NodeRecord;
 use anyhow::Result;
 use budget::Budget;
 use clock::{Clock, SystemClock};
@@ -41,10 +41,11 @@ use pacing::Pacing;
 use session::NodeSession;
 use spool::Spool;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stopping::Shutdown;
+pub use stopping::StopRequests;
 use task_run::{Exited, HeldTasks};
 
 pub struct Config {
@@ -107,35 +108,6 @@ pub enum Ending {
     NothingToDo,
 }
 
-/// Counts SIGINT/SIGTERM: the first asks for a graceful stop, the second for an immediate one.
-#[derive(Default)]
-pub struct StopRequests {
-    count: AtomicUsize,
-    /// When the first came: the grace period runs from then.
-    first: std::sync::OnceLock<Instant>,
-}
-
-impl StopRequests {
-    /// A signal came (called from the signal-handling thread).
-    pub fn request(&self) {
-        self.first.get_or_init(Instant::now);
-        self.count.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub fn count(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    /// Whether waiting for anything (the remote above all) must end now: a second request, or
-    /// the grace period since the first is over.
-    pub fn past_grace(&self, grace: Duration) -> bool {
-        self.count() >= 2 || self.first.get().is_some_and(|t| t.elapsed() >= grace)
-    }
-}
-
-/// The longest a rate-limited worker waits between tries (unless the remote asks for longer).
-const RATE_LIMIT_CAP: Duration = Duration::from_secs(300);
-
 /// The test hook that simulates a crash at the worst moment: after a result is spooled, before it
 /// is pushed (`DGRID_FAILPOINT=after-spool`).
 const FAILPOINT: &str = "DGRID_FAILPOINT";
@@ -156,13 +128,6 @@ struct RemoteView {
     claim_gone: bool,
     /// When this process last looked at the remote (`ls-remote` or a fetch).
     looked_at: Option<Instant>,
-}
-
-/// The shutdown asked for by signals.
-struct Shutdown {
-    requests: Arc<StopRequests>,
-    /// When the first request was seen: the grace period runs from then.
-    since: Option<Instant>,
 }
 
 pub struct Worker {
@@ -398,126 +363,6 @@ impl Worker {
         })
     }
 
-    /// The last push: the node's stopped record, with whatever is still owed (results,
-    /// releases). Under a push budget a worker that ends by itself (`--until-empty`,
-    /// `--max-tasks`) waits its turn for it, and tries again while the remote has trouble and
-    /// results are owed; a signal makes it push at once, once.
-    fn say_goodbye(&mut self) -> Result<()> {
-        self.node.state = NodeState::Stopped;
-        let paced = self.pacing.is_some();
-        if paced && self.shutdown.requests.count() == 0 {
-            self.wait_for_turn();
-        }
-        loop {
-            let Err(e) = self.cycle(false, true) else {
-                return Ok(());
-            };
-            if e.is::<RemoteRefused>() || e.is::<NodeIdInUse>() {
-                return Err(e);
-            }
-            let signalled = self.shutdown.requests.count() > 0;
-            if paced && !signalled && self.tasks.owed_to_grid() {
-                self.remote_trouble(e)?;
-                continue;
-            }
-            // Told to stop, and stopping within the grace period matters more than telling the
-            // remote: the results are in the spool and go on the next start.
-            self.warn(&format!(
-                "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
-                self.tasks.results().len()
-            ));
-            return Ok(());
-        }
-    }
-
-    /// Under a push budget, whether the worker is done but for what it owes the grid: then the
-    /// stopped record carries it, and the worker saves a push (its last one).
-    fn last_push_can_say_goodbye(&self, stopping: bool) -> bool {
-        if self.pacing.is_none() || self.view.take_back_due || self.view.claim_gone {
-            return false;
-        }
-        let work_left = self.view.queue_has_work || (self.cfg.until_empty && self.view.queue_waits);
-        self.tasks.settled_by_one_push(stopping) && (stopping || self.budget.spent(work_left))
-    }
-
-    /// A failed transition: fatal if the remote refused on purpose (the running tasks are stopped
-    /// and stay claimed, for another node to take back); otherwise the network or the remote is
-    /// having trouble, so wait and try again, longer each time. Results stay in the spool meanwhile.
-    fn remote_trouble(&mut self, error: anyhow::Error) -> Result<()> {
-        if error.is::<RemoteRefused>() || error.is::<NodeIdInUse>() {
-            let spooled = self.tasks.results().len();
-            self.warn(&format!(
-                "{error:#}; stopping ({spooled} result(s) stay in the spool for the next start)"
-            ));
-            self.abort_running();
-            return Err(error);
-        }
-        self.remote_failures += 1;
-        let requests = self.shutdown.requests.count();
-        let wait = match error.downcast_ref::<RateLimited>() {
-            // Not a failure: the remote asks us to come back later, and later is what it gets,
-            // however many times in a row (the spool keeps the results meanwhile).
-            Some(limited) => {
-                let base = self.cfg.poll_interval.max(Duration::from_secs(1));
-                let wait = rate_limit::backoff(
-                    self.remote_failures,
-                    base,
-                    RATE_LIMIT_CAP,
-                    limited.retry_after,
-                );
-                let what = if requests > 0 {
-                    "stopping all the same".to_string()
-                } else {
-                    format!(
-                        "slowing down, trying again in {}s",
-                        wait.as_secs_f32().ceil()
-                    )
-                };
-                self.warn(&format!("rate limited: {error:#}; {what}"));
-                // And its pushes are spaced further apart from now on (under a push budget).
-                self.rate_limited();
-                wait
-            }
-            None => (self.cfg.poll_interval * self.remote_failures.min(30))
-                .min(Duration::from_secs(300)),
-        };
-        let limited = error.is::<RateLimited>();
-        if requests > 0 {
-            // Stopping: no long pause, the loop ends when the tasks are done or the grace is over.
-            // A rate-limited remote still gets a second between tries, not a burst.
-            if !limited {
-                self.warn(&format!("{error:#}"));
-            }
-            let pause = if limited {
-                wait.min(Duration::from_secs(1))
-            } else {
-                Duration::from_millis(200)
-            };
-            std::thread::sleep(pause);
-            return Ok(());
-        }
-        if !limited {
-            self.warn(&format!("{error:#}; trying again in {}s", wait.as_secs()));
-        }
-        // A stop request ends the pause early: stopping must not wait for the remote.
-        let until = Instant::now() + wait;
-        while Instant::now() < until && self.shutdown.requests.count() == requests {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
-    }
-
-    /// Kills every running container and waits (a little) for their threads to report.
-    fn abort_running(&mut self) {
-        self.tasks.kill_all();
-        let deadline = self.clock.instant() + Duration::from_secs(30);
-        while self.tasks.containers() > 0 && self.clock.instant() < deadline {
-            if let Ok(exited) = self.exits.recv_timeout(Duration::from_millis(200)) {
-                self.tasks.forget(&exited);
-            }
-        }
-    }
-
     /// The next container to end within `wait`; `None` as soon as a new stop request comes, so
     /// that a long poll interval never delays a stop.
     fn next_exit(&self, wait: Duration) -> Result<Option<Exited>, mpsc::RecvTimeoutError> {
@@ -573,34 +418,6 @@ impl Worker {
         if self.view.queue_waits && !self.view.queue_has_work && self.exclusions.any() {
             let active = self.exclusions.active(self.clock.instant());
             self.view.queue_has_work = active.len() < self.exclusions.len();
-        }
-    }
-
-    /// Graceful stop, then (after the grace period or a second SIGINT) kill and release.
-    fn handle_stop_requests(&mut self) {
-        let requests = self.shutdown.requests.count();
-        if requests == 0 {
-            return;
-        }
-        let now = self.clock.instant();
-        let since = *self.shutdown.since.get_or_insert(now);
-        if self.node.state == NodeState::Running {
-            self.node.state = NodeState::Stopping;
-            for id in self.tasks.release_waiting() {
-                self.log(&format!(
-                    "putting {id} back in the queue: claimed ahead, not started"
-                ));
-            }
-            self.log(&format!(
-                "stopping: no new tasks; {} running task(s) get {}s to finish",
-                self.tasks.containers(),
-                self.cfg.grace.as_secs()
-            ));
-        }
-        if requests >= 2 || now.saturating_duration_since(since) >= self.cfg.grace {
-            for id in self.tasks.stop_for_shutdown() {
-                self.log(&format!("killing {id} and putting it back in the queue"));
-            }
         }
     }
 }

@@ -1,0 +1,116 @@
+//! Stopping: the signals that ask for it, the grace period, and the last push (the node's stopped
+//! record with whatever is still owed).
+
+use super::Worker;
+use crate::grid::ownership::NodeIdInUse;
+use crate::grid::sync::RemoteRefused;
+use crate::node::NodeState;
+use anyhow::Result;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Counts SIGINT/SIGTERM: the first asks for a graceful stop, the second for an immediate one.
+#[derive(Default)]
+pub struct StopRequests {
+    count: AtomicUsize,
+    /// When the first came: the grace period runs from then.
+    first: std::sync::OnceLock<Instant>,
+}
+
+impl StopRequests {
+    /// A signal came (called from the signal-handling thread).
+    pub fn request(&self) {
+        self.first.get_or_init(Instant::now);
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Whether waiting for anything (the remote above all) must end now: a second request, or
+    /// the grace period since the first is over.
+    pub fn past_grace(&self, grace: Duration) -> bool {
+        self.count() >= 2 || self.first.get().is_some_and(|t| t.elapsed() >= grace)
+    }
+}
+
+/// The shutdown asked for by signals.
+pub(super) struct Shutdown {
+    pub(super) requests: Arc<StopRequests>,
+    /// When the first request was seen: the grace period runs from then.
+    pub(super) since: Option<Instant>,
+}
+
+impl Worker {
+    /// The last push: the node's stopped record, with whatever is still owed (results,
+    /// releases). Under a push budget a worker that ends by itself (`--until-empty`,
+    /// `--max-tasks`) waits its turn for it, and tries again while the remote has trouble and
+    /// results are owed; a signal makes it push at once, once.
+    pub(super) fn say_goodbye(&mut self) -> Result<()> {
+        self.node.state = NodeState::Stopped;
+        let paced = self.pacing.is_some();
+        if paced && self.shutdown.requests.count() == 0 {
+            self.wait_for_turn();
+        }
+        loop {
+            let Err(e) = self.cycle(false, true) else {
+                return Ok(());
+            };
+            if e.is::<RemoteRefused>() || e.is::<NodeIdInUse>() {
+                return Err(e);
+            }
+            let signalled = self.shutdown.requests.count() > 0;
+            if paced && !signalled && self.tasks.owed_to_grid() {
+                self.remote_trouble(e)?;
+                continue;
+            }
+            // Told to stop, and stopping within the grace period matters more than telling the
+            // remote: the results are in the spool and go on the next start.
+            self.warn(&format!(
+                "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
+                self.tasks.results().len()
+            ));
+            return Ok(());
+        }
+    }
+
+    /// Under a push budget, whether the worker is done but for what it owes the grid: then the
+    /// stopped record carries it, and the worker saves a push (its last one).
+    pub(super) fn last_push_can_say_goodbye(&self, stopping: bool) -> bool {
+        if self.pacing.is_none() || self.view.take_back_due || self.view.claim_gone {
+            return false;
+        }
+        let work_left = self.view.queue_has_work || (self.cfg.until_empty && self.view.queue_waits);
+        self.tasks.settled_by_one_push(stopping) && (stopping || self.budget.spent(work_left))
+    }
+
+    /// Graceful stop, then (after the grace period or a second SIGINT) kill and release.
+    pub(super) fn handle_stop_requests(&mut self) {
+        let requests = self.shutdown.requests.count();
+        if requests == 0 {
+            return;
+        }
+        let now = self.clock.instant();
+        let since = *self.shutdown.since.get_or_insert(now);
+        if self.node.state == NodeState::Running {
+            self.node.state = NodeState::Stopping;
+            for id in self.tasks.release_waiting() {
+                self.log(&format!(
+                    "putting {id} back in the queue: claimed ahead, not started"
+                ));
+            }
+            self.log(&format!(
+                "stopping: no new tasks; {} running task(s) get {}s to finish",
+                self.tasks.containers(),
+                self.cfg.grace.as_secs()
+            ));
+        }
+        if requests >= 2 || now.saturating_duration_since(since) >= self.cfg.grace {
+            for id in self.tasks.stop_for_shutdown() {
+                self.log(&format!("killing {id} and putting it back in the queue"));
+            }
+        }
+    }
+}
