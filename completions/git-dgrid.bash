@@ -721,7 +721,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__submit)
-            opts="-h -V --image --timeout --id --env --priority --max-attempts --label --cpus --memory --network --depends-on --submitted-by --no-push --wait --poll-interval --json --remote --repo --state-dir --help --version"
+            opts="-h -V --image --timeout --id --env --priority --max-attempts --label --cpus --memory --network --depends-on --submitted-by --no-push --wait --poll-interval --json --sign --signing-key --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -779,6 +779,10 @@ _dgrid() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --signing-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --remote)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -799,13 +803,17 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__validate)
-            opts="-h -V --rev --json --help --version"
+            opts="-h -V --rev --json --allowed-signers --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --rev)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -817,7 +825,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__work)
-            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --push-budget --prefetch --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --allow-image --max-task-timeout --max-tasks-per-hour --container-user --runtime --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
+            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --push-budget --prefetch --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --allow-image --max-task-timeout --max-tasks-per-hour --allowed-signers --trust-grid-signers --trust-root --container-user --runtime --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -900,6 +908,14 @@ _dgrid() {
                     return 0
                     ;;
                 --max-tasks-per-hour)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

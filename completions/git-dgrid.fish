@@ -50,6 +50,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -l no-hooks -d
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -s h -l help -d 'Print help'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand init" -s V -l version -d 'Print version'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -l rev -d 'Validate the task files added or changed by the commits in this range (e.g. origin/main..HEAD)' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -l allowed-signers -d 'Run only tasks signed by a key in this FILE (ssh-keygen\'s allowed signers format, namespace dgrid-task); validate reports unsigned, tampered and unknown-signer tasks; other tasks stay queued [git config dgrid.allowedSignersFile; default: signatures are not checked]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -l json -d 'Print one JSON object per problem ({"file", "field", "message"}), one per line'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand validate" -s V -l version -d 'Print version'
@@ -66,12 +67,14 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l network -
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l depends-on -d 'Run only after this task completed (repeatable)' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l submitted-by -d 'Who submits [default: git config user.email]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l poll-interval -d 'Seconds between checks with --wait' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l signing-key -d 'With submit --sign: the SSH key to sign tasks with, a file (a .pub whose private key is in ssh-agent works) or key::LITERAL, as git\'s user.signingKey for gpg.format=ssh [git config user.signingKey; default: none: --sign needs one]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l remote -d 'The remote of this clone that holds the grid [git config dgrid.remote; default: origin]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l repo -d 'Work on this grid URL through a private cache clone instead of the current clone [git config dgrid.repoUrl; default: the current clone]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l state-dir -d 'Where cache clones and worker state live [git config dgrid.stateDir; default: $XDG_CACHE_HOME/git-dgrid or ~/.cache/git-dgrid]' -r -F
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l no-push -d 'Commit the tasks on a new local branch on top of the remote\'s main instead of pushing; prints the push command'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l wait -d 'Follow the tasks until they finish; exit 0 only if all succeeded'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l json -d 'Print one JSON object per task'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -l sign -d 'Sign each task with an SSH key (ssh-keygen -Y sign, namespace dgrid-task), so that workers with --allowed-signers run it'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand submit" -s V -l version -d 'Print version'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand claim" -l node-id -d 'The node that will run the tasks [git config dgrid.nodeId]' -r
@@ -113,6 +116,8 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-regis
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-image -d 'Run only tasks whose image matches one of these glob PATTERNs over the full reference, e.g. \'python:3.*\' or \'ghcr.io/acme/*@sha256:*\' (repeatable; comma-separated lists too); other tasks stay queued for other nodes [git config dgrid.allowImages; default: any image]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-task-timeout -d 'Run only tasks whose timeout is at most this many seconds; longer ones stay queued for other nodes [git config dgrid.maxTaskTimeout; default: the grid\'s dgrid.maxTimeout]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l max-tasks-per-hour -d 'Start at most N tasks in any hour (a sliding window); when it is full the worker claims nothing and waits [git config dgrid.maxTasksPerHour; default: no limit]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allowed-signers -d 'Run only tasks signed by a key in this FILE (ssh-keygen\'s allowed signers format, namespace dgrid-task); validate reports unsigned, tampered and unknown-signer tasks; other tasks stay queued [git config dgrid.allowedSignersFile; default: signatures are not checked]' -r
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l trust-root -d 'With --trust-grid-signers: the commit whose .dgrid/allowed_signers the operator trusts as given (pinned) [git config dgrid.trustRoot; default: none: --trust-grid-signers needs one]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l container-user -d 'The USER[:GROUP] (names or numbers) that tasks run as in their containers; a task cannot choose [git config dgrid.containerUser; default: 65534:65534]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l runtime -d 'The container runtime for tasks, passed as docker run --runtime (e.g. runsc for gVisor, kata-runtime for Kata) [git config dgrid.runtime; default: docker\'s default]' -r
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l docker -d 'The docker command [git config dgrid.docker; default: docker]' -r
@@ -124,6 +129,7 @@ complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l state-dir -
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l once -d 'Claim at most one batch, run it, report, exit (for cron)'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l until-empty -d 'Exit when the queue has nothing this node can run and its own tasks are reported'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l allow-network -d 'Let tasks that ask for "network": "bridge" have it [git config dgrid.allowNetwork; default: false]'
+complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -l trust-grid-signers -d 'Also trust the grid\'s .dgrid/allowed_signers, along the chain of commits from dgrid.trustRoot in which each change to it is signed by a key of its previous version [git config dgrid.trustGridSigners; default: false]'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s v -l verbose -d 'More detail in the log (each poll and push)'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s q -l quiet -d 'Only warnings and errors in the log'
 complete -c git-dgrid -n "__fish_git_dgrid_using_subcommand work" -s h -l help -d 'Print help (see more with \'--help\')'

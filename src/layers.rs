@@ -24,6 +24,8 @@ const MODULES: &[(&str, Layer)] = &[
     ("node", Layer::Contract),
     ("problem", Layer::Contract),
     ("validate", Layer::Contract),
+    // Signed tasks: canonical bytes, allowed signers, verdicts. Pure.
+    ("trust", Layer::Contract),
     // Git plumbing: objects, the git binary, the local repository and its hooks.
     ("odb", Layer::Plumbing),
     ("gitcmd", Layer::Plumbing),

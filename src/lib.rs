@@ -32,5 +32,6 @@ pub mod settings;
 pub mod task;
 pub mod text;
 pub mod time;
+pub mod trust;
 pub mod validate;
 pub mod worker;

@@ -21,10 +21,19 @@ pub fn git_identity(dir: &Path) -> Option<crate::odb::Identity> {
 }
 
 impl GitConfig {
-    /// Every `dgrid.*` key of git config as git sees it from `dir` (local, global and system).
+    /// Every `dgrid.*` key of git config as git sees it from `dir` (local, global and system),
+    /// and `user.signingKey`, which `submit --sign` shares with git's own signing.
     /// Defined here, not in `config`, so the settings (a base module) never run git themselves.
     pub fn read(dir: &Path) -> Result<GitConfig> {
-        let out = gitcmd::run(dir, &["config", "--null", "--get-regexp", r"^dgrid\."])?;
+        let out = gitcmd::run(
+            dir,
+            &[
+                "config",
+                "--null",
+                "--get-regexp",
+                r"^(dgrid\..*|user\.signingkey)$",
+            ],
+        )?;
         // Exit 1 means no key matched; anything is fine as long as what was printed parses.
         Ok(GitConfig::from_null_separated(&out.stdout))
     }

@@ -424,6 +424,46 @@ pub const MAX_TASKS_PER_HOUR: Setting<u32> = Setting {
     ),
     default: Default::Derived("no limit"),
 };
+pub const SIGNING_KEY: Setting<&str> = Setting {
+    key: flag(
+        "--signing-key",
+        "DGRID_SIGNING_KEY",
+        "user.signingKey",
+        "",
+        "With submit --sign: the SSH key to sign tasks with, a file (a .pub whose private key is in ssh-agent works) or key::LITERAL, as git's user.signingKey for gpg.format=ssh",
+    ),
+    default: Default::Derived("none: --sign needs one"),
+};
+pub const ALLOWED_SIGNERS: Setting<&str> = Setting {
+    key: flag(
+        "--allowed-signers",
+        "DGRID_ALLOWED_SIGNERS",
+        "dgrid.allowedSignersFile",
+        "",
+        "Run only tasks signed by a key in this FILE (ssh-keygen's allowed signers format, namespace dgrid-task); validate reports unsigned, tampered and unknown-signer tasks; other tasks stay queued",
+    ),
+    default: Default::Derived("signatures are not checked"),
+};
+pub const TRUST_GRID_SIGNERS: Setting<bool> = Setting {
+    key: flag(
+        "--trust-grid-signers",
+        "DGRID_TRUST_GRID_SIGNERS",
+        "dgrid.trustGridSigners",
+        "",
+        "Also trust the grid's .dgrid/allowed_signers, along the chain of commits from dgrid.trustRoot in which each change to it is signed by a key of its previous version",
+    ),
+    default: Default::Value(false),
+};
+pub const TRUST_ROOT: Setting<&str> = Setting {
+    key: flag(
+        "--trust-root",
+        "DGRID_TRUST_ROOT",
+        "dgrid.trustRoot",
+        "",
+        "With --trust-grid-signers: the commit whose .dgrid/allowed_signers the operator trusts as given (pinned)",
+    ),
+    default: Default::Derived("none: --trust-grid-signers needs one"),
+};
 pub const CONTAINER_USER: Setting<&str> = Setting {
     key: flag(
         "--container-user",
@@ -534,6 +574,10 @@ pub const SETTINGS: &[&dyn Described] = &[
     &ALLOW_IMAGES,
     &MAX_TASK_TIMEOUT,
     &MAX_TASKS_PER_HOUR,
+    &SIGNING_KEY,
+    &ALLOWED_SIGNERS,
+    &TRUST_GRID_SIGNERS,
+    &TRUST_ROOT,
     &CONTAINER_USER,
     &RUNTIME,
     &DOCKER,

@@ -38,6 +38,9 @@ pub fn run(args: Args) -> Result<()> {
     let repo = LocalRepo::current()?;
     let limits = repo.limits()?;
     let gix_repo = repo.open()?;
+    // A grid that sets dgrid.allowedSignersFile refuses pushes of unsigned or untrusted tasks.
+    let config = crate::config::GitConfig::read(&repo.dir)?;
+    let signers = super::validate::allowed_signers(None, &config)?;
     let mut problems = Vec::new();
     for line in String::from_utf8_lossy(&input).lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -62,6 +65,15 @@ pub fn run(args: Args) -> Result<()> {
             Some(&changed),
             &limits,
         ));
+        if let Some(signers) = &signers {
+            problems.extend(crate::validate::check_signatures(
+                &entries,
+                Some(&changed),
+                &limits,
+                signers,
+                chrono::Utc::now(),
+            ));
+        }
     }
     if !problems.is_empty() {
         eprintln!(

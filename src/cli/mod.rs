@@ -17,6 +17,7 @@ pub mod manage;
 pub mod poll_pace;
 pub mod read;
 pub mod show;
+pub mod sign;
 pub mod status;
 pub mod submit;
 pub mod validate;

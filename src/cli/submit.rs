@@ -8,6 +8,7 @@ use crate::layout::{self, State};
 use crate::odb::Identity;
 use crate::problem::Problem;
 use crate::repo::LocalRepo;
+use crate::settings::SIGNING_KEY;
 use crate::task::{self, Limits, TaskSpec};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -85,6 +86,11 @@ pub struct Args {
     /// Print one JSON object per task
     #[arg(long)]
     pub json: bool,
+    /// Sign each task with an SSH key (ssh-keygen -Y sign, namespace dgrid-task), so that workers with --allowed-signers run it
+    #[arg(long)]
+    pub sign: bool,
+    #[arg(long, value_name = "FILE", env = SIGNING_KEY.key.env, help = SIGNING_KEY.help())]
+    pub signing_key: Option<String>,
     #[command(flatten)]
     pub grid: GridArgs,
 }
@@ -131,6 +137,13 @@ pub fn run(args: Args) -> Result<()> {
         bail!(
             "no tasks given: pass --image IMAGE -- CMD, task files, or - for JSON lines on stdin"
         );
+    }
+    if args.sign {
+        let dir = local
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |l| l.dir.clone());
+        let key = super::sign::signing_key(args.signing_key.clone(), &dir)?;
+        super::sign::sign_all(&mut tasks, &key)?;
     }
     let identity = identity.unwrap_or_else(|| Identity {
         name: submitted_by.clone(),

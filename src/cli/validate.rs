@@ -6,6 +6,7 @@ use crate::grid::inspect;
 use crate::odb;
 use crate::problem::Problem;
 use crate::repo::LocalRepo;
+use crate::settings::ALLOWED_SIGNERS;
 use crate::task::Limits;
 use crate::validate::{self, Entry};
 use anyhow::{bail, Context, Result};
@@ -28,6 +29,8 @@ pub struct Args {
     /// Print one JSON object per problem ({"file", "field", "message"}), one per line
     #[arg(long)]
     pub json: bool,
+    #[arg(long, value_name = "FILE", env = ALLOWED_SIGNERS.key.env, help = ALLOWED_SIGNERS.help())]
+    pub allowed_signers: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -36,6 +39,11 @@ pub fn run(args: Args) -> Result<()> {
         Some(r) => r.limits()?,
         None => Limits::default(),
     };
+    let config = match &repo {
+        Some(r) => crate::config::GitConfig::read(&r.dir)?,
+        None => crate::config::GitConfig::empty(),
+    };
+    let signers = allowed_signers(args.allowed_signers.clone(), &config)?;
     let (entries, scope) = if let Some(range) = &args.rev {
         let repo = repo.context("--rev needs a git repository")?;
         let (entries, changed) = entries_in_range(&repo, range)?;
@@ -50,7 +58,16 @@ pub fn run(args: Args) -> Result<()> {
         let repo = repo.context("not in a git repository: give the files to validate")?;
         (whole_grid(&repo)?, None)
     };
-    let problems = validate::check_entries(&entries, scope.as_ref(), &limits);
+    let mut problems = validate::check_entries(&entries, scope.as_ref(), &limits);
+    if let Some(signers) = &signers {
+        problems.extend(validate::check_signatures(
+            &entries,
+            scope.as_ref(),
+            &limits,
+            signers,
+            chrono::Utc::now(),
+        ));
+    }
     // Placeholders (`.gitkeep`) are not checked, so not counted.
     let is_data = |path: &str| {
         !matches!(
@@ -70,6 +87,18 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         Err(No::new(summary).into())
     }
+}
+
+/// The signers of `--allowed-signers` (or `DGRID_ALLOWED_SIGNERS`, or git config
+/// `dgrid.allowedSignersFile`), read; `None` when none is set: signatures are not checked.
+pub fn allowed_signers(
+    given: Option<String>,
+    config: &crate::config::GitConfig,
+) -> Result<Option<crate::trust::AllowedSigners>> {
+    let file: Option<String> = ALLOWED_SIGNERS.resolve_opt(given, config)?;
+    file.filter(|f| !f.trim().is_empty())
+        .map(|f| crate::grid::signers::read_allowed_signers(std::path::Path::new(&f)))
+        .transpose()
 }
 
 /// One line per problem, as text or as a JSON object.

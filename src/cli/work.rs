@@ -9,10 +9,10 @@ use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
 use crate::settings::default_push_budget;
 use crate::settings::{
-    ALLOW_IMAGES, ALLOW_NETWORK, ALLOW_REGISTRY, CLOCK_SKEW, CONTAINER_USER, DEFAULT_IMAGE, DOCKER,
-    GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE, LEASE_HEARTBEATS, LOG_FORMAT, MAX_CPUS, MAX_MEMORY,
-    MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, NODE_ID, OUTPUT_CAP, POLL_INTERVAL, PREFETCH, PULL,
-    PUSH_BUDGET, RUNTIME, SLOTS,
+    ALLOWED_SIGNERS, ALLOW_IMAGES, ALLOW_NETWORK, ALLOW_REGISTRY, CLOCK_SKEW, CONTAINER_USER,
+    DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE, LEASE_HEARTBEATS, LOG_FORMAT,
+    MAX_CPUS, MAX_MEMORY, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, NODE_ID, OUTPUT_CAP, POLL_INTERVAL,
+    PREFETCH, PULL, PUSH_BUDGET, RUNTIME, SLOTS, TRUST_GRID_SIGNERS, TRUST_ROOT,
 };
 use crate::task;
 use crate::worker::{self, Ending, PushBudget, StopRequests};
@@ -97,6 +97,12 @@ pub struct Args {
     pub max_task_timeout: Option<u64>,
     #[arg(long, value_name = "N", env = MAX_TASKS_PER_HOUR.key.env, help = MAX_TASKS_PER_HOUR.help())]
     pub max_tasks_per_hour: Option<u32>,
+    #[arg(long, value_name = "FILE", env = ALLOWED_SIGNERS.key.env, help = ALLOWED_SIGNERS.help())]
+    pub allowed_signers: Option<String>,
+    #[arg(long, env = TRUST_GRID_SIGNERS.key.env, help = TRUST_GRID_SIGNERS.help())]
+    pub trust_grid_signers: bool,
+    #[arg(long, value_name = "COMMIT", env = TRUST_ROOT.key.env, help = TRUST_ROOT.help())]
+    pub trust_root: Option<String>,
     #[arg(long, value_name = "USER[:GROUP]", env = CONTAINER_USER.key.env, help = CONTAINER_USER.help())]
     pub container_user: Option<String>,
     #[arg(long, value_name = "NAME", env = RUNTIME.key.env, help = RUNTIME.help())]
@@ -137,7 +143,7 @@ pub fn run(args: Args) -> Result<()> {
         grid.limits.default_image = image.clone();
     }
     let config = GitConfig::read(&grid.dir)?;
-    let cfg = worker_config(&args, &config, &state_dir, grid.url().as_deref())?;
+    let cfg = worker_config(&args, &config, &state_dir, grid.url().as_deref(), &grid.dir)?;
     cfg.log.info(
         &cfg.node_id,
         &format!(
@@ -160,6 +166,7 @@ fn worker_config(
     config: &GitConfig,
     state_dir: &Path,
     remote_url: Option<&str>,
+    grid_dir: &Path,
 ) -> Result<worker::Config> {
     let secs = |s: u64| Duration::from_secs(s);
     let node_id = match NODE_ID.resolve_opt(args.node_id.clone(), config)? {
@@ -214,7 +221,7 @@ fn worker_config(
             PushBudget { per_minute, why }
         }
     };
-    let policy = policy::resolve(args, config, max_cpus, max_memory)?;
+    let policy = policy::resolve(args, config, max_cpus, max_memory, grid_dir)?;
     let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
     let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
         .context("cannot make the state dir's path absolute")?;

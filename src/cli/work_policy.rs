@@ -5,10 +5,14 @@
 use super::Args;
 use crate::config::GitConfig;
 use crate::grid::admission::{Admission, ImagePatterns};
+use crate::grid::signers::{read_allowed_signers, Trust};
 use crate::settings::{
-    ALLOW_IMAGES, CONTAINER_USER, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, RUNTIME,
+    ALLOWED_SIGNERS, ALLOW_IMAGES, CONTAINER_USER, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, RUNTIME,
+    TRUST_GRID_SIGNERS, TRUST_ROOT,
 };
 use anyhow::{anyhow, bail, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub struct Policy {
     pub admission: Admission,
@@ -19,7 +23,14 @@ pub struct Policy {
 
 /// `max_cpus` and `max_memory`: the node's caps as the operator set them (a task asking for more
 /// stays queued; one asking for more than the host has, within them, gets the whole host).
-pub fn resolve(args: &Args, config: &GitConfig, max_cpus: f64, max_memory: u64) -> Result<Policy> {
+/// `grid_dir`: the worker's clone, where the grid's signers chain is read.
+pub fn resolve(
+    args: &Args,
+    config: &GitConfig,
+    max_cpus: f64,
+    max_memory: u64,
+    grid_dir: &Path,
+) -> Result<Policy> {
     let patterns = ALLOW_IMAGES.resolve_list(args.allow_images.clone(), config);
     let images = ImagePatterns::parse(&patterns).map_err(|why| anyhow!("--allow-image: {why}"))?;
     let max_timeout = MAX_TASK_TIMEOUT.resolve_opt(args.max_task_timeout, config)?;
@@ -44,12 +55,39 @@ pub fn resolve(args: &Args, config: &GitConfig, max_cpus: f64, max_memory: u64) 
     admission.max_timeout = max_timeout;
     admission.max_cpus = Some(max_cpus);
     admission.max_memory = Some(max_memory);
+    admission.signatures = signatures(args, config, grid_dir)?;
     Ok(Policy {
         admission,
         max_tasks_per_hour,
         user,
         runtime,
     })
+}
+
+/// `--allowed-signers` and `--trust-grid-signers`: the signature check, or `None` when this
+/// node runs unsigned tasks. A file that does not read stops the worker, naming its lines.
+fn signatures(
+    args: &Args,
+    config: &GitConfig,
+    grid_dir: &Path,
+) -> Result<Option<Arc<crate::grid::admission::SignatureCheck>>> {
+    let file: Option<String> = ALLOWED_SIGNERS.resolve_opt(args.allowed_signers.clone(), config)?;
+    let file = file.filter(|f| !f.trim().is_empty()).map(PathBuf::from);
+    let grid = TRUST_GRID_SIGNERS.resolve_flag(args.trust_grid_signers, config)?;
+    let operator = file.as_deref().map(read_allowed_signers).transpose()?;
+    let chain = if grid {
+        let root: Option<String> = TRUST_ROOT.resolve_opt(args.trust_root.clone(), config)?;
+        let root = root.filter(|r| !r.trim().is_empty()).ok_or_else(|| {
+            anyhow!("--trust-grid-signers needs the commit to start trusting from: --trust-root COMMIT or git config dgrid.trustRoot")
+        })?;
+        Some((grid_dir.to_path_buf(), root))
+    } else {
+        None
+    };
+    if operator.is_none() && chain.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(Trust::new(operator, chain))))
 }
 
 fn name_char(c: char) -> bool {

@@ -10,7 +10,7 @@
 //! - `untrusted`: a signature check is set (`--allowed-signers`) and says no.
 
 use crate::grid::snapshot::TaskRef;
-use crate::task::{memory_bytes, Network, TaskSpec};
+use crate::task::{memory_bytes, Network, SignedBy, TaskSpec};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -33,9 +33,34 @@ impl Skip {
     }
 }
 
-/// A signature check: `Ok` to run the task, `Err(reason)` to leave it queued as untrusted.
-/// Given the file's blob id so that verdicts can be cached by it.
-pub type SignatureCheck = dyn Fn(&TaskRef, &TaskSpec) -> Result<(), String> + Send + Sync;
+/// A signature check (`grid::signers::Trust` for `--allowed-signers`).
+pub trait TaskTrust: Send + Sync {
+    /// `Ok` to run the task, `Err(reason)` to leave it queued as untrusted. Given the file (its
+    /// blob id) so that verdicts can be cached by it.
+    fn check(&self, task: &TaskRef, spec: &TaskSpec) -> Result<(), String>;
+    /// Who signed `spec`, for its result; `None` when no trusted key did.
+    fn signed_by(&self, spec: &TaskSpec) -> Option<SignedBy>;
+    /// Lines for the worker's log about the signers themselves (said once each).
+    fn take_lines(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+pub type SignatureCheck = dyn TaskTrust;
+
+/// A plain function checks, and names no signer.
+impl<F> TaskTrust for F
+where
+    F: Fn(&TaskRef, &TaskSpec) -> Result<(), String> + Send + Sync,
+{
+    fn check(&self, task: &TaskRef, spec: &TaskSpec) -> Result<(), String> {
+        self(task, spec)
+    }
+
+    fn signed_by(&self, _: &TaskSpec) -> Option<SignedBy> {
+        None
+    }
+}
 
 /// The image patterns of `--allow-image`: globs over the full image reference as the task
 /// writes it. `*` and `?` do not cross a `/` (`ghcr.io/acme/*` is not `ghcr.io/acme/x/y`); `**`
@@ -141,7 +166,7 @@ impl Admission {
             }
         }
         if let Some(check) = &self.signatures {
-            if let Err(why) = check(task, spec) {
+            if let Err(why) = check.check(task, spec) {
                 return Some((Skip::Untrusted, why));
             }
         }
@@ -181,6 +206,11 @@ impl Admission {
         None
     }
 
+    /// Who signed `spec`, when this node checks signatures: recorded in the task's result.
+    pub fn signed_by(&self, spec: &TaskSpec) -> Option<SignedBy> {
+        self.signatures.as_ref().and_then(|s| s.signed_by(spec))
+    }
+
     /// Notes that `task` stays queued for `skip`; returns the log line the first time this
     /// version of the file is skipped for this reason, and `None` after.
     pub fn note(&self, task: &TaskRef, skip: Skip, why: &str) -> Option<String> {
@@ -201,7 +231,13 @@ impl Admission {
     /// The lines noted since the last call, for the worker's log (in its format, with its node).
     pub fn take_lines(&self) -> Vec<String> {
         let mut said = self.said.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::take(&mut said.pending)
+        let mut lines = self
+            .signatures
+            .as_ref()
+            .map(|s| s.take_lines())
+            .unwrap_or_default();
+        lines.append(&mut said.pending);
+        lines
     }
 
     /// Task versions left queued per reason since this process started, for the node record.

@@ -424,6 +424,7 @@ fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult
         stderr_info: None,
         task: Some(task),
         late_results: Vec::new(),
+        signed_by: None,
     }
 }
 

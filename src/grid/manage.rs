@@ -61,6 +61,7 @@ pub fn cancel(
             stderr_info: None,
             task: Some(spec),
             late_results: Vec::new(),
+            signed_by: None,
         };
         edits.extend(Edit::move_file(
             &task.path,

@@ -13,6 +13,7 @@ pub mod manage;
 pub mod ownership;
 pub mod rate_limit;
 pub mod reap;
+pub mod signers;
 pub mod snapshot;
 pub mod start_failure;
 pub mod submit;

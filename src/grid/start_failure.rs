@@ -85,6 +85,7 @@ pub fn after_failure(
         stderr_info: None,
         task: Some(task),
         late_results: Vec::new(),
+        signed_by: None,
     };
     (State::Failed, result.to_json())
 }

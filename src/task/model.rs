@@ -111,6 +111,11 @@ pub struct TaskSpec {
     /// task fails as `unrunnable` after a few (see `grid::start_failure`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub start_failures: Vec<StartFailure>,
+    /// The submitter's SSH signature (`ssh-keygen -Y sign -n dgrid-task`, armored) over the
+    /// canonical form of the submitter's fields (`trust::canonical`). Written by `submit --sign`
+    /// and carried unchanged through every move, because tasks are always rewritten whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// One node's failed try at starting a task's container.
@@ -220,6 +225,19 @@ pub struct TaskResult {
     /// record (never dropped, never a second file in completed/).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub late_results: Vec<LateResult>,
+    /// Who signed the task, when the node that ran it checked signatures (`--allowed-signers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<SignedBy>,
+}
+
+/// Who signed a task, as the result records it (`trust::verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedBy {
+    /// The principals of the allowed-signers line that holds the key, as written there.
+    pub principal: String,
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
 }
 
 fn null_if_empty<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {

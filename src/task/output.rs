@@ -56,6 +56,7 @@ mod tests {
             recorded_attempt: None,
             task: None,
             late_results: Vec::new(),
+            signed_by: None,
         }
     }
 

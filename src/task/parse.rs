@@ -9,7 +9,7 @@
 
 use super::ids::{Attempt, TaskId};
 use super::model::{
-    AddedBy, Claim, LateResult, Limits, Network, Origin, Resources, StartFailure, Status,
+    AddedBy, Claim, LateResult, Limits, Network, Origin, Resources, SignedBy, StartFailure, Status,
     StreamInfo, TaskCommand, TaskResult, TaskSpec,
 };
 use super::rules::{
@@ -118,6 +118,8 @@ pub fn task_from_object(
     let claim = read_claim(&mut r, claim);
     let start_failures = r.take("start_failures", &[]);
     let start_failures = read_start_failures(&mut r, start_failures);
+    let signature = r.take("signature", &[]);
+    let signature = read_signature(&mut r, signature);
 
     let problems = r.finish();
     if !problems.is_empty() {
@@ -149,6 +151,7 @@ pub fn task_from_object(
             attempts: attempts.map(|n| n as u32),
             claim,
             start_failures,
+            signature,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
@@ -511,6 +514,12 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
             }
         },
     };
+    let signed_by = r.take("signed_by", &[]);
+    let signed_by = r.typed::<SignedBy>(
+        "signed_by",
+        signed_by,
+        "{\"principal\": text, \"fingerprint\": text}",
+    );
     let problems = r.finish();
     if !problems.is_empty() {
         return Err(problems);
@@ -539,10 +548,31 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
             stderr_info,
             task,
             late_results,
+            signed_by,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
 }
+
+/// An armored SSH signature: checked for its shape only here; whether it verifies, and against
+/// whom, is the worker's and `validate --allowed-signers`' question (`trust::verify`).
+fn read_signature(r: &mut FieldReader, value: Option<Value>) -> Option<String> {
+    let text = r.text("signature", value, MAX_SIGNATURE_BYTES)?;
+    let trimmed = text.trim();
+    if !(trimmed.starts_with("-----BEGIN SSH SIGNATURE-----")
+        && trimmed.ends_with("-----END SSH SIGNATURE-----"))
+    {
+        r.problem(
+            "signature",
+            "expected an armored SSH signature (-----BEGIN SSH SIGNATURE----- …), as `git dgrid submit --sign` writes",
+        );
+        return None;
+    }
+    Some(text)
+}
+
+/// An ed25519 SSHSIG is about 300 bytes armored; RSA-4096 about 1,100.
+const MAX_SIGNATURE_BYTES: usize = 8 * 1024;
 
 fn read_stream_info(
     r: &mut FieldReader,

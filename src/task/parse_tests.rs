@@ -161,3 +161,70 @@ fn a_commit_that_cannot_tell_is_a_problem_that_names_the_field_and_why() {
         ["t.json: \"created_at\": is missing, and the commit that added the file cannot tell: no commit in the history of abc adds it"]
     );
 }
+
+const SIGNED_BASE: &str = r#""id":"s","image":"alpine:3","command":"x","timeout":5,"created_at":"2026-01-01T00:00:00Z","submitted_by":"a""#;
+
+#[test]
+fn a_signature_is_an_armored_ssh_signature_of_bounded_size() {
+    let ok = format!(
+        r#"{{{SIGNED_BASE},"signature":"-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"}}"#
+    );
+    let spec = parse_task(
+        "t.json",
+        ok.as_bytes(),
+        &Limits::default(),
+        Origin::Required,
+    )
+    .unwrap();
+    assert!(spec.signature.as_deref().unwrap().starts_with("-----BEGIN"));
+    // Written back whole (a claim, a requeue): the signature is kept as it was.
+    let back = parse_task(
+        "t.json",
+        &spec.to_json(),
+        &Limits::default(),
+        Origin::Required,
+    )
+    .unwrap();
+    assert_eq!(back.signature, spec.signature);
+
+    let long = "A".repeat(9000);
+    for (signature, why) in [
+        ("42".to_string(), "\"signature\": expected a string"),
+        ("\"gpg\"".to_string(), "expected an armored SSH signature"),
+        ("\"\"".to_string(), "must not be empty"),
+        (format!("\"{long}\""), "must be at most 8192 bytes"),
+    ] {
+        let file = format!(r#"{{{SIGNED_BASE},"signature":{signature}}}"#);
+        let found = problems(parse_task(
+            "t.json",
+            file.as_bytes(),
+            &Limits::default(),
+            Origin::Required,
+        ));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("t.json") && p.contains(why)),
+            "{why}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn a_result_s_signed_by_names_principal_and_fingerprint() {
+    let result = |signed_by: &str| {
+        format!(
+            r#"{{"task_id":"s","node_id":"n","exit_code":0,"stdout":"","stderr":"","timestamp":"2026-01-01T00:00:00Z","status":"success","signed_by":{signed_by}}}"#
+        )
+    };
+    let ok = result(r#"{"principal":"alice","fingerprint":"SHA256:abc"}"#);
+    let parsed = parse_result("r.json", ok.as_bytes(), &Limits::default()).unwrap();
+    assert_eq!(parsed.signed_by.as_ref().unwrap().principal, "alice");
+    let bad = result(r#"{"principal":"alice","key":"x"}"#);
+    let found: Vec<String> = parse_result("r.json", bad.as_bytes(), &Limits::default())
+        .unwrap_err()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert!(found.iter().any(|p| p.contains("signed_by")), "{found:?}");
+}

@@ -20,7 +20,8 @@ impl Worker {
     /// A task's container ended: spool its result, or note why there is none.
     pub(super) fn on_exit(&mut self, exited: Exited) -> Result<()> {
         let (id, attempt) = (exited.spec.id.clone(), exited.attempt);
-        let Some(end) = self.tasks.exited(exited, &self.cfg.node_id) else {
+        let signed_by = self.cfg.admission.signed_by(&exited.spec);
+        let Some(end) = self.tasks.exited(exited, &self.cfg.node_id, signed_by) else {
             return Ok(());
         };
         match end {

@@ -7,7 +7,7 @@
 use crate::exec::docker::{self, DockerConfig, Execution, InfraError};
 use crate::grid::claim::rfc3339;
 use crate::grid::cycle::Applied;
-use crate::task::{self, Attempt, Status, TaskId, TaskResult, TaskSpec};
+use crate::task::{self, Attempt, SignedBy, Status, TaskId, TaskResult, TaskSpec};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -201,7 +201,13 @@ impl HeldTasks {
     }
 
     /// A container ended: its task leaves the running ones. `None` if it was not running here.
-    pub fn exited(&mut self, exited: Exited, node_id: &str) -> Option<TaskEnd> {
+    /// `signed_by`: who signed the task, when this node checks signatures (for the result).
+    pub fn exited(
+        &mut self,
+        exited: Exited,
+        node_id: &str,
+        signed_by: Option<SignedBy>,
+    ) -> Option<TaskEnd> {
         let key = (exited.spec.id.clone(), exited.attempt);
         let reason = match self.tasks.remove(&key)? {
             Phase::Running(run) => {
@@ -226,6 +232,7 @@ impl HeldTasks {
             }
             (Ok(exec), _) => {
                 let mut result = build_result(&exited.spec, node_id, exited.attempt, exec);
+                result.signed_by = signed_by;
                 result.fit(task::MAX_FILE_BYTES as usize);
                 TaskEnd::Report(Box::new(result))
             }
@@ -450,6 +457,7 @@ fn build_result(spec: &TaskSpec, node_id: &str, attempt: Attempt, exec: Executio
         stderr_info: Some(exec.stderr.info),
         task: Some(task),
         late_results: Vec::new(),
+        signed_by: None,
     }
 }
 

@@ -64,7 +64,7 @@ fn key(id: &str, attempt: u32) -> (TaskId, Attempt) {
 
 /// Ends `exited` and, like the worker, spools (here: keeps) a reported result.
 fn end(held: &mut HeldTasks, exited: Exited) -> Option<TaskEnd> {
-    let end = held.exited(exited, NODE);
+    let end = held.exited(exited, NODE, None);
     if let Some(TaskEnd::Report(result)) = &end {
         held.finished(TaskResult::clone(result));
     }
@@ -137,7 +137,8 @@ fn a_result_whose_task_was_removed_leaves_too() {
 fn spooled_results_are_held_by_task_and_attempt() {
     let mut held = HeldTasks::default();
     held.track(&key("t1", 1).0, key("t1", 1).1, None);
-    let Some(TaskEnd::Report(first)) = held.exited(ran("t1", 1, Status::Success), NODE) else {
+    let Some(TaskEnd::Report(first)) = held.exited(ran("t1", 1, Status::Success), NODE, None)
+    else {
         panic!("a task that ran reports");
     };
     let mut second = TaskResult::clone(&first);
