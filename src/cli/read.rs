@@ -5,7 +5,7 @@
 use super::poll_pace::{self, Look};
 use crate::gitcmd;
 use crate::grid::location::GridArgs;
-use crate::grid::Grid;
+use crate::grid::{archive_run, Grid};
 use crate::repo::LocalRepo;
 use anyhow::{Context, Result};
 use gix::ObjectId;
@@ -27,6 +27,9 @@ pub struct ReadSource {
     /// Whether this read fetched a new tip from the remote (false: what was there already).
     pub fetched: bool,
     pub tip: Option<ObjectId>,
+    /// The tip of `dgrid-archive` read with it (`None`: no archive), see
+    /// `docs/ARCHITECTURE.md#archive`.
+    pub archive: Option<ObjectId>,
     /// For headings: the remote, or the ref read.
     pub describe: String,
     pub limits: crate::task::Limits,
@@ -62,9 +65,17 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             ],
         )
         .with_context(|| format!("--ref {reference}: no such commit"))?;
+        let archive = archive_run::local_archive(
+            &local.dir,
+            &[
+                "refs/heads/dgrid-archive",
+                &format!("refs/dgrid/{}/archive", crate::settings::REMOTE.fixed()),
+            ],
+        )?;
         return Ok(ReadSource {
             fetched: false,
             repo: local.open()?,
+            archive,
             tip: Some(crate::odb::parse_oid(&hex)?),
             describe: reference.clone(),
             limits: local.limits()?,
@@ -89,7 +100,9 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             .map(|h| crate::odb::parse_oid(&h))
             .transpose()?;
             let describe = local.git_dir.display().to_string();
+            let archive = archive_run::local_archive(&local.dir, &["refs/heads/dgrid-archive"])?;
             return Ok(ReadSource {
+                archive,
                 fetched: false,
                 repo: local.open()?,
                 tip,
@@ -99,7 +112,7 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
         }
     }
     let grid = Grid::open_resolved(&grid_args)?;
-    let (tip, fetched) = match fetch {
+    let (mut tip, fetched) = match fetch {
         _ if args.no_fetch => (grid.tip()?, false),
         Fetch::Always => (grid.fetch()?, true),
         Fetch::Never => (grid.tip()?, false),
@@ -108,7 +121,19 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             Look::Same | Look::Limited => (grid.tip()?, false),
         },
     };
+    let archive = if fetched {
+        let archive = archive_run::fetch_archive(&grid)?;
+        // An archive run landed between the two fetches: this main still holds what the archive
+        // holds now. Read main again, once, so nothing is counted twice.
+        if archive.is_some_and(|a| archive_run::ahead_of(&grid.dir, a, tip)) {
+            tip = grid.fetch()?;
+        }
+        archive
+    } else {
+        archive_run::local_archive(&grid.dir, &[&archive_run::tracking_ref(&grid)])?
+    };
     Ok(ReadSource {
+        archive,
         fetched,
         describe: grid.describe(),
         tip,

@@ -92,7 +92,10 @@ fn read_model_with(args: &Args, fetch: Fetch) -> Result<(ReadSource, StatusModel
     let now = now(args)?;
     let snapshot = Snapshot::read(&source.repo, source.tip)?;
     let recent = history::recent_results(&source.repo, source.tip, 50)?;
-    let model = StatusModel::build(&source.repo, &snapshot, &recent, now)?;
+    let mut model = StatusModel::build(&source.repo, &snapshot, &recent, now)?;
+    // One small blob: the archive's running totals, never its results.
+    let archive = crate::grid::archive::View::at(&source.repo, source.archive)?;
+    model.add_archived(archive.totals()?);
     Ok((source, model, now))
 }
 

@@ -105,7 +105,13 @@ impl fmt::Display for Retain {
             parts.push(k.to_string());
         }
         if let Some(d) = self.older_than {
-            parts.push(format!("{}s", d.num_seconds()));
+            let s = d.num_seconds();
+            parts.push(match s {
+                _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
+                _ if s % 3600 == 0 => format!("{}h", s / 3600),
+                _ if s % 60 == 0 => format!("{}m", s / 60),
+                _ => format!("{s}s"),
+            });
         }
         f.write_str(&parts.join(","))
     }
