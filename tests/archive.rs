@@ -118,7 +118,11 @@ fn sixty_archived_then_thirty_more_while_archive_and_compact_run() {
     let out = env.dgrid_ok(&clone, &["archive", "--keep", "10"], 0);
     assert!(out.contains("archived 50 results"), "{out}");
     let (on_main, in_archive) = check_one_place(&env, &grid);
-    assert!(on_main.len() <= 10, "{} results left on main", on_main.len());
+    assert!(
+        on_main.len() <= 10,
+        "{} results left on main",
+        on_main.len()
+    );
     assert_eq!(on_main.len() + in_archive.len(), 60);
     let json = status_json(&env, &clone);
     assert_eq!(json["counts"]["completed"], 60, "{json}");
@@ -171,7 +175,13 @@ fn sixty_archived_then_thirty_more_while_archive_and_compact_run() {
         &env,
         &grid,
         "aw2",
-        &["--until-empty", "--slots", "2", "--docker", docker.to_str().unwrap()],
+        &[
+            "--until-empty",
+            "--slots",
+            "2",
+            "--docker",
+            docker.to_str().unwrap(),
+        ],
     )
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(env.path("aw2.log")).unwrap())
@@ -320,17 +330,26 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
         );
         let (on_main, in_archive) = check_one_place(&env, &grid);
         let found: BTreeSet<String> = on_main.iter().chain(in_archive.keys()).cloned().collect();
-        assert_eq!(found, all, "run {run} (seed {seed}) lost or duplicated a result");
+        assert_eq!(
+            found, all,
+            "run {run} (seed {seed}) lost or duplicated a result"
+        );
     }
     eprintln!("{killed} runs killed, {finished} finished by themselves");
-    assert!(killed >= 10, "too few runs were killed mid-way ({killed}) to mean anything");
+    assert!(
+        killed >= 10,
+        "too few runs were killed mid-way ({killed}) to mean anything"
+    );
     // A later run completes the job.
     env.dgrid_ok(&clone, &["archive", "--keep", "0"], 0);
     let (on_main, in_archive) = check_one_place(&env, &grid);
     assert!(on_main.is_empty(), "{on_main:?}");
     assert_eq!(in_archive.len(), 40);
     let t = totals(&env, &grid, "dgrid-archive");
-    assert_eq!((t["completed"].as_u64(), t["failed"].as_u64()), (Some(32), Some(8)));
+    assert_eq!(
+        (t["completed"].as_u64(), t["failed"].as_u64()),
+        (Some(32), Some(8))
+    );
     env.git(&grid, &["fsck", "--no-progress"]);
     env.dgrid_ok(&clone, &["validate"], 0);
     let json = status_json(&env, &clone);

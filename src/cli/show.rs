@@ -176,7 +176,10 @@ pub fn run_logs(args: LogsArgs) -> Result<()> {
         .into());
     };
     if matches!(found, Located::Archived(_)) {
-        eprintln!("({} is archived: read from the branch dgrid-archive)", args.id);
+        eprintln!(
+            "({} is archived: read from the branch dgrid-archive)",
+            args.id
+        );
     }
     let streams = [
         ("stdout", &result.stdout, &result.stdout_info),

@@ -106,7 +106,10 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
         .unwrap_or_default();
     let a = &model.archived;
     let archived = if a.completed + a.failed > 0 {
-        format!("   ({} completed, {} failed archived)", a.completed, a.failed)
+        format!(
+            "   ({} completed, {} failed archived)",
+            a.completed, a.failed
+        )
     } else {
         String::new()
     };

@@ -60,7 +60,11 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use s, m, h, d or w)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use s, m, h, d or w)"
+            ))
+        }
     };
     n.checked_mul(secs)
         .and_then(chrono::Duration::try_seconds)
@@ -209,7 +213,9 @@ impl<'r> View<'r> {
         match self.file(TOTALS_PATH)? {
             None => Ok(Totals::default()),
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                anyhow!("dgrid-archive: {TOTALS_PATH}: not {{\"completed\": N, \"failed\": M}}: {e}")
+                anyhow!(
+                    "dgrid-archive: {TOTALS_PATH}: not {{\"completed\": N, \"failed\": M}}: {e}"
+                )
             }),
         }
     }
@@ -241,14 +247,23 @@ impl<'r> View<'r> {
         let Some(entry) = self.index(&layout::shard(id))?.remove(id) else {
             return Ok(None);
         };
-        let state = parse_state(&entry.state)
-            .ok_or_else(|| anyhow!("dgrid-archive: {}: {id}: state {:?} is not completed or failed", index_path(&layout::shard(id)), entry.state))?;
+        let state = parse_state(&entry.state).ok_or_else(|| {
+            anyhow!(
+                "dgrid-archive: {}: {id}: state {:?} is not completed or failed",
+                index_path(&layout::shard(id)),
+                entry.state
+            )
+        })?;
         for (n, text) in self.lines(&entry.file)?.iter().enumerate() {
             if !text.contains(id) {
                 continue;
             }
             let line: Line = serde_json::from_str(text).map_err(|e| {
-                anyhow!("dgrid-archive: {}: line {}: not an archived result: {e}", entry.file, n + 1)
+                anyhow!(
+                    "dgrid-archive: {}: line {}: not an archived result: {e}",
+                    entry.file,
+                    n + 1
+                )
             })?;
             if line.id == id {
                 return Ok(Some(Found {
@@ -383,10 +398,9 @@ fn build(view: &View, chosen: Vec<Candidate>, limits: &Limits) -> Result<Plan> {
             }
             None => {
                 let state = c.task.state;
-                let day = c
-                    .at
-                    .map(|t| t.format("%Y-%m-%d").to_string())
-                    .unwrap_or_else(|| "undated".into());
+                let day =
+                    c.at.map(|t| t.format("%Y-%m-%d").to_string())
+                        .unwrap_or_else(|| "undated".into());
                 let file = day_path(&day, &shard);
                 let line = Line {
                     id: id.clone(),
@@ -505,12 +519,19 @@ fn merge_late(
             continue;
         }
         let bytes = serde_json::to_vec(&line.result)?;
-        let mut kept = task::parse_result(&line.path, &bytes, limits)
-            .map_err(|p| anyhow!("dgrid-archive: {file}: {id}: {}", crate::problem::Problems(p)))?;
+        let mut kept = task::parse_result(&line.path, &bytes, limits).map_err(|p| {
+            anyhow!(
+                "dgrid-archive: {file}: {id}: {}",
+                crate::problem::Problems(p)
+            )
+        })?;
         let attempt = late.attempt();
         let same = |node: &str, a: task::Attempt| node == late.node_id && a == attempt;
         let there = same(&kept.node_id, kept.attempt())
-            || kept.late_results.iter().any(|l| same(&l.node_id, l.attempt));
+            || kept
+                .late_results
+                .iter()
+                .any(|l| same(&l.node_id, l.attempt));
         if !there {
             kept.late_results.push(crate::grid::cycle::late(late));
             line.result = serde_json::to_value(&kept)?;

@@ -99,7 +99,10 @@ pub fn run(grid: &Grid, identity: &Identity, retain: Retain) -> Result<Archived>
                     &grid.dir,
                     &["update-ref", &grid.tracking_ref, &new_main.to_string()],
                 );
-                let _ = gitcmd::run(&grid.dir, &["update-ref", &tracking, &new_archive.to_string()]);
+                let _ = gitcmd::run(
+                    &grid.dir,
+                    &["update-ref", &tracking, &new_archive.to_string()],
+                );
                 return Ok(Archived {
                     moved: plan.moved,
                     main: Some(new_main),
@@ -172,8 +175,11 @@ pub fn ahead_of(dir: &std::path::Path, archive: ObjectId, main_tip: Option<Objec
     let Some(tip) = main_tip else {
         return true;
     };
-    !gitcmd::run(dir, &["merge-base", "--is-ancestor", &paired, &tip.to_string()])
-        .is_ok_and(|o| o.success)
+    !gitcmd::run(
+        dir,
+        &["merge-base", "--is-ancestor", &paired, &tip.to_string()],
+    )
+    .is_ok_and(|o| o.success)
 }
 
 /// Records worker results for tasks that only the archive holds (see
@@ -220,5 +226,8 @@ pub fn append_late(
             Outcome::NoBranch => return Ok(Vec::new()),
         }
     }
-    bail!("gave up adding late results to dgrid-archive on {}", grid.describe())
+    bail!(
+        "gave up adding late results to dgrid-archive on {}",
+        grid.describe()
+    )
 }

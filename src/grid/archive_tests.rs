@@ -79,7 +79,10 @@ fn the_newest_are_kept_and_the_rest_land_in_day_files_with_an_index_and_totals()
     assert_eq!(view.totals().unwrap().completed, 3);
     let found = view.find("t1").unwrap().expect("t1 archived");
     assert_eq!(found.state, State::Failed);
-    assert_eq!(found.file, format!("results/2026-01-02/{}.jsonl", layout::shard("t1")));
+    assert_eq!(
+        found.file,
+        format!("results/2026-01-02/{}.jsonl", layout::shard("t1"))
+    );
     assert_eq!(found.result(&limits).unwrap().task_id, "t1");
     assert!(view.find("t5").unwrap().is_none());
 
@@ -108,7 +111,12 @@ fn count_and_age_each_keep_what_they_keep() {
     let plan = plan_again(&fx.snapshot, &empty, both).unwrap();
     assert_eq!(plan.moved, 2);
     let count_keeps_more = "3,1h".parse().unwrap();
-    assert_eq!(plan_again(&fx.snapshot, &empty, count_keeps_more).unwrap().moved, 1);
+    assert_eq!(
+        plan_again(&fx.snapshot, &empty, count_keeps_more)
+            .unwrap()
+            .moved,
+        1
+    );
     let age_keeps_more = "1,30d".parse().unwrap();
     assert!(plan_again(&fx.snapshot, &empty, age_keeps_more).is_none());
 }
@@ -143,7 +151,9 @@ fn a_result_for_an_archived_id_joins_its_late_results_and_is_not_counted_twice()
     )
     .unwrap();
     let main = Snapshot::read(&fx.repo, Some(commit)).unwrap();
-    let second = plan(&main, &view, all, &limits, testkit::now()).unwrap().unwrap();
+    let second = plan(&main, &view, all, &limits, testkit::now())
+        .unwrap()
+        .unwrap();
     assert_eq!(second.totals, first.totals, "the id is counted once");
     let view = apply(&fx.repo, &view, &second.archive);
     let found = view.find("x").unwrap().unwrap();
@@ -157,7 +167,16 @@ fn a_result_for_an_archived_id_joins_its_late_results_and_is_not_counted_twice()
     let (edits, held) = plan_late(&view, std::slice::from_ref(&late), &limits).unwrap();
     assert_eq!(held, vec!["x"]);
     let view = apply(&fx.repo, &view, &edits);
-    assert_eq!(view.find("x").unwrap().unwrap().result(&limits).unwrap().late_results.len(), 2);
+    assert_eq!(
+        view.find("x")
+            .unwrap()
+            .unwrap()
+            .result(&limits)
+            .unwrap()
+            .late_results
+            .len(),
+        2
+    );
     let (edits, held) = plan_late(&view, &[late], &limits).unwrap();
     assert!(edits.is_empty(), "already there");
     assert_eq!(held, vec!["x"]);
@@ -189,5 +208,8 @@ fn broken_archive_files_are_named() {
     let e = format!("{:#}", view.totals().unwrap_err());
     assert!(e.contains("totals.json"), "{e}");
     let e = format!("{:#}", testkit::error(view.find("x")));
-    assert!(e.contains("results/d/00.jsonl") && e.contains("no line for x"), "{e}");
+    assert!(
+        e.contains("results/d/00.jsonl") && e.contains("no line for x"),
+        "{e}"
+    );
 }

@@ -142,7 +142,11 @@ pub(crate) fn remote_tip(grid: &Grid, remote_ref: &str) -> Result<Option<ObjectI
 }
 
 /// Fetches `remote_ref` into `local_ref` (forced); `None` when the remote has no such ref.
-pub(crate) fn fetch_ref(grid: &Grid, remote_ref: &str, local_ref: &str) -> Result<Option<ObjectId>> {
+pub(crate) fn fetch_ref(
+    grid: &Grid,
+    remote_ref: &str,
+    local_ref: &str,
+) -> Result<Option<ObjectId>> {
     if remote_tip(grid, remote_ref)?.is_none() {
         return Ok(None);
     }
