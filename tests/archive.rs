@@ -356,3 +356,57 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
     assert_eq!(json["counts"]["completed"], 32, "{json}");
     assert_eq!(json["counts"]["failed"], 8, "{json}");
 }
+
+/// A result that arrives after its task was taken over, finished elsewhere and archived joins
+/// the archived result's late results: never dropped, never back on main.
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn a_late_result_for_an_archived_task_is_appended_to_the_archive() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let id = unique("alate");
+    submit(&env, &clone, &[spec(&id, "echo first", 60)]);
+    let timing = fast_lease("2");
+    // The first node runs it, spools the result and dies before pushing.
+    let out = worker(&env, &grid, "arc-slowpoke", &timing)
+        .env("DGRID_FAILPOINT", "after-spool")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let mut extra = timing.to_vec();
+    extra.extend(["--max-tasks", "1"]);
+    let out = run_worker(&env, &grid, "arc-rescuer", &extra);
+    common::assert_success(&out);
+    env.dgrid_ok(&clone, &["archive", "--keep", "0"], 0);
+    assert_eq!(archived(&env, &grid, "dgrid-archive").len(), 1);
+    // The first node comes back and pushes its spooled result: late, and archived meanwhile.
+    let out = run_worker(&env, &grid, "arc-slowpoke", &["--once"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("kept in dgrid-archive as a late result"),
+        "{log}"
+    );
+    let lines = archive_lines(&env, &grid, "dgrid-archive");
+    assert_eq!(lines.len(), 1);
+    let result = &lines[0]["result"];
+    assert_eq!(result["node_id"], "arc-rescuer");
+    let late = result["late_results"].as_array().expect("late_results");
+    assert_eq!(late.len(), 1, "{result}");
+    assert_eq!(
+        (&late[0]["node_id"], &late[0]["attempt"]),
+        (&"arc-slowpoke".into(), &1.into())
+    );
+    let (on_main, in_archive) = check_one_place(&env, &grid);
+    assert!(on_main.is_empty() && in_archive.len() == 1);
+    assert_eq!(totals(&env, &grid, "dgrid-archive")["completed"], 1);
+    // Again (a second restart): nothing changes.
+    let before = env.git(&grid, &["rev-parse", "dgrid-archive"]);
+    let _ = run_worker(&env, &grid, "arc-slowpoke", &["--once"]);
+    assert_eq!(env.git(&grid, &["rev-parse", "dgrid-archive"]), before);
+}
