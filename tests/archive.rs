@@ -71,6 +71,10 @@ fn check_one_place(env: &Env, grid: &Path) -> (BTreeSet<String>, BTreeMap<String
         let lines = archive_lines(env, grid, "dgrid-archive");
         assert_eq!(lines.len(), in_archive.len(), "one line per archived id");
         let t = totals(env, grid, "dgrid-archive");
+        let on_main: serde_json::Value =
+            serde_json::from_str(&env.git(grid, &["show", &format!("{main}:dgrid-archive.json")]))
+                .unwrap();
+        assert_eq!(on_main, t, "main's copy of the totals is the archive's");
         let completed = in_archive.values().filter(|s| *s == "completed").count();
         assert_eq!(t["completed"], completed as u64, "{t}");
         assert_eq!(t["failed"], (in_archive.len() - completed) as u64, "{t}");

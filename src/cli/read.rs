@@ -27,12 +27,30 @@ pub struct ReadSource {
     /// Whether this read fetched a new tip from the remote (false: what was there already).
     pub fetched: bool,
     pub tip: Option<ObjectId>,
-    /// The tip of `dgrid-archive` read with it (`None`: no archive), see
-    /// `docs/ARCHITECTURE.md#archive`.
-    pub archive: Option<ObjectId>,
+    /// Where `dgrid-archive` is read from when a task is not on `main` (see [`ReadSource::archive`]).
+    archive: ArchiveSource,
     /// For headings: the remote, or the ref read.
     pub describe: String,
     pub limits: crate::task::Limits,
+}
+
+enum ArchiveSource {
+    /// A ref or commit read locally (`--ref`, `--no-fetch`, the grid repository itself).
+    Local(Option<ObjectId>),
+    /// The remote's archive, fetched when first asked for.
+    Remote(GridArgs),
+}
+
+impl ReadSource {
+    /// The tip of `dgrid-archive` (`None`: the grid has none), fetched only now: `show` and
+    /// `logs` of a task that is not on `main` need it, `status` never does. Fetched after
+    /// `main`, it is at least as new as the `main` read (an archive run moves both at once).
+    pub fn archive(&self) -> Result<Option<ObjectId>> {
+        match &self.archive {
+            ArchiveSource::Local(tip) => Ok(*tip),
+            ArchiveSource::Remote(args) => archive_run::fetch_archive(&Grid::open_resolved(args)?),
+        }
+    }
 }
 
 /// How fresh a read of a remote grid must be.
@@ -75,7 +93,7 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
         return Ok(ReadSource {
             fetched: false,
             repo: local.open()?,
-            archive,
+            archive: ArchiveSource::Local(archive),
             tip: Some(crate::odb::parse_oid(&hex)?),
             describe: reference.clone(),
             limits: local.limits()?,
@@ -102,7 +120,7 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             let describe = local.git_dir.display().to_string();
             let archive = archive_run::local_archive(&local.dir, &["refs/heads/dgrid-archive"])?;
             return Ok(ReadSource {
-                archive,
+                archive: ArchiveSource::Local(archive),
                 fetched: false,
                 repo: local.open()?,
                 tip,
@@ -112,7 +130,7 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
         }
     }
     let grid = Grid::open_resolved(&grid_args)?;
-    let (mut tip, fetched) = match fetch {
+    let (tip, fetched) = match fetch {
         _ if args.no_fetch => (grid.tip()?, false),
         Fetch::Always => (grid.fetch()?, true),
         Fetch::Never => (grid.tip()?, false),
@@ -121,16 +139,13 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             Look::Same | Look::Limited => (grid.tip()?, false),
         },
     };
-    let archive = if fetched {
-        let archive = archive_run::fetch_archive(&grid)?;
-        // An archive run landed between the two fetches: this main still holds what the archive
-        // holds now. Read main again, once, so nothing is counted twice.
-        if archive.is_some_and(|a| archive_run::ahead_of(&grid.dir, a, tip)) {
-            tip = grid.fetch()?;
-        }
-        archive
+    let archive = if args.no_fetch || fetch == Fetch::Never {
+        ArchiveSource::Local(archive_run::local_archive(
+            &grid.dir,
+            &[&archive_run::tracking_ref(&grid)],
+        )?)
     } else {
-        archive_run::local_archive(&grid.dir, &[&archive_run::tracking_ref(&grid)])?
+        ArchiveSource::Remote(grid_args.clone())
     };
     Ok(ReadSource {
         archive,

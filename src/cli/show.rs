@@ -52,7 +52,7 @@ fn locate(source: &read::ReadSource, id: &str) -> Result<Option<Located>> {
     if let Some(task) = snapshot.get(id) {
         return Ok(Some(Located::Main(task.clone())));
     }
-    let archive = archive::View::at(&source.repo, source.archive)?;
+    let archive = archive::View::at(&source.repo, source.archive()?)?;
     Ok(archive.find(id)?.map(Located::Archived))
 }
 

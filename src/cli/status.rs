@@ -93,9 +93,9 @@ fn read_model_with(args: &Args, fetch: Fetch) -> Result<(ReadSource, StatusModel
     let snapshot = Snapshot::read(&source.repo, source.tip)?;
     let recent = history::recent_results(&source.repo, source.tip, 50)?;
     let mut model = StatusModel::build(&source.repo, &snapshot, &recent, now)?;
-    // One small blob: the archive's running totals, never its results.
-    let archive = crate::grid::archive::View::at(&source.repo, source.archive)?;
-    model.add_archived(archive.totals()?);
+    // One small blob in main's own tree: the archive's running totals; the archive itself is
+    // never fetched for status.
+    model.add_archived(crate::grid::archive::main_totals(&source.repo, source.tip)?);
     Ok((source, model, now))
 }
 

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! The day is the result's finish time (UTC), the shard that of the id on `main`, so a lookup reads
-//! one index shard and one day file, and `status` reads one small blob. Compaction's kept history
+//! one index shard and one day file, and `status` reads one small blob: a copy of `totals.json`
+//! in `main`'s own tree (`dgrid-archive.json`), so it never fetches the archive. Compaction's kept history
 //! hangs off the same branch as extra parents of its commits; their trees stay the archive's.
 
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
@@ -28,6 +29,9 @@ use std::fmt;
 use std::str::FromStr;
 
 pub const TOTALS_PATH: &str = "totals.json";
+/// The same running totals in `main`'s tree, written in the same atomic push: `status` reads them
+/// there and never fetches the archive (a fresh clone of `main` alone counts everything).
+pub const MAIN_TOTALS_PATH: &str = "dgrid-archive.json";
 const RESULTS_DIR: &str = "results";
 const INDEX_DIR: &str = "index";
 /// Larger than any archive file git-dgrid writes (a day's results of one shard); a bigger blob is
@@ -280,6 +284,23 @@ impl<'r> View<'r> {
     }
 }
 
+fn parse_totals(bytes: Option<Vec<u8>>, name: &str) -> Result<Totals> {
+    match bytes {
+        None => Ok(Totals::default()),
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow!(
+                "{name}: not {{\"completed\": N, \"failed\": M}} (counts of archived results): {e}"
+            )
+        }),
+    }
+}
+
+/// The archive's running totals as `main`'s tree at `tip` has them (zero: nothing archived).
+pub fn main_totals(repo: &gix::Repository, tip: Option<ObjectId>) -> Result<Totals> {
+    let view = View::at(repo, tip)?;
+    parse_totals(view.file(MAIN_TOTALS_PATH)?, MAIN_TOTALS_PATH)
+}
+
 fn parse_state(name: &str) -> Option<State> {
     State::from_name(name).filter(|s| s.holds_results())
 }
@@ -433,7 +454,8 @@ fn build(view: &View, chosen: Vec<Candidate>, limits: &Limits) -> Result<Plan> {
             content: (serde_json::to_string_pretty(&index)? + "\n").into_bytes(),
         });
     }
-    write_totals(&mut archive, totals)?;
+    write_totals(&mut archive, TOTALS_PATH, totals)?;
+    write_totals(&mut main, MAIN_TOTALS_PATH, totals)?;
     archive.sort_by(|a, b| edit_path(a).cmp(edit_path(b)));
     Ok(Plan {
         main,
@@ -443,9 +465,9 @@ fn build(view: &View, chosen: Vec<Candidate>, limits: &Limits) -> Result<Plan> {
     })
 }
 
-fn write_totals(archive: &mut Vec<Edit>, totals: Totals) -> Result<()> {
-    archive.push(Edit::Write {
-        path: TOTALS_PATH.into(),
+fn write_totals(edits: &mut Vec<Edit>, path: &str, totals: Totals) -> Result<()> {
+    edits.push(Edit::Write {
+        path: path.into(),
         content: (serde_json::to_string(&totals)? + "\n").into_bytes(),
     });
     Ok(())

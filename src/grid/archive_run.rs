@@ -18,8 +18,7 @@ use gix::ObjectId;
 use std::time::Duration;
 
 const MAIN_REF: &str = "refs/heads/main";
-/// The trailer of an archive commit naming the `main` commit pushed with it: a reader that
-/// fetched `main` before the archive moved can tell it holds an older `main` than the archive.
+/// The trailer of an archive commit naming the `main` commit pushed with it (the pair).
 pub const MAIN_TRAILER: &str = "Dgrid-Archive-Main";
 const TRIES: u32 = 30;
 
@@ -155,31 +154,6 @@ pub fn local_archive(dir: &std::path::Path, refs: &[&str]) -> Result<Option<Obje
         }
     }
     Ok(None)
-}
-
-/// Whether the archive at `archive` was pushed with a `main` that `main_tip` has not seen yet
-/// (a reader fetched `main` just before an archive run landed): read `main` again, or the
-/// results moved would be counted twice.
-pub fn ahead_of(dir: &std::path::Path, archive: ObjectId, main_tip: Option<ObjectId>) -> bool {
-    let Ok(message) = gitcmd::output(dir, &["show", "-s", "--format=%B", &archive.to_string()])
-    else {
-        return false;
-    };
-    let Some(paired) = message.lines().find_map(|l| {
-        l.strip_prefix(MAIN_TRAILER)
-            .and_then(|r| r.strip_prefix(':'))
-            .map(|r| r.trim().to_string())
-    }) else {
-        return false;
-    };
-    let Some(tip) = main_tip else {
-        return true;
-    };
-    !gitcmd::run(
-        dir,
-        &["merge-base", "--is-ancestor", &paired, &tip.to_string()],
-    )
-    .is_ok_and(|o| o.success)
 }
 
 /// Records worker results for tasks that only the archive holds (see
