@@ -34,18 +34,29 @@ fn main() {
     } else {
         sizes
     };
-    println!("| tasks | grid | remote size-pack | clone --single-branch main | clone .git | status |");
+    println!(
+        "| tasks | grid | remote size-pack | clone --single-branch main | clone .git | status |"
+    );
     println!("|---:|---|---:|---:|---:|---:|");
     for n in sizes {
         let env = Env::new();
         let started = Instant::now();
         let grid = build(&env, n);
-        eprintln!("built {n} tasks in {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "built {n} tasks in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         report(&env, &grid, n, "as run");
         let copy = env.path("archived.git");
         env.git(
             env.tmp.path(),
-            &["clone", "--quiet", "--mirror", grid.to_str().unwrap(), copy.to_str().unwrap()],
+            &[
+                "clone",
+                "--quiet",
+                "--mirror",
+                grid.to_str().unwrap(),
+                copy.to_str().unwrap(),
+            ],
         );
         env.git(&copy, &["config", "receive.denyNonFastForwards", "false"]);
         let maintainer = env.clone(copy.to_str().unwrap(), "maintainer");
@@ -97,7 +108,11 @@ fn report(env: &Env, grid: &Path, n: usize, label: &str) {
         .map(|_| {
             let t = Instant::now();
             let out = env.dgrid(&dest, &["status", "--json"]);
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             t.elapsed().as_secs_f64()
         })
         .collect();
@@ -106,7 +121,11 @@ fn report(env: &Env, grid: &Path, n: usize, label: &str) {
         serde_json::from_slice(&env.dgrid(&dest, &["status", "--json"]).stdout).unwrap();
     let counted = json["counts"]["completed"].as_u64().unwrap_or(0)
         + json["counts"]["failed"].as_u64().unwrap_or(0);
-    assert_eq!(counted as usize, n, "status counts every task: {}", json["counts"]);
+    assert_eq!(
+        counted as usize, n,
+        "status counts every task: {}",
+        json["counts"]
+    );
     println!(
         "| {n} | {label} | {size_pack} | {clone_secs:.2} s | {clone_size} | {:.2} s |",
         runs[1]
@@ -146,14 +165,21 @@ fn build(env: &Env, n: usize) -> std::path::PathBuf {
         writeln!(stdin, "commit refs/heads/main").unwrap();
         writeln!(stdin, "author bench <bench@example.com> {at} +0000").unwrap();
         writeln!(stdin, "committer bench <bench@example.com> {at} +0000").unwrap();
-        data(&mut stdin, &format!("dgrid: submit 1000 tasks\n\nDgrid-Nonce: {batch:016x}\n"));
+        data(
+            &mut stdin,
+            &format!("dgrid: submit 1000 tasks\n\nDgrid-Nonce: {batch:016x}\n"),
+        );
         if first {
             writeln!(stdin, "from refs/heads/main^0").unwrap();
             first = false;
         }
         for i in batch..(batch + 1000).min(n) {
-            writeln!(stdin, "M 100644 inline {}", task_path(State::Queue, &format!("t{i:06}")))
-                .unwrap();
+            writeln!(
+                stdin,
+                "M 100644 inline {}",
+                task_path(State::Queue, &format!("t{i:06}"))
+            )
+            .unwrap();
             data(&mut stdin, &(spec(i, at) + "\n"));
         }
         for i in batch..(batch + 1000).min(n) {

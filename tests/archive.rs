@@ -307,9 +307,18 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
     eprintln!("DGRID_TEST_SEED={seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let all: BTreeSet<String> = ids.iter().cloned().collect();
-    let (mut killed, mut finished) = (0, 0);
-    for run in 0..24 {
-        let keep = 40 - (run + 1) * 40 / 26;
+    // How long a whole run takes here: the kills are spread over that (and a little after).
+    let t = std::time::Instant::now();
+    env.dgrid_ok(&clone, &["archive", "--keep", "39"], 0);
+    let whole = (t.elapsed().as_millis() as u64).max(50);
+    let commits = || env.git(&grid, &["rev-list", "--count", "dgrid-archive"]);
+    let (mut killed, mut finished, mut landed_anyway) = (0, 0, 0);
+    let mut run = 0usize;
+    // At least 20 runs killed (those that finish by themselves are extra), 60 runs at most.
+    while killed < 20 && run < 60 {
+        run += 1;
+        let before = commits();
+        let keep = 39usize.saturating_sub(run);
         let mut child = env
             .cmd(env!("CARGO_BIN_EXE_git-dgrid"), &clone)
             .args(["archive", "--keep", &keep.to_string()])
@@ -317,14 +326,18 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..250)));
-        match child.try_wait().unwrap() {
-            Some(_) => finished += 1,
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(0..whole * 6 / 5)));
+        let was_killed = match child.try_wait().unwrap() {
+            Some(_) => {
+                finished += 1;
+                false
+            }
             None => {
                 child.kill().unwrap(); // SIGKILL
                 killed += 1;
+                true
             }
-        }
+        };
         let _ = child.wait();
         // git runs in a process group of its own: a push under way when its parent was killed
         // goes on, and may land. Check once it is over.
@@ -332,6 +345,9 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
             wait_for(30, || !git_running_in(&[&clone, &grid])),
             "git kept running"
         );
+        if was_killed && commits() != before {
+            landed_anyway += 1; // killed after (or during) its push
+        }
         let (on_main, in_archive) = check_one_place(&env, &grid);
         let found: BTreeSet<String> = on_main.iter().chain(in_archive.keys()).cloned().collect();
         assert_eq!(
@@ -339,11 +355,10 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
             "run {run} (seed {seed}) lost or duplicated a result"
         );
     }
-    eprintln!("{killed} runs killed, {finished} finished by themselves");
-    assert!(
-        killed >= 10,
-        "too few runs were killed mid-way ({killed}) to mean anything"
+    eprintln!(
+        "a whole run takes {whole} ms; {killed} runs killed ({landed_anyway} of them after their push landed), {finished} finished by themselves"
     );
+    assert!(killed >= 20, "only {killed} runs were killed in {run}");
     // A later run completes the job.
     env.dgrid_ok(&clone, &["archive", "--keep", "0"], 0);
     let (on_main, in_archive) = check_one_place(&env, &grid);
@@ -413,4 +428,26 @@ fn a_late_result_for_an_archived_task_is_appended_to_the_archive() {
     let before = env.git(&grid, &["rev-parse", "dgrid-archive"]);
     let _ = run_worker(&env, &grid, "arc-slowpoke", &["--once"]);
     assert_eq!(env.git(&grid, &["rev-parse", "dgrid-archive"]), before);
+}
+
+/// A broken `dgrid-archive.json` pushed to main is named and ignored: status keeps working.
+#[test]
+fn a_broken_totals_file_on_main_never_stops_status() {
+    let env = Env::new();
+    let grid = env.grid("b.git");
+    let clone = env.clone(grid.to_str().unwrap(), "b");
+    std::fs::write(
+        clone.join("dgrid-archive.json"),
+        "{\"completed\": \"many\"}",
+    )
+    .unwrap();
+    env.git(&clone, &["add", "-A"]);
+    env.git(&clone, &["commit", "-q", "-m", "broken"]);
+    env.git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    let out = env.dgrid(&clone, &["status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("dgrid-archive.json"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["archived"]["completed"], 0);
 }

@@ -213,3 +213,21 @@ fn broken_archive_files_are_named() {
         "{e}"
     );
 }
+
+#[test]
+fn main_totals_name_a_broken_file() {
+    let fx = grid(&[]);
+    assert_eq!(
+        main_totals(&fx.repo, fx.snapshot.tip).unwrap(),
+        Totals::default()
+    );
+    let bad = fx.after(&[Edit::Write {
+        path: MAIN_TOTALS_PATH.into(),
+        content: b"{\"completed\": -1}".to_vec(),
+    }]);
+    let e = format!("{:#}", main_totals(&fx.repo, bad.tip).unwrap_err());
+    assert!(
+        e.contains("dgrid-archive.json") && e.contains("completed"),
+        "{e}"
+    );
+}
