@@ -193,13 +193,14 @@ fn build(env: &Env, n: usize) -> std::path::PathBuf {
                 (State::Failed, "failed", 1)
             };
             let stdout = format!("{}\n", i * i);
+            let sha = format!("{:064x}", i as u128 * 0x9e37_79b9_7f4a_7c15);
             let result = format!(
                 r#"{{"task_id":"{id}","node_id":"{node}","exit_code":{code},"stdout":"{stdout}","stderr":"","timestamp":"{t}","status":"{status}","started_at":"{s}","finished_at":"{t}","duration_ms":2300,"attempt":1,"stdout_info":{{"total_bytes":{len},"sha256":"{sha}","truncated":false}},"stderr_info":{{"total_bytes":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","truncated":false}},"task":{spec}}}"#,
                 stdout = stdout.trim_end().to_string() + "\\n",
                 t = rfc(at),
                 s = rfc(at - 2),
                 len = stdout.len(),
-                sha = format!("{:064x}", i as u128 * 0x9e37_79b9_7f4a_7c15),
+                sha = sha,
                 spec = spec(i, at - 3600),
             );
             writeln!(stdin, "commit refs/heads/main").unwrap();
