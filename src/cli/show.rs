@@ -52,6 +52,14 @@ fn locate(source: &read::ReadSource, id: &str) -> Result<Option<Located>> {
     if let Some(task) = snapshot.get(id) {
         return Ok(Some(Located::Main(task.clone())));
     }
+    // Nothing archived as of this main (no dgrid-archive.json): no archive to fetch.
+    let counted = archive::main_totals(&source.repo, source.tip).unwrap_or(archive::Totals {
+        completed: 1,
+        failed: 0,
+    });
+    if counted == archive::Totals::default() {
+        return Ok(None);
+    }
     let archive = archive::View::at(&source.repo, source.archive()?)?;
     Ok(archive.find(id)?.map(Located::Archived))
 }

@@ -63,7 +63,13 @@ pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>
 /// Refuses ids that only the archive holds (their results were moved off `main`): ids are never
 /// reused. Called in each round of the submit loop, after `main` was fetched: an archive run
 /// moves both refs at once, so the archive read now is at least as new as that `main`.
-pub fn refuse_archived(grid: &Grid, tasks: &[TaskSpec]) -> Result<()> {
+/// A `main` that counts nothing archived (no `dgrid-archive.json`) has no archive to ask.
+pub fn refuse_archived(grid: &Grid, snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<()> {
+    // (A broken file still means: ask the archive.)
+    let nothing = crate::grid::archive::Totals::default();
+    if crate::grid::archive::main_totals(&grid.repo, snapshot.tip).is_ok_and(|t| t == nothing) {
+        return Ok(());
+    }
     let tip = crate::grid::archive_run::fetch_archive(grid)?;
     if tip.is_none() {
         return Ok(());
@@ -99,7 +105,7 @@ pub fn on_branch(grid: &Grid, identity: &Identity, tasks: &[TaskSpec]) -> Result
     let _lock = grid.lock()?;
     let tip = grid.fetch()?;
     let snapshot = Snapshot::read(&grid.repo, tip)?;
-    refuse_archived(grid, tasks)?;
+    refuse_archived(grid, &snapshot, tasks)?;
     let Some(change) = plan(&snapshot, tasks)? else {
         bail!("no tasks given");
     };
