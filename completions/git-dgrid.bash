@@ -16,6 +16,9 @@ _dgrid() {
             ",$1")
                 cmd="dgrid"
                 ;;
+            dgrid,archive)
+                cmd="dgrid__subcmd__archive"
+                ;;
             dgrid,cancel)
                 cmd="dgrid__subcmd__cancel"
                 ;;
@@ -66,6 +69,9 @@ _dgrid() {
                 ;;
             dgrid,work)
                 cmd="dgrid__subcmd__work"
+                ;;
+            dgrid__subcmd__help,archive)
+                cmd="dgrid__subcmd__help__subcmd__archive"
                 ;;
             dgrid__subcmd__help,cancel)
                 cmd="dgrid__subcmd__help__subcmd__cancel"
@@ -125,12 +131,46 @@ _dgrid() {
 
     case "${cmd}" in
         dgrid)
-            opts="-h -V --help --version init validate submit claim compact work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
+            opts="-h -V --help --version init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__archive)
+            opts="-h -V --keep --older-than --remote --repo --state-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -269,8 +309,22 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__help)
-            opts="init validate submit claim compact work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
+            opts="init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__help__subcmd__archive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -548,6 +548,17 @@ pub const MAX_TIMEOUT: Setting<u64> = Setting {
     },
     default: Default::Value(86_400),
 };
+pub const RETAIN: Setting<&str> = Setting {
+    key: Key {
+        flag: None,
+        env: None,
+        git: Some("dgrid.retain"),
+        unit: "",
+        about: "what `archive` keeps on main when neither --keep nor --older-than is given: a count of the newest results, an age (7d, 12h), or both (10000,7d: whichever keeps more)",
+        secret: false,
+    },
+    default: Default::Value("10000,7d"),
+};
 
 /// Every setting, in the order `git dgrid env` and the README list them.
 pub const SETTINGS: &[&dyn Described] = &[
@@ -586,6 +597,7 @@ pub const SETTINGS: &[&dyn Described] = &[
     &GIT_USERNAME,
     &GIT_TIMEOUT,
     &MAX_TIMEOUT,
+    &RETAIN,
 ];
 
 /// The push budget of a grid whose remote is `url` when nothing sets one: GitHub's guidance on

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod archive;
 pub mod claim;
 pub mod compact;
 pub mod docs;
@@ -52,6 +53,7 @@ pub enum Command {
     Submit(Box<submit::Args>),
     Claim(claim::Args),
     Compact(compact::Args),
+    Archive(archive::Args),
     Work(Box<work::Args>),
     Status(Box<status::Args>),
     Show(show::Args),
@@ -90,6 +92,7 @@ fn run(command: Command) -> Result<()> {
         Command::Submit(a) => submit::run(*a),
         Command::Claim(a) => claim::run(a),
         Command::Compact(a) => compact::run(a),
+        Command::Archive(a) => archive::run(a),
         Command::Work(a) => work::run(*a),
         Command::Status(a) => status::run(*a),
         Command::Show(a) => show::run(a),

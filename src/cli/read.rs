@@ -5,7 +5,7 @@
 use super::poll_pace::{self, Look};
 use crate::gitcmd;
 use crate::grid::location::GridArgs;
-use crate::grid::Grid;
+use crate::grid::{archive_run, Grid};
 use crate::repo::LocalRepo;
 use anyhow::{Context, Result};
 use gix::ObjectId;
@@ -27,9 +27,30 @@ pub struct ReadSource {
     /// Whether this read fetched a new tip from the remote (false: what was there already).
     pub fetched: bool,
     pub tip: Option<ObjectId>,
+    /// Where `dgrid-archive` is read from when a task is not on `main` (see [`ReadSource::archive`]).
+    archive: ArchiveSource,
     /// For headings: the remote, or the ref read.
     pub describe: String,
     pub limits: crate::task::Limits,
+}
+
+enum ArchiveSource {
+    /// A ref or commit read locally (`--ref`, `--no-fetch`, the grid repository itself).
+    Local(Option<ObjectId>),
+    /// The remote's archive, fetched when first asked for.
+    Remote(GridArgs),
+}
+
+impl ReadSource {
+    /// The tip of `dgrid-archive` (`None`: the grid has none), fetched only now: `show` and
+    /// `logs` of a task that is not on `main` need it, `status` never does. Fetched after
+    /// `main`, it is at least as new as the `main` read (an archive run moves both at once).
+    pub fn archive(&self) -> Result<Option<ObjectId>> {
+        match &self.archive {
+            ArchiveSource::Local(tip) => Ok(*tip),
+            ArchiveSource::Remote(args) => archive_run::fetch_archive(&Grid::open_resolved(args)?),
+        }
+    }
 }
 
 /// How fresh a read of a remote grid must be.
@@ -62,9 +83,17 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             ],
         )
         .with_context(|| format!("--ref {reference}: no such commit"))?;
+        let archive = archive_run::local_archive(
+            &local.dir,
+            &[
+                "refs/heads/dgrid-archive",
+                &format!("refs/dgrid/{}/archive", crate::settings::REMOTE.fixed()),
+            ],
+        )?;
         return Ok(ReadSource {
             fetched: false,
             repo: local.open()?,
+            archive: ArchiveSource::Local(archive),
             tip: Some(crate::odb::parse_oid(&hex)?),
             describe: reference.clone(),
             limits: local.limits()?,
@@ -89,7 +118,9 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             .map(|h| crate::odb::parse_oid(&h))
             .transpose()?;
             let describe = local.git_dir.display().to_string();
+            let archive = archive_run::local_archive(&local.dir, &["refs/heads/dgrid-archive"])?;
             return Ok(ReadSource {
+                archive: ArchiveSource::Local(archive),
                 fetched: false,
                 repo: local.open()?,
                 tip,
@@ -108,7 +139,16 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             Look::Same | Look::Limited => (grid.tip()?, false),
         },
     };
+    let archive = if args.no_fetch || fetch == Fetch::Never {
+        ArchiveSource::Local(archive_run::local_archive(
+            &grid.dir,
+            &[&archive_run::tracking_ref(&grid)],
+        )?)
+    } else {
+        ArchiveSource::Remote(grid_args.clone())
+    };
     Ok(ReadSource {
+        archive,
         fetched,
         describe: grid.describe(),
         tip,

@@ -3,6 +3,7 @@
 use super::read::{self, ReadArgs};
 use crate::exit::No;
 use crate::gitcmd;
+use crate::grid::archive;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
 use crate::text::{clean, clean_lines};
@@ -40,10 +41,47 @@ pub struct LogsArgs {
     pub read: ReadArgs,
 }
 
-fn locate(source: &read::ReadSource, id: &str) -> Result<Option<(Snapshot, TaskRef)>> {
+/// Where a task was found: on `main`, or only in `dgrid-archive`.
+enum Located {
+    Main(TaskRef),
+    Archived(archive::Found),
+}
+
+fn locate(source: &read::ReadSource, id: &str) -> Result<Option<Located>> {
     let snapshot = Snapshot::read(&source.repo, source.tip)?;
-    let found = snapshot.get(id).cloned();
-    Ok(found.map(|t| (snapshot, t)))
+    if let Some(task) = snapshot.get(id) {
+        return Ok(Some(Located::Main(task.clone())));
+    }
+    // Nothing archived as of this main (no dgrid-archive.json): no archive to fetch.
+    let counted = archive::main_totals(&source.repo, source.tip).unwrap_or(archive::Totals {
+        completed: 1,
+        failed: 0,
+    });
+    if counted == archive::Totals::default() {
+        return Ok(None);
+    }
+    let archive = archive::View::at(&source.repo, source.archive()?)?;
+    Ok(archive.find(id)?.map(Located::Archived))
+}
+
+/// The state, the path, and the result (a finished task) of what [`locate`] found.
+fn read_found(
+    source: &read::ReadSource,
+    found: &Located,
+) -> Result<(State, String, Option<crate::task::TaskResult>)> {
+    Ok(match found {
+        Located::Main(task) if task.state.holds_results() => (
+            task.state,
+            task.path.clone(),
+            Some(snapshot::load_result(&source.repo, task, &source.limits)?),
+        ),
+        Located::Main(task) => (task.state, task.path.clone(), None),
+        Located::Archived(f) => (
+            f.state,
+            format!("dgrid-archive:{} (was {})", f.file, f.line.path),
+            Some(f.result(&source.limits)?),
+        ),
+    })
 }
 
 fn unknown(id: &str, describe: &str) -> anyhow::Error {
@@ -52,18 +90,21 @@ fn unknown(id: &str, describe: &str) -> anyhow::Error {
 
 pub fn run(args: Args) -> Result<()> {
     let source = read::open(&args.read)?;
-    let Some((_, task)) = locate(&source, &args.id)? else {
+    let Some(found) = locate(&source, &args.id)? else {
         return Err(unknown(&args.id, &source.describe));
     };
     let history = history(&source, &args.id)?;
-    let (spec, result) = if task.state.holds_results() {
-        let result = snapshot::load_result(&source.repo, &task, &source.limits)?;
-        (result.task.clone(), Some(result))
-    } else {
-        (
-            Some(snapshot::load_spec(&source.repo, &task, &source.limits)?),
-            None,
-        )
+    let (state, path, result) = read_found(&source, &found)?;
+    let spec = match (&found, &result) {
+        (_, Some(result)) => result.task.clone(),
+        (Located::Main(task), None) => {
+            Some(snapshot::load_spec(&source.repo, task, &source.limits)?)
+        }
+        (Located::Archived(_), None) => None,
+    };
+    let archived = match &found {
+        Located::Archived(f) => Some(f.file.clone()),
+        Located::Main(_) => None,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -71,7 +112,7 @@ pub fn run(args: Args) -> Result<()> {
             .iter()
             .map(|(commit, author, time, subject)| serde_json::json!({"commit": commit, "author": author, "time": time, "subject": subject}))
             .collect();
-        let object = serde_json::json!({"id": args.id, "state": task.state.name(), "path": task.path, "spec": spec, "result": result, "history": history});
+        let object = serde_json::json!({"id": args.id, "state": state.name(), "path": path, "archived": archived, "spec": spec, "result": result, "history": history});
         writeln!(out, "{}", serde_json::to_string_pretty(&object)?)?;
         return Ok(out.flush()?);
     }
@@ -79,9 +120,15 @@ pub fn run(args: Args) -> Result<()> {
         out,
         "task   {}\nstate  {}\npath   {}",
         clean(&args.id),
-        task.state,
-        clean(&task.path)
+        state,
+        clean(&path)
     )?;
+    if archived.is_some() {
+        writeln!(
+            out,
+            "(archived: moved off main into the branch dgrid-archive)"
+        )?;
+    }
     if let Some(spec) = &spec {
         writeln!(
             out,
@@ -124,18 +171,24 @@ pub fn run(args: Args) -> Result<()> {
 
 pub fn run_logs(args: LogsArgs) -> Result<()> {
     let source = read::open(&args.read)?;
-    let Some((_, task)) = locate(&source, &args.id)? else {
+    let Some(found) = locate(&source, &args.id)? else {
         return Err(unknown(&args.id, &source.describe));
     };
-    if !task.state.holds_results() {
+    let (state, _, result) = read_found(&source, &found)?;
+    let Some(result) = result else {
         return Err(No::new(format!(
             "{} is {}: it has no output yet",
             args.id,
-            task.state.in_words()
+            state.in_words()
         ))
         .into());
+    };
+    if matches!(found, Located::Archived(_)) {
+        eprintln!(
+            "({} is archived: read from the branch dgrid-archive)",
+            args.id
+        );
     }
-    let result = snapshot::load_result(&source.repo, &task, &source.limits)?;
     let streams = [
         ("stdout", &result.stdout, &result.stdout_info),
         ("stderr", &result.stderr, &result.stderr_info),

@@ -92,7 +92,15 @@ fn read_model_with(args: &Args, fetch: Fetch) -> Result<(ReadSource, StatusModel
     let now = now(args)?;
     let snapshot = Snapshot::read(&source.repo, source.tip)?;
     let recent = history::recent_results(&source.repo, source.tip, 50)?;
-    let model = StatusModel::build(&source.repo, &snapshot, &recent, now)?;
+    let mut model = StatusModel::build(&source.repo, &snapshot, &recent, now)?;
+    // One small blob in main's own tree: the archive's running totals; the archive itself is
+    // never fetched for status.
+    // A broken file (anyone with push access can write one) is named once and counted as
+    // nothing archived: it never stops status.
+    match crate::grid::archive::main_totals(&source.repo, source.tip) {
+        Ok(totals) => model.add_archived(totals),
+        Err(e) => crate::log::warning(&format!("ignoring the archived counts: {e:#}")),
+    }
     Ok((source, model, now))
 }
 

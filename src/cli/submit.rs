@@ -154,7 +154,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     let grid = Grid::open(&args.grid)?;
     let spinner = pushing_spinner(tasks.len(), &grid.describe());
-    let result = grid.transact(&identity, |snapshot| submit::plan(snapshot, &tasks));
+    let result = grid.transact(&identity, |snapshot| {
+        submit::refuse_archived(&grid, snapshot, &tasks)?;
+        submit::plan(snapshot, &tasks)
+    });
     if let Some(s) = spinner {
         s.finish_and_clear();
     }

@@ -21,7 +21,11 @@ pub struct StatusModel {
     pub generated_at: String,
     /// The commit of `main` the status was read from.
     pub commit: Option<String>,
+    /// Every task, archived results included.
     pub counts: Counts,
+    /// How many of `counts.completed` and `counts.failed` are in `dgrid-archive` (running totals
+    /// the archive keeps; `docs/ARCHITECTURE.md#archive`), zero without an archive.
+    pub archived: ArchivedCounts,
     pub nodes: Vec<NodeStatus>,
     pub queue: QueueStatus,
     pub in_progress: Vec<RunningTask>,
@@ -34,6 +38,12 @@ pub struct Counts {
     pub in_progress: usize,
     pub completed: usize,
     pub failed: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct ArchivedCounts {
+    pub completed: u64,
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -306,11 +316,24 @@ impl StatusModel {
             generated_at: crate::time::rfc3339(now),
             commit: snapshot.tip.map(|c: ObjectId| c.to_string()),
             counts,
+            archived: ArchivedCounts::default(),
             nodes,
             queue,
             in_progress,
             recent,
         })
+    }
+}
+
+impl StatusModel {
+    /// Counts the results the archive holds too (its running totals).
+    pub fn add_archived(&mut self, totals: crate::grid::archive::Totals) {
+        self.archived = ArchivedCounts {
+            completed: totals.completed,
+            failed: totals.failed,
+        };
+        self.counts.completed += totals.completed as usize;
+        self.counts.failed += totals.failed as usize;
     }
 }
 

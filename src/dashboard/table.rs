@@ -104,9 +104,18 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
         .oldest_wait
         .map(|w| format!("   oldest waiting {}", human_duration(w)))
         .unwrap_or_default();
+    let a = &model.archived;
+    let archived = if a.completed + a.failed > 0 {
+        format!(
+            "   ({} completed, {} failed archived)",
+            a.completed, a.failed
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\n{}  queued {}   running {}   completed {}   failed {}{wait}",
+        "\n{}  queued {}   running {}   completed {}   failed {}{archived}{wait}",
         p.paint(Tone::Bold, "TASKS"),
         c.queue,
         c.in_progress,

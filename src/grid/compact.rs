@@ -130,7 +130,7 @@ pub fn compact(grid: &Grid, identity: &Identity, drop_history: bool) -> Result<C
 }
 
 /// Where the remote's `remote_ref` is now (`None`: absent).
-fn remote_tip(grid: &Grid, remote_ref: &str) -> Result<Option<ObjectId>> {
+pub(crate) fn remote_tip(grid: &Grid, remote_ref: &str) -> Result<Option<ObjectId>> {
     let listed = gitcmd::run_remote(&grid.dir, &["ls-remote", &grid.remote, remote_ref])?;
     if !listed.success {
         bail!("cannot reach {}: {}", grid.describe(), listed.stderr.trim());
@@ -142,7 +142,11 @@ fn remote_tip(grid: &Grid, remote_ref: &str) -> Result<Option<ObjectId>> {
 }
 
 /// Fetches `remote_ref` into `local_ref` (forced); `None` when the remote has no such ref.
-fn fetch_ref(grid: &Grid, remote_ref: &str, local_ref: &str) -> Result<Option<ObjectId>> {
+pub(crate) fn fetch_ref(
+    grid: &Grid,
+    remote_ref: &str,
+    local_ref: &str,
+) -> Result<Option<ObjectId>> {
     if remote_tip(grid, remote_ref)?.is_none() {
         return Ok(None);
     }

@@ -362,7 +362,7 @@ fn record_result(
 }
 
 /// `result` as an entry of an earlier result's `late_results`.
-fn late(result: &TaskResult) -> LateResult {
+pub(crate) fn late(result: &TaskResult) -> LateResult {
     LateResult {
         node_id: result.node_id.clone(),
         attempt: result.attempt(),

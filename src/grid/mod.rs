@@ -3,6 +3,8 @@
 
 pub mod added;
 pub mod admission;
+pub mod archive;
+pub mod archive_run;
 pub mod atomic_push;
 pub mod claim;
 pub mod compact;

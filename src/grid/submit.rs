@@ -60,6 +60,33 @@ pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>
     }))
 }
 
+/// Refuses ids that only the archive holds (their results were moved off `main`): ids are never
+/// reused. Called in each round of the submit loop, after `main` was fetched: an archive run
+/// moves both refs at once, so the archive read now is at least as new as that `main`.
+/// A `main` that counts nothing archived (no `dgrid-archive.json`) has no archive to ask.
+pub fn refuse_archived(grid: &Grid, snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<()> {
+    // (A broken file still means: ask the archive.)
+    let nothing = crate::grid::archive::Totals::default();
+    if crate::grid::archive::main_totals(&grid.repo, snapshot.tip).is_ok_and(|t| t == nothing) {
+        return Ok(());
+    }
+    let tip = crate::grid::archive_run::fetch_archive(grid)?;
+    if tip.is_none() {
+        return Ok(());
+    }
+    let view = crate::grid::archive::View::at(&grid.repo, tip)?;
+    for task in tasks {
+        if let Some(entry) = view.index(&layout::shard(&task.id))?.get(task.id.as_str()) {
+            return Err(Conflict(format!(
+                "task id {:?} already exists on the grid (archived in dgrid-archive: {}); ids are never reused",
+                task.id, entry.file
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// A submission committed on a local branch, not pushed (`submit --no-push`).
 #[derive(Debug)]
 pub struct Prepared {
@@ -78,6 +105,7 @@ pub fn on_branch(grid: &Grid, identity: &Identity, tasks: &[TaskSpec]) -> Result
     let _lock = grid.lock()?;
     let tip = grid.fetch()?;
     let snapshot = Snapshot::read(&grid.repo, tip)?;
+    refuse_archived(grid, &snapshot, tasks)?;
     let Some(change) = plan(&snapshot, tasks)? else {
         bail!("no tasks given");
     };

@@ -4,11 +4,12 @@
 
 use super::Worker;
 use crate::exec::docker;
+use crate::grid::archive_run;
 use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
 use crate::grid::Outcome;
 use crate::layout::State;
-use crate::task::{Attempt, TaskSpec};
+use crate::task::{Attempt, TaskResult, TaskSpec};
 use crate::worker::pacing::tail_split;
 use anyhow::Result;
 use std::collections::HashSet;
@@ -180,8 +181,51 @@ impl Worker {
         {
             self.view.queue_waits = true; // back in the queue in this very commit, excluded here
         }
+        let mut applied = applied;
+        self.record_late(&results, &mut applied);
         self.apply(applied, claim);
         Ok(())
+    }
+
+    /// Results whose task is on `main` no more: when the archive holds the task (it finished
+    /// elsewhere after this node was presumed dead, and was archived), the result joins the
+    /// archived result's `late_results` (`docs/ARCHITECTURE.md#archive`), never dropped. When the
+    /// archive cannot be reached they stay held (and spooled) for the next transition.
+    fn record_late(&mut self, results: &[TaskResult], applied: &mut Applied) {
+        if applied.orphaned.is_empty() {
+            return;
+        }
+        let late: Vec<TaskResult> = results
+            .iter()
+            .filter(|r| {
+                applied
+                    .orphaned
+                    .iter()
+                    .any(|(id, a)| *id == r.task_id && *a == r.attempt())
+            })
+            .cloned()
+            .collect();
+        match archive_run::append_late(&self.grid, &self.identity, &late) {
+            Ok(held) => {
+                let (archived, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut applied.orphaned)
+                    .into_iter()
+                    .partition(|(id, _)| held.iter().any(|h| *id == h.as_str()));
+                for (id, attempt) in &archived {
+                    self.log(&format!(
+                        "{id} was archived meanwhile: its result (attempt {attempt}) is kept in dgrid-archive as a late result"
+                    ));
+                }
+                applied.recorded.extend(archived);
+                applied.orphaned = gone;
+            }
+            Err(e) => {
+                self.warn(&format!(
+                    "cannot look for archived tasks in dgrid-archive ({e:#}); keeping {} result(s) to try again",
+                    applied.orphaned.len()
+                ));
+                applied.orphaned.clear();
+            }
+        }
     }
 
     fn apply(&mut self, applied: Applied, claimed_something_wanted: bool) {

@@ -1,0 +1,66 @@
+//! `git dgrid archive`: a maintainer's command that moves older results off `main` into the
+//! branch `dgrid-archive` (`docs/ARCHITECTURE.md#archive`).
+
+use crate::config::GitConfig;
+use crate::grid::archive::{parse_duration, Retain};
+use crate::grid::location::GridArgs;
+use crate::grid::{archive_run, Grid};
+use crate::odb::Identity;
+use crate::settings::RETAIN;
+use anyhow::{anyhow, Context, Result};
+
+/// Move older results off main into the branch dgrid-archive (JSON-lines files per day and
+/// shard, an index and running totals), main and dgrid-archive moved in one atomic push with a
+/// lease on each; status, show and logs still find them
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Keep the newest N results on main (with --older-than: whichever keeps more) [default: from
+    /// git config dgrid.retain, else 10000,7d]
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Keep the results younger than DURATION (e.g. 7d, 12h, 30m) on main
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub older_than: Option<chrono::Duration>,
+    #[command(flatten)]
+    pub grid: GridArgs,
+}
+
+fn duration(text: &str) -> Result<chrono::Duration, String> {
+    parse_duration(text)
+}
+
+/// The flags when either is given (they replace the configured rule), else `dgrid.retain`.
+fn retain(args: &Args) -> Result<Retain> {
+    if args.keep.is_some() || args.older_than.is_some() {
+        return Ok(Retain {
+            keep: args.keep,
+            older_than: args.older_than,
+        });
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let text: String = RETAIN.resolve(None::<String>, &GitConfig::read(&cwd)?)?;
+    text.parse()
+        .map_err(|why| anyhow!("git config dgrid.retain: {why}"))
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let retain = retain(&args)?;
+    let grid = Grid::open(&args.grid)?;
+    let identity = crate::repo::git_identity(&grid.dir).unwrap_or_else(|| Identity {
+        name: "git-dgrid".into(),
+        email: "git-dgrid@localhost".into(),
+    });
+    let done = archive_run::run(&grid, &identity, retain)?;
+    if done.moved == 0 {
+        println!("nothing to archive (keeping {retain})");
+    } else {
+        println!(
+            "archived {} results to dgrid-archive ({}); the archive holds {} completed, {} failed",
+            done.moved,
+            done.archive.map(|a| a.to_string()).unwrap_or_default(),
+            done.totals.completed,
+            done.totals.failed
+        );
+    }
+    Ok(())
+}
