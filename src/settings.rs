@@ -432,7 +432,7 @@ pub const SIGNING_KEY: Setting<&str> = Setting {
         "",
         "With submit --sign: the SSH key to sign tasks with, a file (a .pub whose private key is in ssh-agent works) or key::LITERAL, as git's user.signingKey for gpg.format=ssh",
     ),
-    default: Default::Derived("none: --sign needs one"),
+    default: Default::Derived("none"),
 };
 pub const ALLOWED_SIGNERS: Setting<&str> = Setting {
     key: flag(
@@ -462,7 +462,7 @@ pub const TRUST_ROOT: Setting<&str> = Setting {
         "",
         "With --trust-grid-signers: the commit whose .dgrid/allowed_signers the operator trusts as given (pinned)",
     ),
-    default: Default::Derived("none: --trust-grid-signers needs one"),
+    default: Default::Derived("none"),
 };
 pub const CONTAINER_USER: Setting<&str> = Setting {
     key: flag(
