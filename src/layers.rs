@@ -26,6 +26,8 @@ const MODULES: &[(&str, Layer)] = &[
     ("validate", Layer::Contract),
     // Signed tasks: canonical bytes, allowed signers, verdicts. Pure.
     ("trust", Layer::Contract),
+    // Replicated tasks: digests, commitments, when a round seals and settles, reputation. Pure.
+    ("quorum", Layer::Contract),
     // Git plumbing: objects, the git binary, the local repository and its hooks.
     ("odb", Layer::Plumbing),
     ("gitcmd", Layer::Plumbing),

@@ -27,6 +27,7 @@ pub mod log;
 pub mod node;
 pub mod odb;
 pub mod problem;
+pub mod quorum;
 pub mod repo;
 pub mod settings;
 pub mod task;

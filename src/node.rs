@@ -62,6 +62,20 @@ pub struct NodeRecord {
     /// started, per reason (`caps`, `image`, `untrusted`; see `grid::admission`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, u64>,
+    /// How this node's instances of replicated tasks settled, written by the node that settles
+    /// them (a cache: `quorum::reputation` recomputes it from results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<Reputation>,
+}
+
+/// A node's record of agreeing with the quorum (BOINC's adaptive replication keeps the same).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reputation {
+    pub valid: u64,
+    pub invalid: u64,
+    /// Valid results since the last invalid one.
+    pub consecutive_valid: u64,
 }
 
 impl NodeRecord {
@@ -164,6 +178,7 @@ impl NodeRecord {
                 session: session.unwrap_or_default(),
                 problem: problem.unwrap_or_default(),
                 skipped: skipped.unwrap_or_default(),
+                reputation: None,
             }),
             _ => Err(vec![Problem::file(file, "is incomplete")]),
         }
@@ -224,6 +239,7 @@ mod tests {
             session: "s".into(),
             problem: None,
             skipped: [("image".to_string(), 2)].into(),
+            reputation: None,
         };
         assert_eq!(NodeRecord::parse(&record.to_json()), Some(record));
         let bad = br#"{"id":"n1","slots":"two","started_at":"x","last_heartbeat":"y","state":"running","future":1}"#;

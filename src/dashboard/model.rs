@@ -365,6 +365,7 @@ mod tests {
             session: String::new(),
             problem: None,
             skipped: Default::default(),
+            reputation: None,
         }
     }
 

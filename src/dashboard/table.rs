@@ -239,9 +239,11 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                 let tone = match r.status {
                     Status::Success => Tone::Good,
                     Status::Cancelled => Tone::Warn,
-                    Status::Failed | Status::Timeout | Status::Lost | Status::Unrunnable => {
-                        Tone::Bad
-                    }
+                    Status::Failed
+                    | Status::Timeout
+                    | Status::Lost
+                    | Status::Unrunnable
+                    | Status::NoQuorum => Tone::Bad,
                 };
                 let name = r.status.name();
                 vec![

@@ -425,6 +425,7 @@ fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult
         task: Some(task),
         late_results: Vec::new(),
         signed_by: None,
+        quorum: None,
     }
 }
 

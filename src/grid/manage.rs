@@ -62,6 +62,7 @@ pub fn cancel(
             task: Some(spec),
             late_results: Vec::new(),
             signed_by: None,
+            quorum: None,
         };
         edits.extend(Edit::move_file(
             &task.path,

@@ -86,6 +86,7 @@ pub fn after_failure(
         task: Some(task),
         late_results: Vec::new(),
         signed_by: None,
+        quorum: None,
     };
     (State::Failed, result.to_json())
 }

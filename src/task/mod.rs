@@ -19,8 +19,9 @@ pub use crate::fields::MAX_FILE_BYTES;
 pub use cut::{cut_marker, head_and_tail, text_head_and_tail};
 pub use ids::{Attempt, TaskId};
 pub use model::{
-    AddedBy, Claim, LateResult, Limits, Network, Origin, Resources, SignedBy, StartFailure, Status,
-    StreamInfo, TaskCommand, TaskResult, TaskSpec, DEFAULT_MAX_TIMEOUT,
+    AddedBy, Claim, Instance, LateResult, Limits, Network, Origin, QuorumOutcome, Replicas,
+    Resources, SignedBy, StartFailure, Status, StreamInfo, TaskCommand, TaskResult, TaskSpec, Vote,
+    DEFAULT_MAX_TIMEOUT,
 };
 pub use parse::{parse_result, parse_task, task_from_object};
 pub use rules::{

@@ -116,6 +116,118 @@ pub struct TaskSpec {
     /// and carried unchanged through every move, because tasks are always rewritten whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// How many nodes run the task (`1`-`9`, or `"adaptive"`); absent: one. See
+    /// `docs/ARCHITECTURE.md#quorum` and `crate::quorum`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Replicas>,
+    /// How many instances' digests must agree; absent: a majority of `replicas`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u32>,
+    /// How many instances may be issued in all, recruits after a disagreement included; absent:
+    /// `replicas` + 2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
+    /// Written by git-dgrid for a replicated task in progress: one entry per instance issued
+    /// (a replicated task has no `claim`; each entry is an instance's claim).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Instance>,
+    /// Written by git-dgrid: how many instances the task wants now, when that is more than its
+    /// `replicas` (recruits after a disagreement) or fewer (an adaptive task run alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances_wanted: Option<u32>,
+}
+
+/// The `replicas` field: a fixed count, or adaptive (a node with a record of valid results runs
+/// the task alone, and is checked now and then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicas {
+    Fixed(u32),
+    Adaptive,
+}
+
+impl Serialize for Replicas {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Replicas::Fixed(n) => s.serialize_u32(*n),
+            Replicas::Adaptive => s.serialize_str("adaptive"),
+        }
+    }
+}
+
+/// One instance of a replicated task: its claim (node, attempt, lease) and, once it ran, the
+/// commitment to its digest and later the reveal (`crate::quorum`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// Which instance, from 1; an instance re-issued after its node died keeps its number.
+    pub instance: u32,
+    /// 1 for the instances issued first; recruits after a round without agreement count on.
+    pub round: u32,
+    pub node_id: String,
+    pub claimed_at: String,
+    pub lease_expires_at: String,
+    /// Attempts of this instance, counted per instance.
+    pub attempt: Attempt,
+    /// `quorum::commitment(node_id, salt, digest)`: lands when the instance finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment: Option<String>,
+    /// Set on every committed instance of the round at once, when the round's last commitment
+    /// lands: only sealed commitments are revealed and counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
+    /// The reveal: the digest (`quorum::digest`) and the salt of the commitment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// What the instance's run was, once revealed (the full result stays with its node until
+    /// the task settles: the settling node is an agreeing one and writes its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Why this entry no longer counts (its node died; a reveal that does not match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<String>,
+}
+
+impl Instance {
+    /// The entry as a single task's claim, for the code that renews and judges claims.
+    pub fn as_claim(&self) -> Claim {
+        Claim {
+            node_id: self.node_id.clone(),
+            claimed_at: self.claimed_at.clone(),
+            lease_expires_at: self.lease_expires_at.clone(),
+            attempt: self.attempt,
+        }
+    }
+}
+
+/// How a replicated task settled, in its result (`docs/ARCHITECTURE.md#quorum`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuorumOutcome {
+    pub replicas: u32,
+    /// The digest `quorum` instances agreed on; absent for `no_quorum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Node ids whose revealed digest is the agreed one, and those whose is not.
+    pub agreeing: Vec<String>,
+    pub dissenting: Vec<String>,
+    /// Every counted instance's vote.
+    pub votes: Vec<Vote>,
+    /// An adaptive task run by one trusted node and not drawn for a check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchecked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vote {
+    pub node_id: String,
+    pub instance: u32,
+    pub attempt: Attempt,
+    pub digest: String,
 }
 
 /// One node's failed try at starting a task's container.
@@ -163,16 +275,20 @@ pub enum Status {
     Lost,
     /// No node could start its container (see `TaskSpec::start_failures`).
     Unrunnable,
+    /// A replicated task whose instances did not agree, with every instance issued.
+    #[serde(rename = "no_quorum")]
+    NoQuorum,
 }
 
 impl Status {
-    pub const ALL: [(&'static str, Status); 6] = [
+    pub const ALL: [(&'static str, Status); 7] = [
         ("success", Status::Success),
         ("failed", Status::Failed),
         ("timeout", Status::Timeout),
         ("cancelled", Status::Cancelled),
         ("lost", Status::Lost),
         ("unrunnable", Status::Unrunnable),
+        ("no_quorum", Status::NoQuorum),
     ];
 
     /// The name used in result files (`"success"`, ...).
@@ -228,6 +344,9 @@ pub struct TaskResult {
     /// Who signed the task, when the node that ran it checked signatures (`--allowed-signers`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<SignedBy>,
+    /// A replicated task's agreement (or its lack: `no_quorum`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<QuorumOutcome>,
 }
 
 /// Who signed a task, as the result records it (`trust::verify`).

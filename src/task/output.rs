@@ -57,6 +57,7 @@ mod tests {
             task: None,
             late_results: Vec::new(),
             signed_by: None,
+            quorum: None,
         }
     }
 

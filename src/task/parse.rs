@@ -152,6 +152,11 @@ pub fn task_from_object(
             claim,
             start_failures,
             signature,
+            replicas: None,
+            quorum: None,
+            max_instances: None,
+            instances: Vec::new(),
+            instances_wanted: None,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
@@ -549,6 +554,7 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
             task,
             late_results,
             signed_by,
+            quorum: None,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }

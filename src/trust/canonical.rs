@@ -35,11 +35,21 @@ pub const SIGNED_FIELDS: &[&str] = &[
     "max_attempts",
     "created_at",
     "submitted_by",
+    "replicas",
+    "quorum",
+    "max_instances",
 ];
 
 /// Written by git-dgrid after submission (claims, requeues, start failures) and the signature
 /// itself: changing them never breaks a signature.
-pub const WORKER_FIELDS: &[&str] = &["claim", "attempts", "start_failures", "signature"];
+pub const WORKER_FIELDS: &[&str] = &[
+    "claim",
+    "attempts",
+    "start_failures",
+    "signature",
+    "instances",
+    "instances_wanted",
+];
 
 /// The bytes a submitter signs and a worker verifies.
 pub fn canonical_bytes(spec: &TaskSpec) -> Vec<u8> {

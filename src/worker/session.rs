@@ -133,6 +133,7 @@ impl NodeSession {
             failed: 0,
             problem: None,
             skipped: Default::default(),
+            reputation: None,
             session: self.ownership.session.clone(),
         }
     }

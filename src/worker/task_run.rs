@@ -458,6 +458,7 @@ fn build_result(spec: &TaskSpec, node_id: &str, attempt: Attempt, exec: Executio
         task: Some(task),
         late_results: Vec::new(),
         signed_by: None,
+        quorum: None,
     }
 }
 
