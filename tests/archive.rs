@@ -391,17 +391,7 @@ fn a_late_result_for_an_archived_task_is_appended_to_the_archive() {
     let (grid, clone, _) = setup(&env);
     let id = unique("alate");
     submit(&env, &clone, &[spec(&id, "echo first", 60)]);
-    let timing = fast_lease("2");
-    // The first node runs it, spools the result and dies before pushing.
-    let out = worker(&env, &grid, "arc-slowpoke", &timing)
-        .env("DGRID_FAILPOINT", "after-spool")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let mut extra = timing.to_vec();
-    extra.extend(["--max-tasks", "1"]);
-    let out = run_worker(&env, &grid, "arc-rescuer", &extra);
-    common::assert_success(&out);
+    spool_then_die_and_rescue(&env, &grid, "arc-slowpoke", "arc-rescuer");
     env.dgrid_ok(&clone, &["archive", "--keep", "0"], 0);
     assert_eq!(archived(&env, &grid, "dgrid-archive").len(), 1);
     // The first node comes back and pushes its spooled result: late, and archived meanwhile.

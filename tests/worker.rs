@@ -3,9 +3,7 @@
 
 mod common;
 mod worker_kit;
-use common::{
-    assert_success, docker_ready, find_task, pushes, wait_exit, wait_for, wait_state, Env, TaskJson,
-};
+use common::{docker_ready, find_task, pushes, wait_exit, wait_for, wait_state, Env, TaskJson};
 use sha2::{Digest, Sha256};
 use std::process::Stdio;
 use std::time::Duration;
@@ -299,19 +297,9 @@ fn a_late_result_is_recorded_once_beside_the_result() {
     let (grid, clone, _) = setup(&env);
     let id = unique("late");
     submit(&env, &clone, &[spec(&id, "echo first", 60)]);
-    let timing = fast_lease("2");
-    // The first node runs it, spools the result and dies before pushing.
-    let out = worker(&env, &grid, "slowpoke", &timing)
-        .env("DGRID_FAILPOINT", "after-spool")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    // Another node takes it back and completes it as attempt 2.
-    let mut extra = timing.to_vec();
-    extra.extend(["--max-tasks", "1"]);
+    // The first node dies with its result spooled; another completes the task as attempt 2.
     // (Node ids are unique across tests: a worker removes the containers of its node id.)
-    let out = run_worker(&env, &grid, "late-rescuer", &extra);
-    assert_success(&out);
+    spool_then_die_and_rescue(&env, &grid, "slowpoke", "late-rescuer");
     // The first node comes back and pushes its spooled result: it is late.
     let out = run_worker(&env, &grid, "slowpoke", &["--once"]);
     assert_eq!(

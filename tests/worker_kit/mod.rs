@@ -198,3 +198,18 @@ pub fn after_first_claim(grid: &Path, action: &str) {
     )
     .unwrap();
 }
+
+/// A task's result that will arrive late: node `slowpoke` runs the task, spools its result and
+/// dies before pushing it; node `rescuer` takes the task back once the lease (2 s) is over and
+/// completes it as attempt 2. `slowpoke` started again then pushes its spooled, late result.
+pub fn spool_then_die_and_rescue(env: &Env, grid: &Path, slowpoke: &str, rescuer: &str) {
+    let timing = fast_lease("2");
+    let out = worker(env, grid, slowpoke, &timing)
+        .env("DGRID_FAILPOINT", "after-spool")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let mut extra = timing.to_vec();
+    extra.extend(["--max-tasks", "1"]);
+    assert_success(&run_worker(env, grid, rescuer, &extra));
+}
