@@ -238,24 +238,6 @@ fn sixty_archived_then_thirty_more_while_archive_and_compact_run() {
     env.git(&grid, &["fsck", "--no-progress"]);
 }
 
-/// A `--docker` that logs the task of every `docker run`, then execs the real docker.
-fn docker_wrapper(env: &Env) -> (std::path::PathBuf, std::path::PathBuf) {
-    let real = which::which("docker").expect("docker is on PATH");
-    let (script, runs) = (env.path("docker-wrapper"), env.path("docker-runs.log"));
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/bash\nfor a in \"$@\"; do case \"$a\" in --label=dgrid.task=*) task=\"${{a#--label=dgrid.task=}}\" ;; esac; done\n\
-             if [ \"$1\" = run ]; then echo \"$task\" >> '{}'; fi\nexec '{}' \"$@\"\n",
-            runs.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    (script, runs)
-}
-
 /// Whether any process works in one of `dirs` (a `git push` and the remote's receive-pack).
 fn git_running_in(dirs: &[&Path]) -> bool {
     let Ok(procs) = std::fs::read_dir("/proc") else {

@@ -5,27 +5,9 @@
 mod common;
 mod worker_kit;
 use common::{assert_success, docker_ready, wait_exit, wait_for, Env, TaskJson};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use worker_kit::*;
-
-/// A `--docker` that logs the task of every `docker run`, then execs the real docker.
-fn docker_wrapper(env: &Env) -> (PathBuf, PathBuf) {
-    let real = which::which("docker").expect("docker is on PATH");
-    let (script, runs) = (env.path("docker-wrapper"), env.path("docker-runs.log"));
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/bash\nfor a in \"$@\"; do case \"$a\" in --label=dgrid.task=*) task=\"${{a#--label=dgrid.task=}}\" ;; esac; done\n\
-             if [ \"$1\" = run ]; then echo \"$task\" >> '{}'; fi\nexec '{}' \"$@\"\n",
-            runs.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    (script, runs)
-}
 
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)

@@ -213,3 +213,21 @@ pub fn spool_then_die_and_rescue(env: &Env, grid: &Path, slowpoke: &str, rescuer
     extra.extend(["--max-tasks", "1"]);
     assert_success(&run_worker(env, grid, rescuer, &extra));
 }
+
+/// A `--docker` that logs the task of every `docker run`, then execs the real docker.
+pub fn docker_wrapper(env: &Env) -> (PathBuf, PathBuf) {
+    let real = which::which("docker").expect("docker is on PATH");
+    let (script, runs) = (env.path("docker-wrapper"), env.path("docker-runs.log"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\nfor a in \"$@\"; do case \"$a\" in --label=dgrid.task=*) task=\"${{a#--label=dgrid.task=}}\" ;; esac; done\n\
+             if [ \"$1\" = run ]; then echo \"$task\" >> '{}'; fi\nexec '{}' \"$@\"\n",
+            runs.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (script, runs)
+}
