@@ -18,6 +18,10 @@ struct Step {
     author: String,
     /// Written by a worker (not by a person cancelling, retrying or editing by hand).
     by_node: bool,
+    /// The root commit `git dgrid compact` made: it holds the old tip's tree unchanged, so the
+    /// results in it were finished before, not by it (diffed against nothing, it would seem to
+    /// add every result on `main` at the hour of the compaction).
+    compaction_root: bool,
 }
 
 fn first_parent_line(
@@ -44,6 +48,7 @@ fn first_parent_line(
             .to_string()
             .ends_with(crate::grid::NODE_EMAIL_DOMAIN);
         let parent = commit.parent_ids().next().map(|p| p.detach());
+        let compaction_root = parent.is_none() && is_compaction(&commit.message_raw()?.to_string());
         // The edge of a shallow clone (the dashboard workflow fetches two days): a commit whose
         // parent is not here cannot be diffed, so what it changed is unknown and history ends.
         if parent.is_some_and(|p| !repo.has_object(p)) {
@@ -55,9 +60,15 @@ fn first_parent_line(
             time,
             author,
             by_node,
+            compaction_root,
         });
     }
     Ok(steps)
+}
+
+fn is_compaction(message: &str) -> bool {
+    let trailer = format!("{}: ", crate::grid::compact::FROM_TRAILER);
+    message.lines().any(|line| line.starts_with(&trailer))
 }
 
 /// Ids of results a commit added or rewrote, with their state.
@@ -119,7 +130,7 @@ pub fn series(
     let Some(tip) = tip else { return Ok(series) };
     let steps = first_parent_line(repo, tip, 20_000, Some(start_hour))?;
     let mut per_node: std::collections::BTreeMap<String, u32> = Default::default();
-    for step in &steps {
+    for step in steps.iter().filter(|s| !s.compaction_root) {
         for (_, state) in finished_in(repo, step.id)? {
             let bucket = ((step.time - start_hour) / 3600) as usize;
             if let Some(slot) = series.finished_per_hour.get_mut(bucket) {
@@ -183,5 +194,39 @@ mod tests {
         assert_eq!(series.per_node, [("n1".to_string(), 1)]);
         let finished: u32 = series.finished_per_hour.iter().map(|h| h.1 + h.2).sum();
         assert_eq!(finished, 2, "the cancel still counts as a failed result");
+    }
+
+    #[test]
+    fn a_compaction_root_adds_no_results_to_the_charts() {
+        let fx = grid(&[]);
+        let write =
+            |(path, content): (String, serde_json::Value)| crate::grid::testkit::Edit::Write {
+                path,
+                content: content.to_string().into_bytes(),
+            };
+        let old = write(file(
+            State::Completed,
+            "old",
+            result("old", "n1", "success", 1),
+        ));
+        let root = crate::odb::write_commit(
+            &fx.repo,
+            None,
+            &[old],
+            &Identity::node("maint"),
+            "dgrid: compact history\n\nDgrid-Compacted-From: 0123abcd\n",
+        )
+        .unwrap();
+        let new = write(file(State::Failed, "new", result("new", "n2", "failed", 1)));
+        let tip = fx.commit_as(Some(root), &[new], &Identity::node("n2"));
+        let series = series(&fx.repo, Some(tip), chrono::Utc::now(), 48).unwrap();
+        let finished: Vec<(u32, u32)> = series
+            .finished_per_hour
+            .iter()
+            .map(|h| (h.1, h.2))
+            .filter(|h| *h != (0, 0))
+            .collect();
+        assert_eq!(finished, [(0, 1)], "only the result added after compaction");
+        assert_eq!(series.per_node, [("n2".to_string(), 1)]);
     }
 }
