@@ -3,6 +3,8 @@
 //!   cargo bench --bench budget                # W workers at push budgets 6, 20 and none, next to raw docker
 //!   cargo bench --bench budget -- budget-rtt  # the same over smart HTTP at a real round-trip time
 //!   cargo bench --bench budget -- steady      # a long run at one budget: the middle's throughput
+//!   cargo bench --bench budget -- no-budget   # the push-budget tests' scenarios with no budget,
+//!                                             # beside other builds (DGRID_BENCH_BINS=label=path,...)
 //!
 //! A remote at a real round-trip time comes from the environment: a smart-HTTP server that serves
 //! every repository in the folder `DGRID_BENCH_HTTP_ROOT` at `DGRID_BENCH_HTTP_URL/<name>`, and
@@ -30,6 +32,8 @@ fn main() {
         .collect();
     if filter.iter().any(|f| f == "steady") {
         steady();
+    } else if filter.iter().any(|f| f == "no-budget") {
+        no_budget();
     } else if filter.iter().any(|f| f == "budget-rtt") {
         budget_rtt();
     } else {
@@ -63,7 +67,7 @@ fn remote_from_env() -> Box<dyn BenchRemote> {
     }
 }
 
-/// W workers, one slot each, `--until-empty`, at `budget` pushes per minute.
+/// W workers of this build, one slot each, `--until-empty`, at `budget` pushes per minute.
 fn spawn_workers(
     env: &Env,
     remote: &dyn BenchRemote,
@@ -71,15 +75,30 @@ fn spawn_workers(
     w: usize,
     budget: u32,
 ) -> Vec<Child> {
+    let this = env!("CARGO_BIN_EXE_git-dgrid");
+    spawn_build(env, remote, url, (this, w, 1), Some(budget))
+}
+
+/// `(bin, W, slots)`: W workers of the build at `bin`; with `budget` None, no `--push-budget` at
+/// all (a build from before the budget does not know the flag; the default here is no limit).
+fn spawn_build(
+    env: &Env,
+    remote: &dyn BenchRemote,
+    url: &str,
+    (bin, w, slots): (&str, usize, usize),
+    budget: Option<u32>,
+) -> Vec<Child> {
     (0..w)
         .map(|i| {
             let mut argv = remote.host(i);
-            argv.push(env!("CARGO_BIN_EXE_git-dgrid").to_string());
+            argv.push(bin.to_string());
+            let budget = budget.map(|b| ["--push-budget".to_string(), b.to_string()]);
             env.cmd(&argv[0], env.tmp.path())
                 .args(&argv[1..])
                 .args(["work", "--node-id", &format!("n{i}"), "--repo", url])
                 .args(["--until-empty", "--poll-interval", "1", "--lease", "900"])
-                .args(["--push-budget", &budget.to_string()])
+                .args(["--slots", &slots.to_string()])
+                .args(budget.iter().flatten())
                 .arg("--state-dir")
                 .arg(env.path(&format!("state{i}")))
                 .stderr(Stdio::null())
@@ -203,6 +222,44 @@ fn budget_table(remote: &dyn BenchRemote, per_worker: usize) {
                 times.len() as f64 / (makespan / 60.0),
                 n as f64 * 3600.0 / makespan
             );
+        }
+    }
+}
+
+/// The scenarios of `tests/push_budget.rs` (2 workers x 2 slots over 40 tasks of 3 s; 4 workers x
+/// 1 slot over 80 tasks of 1 s) with no budget, for this build and each of `DGRID_BENCH_BINS`
+/// (`label=path,...`) in turn, twice, next to raw `docker run` of the same tasks 4 at a time: what
+/// the budget costs where it is not asked for.
+fn no_budget() {
+    let bins = common::builds_to_compare(env!("CARGO_BIN_EXE_git-dgrid"));
+    println!("| scenario | build | run | makespan (s) | raw docker (s) | pushes |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (name, w, slots, n, secs) in [
+        ("2 x 2 slots, 40 x 3 s", 2, 2, 40, 3),
+        ("4 x 1 slot, 80 x 1 s", 4, 1, 80, 1),
+    ] {
+        let raw = raw_docker(n, w * slots, secs);
+        for run in 1..=2 {
+            for (label, bin) in &bins {
+                let env = Env::new();
+                let (grid, url, _served) = LocalDaemon.grid(&env, &format!("nb-{label}-{run}"));
+                let seed = env.clone(grid.to_str().unwrap(), "seed");
+                let tasks: Vec<String> = (0..n)
+                    .map(|i| format!(r#"{{"id":"nb{i:03}","image":"dgrid/busybox:latest","command":"sleep {secs}","timeout":120}}"#))
+                    .collect();
+                submit(&env, &seed, &tasks);
+                let log = time_pushes(&grid);
+                let start = Instant::now();
+                for mut c in spawn_build(&env, &LocalDaemon, &url, (bin, w, slots), None) {
+                    assert!(c.wait().unwrap().success());
+                }
+                let makespan = start.elapsed().as_secs_f64();
+                let (_, times) = most_in_a_minute(&log);
+                println!(
+                    "| {name} | {label} | {run} | {makespan:.1} | {raw:.1} | {} |",
+                    times.len()
+                );
+            }
         }
     }
 }

@@ -163,18 +163,7 @@ fn status() {
 /// `DGRID_BENCH_BINS=label=path,...` runs other builds of git-dgrid too, each W in turn for every
 /// build, so that an earlier version is compared side by side in one run on a noisy machine.
 fn workers() {
-    let mut bins = vec![(
-        "this".to_string(),
-        env!("CARGO_BIN_EXE_git-dgrid").to_string(),
-    )];
-    for entry in std::env::var("DGRID_BENCH_BINS")
-        .unwrap_or_default()
-        .split(',')
-    {
-        if let Some((label, path)) = entry.split_once('=') {
-            bins.push((label.to_string(), path.to_string()));
-        }
-    }
+    let bins = common::builds_to_compare(env!("CARGO_BIN_EXE_git-dgrid"));
     println!("| build | workers | tasks | makespan (s) | ideal (s) | overhead | pushes per task |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for w in [1, 2, 4, 8] {

@@ -533,3 +533,18 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The builds a benchmark compares side by side in one run (this machine is noisy): this one,
+/// labelled `this`, then each `label=path` of `DGRID_BENCH_BINS` (comma-separated).
+pub fn builds_to_compare(this: &str) -> Vec<(String, String)> {
+    let mut bins = vec![("this".to_string(), this.to_string())];
+    for entry in std::env::var("DGRID_BENCH_BINS")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if let Some((label, path)) = entry.split_once('=') {
+            bins.push((label.to_string(), path.to_string()));
+        }
+    }
+    bins
+}
