@@ -228,7 +228,7 @@ fn budget_table(remote: &dyn BenchRemote, per_worker: usize) {
 
 /// The scenarios of `tests/push_budget.rs` (2 workers x 2 slots over 40 tasks of 3 s; 4 workers x
 /// 1 slot over 80 tasks of 1 s) with no budget, for this build and each of `DGRID_BENCH_BINS`
-/// (`label=path,...`) in turn, twice, next to raw `docker run` of the same tasks 4 at a time: what
+/// (`label=path,...`) in turn, `DGRID_BENCH_RUNS` times (2), next to raw `docker run` of the same tasks 4 at a time: what
 /// the budget costs where it is not asked for.
 fn no_budget() {
     let bins = common::builds_to_compare(env!("CARGO_BIN_EXE_git-dgrid"));
@@ -239,8 +239,18 @@ fn no_budget() {
         ("4 x 1 slot, 80 x 1 s", 4, 1, 80, 1),
     ] {
         let raw = raw_docker(n, w * slots, secs);
-        for run in 1..=2 {
-            for (label, bin) in &bins {
+        let runs: usize = std::env::var("DGRID_BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        for run in 1..=runs {
+            // Every other run in the reverse order, so that a machine getting busier or quieter
+            // during the run does not favour one build.
+            let mut order: Vec<&(String, String)> = bins.iter().collect();
+            if run % 2 == 0 {
+                order.reverse();
+            }
+            for (label, bin) in order {
                 let env = Env::new();
                 let (grid, url, _served) = LocalDaemon.grid(&env, &format!("nb-{label}-{run}"));
                 let seed = env.clone(grid.to_str().unwrap(), "seed");
