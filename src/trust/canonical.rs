@@ -110,17 +110,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{parse_task, Limits, Origin};
-
-    fn spec(json: &str) -> TaskSpec {
-        parse_task(
-            "t.json",
-            json.as_bytes(),
-            &Limits::default(),
-            Origin::Required,
-        )
-        .unwrap()
-    }
+    use crate::trust::test_spec as spec;
 
     const BASE: &str = r#""created_at":"2026-01-01T00:00:00Z","submitted_by":"alice""#;
 

@@ -9,3 +9,13 @@ pub mod verify;
 pub use allowed_signers::AllowedSigners;
 pub use canonical::{canonical_bytes, NAMESPACE, SIGNED_FIELDS, WORKER_FIELDS};
 pub use verify::{verify, verify_detached, SignedBy, Untrusted, VerdictCache};
+
+/// The task in `json` (a whole task file), for the tests here.
+#[cfg(test)]
+fn test_spec(json: &str) -> crate::task::TaskSpec {
+    let (limits, origin) = (
+        crate::task::Limits::default(),
+        crate::task::Origin::Required,
+    );
+    crate::task::parse_task("t.json", json.as_bytes(), &limits, origin).unwrap()
+}

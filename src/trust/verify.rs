@@ -213,7 +213,6 @@ impl VerdictCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{parse_task, Limits, Origin};
     use ssh_key::private::{Ed25519Keypair, PrivateKey};
     use ssh_key::LineEnding;
 
@@ -225,13 +224,7 @@ mod tests {
         let json = format!(
             r#"{{"id":"a","image":"alpine:3","command":{command:?},"timeout":5,"created_at":"2026-01-01T00:00:00Z","submitted_by":"alice"}}"#
         );
-        parse_task(
-            "t.json",
-            json.as_bytes(),
-            &Limits::default(),
-            Origin::Required,
-        )
-        .unwrap()
+        crate::trust::test_spec(&json)
     }
 
     fn signed(spec: &TaskSpec, by: &PrivateKey, namespace: &str) -> TaskSpec {
@@ -330,13 +323,7 @@ mod tests {
             attempt: crate::task::Attempt::FIRST,
         });
         // Rewritten as the grid does, then read back.
-        let back = parse_task(
-            "t.json",
-            &claimed.to_json(),
-            &Limits::default(),
-            Origin::Required,
-        )
-        .unwrap();
+        let back = crate::trust::test_spec(&String::from_utf8(claimed.to_json()).unwrap());
         assert!(verify(&back, &list, Utc::now()).is_ok());
     }
 
