@@ -162,6 +162,16 @@ fn sixty_archived_then_thirty_more_while_archive_and_compact_run() {
     let again = env.submit_lines(&clone, &[], &[spec(&oldest, "true", 60)]);
     assert_eq!(again.status.code(), Some(1), "{again:?}");
     assert!(String::from_utf8_lossy(&again.stderr).contains("archived"));
+    // Retry and cancel name an archived id as archived, not as unknown.
+    for verb in ["retry", "cancel"] {
+        let out = env.dgrid(&clone, &[verb, &oldest]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{verb}: {err}");
+        assert!(
+            err.contains("is archived (dgrid-archive: results/"),
+            "{verb}: {err}"
+        );
+    }
     // Nothing more is due under the same rule.
     let out = env.dgrid_ok(&clone, &["archive", "--keep", "10"], 0);
     assert!(out.contains("nothing to archive"), "{out}");

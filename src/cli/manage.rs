@@ -38,23 +38,51 @@ fn user(grid: &Grid) -> Identity {
     })
 }
 
-/// Runs a maintainer's transition; an id that does not fit is a clean "no" (exit 1).
+/// Runs a maintainer's transition; an id that does not fit is a clean "no" (exit 1). An id that
+/// is not on `main` because the archive holds it is named as archived, not as unknown.
 fn land(
     grid: &Grid,
     identity: &Identity,
+    ids: &[String],
     plan: impl FnMut(&crate::grid::Snapshot) -> Result<Option<crate::grid::Change<()>>>,
 ) -> Result<()> {
-    match super::refused(grid.transact(identity, plan), "nothing changed")? {
-        Outcome::Committed { .. } => Ok(()),
-        _ => Err(No::new("nothing changed").into()),
+    let refusal = match grid.transact(identity, plan) {
+        Ok(Outcome::Committed { .. }) => return Ok(()),
+        Ok(_) => return Err(No::new("nothing changed").into()),
+        Err(e) => e,
+    };
+    let unknown_id = refusal.is::<crate::grid::Conflict>();
+    if let Some((id, file)) = archived(grid, ids).filter(|_| unknown_id) {
+        return Err(No::new(format!(
+            "task {id:?} is archived (dgrid-archive: {file}): cancel and retry act on tasks on main; \
+             to run it again, submit it under a new id"
+        ))
+        .into());
     }
+    super::refused(Err(refusal), "nothing changed")
+}
+
+/// The first of `ids` not on `main` that the archive holds (the grid as last fetched).
+fn archived(grid: &Grid, ids: &[String]) -> Option<(String, String)> {
+    let snapshot = crate::grid::Snapshot::read(&grid.repo, grid.tip().ok()?).ok()?;
+    let missing: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| snapshot.get(id).is_none())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    crate::grid::submit::first_archived(grid, &snapshot, &missing)
+        .ok()
+        .flatten()
 }
 
 pub fn run_cancel(args: CancelArgs) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
     let identity = user(&grid);
     let who = identity.email.clone();
-    land(&grid, &identity, |snapshot| {
+    land(&grid, &identity, &args.ids, |snapshot| {
         manage::cancel(
             &grid.repo,
             snapshot,
@@ -75,7 +103,7 @@ pub fn run_cancel(args: CancelArgs) -> Result<()> {
 pub fn run_retry(args: RetryArgs) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
     let identity = user(&grid);
-    land(&grid, &identity, |snapshot| {
+    land(&grid, &identity, &args.ids, |snapshot| {
         manage::retry(&grid.repo, snapshot, &args.ids, &grid.limits)
     })?;
     let mut out = std::io::stdout().lock();

@@ -63,28 +63,40 @@ pub fn plan(snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<Option<Change<()>
 /// Refuses ids that only the archive holds (their results were moved off `main`): ids are never
 /// reused. Called in each round of the submit loop, after `main` was fetched: an archive run
 /// moves both refs at once, so the archive read now is at least as new as that `main`.
-/// A `main` that counts nothing archived (no `dgrid-archive.json`) has no archive to ask.
 pub fn refuse_archived(grid: &Grid, snapshot: &Snapshot, tasks: &[TaskSpec]) -> Result<()> {
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    if let Some((id, file)) = first_archived(grid, snapshot, &ids)? {
+        return Err(Conflict(format!(
+            "task id {id:?} already exists on the grid (archived in dgrid-archive: {file}); ids are never reused"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The first of `ids` that the archive holds, with its day file there. A `main` that counts
+/// nothing archived (no `dgrid-archive.json`) has no archive to ask.
+pub fn first_archived(
+    grid: &Grid,
+    snapshot: &Snapshot,
+    ids: &[&str],
+) -> Result<Option<(String, String)>> {
     // (A broken file still means: ask the archive.)
     let nothing = crate::grid::archive::Totals::default();
     if crate::grid::archive::main_totals(&grid.repo, snapshot.tip).is_ok_and(|t| t == nothing) {
-        return Ok(());
+        return Ok(None);
     }
     let tip = crate::grid::archive_run::fetch_archive(grid)?;
     if tip.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let view = crate::grid::archive::View::at(&grid.repo, tip)?;
-    for task in tasks {
-        if let Some(entry) = view.index(&layout::shard(&task.id))?.get(task.id.as_str()) {
-            return Err(Conflict(format!(
-                "task id {:?} already exists on the grid (archived in dgrid-archive: {}); ids are never reused",
-                task.id, entry.file
-            ))
-            .into());
+    for id in ids {
+        if let Some(entry) = view.index(&layout::shard(id))?.get(*id) {
+            return Ok(Some((id.to_string(), entry.file.clone())));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A submission committed on a local branch, not pushed (`submit --no-push`).
