@@ -135,7 +135,7 @@ fn tally(votes: &[Vote]) -> Vec<(String, u32)> {
         }
     }
     // Stable: equal counts keep their order.
-    tally.sort_by(|a, b| b.1.cmp(&a.1));
+    tally.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     tally
 }
 
