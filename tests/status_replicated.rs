@@ -312,3 +312,57 @@ fn the_dashboard_styles_no_quorum_as_bad() {
         assert!(page.contains(text), "{text:?} in the page");
     }
 }
+
+/// The pre-push hook and `submit` warn about a replicated task whose image is a tag, and let it
+/// through; a pinned one gets no warning.
+#[test]
+fn the_hook_and_submit_warn_about_an_unpinned_replicated_image() {
+    let env = Env::new();
+    let grid = env.grid("w.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    env.dgrid_ok(&clone, &["install-hooks"], 0);
+    let rel = "tasks/queue/rep-tag.json";
+    std::fs::create_dir_all(clone.join("tasks/queue")).unwrap();
+    std::fs::write(
+        clone.join(rel),
+        TaskJson::file("rep-tag").set("replicas", 3).to_string(),
+    )
+    .unwrap();
+    env.git(&clone, &["add", rel]);
+    env.git(
+        &clone,
+        &["commit", "--quiet", "-m", "add a replicated task"],
+    );
+    let out = env
+        .cmd("git", &clone)
+        .args(["push", "origin", "main"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "git-dgrid: warning: tasks/queue/rep-tag.json: \"image\": a replicated task should pin its image by digest"
+        ),
+        "{stderr}"
+    );
+
+    let task = |image: &str| {
+        json!({"id": "rep-sub", "image": image, "command": "true", "timeout": 5, "replicas": 3})
+            .to_string()
+    };
+    let file = env.path("rep-sub.json");
+    std::fs::write(&file, task("alpine:3")).unwrap();
+    let out = env.dgrid(&clone, &["submit", "--no-push", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("\"image\": a replicated task should pin"),
+        "{stderr}"
+    );
+    std::fs::write(&file, task(&pinned()).replace("rep-sub", "rep-pin")).unwrap();
+    let out = env.dgrid(&clone, &["submit", "--no-push", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

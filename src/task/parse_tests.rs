@@ -624,3 +624,25 @@ fn a_replicated_task_with_an_unpinned_image_is_warned_not_refused() {
         }
     }
 }
+
+#[test]
+fn the_signature_covers_replicas_quorum_and_max_instances_but_not_instances() {
+    let bytes = |extra: &str| crate::trust::canonical_bytes(&task_with(extra).unwrap());
+    let signed = bytes(r#","replicas":3,"quorum":2,"max_instances":5"#);
+    for changed in [
+        r#","replicas":4,"quorum":2,"max_instances":5"#,
+        r#","replicas":3,"quorum":3,"max_instances":5"#,
+        r#","replicas":3,"quorum":2,"max_instances":6"#,
+        r#","replicas":"adaptive""#,
+    ] {
+        assert_ne!(bytes(changed), signed, "{changed}");
+    }
+    // What workers write into a running replicated task leaves the signed bytes as they were.
+    let running = format!(
+        r#","replicas":3,"quorum":2,"max_instances":5,"instances_wanted":4,"instances":[{}]"#,
+        entry(1, "n1", "")
+    );
+    assert_eq!(bytes(&running), signed);
+    // A task without the fields signs as it always did.
+    assert!(!String::from_utf8(bytes("")).unwrap().contains("replicas"));
+}
