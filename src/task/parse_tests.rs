@@ -276,6 +276,11 @@ fn replicas_is_one_to_nine_or_adaptive() {
         task_with(r#","replicas":1"#).unwrap().replicas,
         Some(Replicas::Fixed(1))
     );
+    // A wrong `replicas` is one problem, not one more for each field bounded by it.
+    let found = problems(task_with(
+        r#","replicas":"many","quorum":5,"max_instances":2"#,
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
     for bad in [
         "0",
         "10",
