@@ -461,3 +461,7 @@ pub fn task_warnings(file: &str, spec: &TaskSpec) -> Vec<Problem> {
 fn pinned(image: &str) -> bool {
     image.contains("@sha256:")
 }
+
+#[cfg(test)]
+#[path = "replicated_tests.rs"]
+mod tests;
