@@ -673,3 +673,34 @@ fn wanted_is_instances_wanted_or_replicas() {
     spec.instances_wanted = Some(4);
     assert_eq!(wanted(&spec, &rule), 4);
 }
+
+#[test]
+fn the_outcome_of_a_verdict_is_the_result_s_quorum_object() {
+    let r3 = rule(3, 2, 5);
+    let entries = vec![
+        revealed(1, "a", "x"),
+        revealed(2, "liar", "lie"),
+        revealed(3, "c", "x"),
+    ];
+    let verdict = assess(&r3, 3, &entries);
+    let o = outcome(&r3, &entries, &verdict).unwrap();
+    assert_eq!(o.digest, Some(d("x")));
+    assert_eq!(
+        (o.agreeing, o.dissenting),
+        (vec!["a".to_string(), "c".into()], vec!["liar".to_string()])
+    );
+    assert_eq!(o.votes.len(), 3);
+    assert_eq!((o.replicas, o.unchecked), (3, false));
+    let none = outcome(&r3, &entries, &Assessment::NoQuorum).unwrap();
+    assert_eq!(
+        (none.digest, none.agreeing.len(), none.votes.len()),
+        (None, 0, 3)
+    );
+    assert_eq!(outcome(&r3, &entries, &Assessment::Revealing), None);
+    // Written into a result, it reads back.
+    let text = format!(
+        r#"{{"task_id":"t","node_id":"a","exit_code":0,"stdout":"","stderr":"","timestamp":"2026-01-01T00:00:00Z","status":"success","quorum":{}}}"#,
+        serde_json::to_string(&outcome(&r3, &entries, &verdict).unwrap()).unwrap()
+    );
+    crate::task::parse_result("r.json", text.as_bytes(), &Default::default()).unwrap();
+}

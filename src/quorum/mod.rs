@@ -20,8 +20,8 @@ mod assess;
 pub mod reputation;
 
 pub use assess::{
-    assess, has_entry, is_invalid_reveal, is_live, next_instance, quorum_of, votes, wanted,
-    NextInstance,
+    assess, has_entry, is_invalid_reveal, is_live, next_instance, outcome, quorum_of, votes,
+    wanted, NextInstance,
 };
 
 use crate::task::{Instance, Replicas, TaskSpec};
