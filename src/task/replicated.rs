@@ -304,12 +304,11 @@ pub fn read_outcome(
             "digest",
             "a \"no_quorum\" result has no agreed digest; leave it out",
         ),
-        (Some(s), None) if s != Status::NoQuorum => q.problem(
+        // Other failures may carry the votes so far without an agreement (a task cancelled or
+        // lost while its instances ran); a success is always an agreement.
+        (Some(Status::Success), None) => q.problem(
             "digest",
-            format!(
-                "is required: a {:?} result of a replicated task names the digest its quorum agreed on",
-                s.name()
-            ),
+            "is required: a \"success\" result of a replicated task names the digest its quorum agreed on",
         ),
         _ => {}
     }

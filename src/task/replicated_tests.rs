@@ -356,6 +356,17 @@ fn a_result_s_quorum_object_round_trips_and_names_its_problems() {
 }
 
 #[test]
+fn a_failure_other_than_no_quorum_may_record_votes_without_a_digest() {
+    let votes = format!(
+        r#","quorum":{{"replicas":3,"agreeing":[],"dissenting":[],"votes":[{{"node_id":"a","instance":1,"attempt":1,"digest":"{HEX_A}"}}]}}"#
+    );
+    for status in ["lost", "cancelled", "failed"] {
+        let result = result_with(status, &votes).unwrap();
+        assert_eq!(result.quorum.unwrap().votes.len(), 1, "{status}");
+    }
+}
+
+#[test]
 fn no_quorum_records_every_vote_and_no_digest() {
     let none = format!(
         r#","quorum":{{"replicas":5,"agreeing":[],"dissenting":[],"votes":[{{"node_id":"a","instance":1,"attempt":1,"digest":"{HEX_A}"}},{{"node_id":"b","instance":2,"attempt":1,"digest":"{HEX_B}"}}]}}"#
