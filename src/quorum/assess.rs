@@ -235,3 +235,7 @@ pub fn next_instance(
 #[cfg(test)]
 #[path = "assess_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "next_tests.rs"]
+mod next_tests;

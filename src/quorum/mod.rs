@@ -18,6 +18,8 @@
 pub mod adaptive;
 mod assess;
 pub mod reputation;
+#[cfg(test)]
+mod test_entries;
 
 pub use assess::{
     assess, has_entry, is_invalid_reveal, is_live, next_instance, outcome, quorum_of, votes,
