@@ -209,14 +209,12 @@ mod tests {
             "old",
             result("old", "n1", "success", 1),
         ));
-        let root = crate::odb::write_commit(
-            &fx.repo,
+        let root = fx.commit_with_message(
             None,
             &[old],
             &Identity::node("maint"),
             "dgrid: compact history\n\nDgrid-Compacted-From: 0123abcd\n",
-        )
-        .unwrap();
+        );
         let new = write(file(State::Failed, "new", result("new", "n2", "failed", 1)));
         let tip = fx.commit_as(Some(root), &[new], &Identity::node("n2"));
         let series = series(&fx.repo, Some(tip), chrono::Utc::now(), 48).unwrap();

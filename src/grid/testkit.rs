@@ -82,7 +82,17 @@ impl Fixture {
         edits: &[Edit],
         who: &Identity,
     ) -> gix::ObjectId {
-        odb::write_commit(&self.repo, parent, edits, who, "test\n")
+        self.commit_with_message(parent, edits, who, "test\n")
+    }
+
+    pub fn commit_with_message(
+        &self,
+        parent: Option<gix::ObjectId>,
+        edits: &[Edit],
+        who: &Identity,
+        message: &str,
+    ) -> gix::ObjectId {
+        odb::write_commit(&self.repo, parent, edits, who, message)
             .expect("the test commit is written")
     }
 
