@@ -14,6 +14,7 @@ mod ids;
 mod model;
 mod output;
 mod parse;
+mod parse_result;
 mod replicated;
 mod rules;
 
@@ -25,7 +26,8 @@ pub use model::{
     Resources, SignedBy, StartFailure, Status, StreamInfo, TaskCommand, TaskResult, TaskSpec, Vote,
     DEFAULT_MAX_TIMEOUT,
 };
-pub use parse::{parse_result, parse_task, task_from_object};
+pub use parse::{parse_task, task_from_object};
+pub use parse_result::parse_result;
 pub use replicated::{task_warnings, MAX_INSTANCES, MAX_REPLICAS};
 pub use rules::{
     check_env_name, check_id, check_image, check_label, check_memory, memory_bytes,

@@ -1,5 +1,5 @@
-//! The whole-file parsers of the task contract: a task file (or a task object `submit` built) and
-//! a result file, each field checked by the rules in `rules`, every problem reported at once.
+//! The whole-file parser of a task file (or a task object `submit` built), each field checked by
+//! the rules in `rules`, every problem reported at once; result files: `parse_result`.
 //!
 //! Compatibility: the seed's task `{id, image, command, created_at, timeout, submitted_by}` and result
 //! `{task_id, node_id, exit_code, stdout, stderr, timestamp, status}` are accepted unchanged, and the
@@ -9,10 +9,9 @@
 
 use super::ids::{Attempt, TaskId};
 use super::model::{
-    AddedBy, Claim, LateResult, Limits, Network, Origin, Resources, SignedBy, StartFailure, Status,
-    StreamInfo, TaskCommand, TaskResult, TaskSpec,
+    AddedBy, Claim, Limits, Network, Origin, Resources, StartFailure, TaskCommand, TaskSpec,
 };
-use super::replicated::{read_instances, read_outcome, read_replica_fields};
+use super::replicated::{read_instances, read_replica_fields};
 use super::rules::{
     check_env_name, check_id, check_image, check_label, check_memory, MAX_COMMAND_BYTES,
     MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,
@@ -441,142 +440,6 @@ fn read_claim(r: &mut FieldReader, value: Option<Value>) -> Option<Claim> {
     }
 }
 
-/// Parses and validates a result file (`tasks/completed/...` or `tasks/failed/...`).
-pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskResult, Vec<Problem>> {
-    let object = read_object(file, bytes).map_err(|p| vec![p])?;
-    let mut r = FieldReader::new(file, "", object);
-    let task_id = r.required("task_id", &[]);
-    let task_id = r
-        .string("task_id", task_id)
-        .and_then(|id| match TaskId::parse(id) {
-            Ok(id) => Some(id),
-            Err(why) => {
-                r.problem("task_id", why);
-                None
-            }
-        });
-    // null: no node ran it (a task cancelled while queued); held as "" and written back as null.
-    let node_id = match r.required("node_id", &[]) {
-        Some(Value::Null) => Some(String::new()),
-        given => r.text("node_id", given, MAX_SHORT_TEXT),
-    };
-    let exit_code = match r.required("exit_code", &[]) {
-        Some(Value::Null) | None => None,
-        Some(v) => r.integer(
-            "exit_code",
-            Some(v),
-            i64::from(i32::MIN),
-            i64::from(u32::MAX),
-        ),
-    };
-    let stdout = r.required("stdout", &[]);
-    let stdout = r.string("stdout", stdout);
-    let stderr = r.required("stderr", &[]);
-    let stderr = r.string("stderr", stderr);
-    let timestamp = r.required("timestamp", &[]);
-    let timestamp = r.timestamp("timestamp", timestamp);
-    let status = r.required("status", &[]);
-    let status = r.string("status", status).and_then(|s| {
-        match Status::ALL.iter().find(|(name, _)| *name == s) {
-            Some((_, status)) => Some(*status),
-            None => {
-                let names: Vec<String> =
-                    Status::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
-                r.problem(
-                    "status",
-                    format!("expected one of {}, got {s:?}", names.join(", ")),
-                );
-                None
-            }
-        }
-    });
-    let started_at = r.take("started_at", &[]);
-    let started_at = r.timestamp("started_at", started_at);
-    let finished_at = r.take("finished_at", &[]);
-    let finished_at = r.timestamp("finished_at", finished_at);
-    let duration_ms = r.take("duration_ms", &[]);
-    let duration_ms = r.integer("duration_ms", duration_ms, 0, i64::MAX);
-    let attempt = r.take("attempt", &[]);
-    let attempt = r
-        .integer("attempt", attempt, 1, i64::from(Attempt::MAX))
-        .and_then(|n| Attempt::new(n as u32).ok());
-    let stdout_info = r.take("stdout_info", &[]);
-    let stdout_info = read_stream_info(&mut r, "stdout_info", stdout_info);
-    let stderr_info = r.take("stderr_info", &[]);
-    let stderr_info = read_stream_info(&mut r, "stderr_info", stderr_info);
-    let task = r.take("task", &[]);
-    let task = r.object("task", task).and_then(|map| {
-        // git-dgrid writes this copy from a whole spec: nothing is filled in.
-        match task_from_object(
-            &format!("{file} (field \"task\")"),
-            map,
-            limits,
-            Origin::Required,
-        ) {
-            Ok(spec) => Some(spec),
-            Err(problems) => {
-                r.problems.extend(problems);
-                None
-            }
-        }
-    });
-    let late = r.take("late_results", &[]);
-    let late_results = match late {
-        None => Vec::new(),
-        Some(v) => match serde_json::from_value::<Vec<LateResult>>(v) {
-            Ok(list) => list,
-            Err(e) => {
-                r.problem(
-                    "late_results",
-                    format!("expected a list of late results: {e}"),
-                );
-                Vec::new()
-            }
-        },
-    };
-    let signed_by = r.take("signed_by", &[]);
-    let signed_by = r.typed::<SignedBy>(
-        "signed_by",
-        signed_by,
-        "{\"principal\": text, \"fingerprint\": text}",
-    );
-    let quorum = r.take("quorum", &[]);
-    let quorum = read_outcome(&mut r, quorum, status);
-    let problems = r.finish();
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    match (task_id, node_id, stdout, stderr, timestamp, status) {
-        (
-            Some(task_id),
-            Some(node_id),
-            Some(stdout),
-            Some(stderr),
-            Some(timestamp),
-            Some(status),
-        ) => Ok(TaskResult {
-            task_id,
-            node_id,
-            exit_code,
-            stdout,
-            stderr,
-            timestamp,
-            status,
-            started_at,
-            finished_at,
-            duration_ms: duration_ms.map(|d| d as u64),
-            recorded_attempt: attempt,
-            stdout_info,
-            stderr_info,
-            task,
-            late_results,
-            signed_by,
-            quorum,
-        }),
-        _ => Err(vec![Problem::file(file, "is incomplete")]),
-    }
-}
-
 /// An armored SSH signature: checked for its shape only here; whether it verifies, and against
 /// whom, is the worker's and `validate --allowed-signers`' question (`trust::verify`).
 fn read_signature(r: &mut FieldReader, value: Option<Value>) -> Option<String> {
@@ -596,32 +459,6 @@ fn read_signature(r: &mut FieldReader, value: Option<Value>) -> Option<String> {
 
 /// An ed25519 SSHSIG is about 300 bytes armored; RSA-4096 about 1,100.
 const MAX_SIGNATURE_BYTES: usize = 8 * 1024;
-
-fn read_stream_info(
-    r: &mut FieldReader,
-    name: &'static str,
-    value: Option<Value>,
-) -> Option<StreamInfo> {
-    let map = r.object(name, value)?;
-    match serde_json::from_value::<StreamInfo>(Value::Object(map)) {
-        Ok(info)
-            if info.sha256.len() == 64 && info.sha256.chars().all(|c| c.is_ascii_hexdigit()) =>
-        {
-            Some(info)
-        }
-        Ok(_) => {
-            r.problem(name, "\"sha256\" must be 64 hex digits");
-            None
-        }
-        Err(e) => {
-            r.problem(
-                name,
-                format!("expected {{\"total_bytes\": integer, \"sha256\": hex, \"truncated\": boolean}}: {e}"),
-            );
-            None
-        }
-    }
-}
 
 #[cfg(test)]
 #[path = "parse_tests.rs"]

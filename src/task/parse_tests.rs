@@ -2,6 +2,7 @@
 //! `image`, `created_at` or `submitted_by`; the reader fills them.
 
 use super::*;
+use crate::task::parse_result;
 use std::cell::Cell;
 
 const PYTHON_ERA: &[u8] = br#"{"task_id": "old-1", "script": "echo hi", "timeout_seconds": 120}"#;
