@@ -179,7 +179,7 @@ pub struct Ctx<'a> {
 #[derive(Debug)]
 pub enum Next {
     /// The file stays in progress, as this (`changed`: it must be written).
-    InProgress { spec: TaskSpec, changed: bool },
+    InProgress { spec: Box<TaskSpec>, changed: bool },
     /// The task finished: its result, in this state.
     Finished(State, Box<TaskResult>),
 }
@@ -310,7 +310,10 @@ fn advance(
         }
     }
     let changed = spec != *before;
-    Next::InProgress { spec, changed }
+    Next::InProgress {
+        spec: Box::new(spec),
+        changed,
+    }
 }
 
 /// Reveals my entry if it is sealed and not yet revealed; a reveal that does not match its
@@ -580,7 +583,7 @@ pub fn take_back_spec(mut spec: TaskSpec, entries: &[(usize, Ending)], now: Date
             Next::Finished(State::Failed, Box::new(result))
         }
         None => Next::InProgress {
-            spec,
+            spec: Box::new(spec),
             changed: true,
         },
     }

@@ -56,7 +56,7 @@ fn send(spec: TaskSpec, rule: &Rule, node: &str, attempt: u32, stdout: &str) -> 
 
 fn in_progress(next: Next) -> TaskSpec {
     match next {
-        Next::InProgress { spec, .. } => spec,
+        Next::InProgress { spec, .. } => *spec,
         Next::Finished(state, r) => panic!("finished early: {state} {r:?}"),
     }
 }
@@ -184,13 +184,13 @@ fn round(mut spec: TaskSpec, rule: &Rule, runs: &[(&str, &str)]) -> Next {
         claim(&mut spec, rule, node);
     }
     let mut next = Next::InProgress {
-        spec,
+        spec: Box::new(spec),
         changed: true,
     };
     for _ in 0..2 {
         for (node, stdout) in runs {
             let spec = match next {
-                Next::InProgress { spec, .. } => spec,
+                Next::InProgress { spec, .. } => *spec,
                 done => return done,
             };
             next = send(spec, rule, node, 1, stdout).0;
