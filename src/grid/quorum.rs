@@ -705,3 +705,7 @@ pub fn due(
 #[cfg(test)]
 #[path = "quorum_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "quorum_cycle_tests.rs"]
+mod cycle_tests;
