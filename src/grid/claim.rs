@@ -108,7 +108,9 @@ pub fn select(
         if let Some(rule) = Rule::of(&spec) {
             // A replicated task: an entry of this node among its instances, never a claim.
             let (at, until) = (rfc3339(now), rfc3339(expires));
-            quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until);
+            if !quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until) {
+                continue; // no instance open (`eligible` looked at the same file)
+            }
         } else {
             let attempt = spec.next_attempt();
             spec.attempts = None;

@@ -6,19 +6,28 @@
 
 use crate::grid::claim::rfc3339;
 use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
-pub use crate::grid::quorum_assess::{assess, counted, vote, wanted};
 use crate::grid::reap::{self, ReapPolicy};
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
 use crate::node::{NodeRecord, Reputation};
 use crate::odb::Edit;
-use crate::quorum::{self, Assessment, Rule};
+use crate::quorum::{self, Assessment, NextInstance, Rule};
 use crate::task::{Attempt, Instance, Limits, QuorumOutcome, Status, TaskResult, TaskSpec, Vote};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet};
 
 /// Why an entry was dropped when its reveal does not match its commitment (an invalid vote).
 pub const REVEAL_MISMATCH: &str = "reveal does not match its commitment";
+
+/// How many instances the task wants now (`quorum::wanted`).
+pub fn wanted(spec: &TaskSpec, rule: &Rule) -> u32 {
+    quorum::wanted(spec, rule)
+}
+
+/// The verdict on the task's entries (`quorum::assess`).
+pub fn assess(spec: &TaskSpec, rule: &Rule) -> Assessment {
+    quorum::assess(rule, wanted(spec, rule), &spec.instances)
+}
 
 /// The replicated in-progress task `id`: its file, spec and rule. `None` for anything else (a
 /// plain task, a file that does not parse, a task not in progress).
@@ -50,7 +59,7 @@ pub fn holds_live_entry(spec: &TaskSpec, node: &str) -> bool {
 
 /// Whether `node` has an entry, live or dropped: one node never runs two instances of a task.
 pub fn has_entry(spec: &TaskSpec, node: &str) -> bool {
-    spec.instances.iter().any(|e| e.node_id == node)
+    quorum::has_entry(&spec.instances, node)
 }
 
 /// The attempt `node` runs `spec` with, as claimed: its entry's for a replicated task.
@@ -83,51 +92,36 @@ pub fn result_digest(result: &TaskResult) -> String {
     quorum::digest(result.exit_code, &stdout)
 }
 
+/// The entry the next claim of `spec` gets (`quorum::next_instance`): `None` when no instance is
+/// open, or the open one has used its last attempt (its take-back failed the task as lost).
+fn next_entry(spec: &TaskSpec, rule: &Rule) -> Option<(u32, Attempt, u32)> {
+    let max_attempts = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    match quorum::next_instance(rule, wanted(spec, rule), &spec.instances, max_attempts)? {
+        NextInstance::Issue {
+            instance,
+            attempt,
+            round,
+        } => Some((instance, attempt, round)),
+        NextInstance::Exhausted { .. } => None,
+    }
+}
+
 /// Adds `node`'s entry to `spec` (a queued replicated task, or one in progress with an open
 /// slot): the lowest instance number without a live entry, its attempts counted per instance.
-pub fn add_entry(spec: &mut TaskSpec, rule: &Rule, node: &str, now: &str, expires: &str) {
-    let wanted = wanted(spec, rule);
-    let live = |n: u32| {
-        spec.instances
-            .iter()
-            .any(|e| e.instance == n && e.dropped.is_none())
-    };
-    let number = (1..=wanted.max(1))
-        .find(|&n| !live(n))
-        .unwrap_or(wanted + 1);
-    let used = spec
-        .instances
-        .iter()
-        .filter(|e| e.instance == number)
-        .map(|e| e.attempt.number())
-        .max()
-        .unwrap_or(0);
-    // A re-issue keeps its instance's round; a recruit starts a round once every live entry of
-    // the last one has revealed, and joins it otherwise.
-    let top = spec.instances.iter().map(|e| e.round).max().unwrap_or(0);
-    let round = match spec.instances.iter().find(|e| e.instance == number) {
-        Some(e) => e.round,
-        None if top == 0 => 1,
-        None if number > rule.replicas
-            && spec
-                .instances
-                .iter()
-                .filter(|e| e.dropped.is_none())
-                .all(|e| e.digest.is_some()) =>
-        {
-            top + 1
-        }
-        None => top,
+/// `false` when no instance is open to a claim.
+pub fn add_entry(spec: &mut TaskSpec, rule: &Rule, node: &str, now: &str, expires: &str) -> bool {
+    let Some((instance, attempt, round)) = next_entry(spec, rule) else {
+        return false;
     };
     spec.claim = None;
     spec.attempts = None;
     spec.instances.push(Instance {
-        instance: number,
+        instance,
         round,
         node_id: node.to_string(),
         claimed_at: now.to_string(),
         lease_expires_at: expires.to_string(),
-        attempt: Attempt::after_used(used),
+        attempt,
         commitment: None,
         sealed: false,
         digest: None,
@@ -136,6 +130,7 @@ pub fn add_entry(spec: &mut TaskSpec, rule: &Rule, node: &str, now: &str, expire
         status: None,
         dropped: None,
     });
+    true
 }
 
 /// Whether node `me` may add an entry to this in-progress replicated task now.
@@ -275,6 +270,10 @@ fn advance(
         let revealed = mine.is_some_and(|m| reveal(&mut spec, ctx.me, m, fx));
         match assess(&spec, rule) {
             Assessment::Seal(indices) => {
+                let indices = sealable(&spec, rule, indices);
+                if indices.is_empty() {
+                    break;
+                }
                 for i in indices {
                     spec.instances[i].sealed = true;
                 }
@@ -316,6 +315,24 @@ fn advance(
     }
 }
 
+/// The entries of a seal this transition sets: only those a claim could have made (numbered
+/// within what the task wants, the first live entry of their number and of their node). An entry
+/// pushed by hand beside them, e.g. to commit to a digest copied from the reveals, is never
+/// sealed, so it never votes.
+fn sealable(spec: &TaskSpec, rule: &Rule, indices: Vec<usize>) -> Vec<usize> {
+    let wanted = wanted(spec, rule);
+    let first = |i: usize| {
+        let e = &spec.instances[i];
+        !spec.instances[..i]
+            .iter()
+            .any(|o| quorum::is_live(o) && (o.instance == e.instance || o.node_id == e.node_id))
+    };
+    indices
+        .into_iter()
+        .filter(|&i| spec.instances[i].instance <= wanted && first(i))
+        .collect()
+}
+
 /// Reveals my entry if it is sealed and not yet revealed; a reveal that does not match its
 /// commitment (the key changed) drops the entry, an invalid vote.
 fn reveal(spec: &mut TaskSpec, me: &str, mine: &Mine, fx: &mut Effects) -> bool {
@@ -337,20 +354,9 @@ fn reveal(spec: &mut TaskSpec, me: &str, mine: &Mine, fx: &mut Effects) -> bool 
     true
 }
 
-/// Every counted vote of `spec`.
-pub fn votes(spec: &TaskSpec, rule: &Rule) -> Vec<Vote> {
-    counted(spec, rule)
-        .into_iter()
-        .filter_map(|i| {
-            let e = &spec.instances[i];
-            vote(e).map(|digest| Vote {
-                node_id: e.node_id.clone(),
-                instance: e.instance,
-                attempt: e.attempt,
-                digest: digest.to_string(),
-            })
-        })
-        .collect()
+/// Every valid vote of `spec` (`quorum::votes`).
+pub fn votes(spec: &TaskSpec) -> Vec<Vote> {
+    quorum::votes(&spec.instances)
 }
 
 /// The task as its result keeps it: without the entries (the votes say what counted).
@@ -372,15 +378,12 @@ fn settle(
     dissenting: Vec<String>,
     fx: &mut Effects,
 ) -> (State, TaskResult) {
-    let votes = votes(spec, rule);
-    for v in &votes {
-        fx.votes.push((v.node_id.clone(), v.digest == digest));
-    }
-    for e in &spec.instances {
-        if e.dropped.as_deref() == Some(REVEAL_MISMATCH) {
-            fx.votes.push((e.node_id.clone(), false));
-        }
-    }
+    let votes = votes(spec);
+    // As `quorum::reputation` recomputes it from the result: agreeing valid, dissenting (a
+    // reveal that did not match its commitment included) invalid.
+    fx.votes.extend(agreeing.iter().map(|n| (n.clone(), true)));
+    fx.votes
+        .extend(dissenting.iter().map(|n| (n.clone(), false)));
     let mut out = result.clone();
     out.task = Some(finished_spec(spec));
     out.quorum = Some(QuorumOutcome {
@@ -402,7 +405,7 @@ fn settle(
 
 /// Fails the task as `no_quorum`: every instance was spent without agreement.
 fn no_quorum(spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut Effects) -> TaskResult {
-    let votes = votes(spec, rule);
+    let votes = votes(spec);
     let digests: HashSet<&str> = votes.iter().map(|v| v.digest.as_str()).collect();
     let now = rfc3339(ctx.now);
     let result = TaskResult {
@@ -695,7 +698,8 @@ pub fn due(
             return true;
         }
         match assess(&spec, &rule) {
-            Assessment::Seal(_) | Assessment::Recruit { .. } | Assessment::NoQuorum => true,
+            Assessment::Seal(indices) => !sealable(&spec, &rule, indices).is_empty(),
+            Assessment::Recruit { .. } | Assessment::NoQuorum => true,
             Assessment::Decided { digest, .. } => entry.digest.as_deref() == Some(digest.as_str()),
             Assessment::Collecting { .. } | Assessment::Revealing => false,
         }
