@@ -14,6 +14,7 @@ pub mod location;
 pub mod manage;
 pub mod ownership;
 pub mod quorum;
+pub mod quorum_adaptive;
 pub mod rate_limit;
 pub mod reap;
 pub mod signers;

@@ -6,6 +6,7 @@
 
 use crate::grid::claim::rfc3339;
 use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
+use crate::grid::quorum_adaptive;
 use crate::grid::reap::{self, ReapPolicy};
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
@@ -163,11 +164,16 @@ pub enum Landed {
 }
 
 /// The context of one transition: who, the reveal key, and the lease it writes.
+#[derive(Clone)]
 pub struct Ctx<'a> {
     pub me: &'a str,
     pub reveal_key: &'a [u8],
     pub now: DateTime<Utc>,
     pub expires: String,
+    /// For an adaptive task run alone: the commit its check is drawn from, once there is one
+    /// (`quorum_adaptive::draw_commit`), and this node's run of valid results.
+    pub draw: Option<String>,
+    pub consecutive_valid: u64,
 }
 
 /// What a replicated transition makes of a task's file.
@@ -289,8 +295,25 @@ fn advance(
                 else {
                     break; // an agreeing node settles: it holds the full result
                 };
-                let (state, result) =
-                    settle(&spec, rule, m.result, digest, agreeing, dissenting, fx);
+                let mut unchecked = false;
+                if quorum_adaptive::is_solo(&spec, rule) {
+                    let Some(draw) = &ctx.draw else {
+                        break; // the draw waits for another author's commit after the reveal
+                    };
+                    if quorum::adaptive::check_drawn(&spec.id, draw, ctx.consecutive_valid) {
+                        spec.instances_wanted = Some(quorum::ADAPTIVE_REPLICAS);
+                        fx.summary.push(format!("check {}", spec.id));
+                        break;
+                    }
+                    unchecked = true;
+                }
+                let outcome = Outcome {
+                    digest,
+                    agreeing,
+                    dissenting,
+                    unchecked,
+                };
+                let (state, result) = settle(&spec, rule, m.result, outcome, fx);
                 return Next::Finished(state, Box::new(result));
             }
             Assessment::Recruit { wanted } => {
@@ -369,15 +392,28 @@ fn finished_spec(spec: &TaskSpec) -> TaskSpec {
 }
 
 /// Writes my result as the task's, with its quorum object, and the votes' reputations.
+/// How a task settles: the agreed digest, who agreed and who did not, and whether an adaptive
+/// task run alone was left unchecked by its draw.
+struct Outcome {
+    digest: String,
+    agreeing: Vec<String>,
+    dissenting: Vec<String>,
+    unchecked: bool,
+}
+
 fn settle(
     spec: &TaskSpec,
     rule: &Rule,
     result: &TaskResult,
-    digest: String,
-    agreeing: Vec<String>,
-    dissenting: Vec<String>,
+    outcome: Outcome,
     fx: &mut Effects,
 ) -> (State, TaskResult) {
+    let Outcome {
+        digest,
+        agreeing,
+        dissenting,
+        unchecked,
+    } = outcome;
     let votes = votes(spec);
     // As `quorum::reputation` recomputes it from the result: agreeing valid, dissenting (a
     // reveal that did not match its commitment included) invalid.
@@ -392,7 +428,7 @@ fn settle(
         agreeing,
         dissenting,
         votes,
-        unchecked: false,
+        unchecked,
     });
     let state = if result.status == Status::Success {
         State::Completed

@@ -267,3 +267,141 @@ fn a_running_instance_whose_entry_is_gone_is_a_lost_claim() {
     let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
     assert_eq!(change.value.lost_claims, ["t"]);
 }
+
+fn adaptive_with(entries: Vec<Value>, wanted: Option<u32>) -> Value {
+    let mut t = with(task("t"), "replicas", json!("adaptive"));
+    t["instances"] = Value::Array(entries);
+    if let Some(w) = wanted {
+        t["instances_wanted"] = json!(w);
+    }
+    t
+}
+
+#[test]
+fn a_node_with_ten_valid_results_in_a_row_claims_an_adaptive_task_alone() {
+    for (cv, alone) in [(10, true), (9, false)] {
+        let fx = grid(&[
+            file(
+                State::Queue,
+                "t",
+                with(task("t"), "replicas", json!("adaptive")),
+            ),
+            node_with_reputation(ME, reputation(cv + 5, 1, cv)),
+        ]);
+        let case = Case {
+            claim: Some(request()),
+            ..Case::default()
+        };
+        let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+        let spec = &change.value.claimed[0];
+        assert_eq!(spec.instances_wanted, alone.then_some(1), "cv {cv}");
+        assert_eq!(spec.instances.len(), 1);
+    }
+}
+
+#[test]
+fn a_solo_instance_settles_on_a_draw_from_the_first_commit_another_node_lands_after_its_reveal() {
+    let mine = task_result("t", ME, "success", 1);
+    let digest = result_digest(&mine);
+    let salt = salt(REVEAL_KEY, "t", Attempt::FIRST);
+    let mut committed = entry(1, ME);
+    committed["commitment"] = json!(quorum::commitment(ME, &salt, &digest));
+    committed["sealed"] = json!(true);
+    let mut revealed = committed.clone();
+    revealed["digest"] = json!(digest);
+    revealed["salt"] = json!(salt);
+    revealed["exit_code"] = json!(0);
+    revealed["status"] = json!("success");
+    let path = layout::task_path(State::InProgress, "t");
+    let mut fx = grid(&[
+        (path.clone(), adaptive_with(vec![committed], Some(1))),
+        node_with_reputation(ME, reputation(12, 0, 10)),
+    ]);
+    let write = |v: &Value| Edit::Write {
+        path: path.clone(),
+        content: serde_json::to_vec(v).unwrap(),
+    };
+    let me = crate::odb::Identity::node(ME);
+    let reveal = fx.commit_as(
+        fx.snapshot.tip,
+        &[write(&adaptive_with(vec![revealed], Some(1)))],
+        &me,
+    );
+    let case = Case {
+        results: vec![mine],
+        held: vec!["t".into()],
+        ..Case::default()
+    };
+    // Only my own commit since the reveal: no draw yet, nothing settles.
+    fx.snapshot = Snapshot::read(&fx.repo, Some(reveal)).unwrap();
+    let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    assert_eq!(testkit::plain(&change.value.awaiting), [("t".into(), 1)]);
+    let mine_again = fx.commit_as(Some(reveal), &[], &me);
+    let other = fx.commit_as(
+        Some(mine_again),
+        &[node_file("other", node("other", NOW, "s"))]
+            .iter()
+            .map(|(p, v)| Edit::Write {
+                path: p.clone(),
+                content: serde_json::to_vec(v).unwrap(),
+            })
+            .collect::<Vec<_>>(),
+        &crate::odb::Identity::node("other"),
+    );
+    let later = fx.commit_as(Some(other), &[], &crate::odb::Identity::node("third"));
+    fx.snapshot = Snapshot::read(&fx.repo, Some(later)).unwrap();
+    assert_eq!(
+        quorum_adaptive::draw_commit(&fx.repo, &fx.snapshot, &path, ME),
+        Some(other),
+        "the first commit by another author after the reveal, not a later one"
+    );
+    let drawn = quorum::adaptive::check_drawn("t", &other.to_string(), 10);
+    let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    let after = fx.after(&change.edits);
+    let (state, content) = fx.task_in(&after, "t").unwrap();
+    if drawn {
+        assert_eq!(state, State::InProgress);
+        assert_eq!(content["instances_wanted"], 2, "a checking instance");
+    } else {
+        assert_eq!(state, State::Completed);
+        assert_eq!(content["quorum"]["unchecked"], true);
+        assert_eq!(content["quorum"]["agreeing"], json!([ME]));
+    }
+}
+
+#[test]
+fn a_drawn_check_opens_a_second_instance_and_a_checker_settles_it() {
+    let mine = task_result("t", ME, "success", 1);
+    let digest = result_digest(&mine);
+    // The solo node "solo" was drawn for a check: its entry is revealed, two are wanted.
+    let solo = revealed(1, "solo", &digest);
+    let fx = grid(&[(
+        layout::task_path(State::InProgress, "t"),
+        adaptive_with(vec![solo.clone()], Some(2)),
+    )]);
+    let case = Case {
+        claim: Some(request()),
+        ..Case::default()
+    };
+    let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    let claimed = &change.value.claimed[0];
+    assert_eq!(claimed.instances[1].instance, 2);
+    assert_eq!(claimed.instances[1].round, 2);
+    let mut checker = entry(2, ME);
+    checker["round"] = json!(2);
+    let fx = grid(&[(
+        layout::task_path(State::InProgress, "t"),
+        adaptive_with(vec![solo, checker], Some(2)),
+    )]);
+    let case = Case {
+        results: vec![mine],
+        held: vec!["t".into()],
+        ..Case::default()
+    };
+    let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    let after = fx.after(&change.edits);
+    let (state, content) = fx.task_in(&after, "t").unwrap();
+    assert_eq!(state, State::Completed);
+    assert_eq!(content["quorum"]["agreeing"], json!(["solo", ME]));
+    assert!(content["quorum"].get("unchecked").is_none());
+}

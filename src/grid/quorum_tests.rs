@@ -47,6 +47,8 @@ fn send(spec: TaskSpec, rule: &Rule, node: &str, attempt: u32, stdout: &str) -> 
         reveal_key: &key,
         now: now(),
         expires: UNTIL.into(),
+        draw: None,
+        consecutive_valid: 0,
     };
     let mut fx = Effects::default();
     let next = step(spec, rule, &result(node, attempt, stdout), &ctx, &mut fx)
