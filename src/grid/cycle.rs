@@ -347,6 +347,21 @@ pub fn plan(
         }
     }
 
+    // A node found dissenting: the adaptive results it settled alone go back for a check.
+    let dissenters: std::collections::BTreeSet<&str> = replicated
+        .votes
+        .iter()
+        .filter(|(_, valid)| !valid)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for node in dissenters {
+        let now = claim::rfc3339(intent.now);
+        let rechecks = quorum_adaptive::rechecks(repo, snapshot, node, limits, &now, &touched);
+        if !rechecks.is_empty() {
+            summary.push(format!("recheck {node}"));
+        }
+        edits.extend(rechecks);
+    }
     edits.append(&mut replicated.edits);
     summary.append(&mut replicated.summary);
     if edits.is_empty() && !intent.heartbeat {

@@ -558,6 +558,9 @@ pub fn to_take_back<'s>(
             .iter()
             .enumerate()
             .filter(|(_, e)| e.dropped.is_none())
+            // My own revealed entry needs no process holding it: its vote is in the file (an
+            // adaptive re-check rebuilds one from a result, with no worker behind it).
+            .filter(|(_, e)| !(e.node_id == me && e.digest.is_some()))
             .filter(|(_, e)| reap::may_take_back(me, held, snapshot, task, &e.as_claim(), reaper))
             .map(|(i, _)| i)
             .collect();

@@ -7,10 +7,11 @@
 
 use crate::grid::snapshot::Snapshot;
 use crate::grid::writers;
+use crate::layout::State;
 use crate::node::Reputation;
 use crate::odb;
 use crate::quorum::{self, Rule};
-use crate::task::TaskSpec;
+use crate::task::{Instance, TaskSpec};
 use gix::ObjectId;
 
 /// How far back along `main` a draw looks for the reveal (a solo node pushes within a lease).
@@ -85,4 +86,70 @@ fn revealed_at(repo: &gix::Repository, commit: ObjectId, path: &str, solo: &str)
             .iter()
             .any(|e| e["node_id"] == solo && e["digest"].is_string() && e.get("dropped").is_none())
     })
+}
+
+/// Re-checks: the results `node` settled alone and unchecked go back to `in_progress` with their
+/// solo entry (rebuilt from the result's vote) and a checking instance wanted, once `node` is
+/// found dissenting (its run of valid results was not what it seemed). Tasks in `skip` (touched
+/// by this transition already) are left for a later one.
+pub fn rechecks(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    node: &str,
+    limits: &crate::task::Limits,
+    now: &str,
+    skip: &std::collections::HashSet<String>,
+) -> Vec<crate::odb::Edit> {
+    let results: Vec<(String, crate::task::TaskResult)> = snapshot
+        .in_state(State::Completed)
+        .filter(|t| !skip.contains(&t.id))
+        .filter_map(|t| {
+            crate::grid::snapshot::load_result(repo, t, limits)
+                .ok()
+                .map(|r| (t.path.clone(), r))
+        })
+        .collect();
+    let unchecked = quorum::adaptive::unchecked_by(results.iter().map(|(_, r)| r), node);
+    let mut edits = Vec::new();
+    for result in unchecked {
+        let Some(path) = results
+            .iter()
+            .find(|(_, r)| std::ptr::eq(r, result))
+            .map(|(p, _)| p)
+        else {
+            continue;
+        };
+        let (Some(task), Some(outcome)) = (&result.task, &result.quorum) else {
+            continue;
+        };
+        let Some(vote) = outcome.votes.iter().find(|v| v.node_id == node) else {
+            continue;
+        };
+        let mut spec = task.clone();
+        // The grid rebuilds the entry from the vote the result records: its salt is not the
+        // node's secret any more (the vote was public), only what makes the entry count again.
+        let salt = quorum::sha256_hex(format!("dgrid-recheck-v1\n{}\n", spec.id).as_bytes());
+        spec.instances = vec![Instance {
+            instance: vote.instance,
+            round: 1,
+            node_id: vote.node_id.clone(),
+            claimed_at: result.started_at.clone().unwrap_or_else(|| now.to_string()),
+            lease_expires_at: now.to_string(),
+            attempt: vote.attempt,
+            commitment: Some(quorum::commitment(&vote.node_id, &salt, &vote.digest)),
+            sealed: true,
+            digest: Some(vote.digest.clone()),
+            salt: Some(salt),
+            exit_code: result.exit_code,
+            status: Some(result.status),
+            dropped: None,
+        }];
+        spec.instances_wanted = Some(quorum::ADAPTIVE_REPLICAS);
+        edits.extend(crate::odb::Edit::move_file(
+            path,
+            crate::layout::task_path(State::InProgress, &spec.id),
+            spec.to_json(),
+        ));
+    }
+    edits
 }

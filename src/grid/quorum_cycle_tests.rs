@@ -405,3 +405,60 @@ fn a_drawn_check_opens_a_second_instance_and_a_checker_settles_it() {
     assert_eq!(content["quorum"]["agreeing"], json!(["solo", ME]));
     assert!(content["quorum"].get("unchecked").is_none());
 }
+
+#[test]
+fn a_dissenting_vote_sends_the_nodes_unchecked_solo_results_back_for_a_check() {
+    let mine = task_result("t", ME, "success", 1);
+    let honest = result_digest(&mine);
+    let lie = quorum::digest(Some(0), &quorum::sha256_hex(b"lie"));
+    let salt = salt(REVEAL_KEY, "t", Attempt::FIRST);
+    let mut my_entry = entry(3, ME);
+    my_entry["commitment"] = json!(quorum::commitment(ME, &salt, &honest));
+    my_entry["sealed"] = json!(true);
+    let solo_digest = quorum::digest(Some(0), &quorum::sha256_hex(b"solo"));
+    let mut unchecked = testkit::result("u", "liar", "success", 1);
+    unchecked["task"]["replicas"] = json!("adaptive");
+    unchecked["quorum"] = json!({"replicas": 2, "digest": solo_digest, "agreeing": ["liar"],
+        "dissenting": [], "unchecked": true,
+        "votes": [{"node_id": "liar", "instance": 1, "attempt": 1, "digest": solo_digest}]});
+    let mut checked = unchecked.clone();
+    checked["task_id"] = json!("v");
+    checked["task"]["id"] = json!("v");
+    checked["quorum"]["unchecked"] = json!(false);
+    let fx = grid(&[
+        in_progress_with(vec![
+            revealed(1, "a", &honest),
+            revealed(2, "liar", &lie),
+            my_entry,
+        ]),
+        file(State::Completed, "u", unchecked),
+        file(State::Completed, "v", checked),
+    ]);
+    let case = Case {
+        results: vec![mine],
+        held: vec!["t".into()],
+        ..Case::default()
+    };
+    let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    assert!(
+        change.summary.contains("recheck liar"),
+        "{}",
+        change.summary
+    );
+    let after = fx.after(&change.edits);
+    assert_eq!(fx.task_in(&after, "t").unwrap().0, State::Completed);
+    assert_eq!(
+        fx.task_in(&after, "v").unwrap().0,
+        State::Completed,
+        "checked: stays"
+    );
+    let (state, content) = fx.task_in(&after, "u").unwrap();
+    assert_eq!(state, State::InProgress);
+    assert_eq!(content["instances_wanted"], 2);
+    assert_eq!(content["instances"][0]["node_id"], "liar");
+    assert_eq!(content["instances"][0]["digest"], json!(solo_digest));
+    let spec = crate::grid::testkit::task_spec(&content);
+    let rule = Rule::of(&spec).unwrap();
+    assert_eq!(assess(&spec, &rule), Assessment::Collecting { open: 1 });
+    assert!(open_to(&spec, ME) && !open_to(&spec, "liar"));
+}
