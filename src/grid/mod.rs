@@ -15,6 +15,7 @@ pub mod manage;
 pub mod ownership;
 pub mod quorum;
 pub mod quorum_adaptive;
+mod quorum_upkeep;
 pub mod rate_limit;
 pub mod reap;
 pub mod signers;

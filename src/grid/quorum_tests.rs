@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::grid::testkit::{now, task, task_result, task_spec, with};
+use crate::node::Reputation;
 use crate::task::Replicas;
 use serde_json::json;
 
