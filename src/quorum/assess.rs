@@ -7,7 +7,7 @@
 //! waits for reveals, recruits, and at last gives up.
 
 use super::{reveal_matches, Assessment, Rule};
-use crate::task::{Attempt, Instance, TaskSpec, Vote};
+use crate::task::{Attempt, Instance, QuorumOutcome, TaskSpec, Vote};
 
 /// How many instances the task wants now: `instances_wanted` when a transition set it (recruits,
 /// an adaptive task run alone or checked), else `replicas`.
@@ -125,6 +125,29 @@ pub fn assess(rule: &Rule, wanted: u32, instances: &[Instance]) -> Assessment {
     }
 }
 
+/// The `quorum` object of the result a `Decided` or `NoQuorum` verdict leads to (`None` for the
+/// others): the agreed digest and who agreed and dissented, or no digest and nobody, and every
+/// valid vote either way. `unchecked` is the adaptive settling's to set.
+pub fn outcome(rule: &Rule, instances: &[Instance], verdict: &Assessment) -> Option<QuorumOutcome> {
+    let (digest, agreeing, dissenting) = match verdict {
+        Assessment::Decided {
+            digest,
+            agreeing,
+            dissenting,
+        } => (Some(digest.clone()), agreeing.clone(), dissenting.clone()),
+        Assessment::NoQuorum => (None, Vec::new(), Vec::new()),
+        _ => return None,
+    };
+    Some(QuorumOutcome {
+        replicas: rule.replicas,
+        digest,
+        agreeing,
+        dissenting,
+        votes: votes(instances),
+        unchecked: false,
+    })
+}
+
 /// Each digest and its votes, most votes first (ties in the order first voted).
 fn tally(votes: &[Vote]) -> Vec<(String, u32)> {
     let mut tally: Vec<(String, u32)> = Vec::new();
@@ -212,3 +235,7 @@ pub fn next_instance(
 #[cfg(test)]
 #[path = "assess_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "next_tests.rs"]
+mod next_tests;

@@ -18,10 +18,12 @@
 pub mod adaptive;
 mod assess;
 pub mod reputation;
+#[cfg(test)]
+mod test_entries;
 
 pub use assess::{
-    assess, has_entry, is_invalid_reveal, is_live, next_instance, quorum_of, votes, wanted,
-    NextInstance,
+    assess, has_entry, is_invalid_reveal, is_live, next_instance, outcome, quorum_of, votes,
+    wanted, NextInstance,
 };
 
 use crate::task::{Instance, Replicas, TaskSpec};
