@@ -1,0 +1,411 @@
+//! Issue 14, the Must-show items of replicated tasks with real workers, real git and real Docker:
+//! a liar loses to the honest majority, two colluding liars make the task recruit or fail as
+//! `no_quorum`, a digest copied after the reveal is not counted, and a killed instance holder's
+//! instance is re-issued without anything settling twice. Liars are `--docker` wrappers around
+//! the real docker that alter the task's stdout (`quorum_kit`).
+
+mod common;
+mod quorum_kit;
+mod worker_kit;
+use common::{docker_ready, push_around_hook, wait_for, Env, TaskJson};
+use quorum_kit::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use worker_kit::{setup, submit, unique};
+
+/// One grid of four or five workers at a time: the machine is small, and leases are short.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn lines(tasks: &[TaskJson]) -> Vec<String> {
+    tasks.iter().map(ToString::to_string).collect()
+}
+
+fn with_docker(docker: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = timing("4");
+    args.extend(["--docker".to_string(), docker.to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn four_workers_one_liar_honest_majority_wins() {
+    if !docker_ready() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("maj");
+    let ids: Vec<String> = (0..6).map(|i| format!("{p}-t{i}")).collect();
+    let tasks: Vec<_> = ids.iter().map(|id| replicated(id, 3, 1)).collect();
+    submit(&env, &clone, &lines(&tasks));
+    let liar = format!("{p}-liar");
+    let honest: Vec<String> = (0..3).map(|i| format!("{p}-h{i}")).collect();
+    let mut workers = Workers::new(&env, &grid);
+    // The liar first: it takes part in the first tasks for sure.
+    workers.start(&liar, &with_docker(&liar_docker(&env), &[]));
+    for h in &honest {
+        workers.start(h, &timing("4"));
+    }
+    assert!(
+        all_settled(&env, &grid, &ids, 300),
+        "not all settled: {}",
+        workers.logs()
+    );
+    workers.stop_all();
+    let logs = workers.logs();
+    let mut voted: BTreeMap<String, u64> = BTreeMap::new();
+    for id in &ids {
+        let (state, result) = task(&env, &grid, id).unwrap();
+        assert_eq!(state, "completed", "{id}: {result}{logs}");
+        assert_eq!(result["stdout"], honest_stdout(id), "{result}{logs}");
+        assert!(result.get("late_results").is_none(), "{result}");
+        let nodes = voters(&result);
+        let mut distinct = nodes.clone();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            3,
+            "three distinct nodes voted: {result}{logs}"
+        );
+        assert_eq!(nodes.len(), 3, "{result}");
+        let q = &result["quorum"];
+        assert_eq!(q["replicas"], 3, "{result}");
+        assert_eq!(q["digest"], digest(Some(0), &honest_stdout(id)), "{result}");
+        let liar_voted = nodes.contains(&liar);
+        let expect_dissent = if liar_voted {
+            vec![liar.clone()]
+        } else {
+            vec![]
+        };
+        assert_eq!(
+            quorum_list(&result, "dissenting"),
+            expect_dissent,
+            "{result}"
+        );
+        let agreeing: Vec<String> = nodes.iter().filter(|n| **n != liar).cloned().collect();
+        assert_eq!(quorum_list(&result, "agreeing"), agreeing, "{result}");
+        for n in nodes {
+            *voted.entry(n).or_default() += 1;
+        }
+    }
+    let liar_votes = voted.get(&liar).copied().unwrap_or(0);
+    assert!(
+        liar_votes >= 1,
+        "the liar took part somewhere: {voted:?}{logs}"
+    );
+    assert_eq!(
+        reputation(&env, &grid, &liar),
+        (0, liar_votes, 0),
+        "the liar's (valid, invalid, consecutive_valid): {voted:?}{logs}"
+    );
+    for h in &honest {
+        let n = voted.get(h).copied().unwrap_or(0);
+        assert_eq!(
+            reputation(&env, &grid, h),
+            (n, 0, n),
+            "{h}'s (valid, invalid, consecutive_valid): {voted:?}{logs}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn colluding_liars_recruit_then_no_quorum() {
+    if !docker_ready() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("collude");
+    let (recruits, fails) = (format!("{p}-recruits"), format!("{p}-fails"));
+    let tasks = [
+        replicated(&recruits, 3, 1)
+            .set("quorum", 3)
+            .set("max_instances", 5),
+        replicated(&fails, 3, 1)
+            .set("quorum", 3)
+            .set("max_instances", 3),
+    ];
+    submit(&env, &clone, &lines(&tasks));
+    let liars = [format!("{p}-liar1"), format!("{p}-liar2")];
+    let honest: Vec<String> = (0..3).map(|i| format!("{p}-h{i}")).collect();
+    let mut workers = Workers::new(&env, &grid);
+    // The liars alone first, with a slot per task: both hold an instance of each task before any
+    // honest node starts, so their participation is certain, not luck.
+    let docker = liar_docker(&env);
+    for l in &liars {
+        workers.start(l, &with_docker(&docker, &["--slots", "2"]));
+    }
+    let both_in = |id: &str| {
+        let live = live_nodes(&env, &grid, id);
+        liars.iter().all(|l| live.contains(l))
+    };
+    assert!(
+        wait_for(90, || both_in(&recruits) && both_in(&fails)),
+        "the liars hold instances of both tasks: {:?} {:?}{}",
+        instances(&env, &grid, &recruits),
+        instances(&env, &grid, &fails),
+        workers.logs()
+    );
+    for h in &honest {
+        workers.start(h, &timing("4"));
+    }
+    let ids = [recruits.clone(), fails.clone()];
+    assert!(
+        all_settled(&env, &grid, &ids, 300),
+        "not all settled: {}",
+        workers.logs()
+    );
+    workers.stop_all();
+    let logs = workers.logs();
+    let truth = digest(Some(0), &honest_stdout(&recruits));
+    let (state, result) = task(&env, &grid, &recruits).unwrap();
+    assert_eq!(state, "completed", "{result}{logs}");
+    assert_eq!(result["stdout"], honest_stdout(&recruits), "{result}{logs}");
+    assert_eq!(result["quorum"]["digest"], truth, "{result}");
+    assert_eq!(
+        quorum_list(&result, "dissenting"),
+        sorted(liars.to_vec()),
+        "{result}"
+    );
+    assert_eq!(
+        quorum_list(&result, "agreeing"),
+        sorted(honest.clone()),
+        "{result}"
+    );
+    let nodes = voters(&result);
+    assert_eq!(
+        nodes.len(),
+        5,
+        "more than three instances were issued (recruits): {result}{logs}"
+    );
+    let mut distinct = nodes.clone();
+    distinct.dedup();
+    assert_eq!(distinct, nodes, "no node voted twice: {result}");
+
+    let (state, result) = task(&env, &grid, &fails).unwrap();
+    assert_eq!(state, "failed", "{result}{logs}");
+    assert_eq!(result["status"], "no_quorum", "{result}{logs}");
+    assert!(result["exit_code"].is_null(), "{result}");
+    let q = &result["quorum"];
+    assert!(q["digest"].is_null(), "no agreed digest: {result}");
+    assert_eq!(quorum_list(&result, "agreeing"), Vec::<String>::new());
+    assert_eq!(quorum_list(&result, "dissenting"), Vec::<String>::new());
+    let all = votes(&result);
+    assert_eq!(all.len(), 3, "every instance's digest: {result}{logs}");
+    let truth = digest(Some(0), &honest_stdout(&fails));
+    let lie = digest(Some(0), &honest_stdout(&fails).replace(HONEST, LIE));
+    for vote in &all {
+        let node = vote["node_id"].as_str().unwrap().to_string();
+        let expect = if liars.contains(&node) { &lie } else { &truth };
+        assert_eq!(vote["digest"], *expect, "{node}'s vote: {result}");
+    }
+    assert!(
+        voters(&result).iter().any(|n| liars.contains(n)),
+        "{result}"
+    );
+    // Only the settled task counts: no_quorum leaves reputations alone.
+    for l in &liars {
+        assert_eq!(reputation(&env, &grid, l), (0, 1, 0), "{l}{logs}");
+    }
+    for h in &honest {
+        assert_eq!(reputation(&env, &grid, h), (1, 0, 1), "{h}{logs}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn kill_9_of_an_instance_holder_reissues_it() {
+    if !docker_ready() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("k9");
+    let id = format!("{p}-t");
+    submit(&env, &clone, &lines(&[replicated(&id, 3, 8)]));
+    let victim = format!("{p}-victim");
+    let (h1, h2, rescuer) = (format!("{p}-h1"), format!("{p}-h2"), format!("{p}-rescuer"));
+    let mut workers = Workers::new(&env, &grid);
+    for n in [&victim, &h1, &h2] {
+        workers.start(n, &timing("3"));
+    }
+    assert!(
+        wait_for(90, || live_nodes(&env, &grid, &id).len() == 3),
+        "three instances issued: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    let held = instances(&env, &grid, &id)
+        .into_iter()
+        .find(|e| e["node_id"] == victim.as_str())
+        .unwrap();
+    assert!(held["commitment"].is_null(), "still running: {held}");
+    workers.kill9(&victim);
+    workers.start(&rescuer, &timing("3"));
+    assert!(
+        all_settled(&env, &grid, std::slice::from_ref(&id), 180),
+        "not settled: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    // The awaiting nodes find it settled and drop their results: still one file, no late result.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    workers.stop_all();
+    let logs = workers.logs();
+    assert_eq!(copies(&env, &grid, &id), 1, "settled once{logs}");
+    let (state, result) = task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed", "{result}{logs}");
+    assert_eq!(result["stdout"], honest_stdout(&id), "{result}");
+    assert!(result.get("late_results").is_none(), "{result}{logs}");
+    let nodes = voters(&result);
+    assert_eq!(
+        nodes,
+        sorted(vec![h1, h2, rescuer.clone()]),
+        "{result}{logs}"
+    );
+    let taken = votes(&result)
+        .into_iter()
+        .find(|v| v["node_id"] == rescuer.as_str())
+        .unwrap();
+    assert_eq!(
+        taken["instance"], held["instance"],
+        "the victim's instance: {result}"
+    );
+    assert_eq!(taken["attempt"], 2, "its second attempt: {result}");
+}
+
+/// An entry a copycat pushes with plain git into `id`'s in-progress file (workers stopped, so the
+/// file cannot change under it).
+fn push_entry(env: &Env, grid: &std::path::Path, clone: &std::path::Path, id: &str, entry: Value) {
+    let path = in_progress_path(env, grid, id).expect("still in progress");
+    let mut file: Value =
+        serde_json::from_str(&env.git(grid, &["show", &format!("main:{path}")])).unwrap();
+    file["instances"].as_array_mut().unwrap().push(entry);
+    push_around_hook(env, clone, [(path, serde_json::to_string(&file).unwrap())]);
+}
+
+fn copycat_entry(node: &str, instance: u64, commitment: &str) -> Value {
+    let now = chrono::Utc::now();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::json!({
+        "instance": instance,
+        "round": 1,
+        "node_id": node,
+        "claimed_at": at(now),
+        "lease_expires_at": at(now + chrono::Duration::hours(1)),
+        "attempt": 1,
+        "commitment": commitment,
+    })
+}
+
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn a_copied_digest_after_the_reveal_is_not_counted() {
+    if !docker_ready() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("copy");
+    let id = format!("{p}-t");
+    submit(&env, &clone, &lines(&[replicated(&id, 3, 2)]));
+    let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
+    let mut workers = Workers::new(&env, &grid);
+    // Long leases: the workers are stopped (SIGSTOP) for a while and must not be reaped.
+    for n in &nodes {
+        workers.start(n, &timing("60"));
+    }
+    let sealed = |e: &Value| e["sealed"] == true;
+    assert!(
+        wait_for(120, || {
+            let all = instances(&env, &grid, &id);
+            all.len() == 3 && all.iter().all(sealed)
+        }),
+        "the round sealed: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    // Hold the reveal phase open: nothing moves while every worker is stopped.
+    for n in &nodes {
+        workers.signal(n, "STOP");
+    }
+    let entries = instances(&env, &grid, &id);
+    assert_eq!(entries.len(), 3, "still in progress{}", workers.logs());
+    let copied = entries[0]["commitment"].as_str().unwrap().to_string();
+    push_entry(
+        &env,
+        &grid,
+        &clone,
+        &id,
+        copycat_entry("copycat1", 4, &copied),
+    );
+    let revealed = |all: &[Value]| all.iter().find(|e| e["digest"].is_string()).cloned();
+    if revealed(&entries).is_none() {
+        workers.signal(&nodes[0], "CONT");
+        let seen = wait_for(60, || revealed(&instances(&env, &grid, &id)).is_some());
+        workers.signal(&nodes[0], "STOP");
+        assert!(
+            seen,
+            "a reveal: {:?}{}",
+            instances(&env, &grid, &id),
+            workers.logs()
+        );
+    }
+    let entries = instances(&env, &grid, &id);
+    let reveal = revealed(&entries).expect("a reveal on the remote (the task is still open)");
+    let truth = digest(Some(0), &honest_stdout(&id));
+    assert_eq!(reveal["digest"], truth, "{reveal}");
+    let salt = "00".repeat(32);
+    let mut entry = copycat_entry("copycat2", 5, &commitment("copycat2", &salt, &truth));
+    entry["sealed"] = true.into();
+    entry["digest"] = truth.clone().into();
+    entry["salt"] = salt.into();
+    entry["exit_code"] = 0.into();
+    entry["status"] = "success".into();
+    push_entry(&env, &grid, &clone, &id, entry);
+    for n in &nodes {
+        workers.signal(n, "CONT");
+    }
+    assert!(
+        all_settled(&env, &grid, std::slice::from_ref(&id), 120),
+        "not settled: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    workers.stop_all();
+    let logs = workers.logs();
+    let (state, result) = task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed", "{result}{logs}");
+    assert_eq!(result["quorum"]["digest"], truth, "{result}");
+    for key in ["agreeing", "dissenting"] {
+        let list = quorum_list(&result, key);
+        assert!(
+            list.iter().all(|n| nodes.contains(n)),
+            "quorum.{key} lists only the nodes that ran it: {result}"
+        );
+    }
+    let voted = voters(&result);
+    assert!(
+        voted.iter().all(|n| nodes.contains(n)),
+        "no copycat among the votes: {result}{logs}"
+    );
+}
