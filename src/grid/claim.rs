@@ -4,10 +4,12 @@
 
 use crate::grid::admission::Admission;
 use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
+use crate::grid::quorum;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::odb::Edit;
+use crate::quorum::Rule;
 use crate::task::{Claim, Limits, TaskSpec, MAX_FILE_BYTES};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -103,14 +105,20 @@ pub fn select(
             .take_while(|c| c.0.priority() == top)
             .count();
         let (mut spec, from) = candidates.remove(fastrand::usize(0..same.min(window_size)));
-        let attempt = spec.next_attempt();
-        spec.attempts = None;
-        spec.claim = Some(Claim {
-            node_id: request.node_id.clone(),
-            claimed_at: rfc3339(now),
-            lease_expires_at: rfc3339(expires),
-            attempt,
-        });
+        if let Some(rule) = Rule::of(&spec) {
+            // A replicated task: an entry of this node among its instances, never a claim.
+            let (at, until) = (rfc3339(now), rfc3339(expires));
+            quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until);
+        } else {
+            let attempt = spec.next_attempt();
+            spec.attempts = None;
+            spec.claim = Some(Claim {
+                node_id: request.node_id.clone(),
+                claimed_at: rfc3339(now),
+                lease_expires_at: rfc3339(expires),
+                attempt,
+            });
+        }
         // What git-dgrid writes it must be able to read back: a claim that would make the file
         // too large for the reader is not made (the task stays queued; validate can name it).
         if spec.to_json().len() as u64 > MAX_FILE_BYTES {
@@ -184,7 +192,8 @@ fn created(spec: &TaskSpec) -> i64 {
 }
 
 /// Queued tasks this node may run now: valid, labels satisfied, dependencies completed, and
-/// admitted by the node's gate (`grid::admission`).
+/// admitted by the node's gate (`grid::admission`). Replicated tasks in progress with an open
+/// slot and no entry of this node are candidates too, judged the same way.
 fn eligible<'s>(
     repo: &gix::Repository,
     snapshot: &'s Snapshot,
@@ -192,7 +201,17 @@ fn eligible<'s>(
     limits: &Limits,
 ) -> Vec<(TaskSpec, &'s TaskRef)> {
     let mut out = Vec::new();
-    for task in snapshot.in_state(State::Queue) {
+    let queued = snapshot.in_state(State::Queue);
+    let open = snapshot.in_state(State::InProgress).filter(|task| {
+        // A look at the bytes first: only a replicated task's file has entries, and a grid of
+        // plain tasks should not pay a parse of every running task on each look.
+        let has_entries = snapshot::read_bytes(repo, task)
+            .is_ok_and(|b| b.windows(12).any(|w| w == b"\"instances\":"));
+        has_entries
+            && snapshot::load_spec(repo, task, limits)
+                .is_ok_and(|spec| spec.id == task.id && quorum::open_to(&spec, &request.node_id))
+    });
+    for task in queued.chain(open) {
         // An id with two files (flat and sharded, or also in another state) would be claimed
         // twice in one commit, or run again after it finished: never claimed at all.
         if snapshot.is_duplicated(&task.id) {
@@ -208,7 +227,10 @@ fn eligible<'s>(
             }
         };
         // A task whose attempts are used up is not run again (a retry gives it fresh ones).
-        if spec.attempts.unwrap_or(0) >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
+        // A replicated task counts attempts per instance (`grid::quorum`).
+        if Rule::of(&spec).is_none()
+            && spec.attempts.unwrap_or(0) >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
+        {
             warn_once(task, "its attempts are used up");
             continue;
         }

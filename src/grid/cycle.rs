@@ -11,6 +11,7 @@
 
 use crate::grid::claim::{self, claim_edits};
 use crate::grid::ownership::Ownership;
+use crate::grid::quorum::{self, Landed};
 pub use crate::grid::reap::ReapPolicy;
 use crate::grid::reap::{self, TakeBack};
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
@@ -54,6 +55,9 @@ pub struct Intent<'a> {
     pub never_started: &'a HashSet<(String, Attempt, String)>,
     pub lease: Duration,
     pub now: DateTime<Utc>,
+    /// The node's secret for the salts of its commitments to replicated tasks' results
+    /// (`quorum-key` in the worker's state dir; `grid::quorum::salt`).
+    pub reveal_key: &'a [u8],
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +67,12 @@ pub struct Applied {
     pub recorded: Vec<(TaskId, Attempt)>,
     /// Results whose task no longer exists anywhere.
     pub orphaned: Vec<(TaskId, Attempt)>,
+    /// Results of replicated tasks committed or revealed, not settled yet: the worker keeps them
+    /// (spooled), renews their leases through them and sends them again.
+    pub awaiting: Vec<(TaskId, Attempt)>,
+    /// Results of replicated tasks whose file holds no live entry of this node any more (its
+    /// entry was dropped, or the task was put back): nothing to record, the worker drops them.
+    pub discarded: Vec<(TaskId, Attempt)>,
     /// Running tasks whose claim is not ours any more: stop them.
     pub lost_claims: Vec<TaskId>,
     /// (id, node) of tasks taken back from nodes presumed dead, or from this node's previous run.
@@ -92,10 +102,40 @@ pub fn plan(
     let mut touched: HashSet<String> = HashSet::new();
     let mut summary: Vec<String> = Vec::new();
 
+    let expires = intent.now
+        + chrono::Duration::from_std(intent.lease).unwrap_or(chrono::Duration::minutes(15));
+    let ctx = quorum::Ctx {
+        me,
+        reveal_key: intent.reveal_key,
+        now: intent.now,
+        expires: claim::rfc3339(expires),
+    };
+    // What replicated tasks' transitions write (their edits, and the votes they settle).
+    let mut replicated = quorum::Effects::default();
+
     for result in intent.results {
         let id = result.task_id.clone();
         let attempt = result.attempt();
         touched.insert(id.to_string());
+        if let Some((task, spec, rule)) = quorum::in_progress(repo, snapshot, &id, limits) {
+            match quorum::record(task, spec, &rule, result, &ctx, &mut replicated) {
+                Landed::Awaiting => applied.awaiting.push((id, attempt)),
+                Landed::Settled => applied.recorded.push((id, attempt)),
+                Landed::NotMine => applied.discarded.push((id, attempt)),
+            }
+            continue;
+        }
+        match replicated_elsewhere(repo, snapshot, result, limits) {
+            Some(Recording::AlreadyThere) => {
+                applied.recorded.push((id, attempt));
+                continue;
+            }
+            Some(_) => {
+                applied.discarded.push((id, attempt));
+                continue;
+            }
+            None => {}
+        }
         match record_result(repo, snapshot, result, limits)? {
             Recording::Edits(e) => {
                 edits.extend(e);
@@ -116,6 +156,10 @@ pub fn plan(
 
     for (id, attempt) in intent.releases {
         touched.insert(id.to_string());
+        if let Some((task, spec, _)) = quorum::in_progress(repo, snapshot, id, limits) {
+            quorum::release(task, spec, me, *attempt, &mut replicated);
+            continue;
+        }
         if let Some((task, spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
             edits.extend(Edit::move_file(
                 &task.path,
@@ -129,6 +173,12 @@ pub fn plan(
     let mut live_nodes = None;
     for (id, attempt, reason) in intent.start_failures {
         touched.insert(id.to_string());
+        // An instance this node could not start goes back to the others (the worker keeps away
+        // from the task a while); the single task's bounded count of failures is not kept.
+        if let Some((task, spec, _)) = quorum::in_progress(repo, snapshot, id, limits) {
+            quorum::release(task, spec, me, *attempt, &mut replicated);
+            continue;
+        }
         if let Some((task, spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
             let live = *live_nodes.get_or_insert_with(|| start_failure::live_nodes(repo, snapshot));
             let (state, content) = start_failure::after_failure(
@@ -156,10 +206,16 @@ pub fn plan(
         }
     }
 
-    let expires = intent.now
-        + chrono::Duration::from_std(intent.lease).unwrap_or(chrono::Duration::minutes(15));
     for (id, attempt) in intent.running {
         if touched.contains(id.as_str()) {
+            continue;
+        }
+        if let Some((task, spec, _)) = quorum::in_progress(repo, snapshot, id, limits) {
+            if quorum::renew(task, spec, me, *attempt, &ctx.expires, &mut replicated) {
+                touched.insert(id.to_string());
+            } else {
+                applied.lost_claims.push(id.clone());
+            }
             continue;
         }
         match our_claim(repo, snapshot, id, me, *attempt, limits) {
@@ -224,6 +280,51 @@ pub fn plan(
         ));
     }
 
+    let replicated_back =
+        quorum::to_take_back(repo, snapshot, me, intent.held, limits, reaper, &touched);
+    for quorum::TakeBack {
+        task,
+        spec,
+        entries,
+        ..
+    } in replicated_back
+    {
+        if !touched.insert(task.id.clone()) {
+            continue;
+        }
+        let endings: Vec<(usize, quorum::Ending)> = entries
+            .into_iter()
+            .map(|i| {
+                let entry = &spec.instances[i];
+                let ours = entry.node_id == me;
+                let never_started = ours
+                    && intent.never_started.contains(&(
+                        task.id.clone(),
+                        entry.attempt,
+                        entry.claimed_at.clone(),
+                    ));
+                // The same rule as for a single claim (below the loop above): what this process
+                // never ran goes without using its attempt.
+                if ours && intent.ownership.started {
+                    summary.push(format!("release {}", task.id));
+                    applied.unheld.push(task.id.clone());
+                    (i, quorum::Ending::Removed)
+                } else if never_started {
+                    summary.push(format!("release {}", task.id));
+                    applied.never_started.push(task.id.clone());
+                    (i, quorum::Ending::Removed)
+                } else {
+                    summary.push(format!("reap {} from {}", task.id, entry.node_id));
+                    applied
+                        .reaped
+                        .push((task.id.clone(), entry.node_id.clone()));
+                    (i, quorum::Ending::Dropped)
+                }
+            })
+            .collect();
+        quorum::take_back(task, spec, &endings, intent.now, &mut replicated);
+    }
+
     if let Some(request) = intent.claim {
         let mut exclude = touched.clone();
         exclude.extend(intent.excluded.iter().cloned());
@@ -234,11 +335,15 @@ pub fn plan(
         }
     }
 
+    edits.append(&mut replicated.edits);
+    summary.append(&mut replicated.summary);
     if edits.is_empty() && !intent.heartbeat {
         return Ok(
             if applied.recorded.is_empty()
                 && applied.orphaned.is_empty()
                 && applied.lost_claims.is_empty()
+                && applied.awaiting.is_empty()
+                && applied.discarded.is_empty()
             {
                 None
             } else {
@@ -257,6 +362,18 @@ pub fn plan(
         .retain(|id| !applied.lost_claims.iter().any(|lost| lost == id));
     node.running
         .extend(applied.claimed.iter().map(|s| s.id.to_string()));
+    // The reputation is written by the nodes that settle replicated tasks: a heartbeat keeps it.
+    node.reputation = quorum::updated(
+        quorum::recorded_reputation(repo, snapshot, me),
+        me,
+        &replicated.votes,
+    );
+    edits.extend(quorum::reputation_edits(
+        repo,
+        snapshot,
+        me,
+        &replicated.votes,
+    ));
     edits.push(Edit::Write {
         path: layout::node_path(me),
         content: node.to_json(),
@@ -361,6 +478,33 @@ fn record_result(
     })
 }
 
+/// A result of a replicated task that is not in progress: `AlreadyThere` when the task settled
+/// with this result's vote among its votes (recorded, never a second file, never a late result),
+/// `Orphaned` when the task is replicated and queued (put back: this instance is not wanted);
+/// `None` for every other case, which records the result as for a single task.
+fn replicated_elsewhere(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    result: &TaskResult,
+    limits: &Limits,
+) -> Option<Recording> {
+    for place in snapshot.places(&result.task_id) {
+        if place.state.holds_results() {
+            if let Ok(finished) = snapshot::load_result(repo, place, limits) {
+                if quorum::among_votes(&finished, &result.node_id, result.attempt()) {
+                    return Some(Recording::AlreadyThere);
+                }
+            }
+        } else if place.state == State::Queue {
+            let spec = snapshot::load_spec(repo, place, limits).ok()?;
+            if crate::quorum::Rule::of(&spec).is_some() {
+                return Some(Recording::Orphaned);
+            }
+        }
+    }
+    None
+}
+
 /// `result` as an entry of an earlier result's `late_results`.
 pub(crate) fn late(result: &TaskResult) -> LateResult {
     LateResult {
@@ -400,7 +544,7 @@ pub fn requeued(mut spec: TaskSpec, used: u32) -> Vec<u8> {
 }
 
 /// The result of a task whose every attempt was lost with its node.
-fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult {
+pub(crate) fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult {
     let mut task = spec.clone();
     task.claim = None;
     TaskResult {

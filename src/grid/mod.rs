@@ -13,6 +13,8 @@ pub mod inspect;
 pub mod location;
 pub mod manage;
 pub mod ownership;
+pub mod quorum;
+mod quorum_assess;
 pub mod rate_limit;
 pub mod reap;
 pub mod signers;

@@ -229,6 +229,8 @@ pub fn node_file(id: &str, content: Value) -> (String, Value) {
 pub const ME: &str = "me";
 pub const SESSION: &str = "my-session";
 pub const LEASE: Duration = Duration::from_secs(900);
+/// [`ME`]'s reveal key (`grid::quorum::salt`).
+pub const REVEAL_KEY: &[u8] = b"my reveal key, 32 bytes long....";
 
 /// What node [`ME`]'s worker asks of [`cycle::plan`], owning what [`Intent`] borrows.
 #[derive(Default)]
@@ -298,6 +300,7 @@ impl WorkerIntent {
             never_started: &never_started,
             lease: LEASE,
             now: now(),
+            reveal_key: REVEAL_KEY,
         };
         cycle::plan(&fx.repo, &fx.snapshot, &intent, &Limits::default(), reaper)
     }

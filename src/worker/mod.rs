@@ -16,6 +16,7 @@ pub mod observe;
 mod paced;
 pub mod pacing;
 mod poll;
+mod reveal_key;
 pub mod session;
 pub mod spool;
 mod stopping;
@@ -126,6 +127,9 @@ struct RemoteView {
     /// A task this node holds a claim on is no longer in progress (cancelled, taken over): a
     /// transition must settle it now, whatever the push budget says.
     claim_gone: bool,
+    /// A result of a replicated task awaiting its quorum has work due (a reveal, a seal, a
+    /// settlement, or its task moved on): push at this node's turn.
+    quorum_due: bool,
     /// When this process last looked at the remote (`ls-remote` or a fetch).
     looked_at: Option<Instant>,
 }
@@ -140,6 +144,8 @@ pub struct Worker {
     node: NodeRecord,
     spool: Spool,
     never_started: NeverStarted,
+    /// The secret of this node's commitments to replicated tasks' results (`reveal_key.rs`).
+    reveal_key: Vec<u8>,
     observer: Observer,
     docker: DockerHealth,
     exclusions: Exclusions,
@@ -181,6 +187,7 @@ impl Worker {
         let session = NodeSession::open(&cfg.node_dir, &cfg.node_id, silence, rng)?;
         let spool = Spool::open(&cfg.node_dir.join("spool"))?;
         let never_started = NeverStarted::open(&cfg.node_dir);
+        let reveal_key = reveal_key::load_or_create(&cfg.node_dir)?;
         let node = session.fresh_record(&cfg, clock.now());
         let budget = Budget::new(&cfg);
         paced::check_lease(cfg.lease, cfg.push_budget.per_minute)?;
@@ -203,6 +210,7 @@ impl Worker {
             node,
             spool,
             never_started,
+            reveal_key,
             tasks: HeldTasks::default(),
             exits_tx,
             exits,
@@ -212,6 +220,7 @@ impl Worker {
                 take_back_due: false,
                 queue_waits: false,
                 claim_gone: false,
+                quorum_due: false,
                 looked_at: None,
             },
             last_push: None,
@@ -297,7 +306,8 @@ impl Worker {
                 || want_claim
                 || heartbeat_due
                 || self.view.take_back_due
-                || self.view.claim_gone;
+                || self.view.claim_gone
+                || self.view.quorum_due;
             if push_wanted && self.last_push_can_say_goodbye(stopping) {
                 break; // the stopped record carries what is owed, in one push
             }

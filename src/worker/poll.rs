@@ -2,6 +2,7 @@
 
 use super::Worker;
 use crate::grid::claim;
+use crate::grid::quorum;
 use crate::grid::reap;
 use crate::grid::sync::RemoteTip;
 use crate::grid::Snapshot;
@@ -57,6 +58,17 @@ impl Worker {
                 .tasks
                 .claimed()
                 .any(|id| !snapshot.places(id).any(|t| t.state == State::InProgress));
+            // A replicated task keeps its file while an entry of ours is dropped (taken back).
+            let me = self.cfg.node_id.as_str();
+            let limits = &self.grid.limits;
+            self.view.claim_gone |= self.tasks.claimed().any(|id| {
+                quorum::in_progress(repo, &snapshot, id, limits)
+                    .is_some_and(|(_, spec, _)| !quorum::holds_live_entry(&spec, me))
+            });
+            let awaiting = self.tasks.awaiting();
+            if !awaiting.is_empty() {
+                self.view.quorum_due |= quorum::due(repo, &snapshot, me, &awaiting, limits);
+            }
         }
         // Leases of other nodes run out without anything changing on the remote.
         if !self.view.take_back_due {
@@ -82,6 +94,19 @@ impl Worker {
             &mut self.observer,
             &nothing_skipped,
         );
-        Ok(due.next().is_some())
+        if due.next().is_some() {
+            return Ok(true);
+        }
+        drop(due);
+        let entries = quorum::to_take_back(
+            &self.grid.repo,
+            &snapshot,
+            &self.cfg.node_id,
+            &held,
+            &self.grid.limits,
+            &mut self.observer,
+            &nothing_skipped,
+        );
+        Ok(!entries.is_empty())
     }
 }

@@ -51,6 +51,10 @@ pub enum Phase {
     Stopping { run: Run, reason: StopReason },
     /// Its result is in the spool, waiting to be recorded.
     Finished(Box<TaskResult>),
+    /// A replicated task's result, committed (or revealed) on the grid and waiting for the
+    /// quorum: kept in the spool, sent again with each transition (its lease renewed by it),
+    /// not a reason to push by itself (`grid::quorum::due` says when one is).
+    Awaiting(Box<TaskResult>),
     /// It waits to be put back in the queue without using its attempt.
     Releasing,
     /// Its container could not start here while docker answered (docker's message): it waits to
@@ -301,10 +305,20 @@ impl HeldTasks {
             })
             .map(|((id, _), _)| id.clone())
             .collect();
-        self.tasks.retain(|key, phase| match phase {
-            Phase::Finished(_) => {
-                !applied.recorded.contains(key) && !applied.orphaned.contains(key)
+        let done = |key: &(TaskId, Attempt)| {
+            applied.recorded.contains(key)
+                || applied.orphaned.contains(key)
+                || applied.discarded.contains(key)
+        };
+        for (key, phase) in &mut self.tasks {
+            if let Phase::Finished(result) = phase {
+                if applied.awaiting.contains(key) {
+                    *phase = Phase::Awaiting(result.clone());
+                }
             }
+        }
+        self.tasks.retain(|key, phase| match phase {
+            Phase::Finished(_) | Phase::Awaiting(_) => !done(key),
             Phase::Releasing | Phase::CouldNotStart(_) => false,
             Phase::Running(_) | Phase::Stopping { .. } => true,
             // A cancel reaches a task waiting here as it reaches a running one: nothing to report.
@@ -341,12 +355,14 @@ impl HeldTasks {
         })
     }
 
-    /// Results waiting to be recorded.
+    /// Results waiting to be recorded, and those awaiting a quorum (sent with every transition).
     pub fn results(&self) -> Vec<TaskResult> {
         self.tasks
             .values()
             .filter_map(|phase| match phase {
-                Phase::Finished(result) => Some(TaskResult::clone(result)),
+                Phase::Finished(result) | Phase::Awaiting(result) => {
+                    Some(TaskResult::clone(result))
+                }
                 _ => None,
             })
             .collect()
@@ -465,3 +481,16 @@ fn build_result(spec: &TaskSpec, node_id: &str, attempt: Attempt, exec: Executio
 #[cfg(test)]
 #[path = "task_run_tests.rs"]
 mod tests;
+
+impl HeldTasks {
+    /// Results of replicated tasks committed on the grid and waiting for their quorum.
+    pub fn awaiting(&self) -> Vec<TaskResult> {
+        self.tasks
+            .values()
+            .filter_map(|phase| match phase {
+                Phase::Awaiting(result) => Some(TaskResult::clone(result)),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -7,6 +7,7 @@ use crate::exec::docker;
 use crate::grid::archive_run;
 use crate::grid::claim::{self, rfc3339};
 use crate::grid::cycle::{self, Applied, Intent};
+use crate::grid::quorum;
 use crate::grid::Outcome;
 use crate::layout::State;
 use crate::task::{Attempt, TaskResult, TaskSpec};
@@ -68,6 +69,7 @@ impl Worker {
         let ownership = &self.session.ownership;
         let never_started = self.never_started.claims();
         let lease = self.cfg.lease;
+        let reveal_key = &self.reveal_key;
         let probe = self.claim_request(1);
         let grid = &self.grid;
         let observer = &mut self.observer;
@@ -110,6 +112,7 @@ impl Worker {
                 never_started: &never_started,
                 lease,
                 now,
+                reveal_key,
             };
             cycle::plan(&grid.repo, snapshot, &intent, &grid.limits, observer)
         })?;
@@ -118,6 +121,7 @@ impl Worker {
         self.view.queue_waits = queue_waits;
         self.view.take_back_due = false;
         self.view.claim_gone = false;
+        self.view.quorum_due = false;
         self.view.looked_at = Some(self.clock.instant());
         let applied = match outcome {
             Outcome::Committed {
@@ -232,6 +236,12 @@ impl Worker {
         for (id, attempt) in &applied.recorded {
             self.spool.remove(id, *attempt);
         }
+        for (id, attempt) in &applied.discarded {
+            self.log(&format!(
+                "dropped the result of {id} (attempt {attempt}): the task no longer holds this node's instance (taken back, or the task was put back)"
+            ));
+            self.spool.remove(id, *attempt);
+        }
         for (id, attempt) in &applied.orphaned {
             self.warn(&format!(
                 "{id} was removed from the grid; its result (attempt {attempt}) has nowhere to go"
@@ -265,7 +275,7 @@ impl Worker {
         }
         self.start_waiting();
         for spec in applied.claimed {
-            let attempt = spec.claim.as_ref().map_or(Attempt::FIRST, |c| c.attempt);
+            let attempt = quorum::claimed_attempt(&spec, &self.cfg.node_id);
             if self.tasks.containers() < self.cfg.slots {
                 self.log(&format!(
                     "claimed {} (attempt {attempt}), running {}",
