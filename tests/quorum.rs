@@ -1,25 +1,20 @@
 //! Issue 14, the Must-show items of replicated tasks with real workers, real git and real Docker:
 //! a liar loses to the honest majority, two colluding liars make the task recruit or fail as
-//! `no_quorum`, a digest copied after the reveal is not counted, and a killed instance holder's
-//! instance is re-issued without anything settling twice. Liars are `--docker` wrappers around
+//! `no_quorum`, and a killed instance holder's instance is re-issued without anything settling
+//! twice (the copycat is in `quorum_copycat.rs`, adaptive replication in `quorum_adaptive.rs`). Liars are `--docker` wrappers around
 //! the real docker that alter the task's stdout (`quorum_kit`).
 
 mod common;
 mod quorum_kit;
 mod worker_kit;
-use common::{docker_ready, push_around_hook, wait_for, Env, TaskJson};
+use common::{docker_ready, wait_for, Env};
 use quorum_kit::*;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use worker_kit::{setup, submit, unique};
 
 /// One grid of four or five workers at a time: the machine is small, and leases are short.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn lines(tasks: &[TaskJson]) -> Vec<String> {
-    tasks.iter().map(ToString::to_string).collect()
-}
 
 fn with_docker(docker: &str, extra: &[&str]) -> Vec<String> {
     let mut args = timing("4");
@@ -287,134 +282,4 @@ fn kill_9_of_an_instance_holder_reissues_it() {
         "the victim's instance: {result}"
     );
     assert_eq!(taken["attempt"], 2, "its second attempt: {result}");
-}
-
-/// An entry a copycat pushes with plain git into `id`'s in-progress file (workers stopped, so the
-/// file cannot change under it).
-fn push_entry(env: &Env, grid: &std::path::Path, clone: &std::path::Path, id: &str, entry: Value) {
-    let path = in_progress_path(env, grid, id).expect("still in progress");
-    let mut file: Value =
-        serde_json::from_str(&env.git(grid, &["show", &format!("main:{path}")])).unwrap();
-    file["instances"].as_array_mut().unwrap().push(entry);
-    push_around_hook(env, clone, [(path, serde_json::to_string(&file).unwrap())]);
-}
-
-fn copycat_entry(node: &str, instance: u64, commitment: &str) -> Value {
-    let now = chrono::Utc::now();
-    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    serde_json::json!({
-        "instance": instance,
-        "round": 1,
-        "node_id": node,
-        "claimed_at": at(now),
-        "lease_expires_at": at(now + chrono::Duration::hours(1)),
-        "attempt": 1,
-        "commitment": commitment,
-    })
-}
-
-#[test]
-#[cfg_attr(
-    not(have_docker),
-    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
-)]
-fn a_copied_digest_after_the_reveal_is_not_counted() {
-    if !docker_ready() {
-        return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let env = Env::new();
-    let (grid, clone, _) = setup(&env);
-    let p = unique("copy");
-    let id = format!("{p}-t");
-    submit(&env, &clone, &lines(&[replicated(&id, 3, 2)]));
-    let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
-    let mut workers = Workers::new(&env, &grid);
-    // Long leases: the workers are stopped (SIGSTOP) for a while and must not be reaped.
-    for n in &nodes {
-        workers.start(n, &timing("60"));
-    }
-    let sealed = |e: &Value| e["sealed"] == true;
-    assert!(
-        wait_for(120, || {
-            let all = instances(&env, &grid, &id);
-            (all.len() == 3 && all.iter().all(sealed))
-                || in_progress_path(&env, &grid, &id).is_none()
-        }),
-        "the round sealed: {:?}{}",
-        instances(&env, &grid, &id),
-        workers.logs()
-    );
-    // Hold the reveal phase open: nothing moves while every worker is stopped (a push already on
-    // its way lands in the pause).
-    for n in &nodes {
-        workers.signal(n, "STOP");
-    }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let entries = instances(&env, &grid, &id);
-    assert_eq!(
-        entries.len(),
-        3,
-        "the task settled before the test could stop its workers (a window of a poll): {:?}{}",
-        task(&env, &grid, &id),
-        workers.logs()
-    );
-    let copied = entries[0]["commitment"].as_str().unwrap().to_string();
-    push_entry(
-        &env,
-        &grid,
-        &clone,
-        &id,
-        copycat_entry("copycat1", 4, &copied),
-    );
-    let revealed = |all: &[Value]| all.iter().find(|e| e["digest"].is_string()).cloned();
-    if revealed(&entries).is_none() {
-        workers.signal(&nodes[0], "CONT");
-        let seen = wait_for(60, || revealed(&instances(&env, &grid, &id)).is_some());
-        workers.signal(&nodes[0], "STOP");
-        assert!(
-            seen,
-            "a reveal: {:?}{}",
-            instances(&env, &grid, &id),
-            workers.logs()
-        );
-    }
-    let entries = instances(&env, &grid, &id);
-    let reveal = revealed(&entries).expect("a reveal on the remote (the task is still open)");
-    let truth = digest(Some(0), &honest_stdout(&id));
-    assert_eq!(reveal["digest"], truth, "{reveal}");
-    let salt = "00".repeat(32);
-    let mut entry = copycat_entry("copycat2", 5, &commitment("copycat2", &salt, &truth));
-    entry["sealed"] = true.into();
-    entry["digest"] = truth.clone().into();
-    entry["salt"] = salt.into();
-    entry["exit_code"] = 0.into();
-    entry["status"] = "success".into();
-    push_entry(&env, &grid, &clone, &id, entry);
-    for n in &nodes {
-        workers.signal(n, "CONT");
-    }
-    assert!(
-        all_settled(&env, &grid, std::slice::from_ref(&id), 120),
-        "not settled: {:?}{}",
-        instances(&env, &grid, &id),
-        workers.logs()
-    );
-    workers.stop_all();
-    let logs = workers.logs();
-    let (state, result) = task(&env, &grid, &id).unwrap();
-    assert_eq!(state, "completed", "{result}{logs}");
-    assert_eq!(result["quorum"]["digest"], truth, "{result}");
-    for key in ["agreeing", "dissenting"] {
-        let list = quorum_list(&result, key);
-        assert!(
-            list.iter().all(|n| nodes.contains(n)),
-            "quorum.{key} lists only the nodes that ran it: {result}"
-        );
-    }
-    let voted = voters(&result);
-    assert!(
-        voted.iter().all(|n| nodes.contains(n)),
-        "no copycat among the votes: {result}{logs}"
-    );
 }

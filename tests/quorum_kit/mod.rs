@@ -29,6 +29,11 @@ pub fn replicated(id: &str, replicas: u32, sleep: u32) -> TaskJson {
         .set("replicas", replicas)
 }
 
+/// The JSON lines `submit -` takes.
+pub fn lines(tasks: &[TaskJson]) -> Vec<String> {
+    tasks.iter().map(ToString::to_string).collect()
+}
+
 /// The stdout an honest instance of [`replicated`] `id` has.
 pub fn honest_stdout(id: &str) -> String {
     format!("{HONEST}-{id}\n")

@@ -1,0 +1,293 @@
+//! Issue 14: a node that copies another instance's revealed output cannot commit to it in time.
+//! The copycat pushes with plain git (around the hook) what a lazy node would land, while real
+//! workers run the task: its entry must not be counted among the votes.
+
+mod common;
+mod quorum_kit;
+mod worker_kit;
+use common::{docker_ready, push_around_hook, wait_for, Env};
+use quorum_kit::*;
+use serde_json::Value;
+use std::sync::Mutex;
+use worker_kit::{setup, submit, unique};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// An entry a copycat pushes with plain git into `id`'s in-progress file (workers stopped, so the
+/// file cannot change under it).
+fn push_entry(env: &Env, grid: &std::path::Path, clone: &std::path::Path, id: &str, entry: Value) {
+    let path = in_progress_path(env, grid, id).expect("still in progress");
+    let mut file: Value =
+        serde_json::from_str(&env.git(grid, &["show", &format!("main:{path}")])).unwrap();
+    file["instances"].as_array_mut().unwrap().push(entry);
+    push_around_hook(env, clone, [(path, serde_json::to_string(&file).unwrap())]);
+}
+
+fn copycat_entry(node: &str, instance: u64, commitment: &str) -> Value {
+    let now = chrono::Utc::now();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::json!({
+        "instance": instance,
+        "round": 1,
+        "node_id": node,
+        "claimed_at": at(now),
+        "lease_expires_at": at(now + chrono::Duration::hours(1)),
+        "attempt": 1,
+        "commitment": commitment,
+    })
+}
+
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn a_copied_digest_after_the_reveal_is_not_counted() {
+    if !docker_ready() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("copy");
+    let id = format!("{p}-t");
+    submit(&env, &clone, &lines(&[replicated(&id, 3, 2)]));
+    let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
+    let mut workers = Workers::new(&env, &grid);
+    // Long leases: the workers are stopped (SIGSTOP) for a while and must not be reaped.
+    for n in &nodes {
+        workers.start(n, &timing("60"));
+    }
+    let sealed = |e: &Value| e["sealed"] == true;
+    assert!(
+        wait_for(120, || {
+            let all = instances(&env, &grid, &id);
+            (all.len() == 3 && all.iter().all(sealed))
+                || in_progress_path(&env, &grid, &id).is_none()
+        }),
+        "the round sealed: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    // Hold the reveal phase open: nothing moves while every worker is stopped (a push already on
+    // its way lands in the pause).
+    for n in &nodes {
+        workers.signal(n, "STOP");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let entries = instances(&env, &grid, &id);
+    assert_eq!(
+        entries.len(),
+        3,
+        "the task settled before the test could stop its workers (a window of a poll): {:?}{}",
+        task(&env, &grid, &id),
+        workers.logs()
+    );
+    let copied = entries[0]["commitment"].as_str().unwrap().to_string();
+    push_entry(
+        &env,
+        &grid,
+        &clone,
+        &id,
+        copycat_entry("copycat1", 4, &copied),
+    );
+    let revealed = |all: &[Value]| all.iter().find(|e| e["digest"].is_string()).cloned();
+    if revealed(&entries).is_none() {
+        workers.signal(&nodes[0], "CONT");
+        let seen = wait_for(60, || revealed(&instances(&env, &grid, &id)).is_some());
+        workers.signal(&nodes[0], "STOP");
+        assert!(
+            seen,
+            "a reveal: {:?}{}",
+            instances(&env, &grid, &id),
+            workers.logs()
+        );
+    }
+    let entries = instances(&env, &grid, &id);
+    let reveal = revealed(&entries).expect("a reveal on the remote (the task is still open)");
+    let truth = digest(Some(0), &honest_stdout(&id));
+    assert_eq!(reveal["digest"], truth, "{reveal}");
+    let salt = "00".repeat(32);
+    let mut entry = copycat_entry("copycat2", 5, &commitment("copycat2", &salt, &truth));
+    entry["sealed"] = true.into();
+    entry["digest"] = truth.clone().into();
+    entry["salt"] = salt.into();
+    entry["exit_code"] = 0.into();
+    entry["status"] = "success".into();
+    push_entry(&env, &grid, &clone, &id, entry);
+    for n in &nodes {
+        workers.signal(n, "CONT");
+    }
+    assert!(
+        all_settled(&env, &grid, std::slice::from_ref(&id), 120),
+        "not settled: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    workers.stop_all();
+    let logs = workers.logs();
+    let (state, result) = task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed", "{result}{logs}");
+    assert_eq!(result["quorum"]["digest"], truth, "{result}");
+    for key in ["agreeing", "dissenting"] {
+        let list = quorum_list(&result, key);
+        assert!(
+            list.iter().all(|n| nodes.contains(n)),
+            "quorum.{key} lists only the nodes that ran it: {result}"
+        );
+    }
+    let voted = voters(&result);
+    assert!(
+        voted.iter().all(|n| nodes.contains(n)),
+        "no copycat among the votes: {result}{logs}"
+    );
+}
+
+/// Rewrites `id`'s in-progress file with `change`, read afresh for every try: the workers keep
+/// running, and a push that loses the race to one of them is made again on the new tip.
+fn edit_in_progress(
+    env: &Env,
+    grid: &std::path::Path,
+    clone: &std::path::Path,
+    id: &str,
+    change: impl Fn(&mut Value),
+) {
+    for _ in 0..30 {
+        let path = in_progress_path(env, grid, id).expect("still in progress");
+        let tip = env.git(grid, &["rev-parse", "main"]);
+        let mut file: Value =
+            serde_json::from_str(&env.git(grid, &["show", &format!("{tip}:{path}")])).unwrap();
+        change(&mut file);
+        let pushed = common::AroundHook::new(env, clone)
+            .tries(1)
+            .push([(path, serde_json::to_string(&file).unwrap())]);
+        // Landed on the tip it was read from: nothing a worker wrote in between is lost.
+        if pushed.is_ok() && env.git(grid, &["rev-parse", "main~1"]) == tip {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    panic!("could not edit {id} in progress");
+}
+
+/// The lazy node's other way in: an instance whose node died after the seal is re-issued, and
+/// the copycat takes that slot once the other instances have revealed, landing a commitment to
+/// the digest they revealed (no forged `sealed`: the grid's own transitions seal or not).
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
+    if !docker_ready() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("reissue");
+    let id = format!("{p}-t");
+    // Quorum 3 of 3: the two instances left after the death cannot decide alone.
+    submit(
+        &env,
+        &clone,
+        &lines(&[replicated(&id, 3, 2).set("quorum", 3)]),
+    );
+    let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
+    let mut workers = Workers::new(&env, &grid);
+    for n in &nodes {
+        workers.start(n, &timing("6"));
+    }
+    let sealed = |e: &Value| e["sealed"] == true;
+    assert!(
+        wait_for(120, || {
+            let all = instances(&env, &grid, &id);
+            (all.len() == 3 && all.iter().all(sealed))
+                || in_progress_path(&env, &grid, &id).is_none()
+        }),
+        "the round sealed: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    for n in &nodes {
+        workers.signal(n, "STOP");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let entries = instances(&env, &grid, &id);
+    let unrevealed: Vec<&Value> = entries.iter().filter(|e| e["digest"].is_null()).collect();
+    assert!(
+        !unrevealed.is_empty() && entries.len() == 3,
+        "a sealed instance still to reveal when the workers stopped: {entries:?}{}",
+        workers.logs()
+    );
+    // It dies before its reveal: its slot reopens once the others reap it.
+    let victim = unrevealed[0]["node_id"].as_str().unwrap().to_string();
+    let slot = unrevealed[0]["instance"].clone();
+    for n in nodes.iter().filter(|n| **n != victim) {
+        workers.signal(n, "CONT");
+    }
+    workers.kill9(&victim);
+    let reopened = |all: &[Value]| {
+        let live: Vec<&Value> = all.iter().filter(|e| e["dropped"].is_null()).collect();
+        live.len() == 2 && live.iter().all(|e| e["digest"].is_string())
+    };
+    assert!(
+        wait_for(60, || reopened(&instances(&env, &grid, &id))),
+        "two reveals, the victim's entry dropped: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    let truth = digest(Some(0), &honest_stdout(&id));
+    let copied = instances(&env, &grid, &id)
+        .into_iter()
+        .find(|e| e["dropped"].is_null())
+        .unwrap()["digest"]
+        .clone();
+    assert_eq!(copied, truth);
+    let salt = "11".repeat(32);
+    let promise = commitment("copycat", &salt, &truth);
+    edit_in_progress(&env, &grid, &clone, &id, |file| {
+        let mut entry = copycat_entry("copycat", slot.as_u64().unwrap(), &promise);
+        entry["attempt"] = 2.into();
+        file["instances"].as_array_mut().unwrap().push(entry);
+    });
+    // Give the workers' transitions time to seal it, if they would.
+    let copycat_sealed = || {
+        instances(&env, &grid, &id)
+            .iter()
+            .any(|e| e["node_id"] == "copycat" && e["sealed"] == true)
+    };
+    if wait_for(30, copycat_sealed) {
+        edit_in_progress(&env, &grid, &clone, &id, |file| {
+            for e in file["instances"].as_array_mut().unwrap() {
+                if e["node_id"] == "copycat" {
+                    e["digest"] = truth.clone().into();
+                    e["salt"] = salt.clone().into();
+                    e["exit_code"] = 0.into();
+                    e["status"] = "success".into();
+                }
+            }
+        });
+    }
+    // An honest node to fill whatever the task still wants.
+    workers.start(&format!("{p}-late"), &timing("6"));
+    assert!(
+        all_settled(&env, &grid, std::slice::from_ref(&id), 180),
+        "not settled: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    workers.stop_all();
+    let logs = workers.logs();
+    let (_, result) = task(&env, &grid, &id).unwrap();
+    for key in ["agreeing", "dissenting"] {
+        assert!(
+            !quorum_list(&result, key).contains(&"copycat".to_string()),
+            "quorum.{key} has no copycat: {result}{logs}"
+        );
+    }
+    assert!(
+        !voters(&result).contains(&"copycat".to_string()),
+        "the copied digest, committed after the reveals, is not counted: {result}{logs}"
+    );
+}
