@@ -175,20 +175,68 @@ pub struct Ctx<'a> {
     pub expires: String,
 }
 
+/// What a replicated transition makes of a task's file.
+#[derive(Debug)]
+pub enum Next {
+    /// The file stays in progress, as this (`changed`: it must be written).
+    InProgress { spec: TaskSpec, changed: bool },
+    /// The task finished: its result, in this state.
+    Finished(State, Box<TaskResult>),
+}
+
+impl Next {
+    /// The edits that write it over `task`'s file.
+    pub fn edits(self, task: &TaskRef) -> Vec<Edit> {
+        match self {
+            Next::InProgress { changed: false, .. } => Vec::new(),
+            Next::InProgress { spec, .. } => vec![Edit::Write {
+                path: task.path.clone(),
+                content: spec.to_json(),
+            }],
+            Next::Finished(state, result) => Edit::move_file(
+                &task.path,
+                layout::task_path(state, &result.task_id),
+                result.to_json(),
+            )
+            .into(),
+        }
+    }
+}
+
 /// My `result` for a replicated task in progress: lands its commitment, reveals it once sealed,
 /// and does whatever the task's state calls for (seal, settle, recruit, `no_quorum`).
 pub fn record(
     task: &TaskRef,
-    mut spec: TaskSpec,
+    spec: TaskSpec,
     rule: &Rule,
     result: &TaskResult,
     ctx: &Ctx,
     fx: &mut Effects,
 ) -> Landed {
+    match step(spec, rule, result, ctx, fx) {
+        None => Landed::NotMine,
+        Some(next) => {
+            let landed = match next {
+                Next::InProgress { .. } => Landed::Awaiting,
+                Next::Finished(..) => Landed::Settled,
+            };
+            fx.edits.extend(next.edits(task));
+            landed
+        }
+    }
+}
+
+/// [`record`] on the spec alone: `None` when the file holds no live entry of mine for the
+/// result's attempt.
+pub fn step(
+    mut spec: TaskSpec,
+    rule: &Rule,
+    result: &TaskResult,
+    ctx: &Ctx,
+    fx: &mut Effects,
+) -> Option<Next> {
     let attempt = result.attempt();
-    let Some(i) = live_entry(&spec, ctx.me, attempt) else {
-        return Landed::NotMine;
-    };
+    let i = live_entry(&spec, ctx.me, attempt)?;
     let before = spec.clone();
     let salt = salt(ctx.reveal_key, &spec.id, attempt);
     let digest = result_digest(result);
@@ -203,7 +251,7 @@ pub fn record(
         salt,
         digest,
     };
-    advance(task, spec, &before, rule, Some(&mine), ctx, fx)
+    Some(advance(spec, &before, rule, Some(&mine), ctx, fx))
 }
 
 /// What only the node that ran an instance has: its full result and the salt of its commitment.
@@ -213,17 +261,15 @@ struct Mine<'a> {
     digest: String,
 }
 
-/// Applies what the task's assessment calls for until it calls for nothing this node can do,
-/// then writes the file (if it changed) or the task's result.
+/// Applies what the task's assessment calls for until it calls for nothing this node can do.
 fn advance(
-    task: &TaskRef,
     mut spec: TaskSpec,
     before: &TaskSpec,
     rule: &Rule,
     mine: Option<&Mine>,
     ctx: &Ctx,
     fx: &mut Effects,
-) -> Landed {
+) -> Next {
     // Each round of the loop changes the file (a seal, a reveal) or leaves it: bounded.
     for _ in 0..4 {
         let revealed = mine.is_some_and(|m| reveal(&mut spec, ctx.me, m, fx));
@@ -244,10 +290,9 @@ fn advance(
                 else {
                     break; // an agreeing node settles: it holds the full result
                 };
-                settle(
-                    task, &spec, rule, m.result, digest, agreeing, dissenting, fx,
-                );
-                return Landed::Settled;
+                let (state, result) =
+                    settle(&spec, rule, m.result, digest, agreeing, dissenting, fx);
+                return Next::Finished(state, Box::new(result));
             }
             Assessment::Recruit { wanted } => {
                 if spec.instances_wanted != Some(wanted) {
@@ -257,20 +302,15 @@ fn advance(
                 break;
             }
             Assessment::NoQuorum => {
-                no_quorum(task, &spec, rule, ctx, fx);
-                return Landed::Settled;
+                let result = no_quorum(&spec, rule, ctx, fx);
+                return Next::Finished(State::Failed, Box::new(result));
             }
             Assessment::Collecting { .. } | Assessment::Revealing if revealed => {}
             Assessment::Collecting { .. } | Assessment::Revealing => break,
         }
     }
-    if spec != *before {
-        fx.edits.push(Edit::Write {
-            path: task.path.clone(),
-            content: spec.to_json(),
-        });
-    }
-    Landed::Awaiting
+    let changed = spec != *before;
+    Next::InProgress { spec, changed }
 }
 
 /// Reveals my entry if it is sealed and not yet revealed; a reveal that does not match its
@@ -320,9 +360,7 @@ fn finished_spec(spec: &TaskSpec) -> TaskSpec {
 }
 
 /// Writes my result as the task's, with its quorum object, and the votes' reputations.
-#[allow(clippy::too_many_arguments)]
 fn settle(
-    task: &TaskRef,
     spec: &TaskSpec,
     rule: &Rule,
     result: &TaskResult,
@@ -330,7 +368,7 @@ fn settle(
     agreeing: Vec<String>,
     dissenting: Vec<String>,
     fx: &mut Effects,
-) {
+) -> (State, TaskResult) {
     let votes = votes(spec, rule);
     for v in &votes {
         fx.votes.push((v.node_id.clone(), v.digest == digest));
@@ -355,16 +393,12 @@ fn settle(
     } else {
         State::Failed
     };
-    fx.edits.extend(Edit::move_file(
-        &task.path,
-        layout::task_path(state, &spec.id),
-        out.to_json(),
-    ));
     fx.summary.push(format!("settle {}", spec.id));
+    (state, out)
 }
 
 /// Fails the task as `no_quorum`: every instance was spent without agreement.
-fn no_quorum(task: &TaskRef, spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut Effects) {
+fn no_quorum(spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut Effects) -> TaskResult {
     let votes = votes(spec, rule);
     let digests: HashSet<&str> = votes.iter().map(|v| v.digest.as_str()).collect();
     let now = rfc3339(ctx.now);
@@ -401,12 +435,8 @@ fn no_quorum(task: &TaskRef, spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut E
             unchecked: false,
         }),
     };
-    fx.edits.extend(Edit::move_file(
-        &task.path,
-        layout::task_path(State::Failed, &spec.id),
-        result.to_json(),
-    ));
     fx.summary.push(format!("no_quorum {}", spec.id));
+    result
 }
 
 /// Renews my entry's lease (a running instance); `false` when the file holds no live entry of
@@ -509,15 +539,21 @@ pub enum Ending {
     Dropped,
 }
 
-/// Takes back `entries` of `spec` (each with how it ends); fails the task as lost when a dropped
-/// instance has used its last attempt. Returns whether the task failed.
+/// Takes back `entries` of `spec` (each with how it ends) over `task`'s file.
 pub fn take_back(
     task: &TaskRef,
-    mut spec: TaskSpec,
+    spec: TaskSpec,
     entries: &[(usize, Ending)],
     now: DateTime<Utc>,
     fx: &mut Effects,
-) -> bool {
+) {
+    fx.edits
+        .extend(take_back_spec(spec, entries, now).edits(task));
+}
+
+/// [`take_back`] on the spec alone: a dropped entry stays (history, and its instance's attempts);
+/// an instance that used its last attempt fails the task as lost, as a single task would.
+pub fn take_back_spec(mut spec: TaskSpec, entries: &[(usize, Ending)], now: DateTime<Utc>) -> Next {
     let max = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     let mut lost = None;
     let mut removed = Vec::new();
@@ -537,22 +573,17 @@ pub fn take_back(
     for i in removed.into_iter().rev() {
         spec.instances.remove(i);
     }
-    if let Some(claim) = lost {
-        let mut spec = spec;
-        spec.claim = None;
-        let result = crate::grid::cycle::lost_result(&spec, &claim, now);
-        fx.edits.extend(Edit::move_file(
-            &task.path,
-            layout::task_path(State::Failed, &spec.id),
-            result.to_json(),
-        ));
-        return true;
+    match lost {
+        Some(claim) => {
+            let mut result = crate::grid::cycle::lost_result(&spec, &claim, now);
+            result.task = Some(finished_spec(&spec));
+            Next::Finished(State::Failed, Box::new(result))
+        }
+        None => Next::InProgress {
+            spec,
+            changed: true,
+        },
     }
-    fx.edits.push(Edit::Write {
-        path: task.path.clone(),
-        content: spec.to_json(),
-    });
-    false
 }
 
 /// Whether a finished task's result counts my vote for `attempt` (settled with it: recorded).
