@@ -151,6 +151,12 @@ impl NodeRecord {
         let problem = r.typed("problem", problem, "a string or null");
         let skipped = r.take("skipped", &[]);
         let skipped = r.typed("skipped", skipped, "an object of whole numbers per reason");
+        let reputation = r.take("reputation", &[]);
+        let reputation = r.typed::<Reputation>(
+            "reputation",
+            reputation,
+            "{\"valid\", \"invalid\", \"consecutive_valid\"} (whole numbers)",
+        );
         r.ignore_rest();
         let problems = r.finish();
         if !problems.is_empty() {
@@ -178,7 +184,7 @@ impl NodeRecord {
                 session: session.unwrap_or_default(),
                 problem: problem.unwrap_or_default(),
                 skipped: skipped.unwrap_or_default(),
-                reputation: None,
+                reputation,
             }),
             _ => Err(vec![Problem::file(file, "is incomplete")]),
         }
@@ -239,7 +245,11 @@ mod tests {
             session: "s".into(),
             problem: None,
             skipped: [("image".to_string(), 2)].into(),
-            reputation: None,
+            reputation: Some(Reputation {
+                valid: 12,
+                invalid: 1,
+                consecutive_valid: 4,
+            }),
         };
         assert_eq!(NodeRecord::parse(&record.to_json()), Some(record));
         let bad = br#"{"id":"n1","slots":"two","started_at":"x","last_heartbeat":"y","state":"running","future":1}"#;

@@ -108,6 +108,37 @@ pub fn check_signatures(
     problems
 }
 
+/// What the task files in scope hold but should not (see `task::task_warnings`): reported,
+/// never refused. Files that do not parse are left to [`check_entries`].
+pub fn check_warnings(
+    entries: &[Entry],
+    scope: Option<&BTreeSet<String>>,
+    limits: &Limits,
+) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    for entry in entries {
+        if scope.is_some_and(|s| !s.contains(&entry.path)) || entry.kind != EntryKind::File {
+            continue;
+        }
+        let Content::Bytes(bytes) = &entry.content else {
+            continue;
+        };
+        let task_file = match layout::classify(&entry.path) {
+            Ok(PathKind::Task { state, .. }) => !state.holds_results(),
+            Ok(PathKind::Outside) => true,
+            _ => false,
+        };
+        if !task_file {
+            continue;
+        }
+        let file = entry.path.as_str();
+        if let Ok(spec) = task::parse_task(file, bytes, limits, task::Origin::Unchecked) {
+            warnings.extend(task::task_warnings(file, &spec));
+        }
+    }
+    warnings
+}
+
 fn check_entry(entry: &Entry, kind: &PathKind, limits: &Limits) -> Vec<Problem> {
     let file = entry.path.as_str();
     if entry.kind != EntryKind::File {
@@ -206,18 +237,38 @@ fn check_task_file(
                         ),
                     ));
                 }
+                // A replicated task in progress names its nodes in `instances`, not in a claim.
+                let replicated = crate::quorum::Rule::of(&spec).is_some();
                 match (state, &spec.claim) {
                     (Some(State::Queue), Some(_)) => problems.push(Problem::field(
                         file,
                         "claim",
                         "a queued task cannot carry a claim",
                     )),
-                    (Some(State::InProgress), None) => problems.push(Problem::field(
-                        file,
-                        "claim",
-                        "is required in tasks/in_progress (which node runs it, until when)",
-                    )),
+                    (Some(State::InProgress), None) if !replicated => {
+                        problems.push(Problem::field(
+                            file,
+                            "claim",
+                            "is required in tasks/in_progress (which node runs it, until when)",
+                        ))
+                    }
+                    (Some(State::InProgress), Some(_)) if replicated => {
+                        problems.push(Problem::field(
+                            file,
+                            "claim",
+                            "a replicated task in progress lists its nodes in \"instances\", not in a claim",
+                        ))
+                    }
                     _ => {}
+                }
+                if state == Some(State::Queue)
+                    && (!spec.instances.is_empty() || spec.instances_wanted.is_some())
+                {
+                    problems.push(Problem::field(
+                        file,
+                        "instances",
+                        "a queued task cannot carry instances (nor \"instances_wanted\")",
+                    ));
                 }
             }
         },
@@ -251,4 +302,70 @@ fn check_node_file(file: &str, stem: &str, bytes: &[u8]) -> Vec<Problem> {
         problems.extend(found);
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TASK: &str = r#""id":"r","image":"alpine:3","command":"x","timeout":5,"created_at":"2026-01-01T00:00:00Z","submitted_by":"a""#;
+    const ENTRY: &str = r#"{"instance":1,"round":1,"node_id":"n1","claimed_at":"2026-01-01T00:00:00Z","lease_expires_at":"2026-01-01T00:05:00Z","attempt":1}"#;
+    const CLAIM: &str = r#""claim":{"node_id":"n1","claimed_at":"2026-01-01T00:00:00Z","lease_expires_at":"2026-01-01T00:05:00Z","attempt":1}"#;
+
+    fn entry(path: &str, body: &str) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::File,
+            content: Content::Bytes(format!("{{{TASK}{body}}}").into_bytes()),
+        }
+    }
+
+    fn found(path: &str, body: &str) -> Vec<String> {
+        check_entries(&[entry(path, body)], None, &Limits::default())
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_replicated_task_in_progress_has_instances_instead_of_a_claim() {
+        let running = "tasks/in_progress/r.json";
+        assert_eq!(
+            found(running, &format!(r#","replicas":3,"instances":[{ENTRY}]"#)),
+            Vec::<String>::new()
+        );
+        let claimed = found(running, &format!(r#","replicas":3,{CLAIM}"#));
+        assert!(
+            claimed[0].contains("\"claim\": a replicated task in progress lists its nodes"),
+            "{claimed:?}"
+        );
+        // A single task still needs its claim, exactly as before.
+        let single = found(running, "");
+        assert!(single[0].contains("\"claim\": is required"), "{single:?}");
+        let queued = found(
+            "tasks/queue/r.json",
+            &format!(r#","replicas":3,"instances":[{ENTRY}]"#),
+        );
+        assert!(
+            queued[0].contains("\"instances\": a queued task cannot carry instances"),
+            "{queued:?}"
+        );
+    }
+
+    #[test]
+    fn warnings_are_for_task_files_in_scope_only() {
+        let entries = [
+            entry("tasks/queue/r.json", r#","replicas":3"#),
+            entry("tasks/failed/r.json", r#","replicas":3"#),
+        ];
+        let limits = Limits::default();
+        let warnings = check_warnings(&entries, None, &limits);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].file, "tasks/queue/r.json");
+        let single = [entry("tasks/queue/r.json", r#","replicas":1"#)];
+        assert_eq!(check_entries(&single, None, &limits), vec![]);
+        assert_eq!(check_warnings(&single, None, &limits), vec![]);
+        let scope: BTreeSet<String> = ["tasks/failed/r.json".to_string()].into();
+        assert_eq!(check_warnings(&entries, Some(&scope), &limits), vec![]);
+    }
 }

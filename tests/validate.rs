@@ -89,6 +89,42 @@ fn human_output_names_file_field_and_value() {
 }
 
 #[test]
+fn a_replicated_task_with_an_unpinned_image_is_warned_and_still_valid() {
+    let env = Env::new();
+    let path = env.tmp.path().join("rep-1.json");
+    std::fs::write(
+        &path,
+        r#"{"id":"rep-1","image":"alpine:3","command":"true","created_at":"2026-12-03T00:00:00Z","timeout":1,"submitted_by":"x","replicas":3}"#,
+    )
+    .unwrap();
+    let out = env.dgrid(
+        env.tmp.path(),
+        &["validate", "--json", path.to_str().unwrap()],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "", "a warning is not a problem");
+    assert!(
+        stderr.contains("warning: ")
+            && stderr.contains(
+                "rep-1.json: \"image\": a replicated task should pin its image by digest"
+            )
+            && stderr.contains("1 file(s) checked, 0 problem(s), 1 warning(s)"),
+        "{stderr}"
+    );
+    // The accepted corpus pins its replicated tasks: no warning there.
+    let pinned = corpus("accepted").join("replicated-001.json");
+    let out = env.dgrid(env.tmp.path(), &["validate", pinned.to_str().unwrap()]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn huge_files_and_commands_are_refused() {
     let env = Env::new();
     let big = env.path("big.json");

@@ -65,6 +65,9 @@ pub fn run(args: Args) -> Result<()> {
             Some(&changed),
             &limits,
         ));
+        for w in crate::validate::check_warnings(&entries, Some(&changed), &limits) {
+            eprintln!("git-dgrid: warning: {w}");
+        }
         if let Some(signers) = &signers {
             problems.extend(crate::validate::check_signatures(
                 &entries,

@@ -125,7 +125,10 @@ pub fn run(args: Args) -> Result<()> {
             .or_insert_with(|| Value::String(submitted_by.clone()));
         // Filled above: a submitted task always says when and by whom.
         match task::task_from_object(&source, object, &limits, task::Origin::Required) {
-            Ok(spec) => tasks.push(spec),
+            Ok(spec) => {
+                super::validate::report_warnings(&task::task_warnings(&source, &spec));
+                tasks.push(spec)
+            }
             Err(p) => problems.extend(p),
         }
     }

@@ -80,7 +80,13 @@ pub fn run(args: Args) -> Result<()> {
         None => entries.iter().filter(|e| is_data(&e.path)).count(),
     };
     report(&mut std::io::stdout().lock(), &problems, args.json)?;
-    let summary = format!("{checked} file(s) checked, {} problem(s)", problems.len());
+    // Warnings go to stderr in both forms: stdout (and --json) lists what makes a file invalid.
+    let warnings = validate::check_warnings(&entries, scope.as_ref(), &limits);
+    report_warnings(&warnings);
+    let mut summary = format!("{checked} file(s) checked, {} problem(s)", problems.len());
+    if !warnings.is_empty() {
+        summary.push_str(&format!(", {} warning(s)", warnings.len()));
+    }
     if problems.is_empty() {
         eprintln!("{summary}");
         Ok(())
@@ -111,6 +117,13 @@ pub fn report(out: &mut impl Write, problems: &[Problem], json: bool) -> Result<
         }
     }
     Ok(out.flush()?)
+}
+
+/// Each warning on stderr, `warning: ` and the problem's line (a warning never fails a command).
+pub fn report_warnings(warnings: &[Problem]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 fn whole_grid(repo: &LocalRepo) -> Result<Vec<Entry>> {

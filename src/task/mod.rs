@@ -5,6 +5,7 @@
 //! - `ids`: the task id and the attempt, checked once where parsed;
 //! - `rules`: the single-value rules (id, image reference, label, env name, memory);
 //! - `parse`: the whole-file parsers for task and result files;
+//! - `replicated`: the fields of replicated tasks (`replicas`, `instances`, a result's `quorum`);
 //! - `cut`: cutting long output to its head and tail with a marker (capture and `fit` share it);
 //! - `output`: fitting a result's kept output into the file size limit.
 
@@ -13,6 +14,7 @@ mod ids;
 mod model;
 mod output;
 mod parse;
+mod replicated;
 mod rules;
 
 pub use crate::fields::MAX_FILE_BYTES;
@@ -24,6 +26,7 @@ pub use model::{
     DEFAULT_MAX_TIMEOUT,
 };
 pub use parse::{parse_result, parse_task, task_from_object};
+pub use replicated::{task_warnings, MAX_INSTANCES, MAX_REPLICAS};
 pub use rules::{
     check_env_name, check_id, check_image, check_label, check_memory, memory_bytes,
     MAX_COMMAND_BYTES, MAX_ID_LEN, MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,

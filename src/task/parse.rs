@@ -12,6 +12,7 @@ use super::model::{
     AddedBy, Claim, LateResult, Limits, Network, Origin, Resources, SignedBy, StartFailure, Status,
     StreamInfo, TaskCommand, TaskResult, TaskSpec,
 };
+use super::replicated::{read_instances, read_outcome, read_replica_fields};
 use super::rules::{
     check_env_name, check_id, check_image, check_label, check_memory, MAX_COMMAND_BYTES,
     MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,
@@ -120,6 +121,20 @@ pub fn task_from_object(
     let start_failures = read_start_failures(&mut r, start_failures);
     let signature = r.take("signature", &[]);
     let signature = read_signature(&mut r, signature);
+    let replicas = r.take("replicas", &[]);
+    let quorum = r.take("quorum", &[]);
+    let max_instances = r.take("max_instances", &[]);
+    let replica_fields = read_replica_fields(&mut r, replicas, quorum, max_instances);
+    let instances = r.take("instances", &[]);
+    let instances_wanted = r.take("instances_wanted", &[]);
+    let (instances, instances_wanted) =
+        read_instances(&mut r, &replica_fields, instances, instances_wanted);
+    if claim.is_some() && !instances.is_empty() {
+        r.problem(
+            "instances",
+            "a task has either a \"claim\" (run once) or \"instances\" (replicated), not both",
+        );
+    }
 
     let problems = r.finish();
     if !problems.is_empty() {
@@ -152,11 +167,11 @@ pub fn task_from_object(
             claim,
             start_failures,
             signature,
-            replicas: None,
-            quorum: None,
-            max_instances: None,
-            instances: Vec::new(),
-            instances_wanted: None,
+            replicas: replica_fields.replicas,
+            quorum: replica_fields.quorum,
+            max_instances: replica_fields.max_instances,
+            instances,
+            instances_wanted,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
@@ -525,6 +540,8 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
         signed_by,
         "{\"principal\": text, \"fingerprint\": text}",
     );
+    let quorum = r.take("quorum", &[]);
+    let quorum = read_outcome(&mut r, quorum, status);
     let problems = r.finish();
     if !problems.is_empty() {
         return Err(problems);
@@ -554,7 +571,7 @@ pub fn parse_result(file: &str, bytes: &[u8], limits: &Limits) -> Result<TaskRes
             task,
             late_results,
             signed_by,
-            quorum: None,
+            quorum,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
