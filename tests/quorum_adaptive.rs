@@ -50,7 +50,7 @@ fn adaptive_solo_after_ten_valid_then_reset() {
     let (a, b, c) = (format!("{p}-a"), format!("{p}-b"), format!("{p}-c"));
     let marker = "PLANTED";
     let mut workers = Workers::new(&env, &grid);
-    let mut a_args = timing("4");
+    let mut a_args = timing(LEASE);
     a_args.extend(
         [
             "--docker",
@@ -61,7 +61,7 @@ fn adaptive_solo_after_ten_valid_then_reset() {
         .map(String::from),
     );
     workers.start(&a, &a_args);
-    workers.start(&b, &timing("4"));
+    workers.start(&b, &timing(LEASE));
 
     // 1. Ten adaptive tasks: neither node is trusted yet, so each runs on both.
     let first: Vec<String> = (0..10).map(|i| format!("{p}-e{i}")).collect();
@@ -153,7 +153,7 @@ fn adaptive_solo_after_ten_valid_then_reset() {
     submit(&env, &clone, &[spec.to_string()]);
     workers.start(
         &c,
-        &[timing("4"), vec!["--label".into(), "solo".into()]].concat(),
+        &[timing(LEASE), vec!["--label".into(), "solo".into()]].concat(),
     );
     let mut all = solo.clone();
     all.push(planted.clone());

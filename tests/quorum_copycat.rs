@@ -196,7 +196,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
     let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
     let mut workers = Workers::new(&env, &grid);
     for n in &nodes {
-        workers.start(n, &timing("6"));
+        workers.start(n, &timing(SHORT_LEASE));
     }
     let sealed = |e: &Value| e["sealed"] == true;
     assert!(
@@ -270,7 +270,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
         });
     }
     // An honest node to fill whatever the task still wants.
-    workers.start(&format!("{p}-late"), &timing("6"));
+    workers.start(&format!("{p}-late"), &timing(SHORT_LEASE));
     assert!(
         all_settled(&env, &grid, std::slice::from_ref(&id), 180),
         "not settled: {:?}{}",

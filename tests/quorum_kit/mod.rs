@@ -111,6 +111,12 @@ pub struct Workers<'a> {
     pub procs: Vec<Proc>,
 }
 
+/// The lease of workers that are not meant to die: long enough that a loaded machine (two cores,
+/// five workers, Docker) never makes a live worker look dead, which would re-issue instances.
+pub const LEASE: &str = "15";
+/// The lease of a test that waits for a dead node's instance to be re-issued.
+pub const SHORT_LEASE: &str = "6";
+
 /// Heartbeat every second, a lease of `lease` s, polling every second, no skew margin.
 pub fn timing(lease: &str) -> Vec<String> {
     [
