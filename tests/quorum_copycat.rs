@@ -13,6 +13,11 @@ use worker_kit::{setup, submit, unique};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Whether `id` is in `completed/` or `failed/` (the wait for a seal gives up early then).
+fn settled(env: &Env, grid: &std::path::Path, id: &str) -> bool {
+    task(env, grid, id).is_some_and(|(s, _)| s == "completed" || s == "failed")
+}
+
 /// An entry a copycat pushes with plain git into `id`'s in-progress file (workers stopped, so the
 /// file cannot change under it).
 fn push_entry(env: &Env, grid: &std::path::Path, clone: &std::path::Path, id: &str, entry: Value) {
@@ -62,8 +67,7 @@ fn a_copied_digest_after_the_reveal_is_not_counted() {
     assert!(
         wait_for(120, || {
             let all = instances(&env, &grid, &id);
-            (all.len() == 3 && all.iter().all(sealed))
-                || in_progress_path(&env, &grid, &id).is_none()
+            (all.len() == 3 && all.iter().all(sealed)) || settled(&env, &grid, &id)
         }),
         "the round sealed: {:?}{}",
         instances(&env, &grid, &id),
@@ -170,6 +174,81 @@ fn edit_in_progress(
     panic!("could not edit {id} in progress");
 }
 
+/// Runs `id` on `nodes` until its round is sealed, stops them all, and kills one whose sealed
+/// instance is still to reveal (the others go on): returns its node id and instance number.
+fn kill_a_sealed_unrevealed_holder(
+    env: &Env,
+    grid: &std::path::Path,
+    workers: &mut Workers,
+    id: &str,
+    nodes: &[String],
+) -> (String, Value) {
+    let sealed = |e: &Value| e["sealed"] == true;
+    assert!(
+        wait_for(120, || {
+            let all = instances(env, grid, id);
+            (all.len() == nodes.len() && all.iter().all(sealed)) || settled(env, grid, id)
+        }),
+        "the round sealed: {:?}{}",
+        instances(env, grid, id),
+        workers.logs()
+    );
+    for n in nodes {
+        workers.signal(n, "STOP");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let entries = instances(env, grid, id);
+    let unrevealed: Vec<&Value> = entries.iter().filter(|e| e["digest"].is_null()).collect();
+    assert!(
+        !unrevealed.is_empty() && entries.len() == nodes.len(),
+        "a sealed instance still to reveal when the workers stopped: {entries:?}{}",
+        workers.logs()
+    );
+    let victim = unrevealed[0]["node_id"].as_str().unwrap().to_string();
+    let slot = unrevealed[0]["instance"].clone();
+    for n in nodes.iter().filter(|n| **n != victim) {
+        workers.signal(n, "CONT");
+    }
+    workers.kill9(&victim);
+    (victim, slot)
+}
+
+/// A node that dies after the seal, before its reveal: the nodes waiting on the task (no other
+/// node is there) take its entry back, and the two left decide (quorum 2 of 3).
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn a_sealed_instance_of_a_dead_node_does_not_wedge_the_task() {
+    if !docker_ready() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("wedge");
+    let id = format!("{p}-t");
+    submit(&env, &clone, &lines(&[replicated(&id, 3, 2)]));
+    let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
+    let mut workers = Workers::new(&env, &grid);
+    for n in &nodes {
+        workers.start(n, &timing(SHORT_LEASE));
+    }
+    let (victim, _) = kill_a_sealed_unrevealed_holder(&env, &grid, &mut workers, &id, &nodes);
+    assert!(
+        all_settled(&env, &grid, std::slice::from_ref(&id), 90),
+        "settled by the two left once the dead one is taken back: {:?}{}",
+        instances(&env, &grid, &id),
+        workers.logs()
+    );
+    workers.stop_all();
+    let (state, result) = task(&env, &grid, &id).unwrap();
+    assert_eq!(state, "completed", "{result}{}", workers.logs());
+    let left: Vec<String> = nodes.iter().filter(|n| **n != victim).cloned().collect();
+    assert_eq!(voters(&result), sorted(left), "{result}");
+}
+
 /// The lazy node's other way in: an instance whose node died after the seal is re-issued, and
 /// the copycat takes that slot once the other instances have revealed, landing a commitment to
 /// the digest they revealed (no forged `sealed`: the grid's own transitions seal or not).
@@ -187,46 +266,21 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
     let (grid, clone, _) = setup(&env);
     let p = unique("reissue");
     let id = format!("{p}-t");
-    // Quorum 3 of 3: the two instances left after the death cannot decide alone.
-    submit(
-        &env,
-        &clone,
-        &lines(&[replicated(&id, 3, 2).set("quorum", 3)]),
-    );
+    // Quorum 3 of 3: the two instances left after the death cannot decide alone. Only nodes
+    // labelled `grp` may run it: the janitor (unlabelled) takes dead entries back, never a slot,
+    // so the reopened slot is the copycat's.
+    let spec = replicated(&id, 3, 2)
+        .set("quorum", 3)
+        .set("labels", vec!["grp"]);
+    submit(&env, &clone, &lines(&[spec]));
     let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
+    let grp = |lease: &str| [timing(lease), vec!["--label".into(), "grp".into()]].concat();
     let mut workers = Workers::new(&env, &grid);
     for n in &nodes {
-        workers.start(n, &timing(SHORT_LEASE));
+        workers.start(n, &grp(SHORT_LEASE));
     }
-    let sealed = |e: &Value| e["sealed"] == true;
-    assert!(
-        wait_for(120, || {
-            let all = instances(&env, &grid, &id);
-            (all.len() == 3 && all.iter().all(sealed))
-                || in_progress_path(&env, &grid, &id).is_none()
-        }),
-        "the round sealed: {:?}{}",
-        instances(&env, &grid, &id),
-        workers.logs()
-    );
-    for n in &nodes {
-        workers.signal(n, "STOP");
-    }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let entries = instances(&env, &grid, &id);
-    let unrevealed: Vec<&Value> = entries.iter().filter(|e| e["digest"].is_null()).collect();
-    assert!(
-        !unrevealed.is_empty() && entries.len() == 3,
-        "a sealed instance still to reveal when the workers stopped: {entries:?}{}",
-        workers.logs()
-    );
-    // It dies before its reveal: its slot reopens once the others reap it.
-    let victim = unrevealed[0]["node_id"].as_str().unwrap().to_string();
-    let slot = unrevealed[0]["instance"].clone();
-    for n in nodes.iter().filter(|n| **n != victim) {
-        workers.signal(n, "CONT");
-    }
-    workers.kill9(&victim);
+    workers.start(&format!("{p}-janitor"), &timing(SHORT_LEASE));
+    let (_, slot) = kill_a_sealed_unrevealed_holder(&env, &grid, &mut workers, &id, &nodes);
     let reopened = |all: &[Value]| {
         let live: Vec<&Value> = all.iter().filter(|e| e["dropped"].is_null()).collect();
         live.len() == 2 && live.iter().all(|e| e["digest"].is_string())
@@ -270,7 +324,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
         });
     }
     // An honest node to fill whatever the task still wants.
-    workers.start(&format!("{p}-late"), &timing(SHORT_LEASE));
+    workers.start(&format!("{p}-late"), &grp(SHORT_LEASE));
     assert!(
         all_settled(&env, &grid, std::slice::from_ref(&id), 180),
         "not settled: {:?}{}",
