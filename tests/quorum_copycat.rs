@@ -147,29 +147,41 @@ fn a_copied_digest_after_the_reveal_is_not_counted() {
     );
 }
 
-/// Rewrites `id`'s in-progress file with `change`, read afresh for every try: the workers keep
-/// running, and a push that loses the race to one of them is made again on the new tip.
-fn edit_in_progress(
-    env: &Env,
-    grid: &std::path::Path,
-    clone: &std::path::Path,
-    id: &str,
-    change: impl Fn(&mut Value),
-) {
+/// Rewrites `id`'s in-progress file with `change` and pushes it with plain git, around the hook:
+/// read, changed and committed on a fresh fetch for every try, so that a push that loses the race
+/// to a worker is made again on the new tip and nothing a worker wrote in between is lost.
+fn edit_in_progress(env: &Env, clone: &std::path::Path, id: &str, change: impl Fn(&mut Value)) {
+    let git = |args: &[&str]| env.git(clone, args);
     for _ in 0..30 {
-        let path = in_progress_path(env, grid, id).expect("still in progress");
-        let tip = env.git(grid, &["rev-parse", "main"]);
+        git(&["fetch", "--quiet", "origin", "main"]);
+        git(&["reset", "--quiet", "--hard", "origin/main"]);
+        let listing = git(&["ls-tree", "-r", "--name-only", "HEAD", "tasks/in_progress/"]);
+        let path = listing
+            .lines()
+            .find(|l| l.ends_with(&format!("/{id}.json")))
+            .unwrap_or_else(|| panic!("{id} is no longer in progress: {listing}"))
+            .to_string();
         let mut file: Value =
-            serde_json::from_str(&env.git(grid, &["show", &format!("{tip}:{path}")])).unwrap();
+            serde_json::from_str(&git(&["show", &format!("HEAD:{path}")])).unwrap();
         change(&mut file);
-        let pushed = common::AroundHook::new(env, clone)
-            .tries(1)
-            .push([(path, serde_json::to_string(&file).unwrap())]);
-        // Landed on the tip it was read from: nothing a worker wrote in between is lost.
-        if pushed.is_ok() && env.git(grid, &["rev-parse", "main~1"]) == tip {
+        std::fs::write(clone.join(&path), serde_json::to_string(&file).unwrap()).unwrap();
+        git(&["commit", "--quiet", "-am", "copycat"]);
+        let pushed = env
+            .cmd("git", clone)
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "push",
+                "--quiet",
+                "origin",
+                "HEAD:main",
+            ])
+            .output()
+            .unwrap();
+        if pushed.status.success() {
             return;
         }
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     panic!("could not edit {id} in progress");
 }
@@ -300,7 +312,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
     assert_eq!(copied, truth);
     let salt = "11".repeat(32);
     let promise = commitment("copycat", &salt, &truth);
-    edit_in_progress(&env, &grid, &clone, &id, |file| {
+    edit_in_progress(&env, &clone, &id, |file| {
         let mut entry = copycat_entry("copycat", slot.as_u64().unwrap(), &promise);
         entry["attempt"] = 2.into();
         file["instances"].as_array_mut().unwrap().push(entry);
@@ -312,7 +324,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
             .any(|e| e["node_id"] == "copycat" && e["sealed"] == true)
     };
     if wait_for(30, copycat_sealed) {
-        edit_in_progress(&env, &grid, &clone, &id, |file| {
+        edit_in_progress(&env, &clone, &id, |file| {
             for e in file["instances"].as_array_mut().unwrap() {
                 if e["node_id"] == "copycat" {
                     e["digest"] = truth.clone().into();
