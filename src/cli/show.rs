@@ -136,6 +136,19 @@ pub fn run(args: Args) -> Result<()> {
             indent(&serde_json::to_string_pretty(spec)?)
         )?;
     }
+    if let Some(instances) = spec
+        .as_ref()
+        .map(|s| &s.instances)
+        .filter(|i| !i.is_empty())
+    {
+        writeln!(out, "\ninstances")?;
+        for line in instance_lines(instances) {
+            writeln!(out, "  {}", clean(&line))?;
+        }
+    }
+    if let Some(quorum) = result.as_ref().and_then(|r| r.quorum.as_ref()) {
+        writeln!(out, "\nquorum {}", clean(&quorum_line(quorum)))?;
+    }
     if let Some(result) = &result {
         let mut summary = result.clone();
         summary.stdout = format!(
@@ -259,6 +272,55 @@ fn history(source: &read::ReadSource, id: &str) -> Result<Vec<(String, String, S
             ))
         })
         .collect())
+}
+
+/// One line per instance entry of a replicated task: number, node, attempt, where it stands.
+fn instance_lines(instances: &[crate::task::Instance]) -> Vec<String> {
+    instances
+        .iter()
+        .map(|e| {
+            let stands = match (&e.dropped, &e.commitment, e.sealed, &e.digest) {
+                (Some(why), ..) => format!("dropped: {why}"),
+                (None, None, ..) => "running".into(),
+                (None, Some(_), false, _) => "committed".into(),
+                (None, Some(_), true, None) => "sealed, to reveal".into(),
+                (None, Some(_), true, Some(d)) if crate::quorum::reveal_matches(e) => {
+                    format!("revealed {}", &d[..d.len().min(12)])
+                }
+                (None, Some(_), true, Some(_)) => "revealed, NOT matching its commitment".into(),
+            };
+            format!(
+                "#{} round {} {} attempt {}: {stands}",
+                e.instance, e.round, e.node_id, e.attempt
+            )
+        })
+        .collect()
+}
+
+/// A result's quorum in one line: who agreed on what, who did not.
+fn quorum_line(q: &crate::task::QuorumOutcome) -> String {
+    let mut line = match &q.digest {
+        Some(d) => format!(
+            "{} of {} votes agree on {} ({} replicas): {}",
+            q.agreeing.len(),
+            q.votes.len(),
+            &d[..d.len().min(12)],
+            q.replicas,
+            q.agreeing.join(" ")
+        ),
+        None => format!(
+            "none: no digest won ({} votes, {} replicas asked)",
+            q.votes.len(),
+            q.replicas
+        ),
+    };
+    if !q.dissenting.is_empty() {
+        line.push_str(&format!("; dissenting: {}", q.dissenting.join(" ")));
+    }
+    if q.unchecked {
+        line.push_str("; run alone by a trusted node, not drawn for a check");
+    }
+    line
 }
 
 fn indent(text: &str) -> String {

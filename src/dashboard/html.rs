@@ -40,7 +40,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 10px
 th{color:var(--mute);font-weight:600;font-size:12px}td.wrap{white-space:normal;word-break:break-all}
 .pill{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}
 .alive,.success{background:#e6f6ed;color:var(--ok)}.late,.cancelled{background:#fff5d9;color:var(--warn)}
-.dead,.failed,.timeout,.lost{background:#fde8e8;color:var(--bad)}.stopped{background:#eef0f4;color:var(--mute)}
+.dead,.failed,.timeout,.lost,.unrunnable,.no_quorum{background:#fde8e8;color:var(--bad)}.stopped{background:#eef0f4;color:var(--mute)}
 .empty{color:var(--mute)}svg text{font:11px system-ui,sans-serif;fill:var(--mute)}
 footer{color:var(--mute);font-size:12px;padding:0 28px 24px;max-width:1280px;margin:auto}
 "#;
@@ -286,6 +286,7 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             "heartbeat",
             "done",
             "failed",
+            "reputation",
             "running",
             "host",
             "problem",
@@ -302,6 +303,7 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
                         .unwrap_or_default(),
                     n.completed.to_string(),
                     n.failed.to_string(),
+                    escape(&super::table::reputation(n.reputation.as_ref())),
                     escape(&n.running.join(" ")),
                     escape(&n.hostname),
                     escape(n.problem.as_deref().unwrap_or("")),
@@ -333,7 +335,7 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             .map(|t| {
                 vec![
                     escape(&t.id),
-                    escape(&t.node_id),
+                    escape(&super::table::running_nodes(t)),
                     t.elapsed.map(human_duration).unwrap_or_default(),
                     t.attempt.to_string(),
                     escape(&t.image),
@@ -376,6 +378,7 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             "finished",
             "command",
             "last output",
+            "quorum",
         ],
         model
             .recent
@@ -394,6 +397,12 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
                     escape(&r.finished_at),
                     escape(&r.command),
                     escape(&r.output_tail),
+                    escape(
+                        &r.quorum
+                            .as_ref()
+                            .map(super::table::quorum_words)
+                            .unwrap_or_default(),
+                    ),
                 ]
             })
             .collect(),

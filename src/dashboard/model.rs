@@ -3,7 +3,7 @@
 
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::State;
-use crate::node::{NodeRecord, NodeState};
+use crate::node::{NodeRecord, NodeState, Reputation};
 use crate::settings;
 use crate::task::{self, Status};
 use anyhow::Result;
@@ -86,6 +86,9 @@ pub struct NodeStatus {
     pub failed: u64,
     /// `null` when there is none: a reader finds every field in every record.
     pub problem: Option<String>,
+    /// How its instances of replicated tasks settled (`valid`, `invalid`, `consecutive_valid`);
+    /// `null` for a node that never voted.
+    pub reputation: Option<Reputation>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,13 +113,52 @@ pub struct QueuedTask {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunningTask {
     pub id: String,
+    /// The node that runs it; for a replicated task, the nodes of its live instances separated
+    /// by spaces ("" while none holds one), each listed in `instances`.
     pub node_id: String,
+    /// For a replicated task: the earliest claim, the latest lease and the highest attempt of
+    /// its live instances.
     pub claimed_at: String,
     pub elapsed: Option<i64>,
     pub lease_expires_at: String,
     pub attempt: u32,
     pub image: String,
     pub command: String,
+    /// A replicated task's live instances (empty for a task run once).
+    pub instances: Vec<RunningInstance>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunningInstance {
+    pub instance: u32,
+    pub node_id: String,
+    pub attempt: u32,
+    /// `running`, `committed` (its commitment landed), `sealed` (waiting for its reveal) or
+    /// `revealed`.
+    pub state: &'static str,
+}
+
+/// A replicated task's agreement, as its result records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuorumSummary {
+    pub replicas: u32,
+    /// The agreed digest; `null` for `no_quorum`.
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub agreeing: Vec<String>,
+    #[serde(default)]
+    pub dissenting: Vec<String>,
+    /// How many instances' votes were counted.
+    #[serde(default, deserialize_with = "count_of")]
+    pub votes: usize,
+    /// An adaptive task run by one trusted node and not drawn for a check.
+    #[serde(default)]
+    pub unchecked: bool,
+}
+
+fn count_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    Ok(Vec::<serde::de::IgnoredAny>::deserialize(d)?.len())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,6 +173,8 @@ pub struct RecentResult {
     pub command: String,
     /// The last line of output (stderr when it has one, else stdout), shortened to 120 characters.
     pub output_tail: String,
+    /// A replicated task's agreement (`null` for a task run once).
+    pub quorum: Option<QuorumSummary>,
 }
 
 /// A command for display: the shell string, or the argv joined by spaces.
@@ -163,6 +207,96 @@ struct RunningLight {
     #[serde(default, alias = "script")]
     command: Option<task::TaskCommand>,
     claim: Option<task::Claim>,
+    #[serde(default)]
+    instances: Vec<InstanceLight>,
+}
+
+/// An instance entry as the status needs it (not `task::Instance`: a field a newer writer adds
+/// must not hide the task from the status).
+#[derive(Deserialize)]
+struct InstanceLight {
+    instance: u32,
+    node_id: String,
+    claimed_at: String,
+    lease_expires_at: String,
+    attempt: u32,
+    #[serde(default)]
+    commitment: Option<String>,
+    #[serde(default)]
+    sealed: bool,
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    dropped: Option<String>,
+}
+
+impl InstanceLight {
+    fn state(&self) -> &'static str {
+        match (&self.commitment, self.sealed, &self.digest) {
+            (None, _, _) => "running",
+            (Some(_), false, _) => "committed",
+            (Some(_), true, None) => "sealed",
+            (Some(_), true, Some(_)) => "revealed",
+        }
+    }
+}
+
+/// A running task as the status shows it: by its claim, or by its live instances.
+fn running_task(id: &str, light: RunningLight, now: DateTime<Utc>) -> Option<RunningTask> {
+    let command = short_command(light.command.as_ref());
+    if let Some(claim) = light.claim {
+        return Some(RunningTask {
+            id: id.to_string(),
+            node_id: claim.node_id,
+            elapsed: age(now, &claim.claimed_at),
+            claimed_at: claim.claimed_at,
+            lease_expires_at: claim.lease_expires_at,
+            attempt: claim.attempt.number(),
+            image: light.image,
+            command,
+            instances: Vec::new(),
+        });
+    }
+    let live: Vec<&InstanceLight> = light
+        .instances
+        .iter()
+        .filter(|e| e.dropped.is_none())
+        .collect();
+    if light.instances.is_empty() {
+        return None;
+    }
+    let claimed_at = live
+        .iter()
+        .map(|e| e.claimed_at.clone())
+        .min()
+        .unwrap_or_default();
+    Some(RunningTask {
+        id: id.to_string(),
+        node_id: live
+            .iter()
+            .map(|e| e.node_id.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        elapsed: age(now, &claimed_at),
+        claimed_at,
+        lease_expires_at: live
+            .iter()
+            .map(|e| e.lease_expires_at.clone())
+            .max()
+            .unwrap_or_default(),
+        attempt: live.iter().map(|e| e.attempt).max().unwrap_or(0),
+        image: light.image,
+        command,
+        instances: live
+            .iter()
+            .map(|e| RunningInstance {
+                instance: e.instance,
+                node_id: e.node_id.clone(),
+                attempt: e.attempt,
+                state: e.state(),
+            })
+            .collect(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -184,6 +318,8 @@ struct ResultLight {
     stderr: String,
     #[serde(default)]
     task: Option<ResultTaskLight>,
+    #[serde(default)]
+    quorum: Option<QuorumSummary>,
 }
 
 #[derive(Deserialize)]
@@ -262,6 +398,7 @@ impl StatusModel {
                     completed: record.completed,
                     failed: record.failed,
                     problem: record.problem,
+                    reputation: record.reputation,
                 })
             })
             .collect();
@@ -271,20 +408,7 @@ impl StatusModel {
 
         let mut in_progress: Vec<RunningTask> = snapshot
             .in_state(State::InProgress)
-            .filter_map(|t| {
-                let light: RunningLight = read(repo, t)?;
-                let claim = light.claim?;
-                Some(RunningTask {
-                    id: t.id.clone(),
-                    node_id: claim.node_id,
-                    elapsed: age(now, &claim.claimed_at),
-                    claimed_at: claim.claimed_at,
-                    lease_expires_at: claim.lease_expires_at,
-                    attempt: claim.attempt.number(),
-                    image: light.image,
-                    command: short_command(light.command.as_ref()),
-                })
-            })
+            .filter_map(|t| running_task(&t.id, read(repo, t)?, now))
             .collect();
         in_progress.sort_by(|a, b| (&a.claimed_at, &a.id).cmp(&(&b.claimed_at, &b.id)));
 
@@ -306,6 +430,7 @@ impl StatusModel {
                     } else {
                         last_line(&r.stderr)
                     }),
+                    quorum: r.quorum,
                 })
             })
             .take(LIST_LIMIT)

@@ -1,6 +1,7 @@
 //! The terminal view of `git dgrid status`: aligned tables, colour on a terminal, plain in a pipe.
 
-use super::model::{human_duration, Liveness, StatusModel};
+use super::model::{human_duration, Liveness, QuorumSummary, RunningTask, StatusModel};
+use crate::node::Reputation;
 use crate::task::Status;
 use crate::text::clean;
 use std::fmt::Write;
@@ -85,6 +86,40 @@ fn ago(secs: Option<i64>) -> String {
     }
 }
 
+/// `valid/invalid`, as the NODES table and the dashboard show a node's reputation.
+pub fn reputation(rep: Option<&Reputation>) -> String {
+    rep.map_or_else(|| "-".into(), |r| format!("{}/{}", r.valid, r.invalid))
+}
+
+/// Who runs a task: its node, or each live instance's node and where it stands.
+pub fn running_nodes(t: &RunningTask) -> String {
+    if t.instances.is_empty() {
+        return t.node_id.clone();
+    }
+    t.instances
+        .iter()
+        .map(|i| format!("{}:{}", i.node_id, i.state))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A result's agreement in a few words: `3/3 agree`, `2/3 agree, against: liar`, `no quorum (5
+/// votes)`.
+pub fn quorum_words(q: &QuorumSummary) -> String {
+    let mut text = if q.digest.is_none() {
+        format!("no quorum ({} votes)", q.votes)
+    } else {
+        format!("{}/{} agree", q.agreeing.len(), q.votes)
+    };
+    if !q.dissenting.is_empty() {
+        text.push_str(&format!(", against: {}", q.dissenting.join(" ")));
+    }
+    if q.unchecked {
+        text.push_str(", unchecked");
+    }
+    text
+}
+
 pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
@@ -152,6 +187,14 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                     (ago(n.heartbeat_age), Tone::Plain),
                     (n.completed.to_string(), Tone::Plain),
                     (n.failed.to_string(), Tone::Plain),
+                    (
+                        reputation(n.reputation.as_ref()),
+                        if n.reputation.is_some_and(|r| r.consecutive_valid == 0) {
+                            Tone::Warn
+                        } else {
+                            Tone::Plain
+                        },
+                    ),
                     (running, Tone::Plain),
                     (
                         n.problem.as_deref().map(clean).unwrap_or_default(),
@@ -169,6 +212,7 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                 "HEARTBEAT",
                 "DONE",
                 "FAILED",
+                "REP",
                 "RUNNING",
                 "PROBLEM",
             ],
@@ -184,7 +228,7 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
             .map(|t| {
                 vec![
                     (clean(&t.id), Tone::Plain),
-                    (clean(&t.node_id), Tone::Plain),
+                    (clean(&running_nodes(t)), Tone::Plain),
                     (
                         t.elapsed.map(human_duration).unwrap_or_default(),
                         Tone::Plain,
@@ -231,6 +275,8 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
 
     if !model.recent.is_empty() {
         let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "RECENT RESULTS"));
+        // Only a grid that runs replicated tasks gets the column.
+        let replicated = model.recent.iter().take(10).any(|r| r.quorum.is_some());
         let rows: Vec<Vec<(String, Tone)>> = model
             .recent
             .iter()
@@ -246,7 +292,7 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                     | Status::NoQuorum => Tone::Bad,
                 };
                 let name = r.status.name();
-                vec![
+                let mut row = vec![
                     (clean(&r.id), Tone::Plain),
                     (name.to_string(), tone),
                     (
@@ -263,15 +309,24 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                         Tone::Plain,
                     ),
                     (clean(&r.finished_at), Tone::Dim),
-                ]
+                ];
+                if replicated {
+                    let (words, tone) = match &r.quorum {
+                        None => ("-".to_string(), Tone::Plain),
+                        Some(q) if q.digest.is_none() => (quorum_words(q), Tone::Bad),
+                        Some(q) if !q.dissenting.is_empty() => (quorum_words(q), Tone::Warn),
+                        Some(q) => (quorum_words(q), Tone::Plain),
+                    };
+                    row.push((clean(&words), tone));
+                }
+                row
             })
             .collect();
-        table(
-            &p,
-            &mut out,
-            &["TASK", "STATUS", "EXIT", "NODE", "TOOK", "FINISHED"],
-            &rows,
-        );
+        let mut header = vec!["TASK", "STATUS", "EXIT", "NODE", "TOOK", "FINISHED"];
+        if replicated {
+            header.push("QUORUM");
+        }
+        table(&p, &mut out, &header, &rows);
     }
     out
 }

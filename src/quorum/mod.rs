@@ -15,6 +15,17 @@
 //!    to `completed` or `failed` with its own full result and a `quorum` object; without
 //!    agreement more instances are wanted (`Recruit`), up to `max_instances`, then `NoQuorum`.
 
+pub mod adaptive;
+mod assess;
+pub mod reputation;
+#[cfg(test)]
+mod test_entries;
+
+pub use assess::{
+    assess, has_entry, is_invalid_reveal, is_live, next_instance, outcome, quorum_of, votes,
+    wanted, NextInstance,
+};
+
 use crate::task::{Instance, Replicas, TaskSpec};
 use sha2::{Digest as _, Sha256};
 

@@ -53,6 +53,7 @@ pub fn read_replica_fields(
     quorum: Option<Value>,
     max_instances: Option<Value>,
 ) -> ReplicaFields {
+    let given = replicas.is_some();
     let replicas = match replicas {
         None => None,
         Some(Value::String(s)) if s == "adaptive" => Some(Replicas::Adaptive),
@@ -77,7 +78,14 @@ pub fn read_replica_fields(
         quorum: None,
         max_instances: None,
     };
+    // A `replicas` already reported wrong bounds nothing: no second problem from it.
+    let unknown = given && fields.replicas.is_none();
     let count = i64::from(fields.count());
+    let (most_quorum, least_max) = if unknown {
+        (i64::from(MAX_REPLICAS), 1)
+    } else {
+        (count, count)
+    };
     fields.quorum = match quorum {
         // An adaptive task's quorum is decided per run (1 alone, 2 with a check): a number given
         // here could only be misread, so it is refused rather than ignored.
@@ -88,13 +96,13 @@ pub fn read_replica_fields(
             );
             None
         }
-        q => r.integer("quorum", q, 1, count).map(|n| n as u32),
+        q => r.integer("quorum", q, 1, most_quorum).map(|n| n as u32),
     };
     fields.max_instances = r
         .integer(
             "max_instances",
             max_instances,
-            count,
+            least_max,
             i64::from(MAX_INSTANCES),
         )
         .map(|n| n as u32);
@@ -296,12 +304,11 @@ pub fn read_outcome(
             "digest",
             "a \"no_quorum\" result has no agreed digest; leave it out",
         ),
-        (Some(s), None) if s != Status::NoQuorum => q.problem(
+        // Other failures may carry the votes so far without an agreement (a task cancelled or
+        // lost while its instances ran); a success is always an agreement.
+        (Some(Status::Success), None) => q.problem(
             "digest",
-            format!(
-                "is required: a {:?} result of a replicated task names the digest its quorum agreed on",
-                s.name()
-            ),
+            "is required: a \"success\" result of a replicated task names the digest its quorum agreed on",
         ),
         _ => {}
     }
@@ -453,3 +460,7 @@ pub fn task_warnings(file: &str, spec: &TaskSpec) -> Vec<Problem> {
 fn pinned(image: &str) -> bool {
     image.contains("@sha256:")
 }
+
+#[cfg(test)]
+#[path = "replicated_tests.rs"]
+mod tests;
