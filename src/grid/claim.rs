@@ -5,6 +5,7 @@
 use crate::grid::admission::Admission;
 use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::quorum;
+use crate::grid::quorum_adaptive;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
@@ -108,7 +109,13 @@ pub fn select(
         if let Some(rule) = Rule::of(&spec) {
             // A replicated task: an entry of this node among its instances, never a claim.
             let (at, until) = (rfc3339(now), rfc3339(expires));
-            quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until);
+            if rule.adaptive && spec.instances.is_empty() {
+                let mine = quorum::recorded_reputation(repo, snapshot, &request.node_id);
+                quorum_adaptive::solo_claim(&mut spec, &rule, mine.as_ref());
+            }
+            if !quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until) {
+                continue; // no instance open (`eligible` looked at the same file)
+            }
         } else {
             let attempt = spec.next_attempt();
             spec.attempts = None;

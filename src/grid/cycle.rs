@@ -12,6 +12,7 @@
 use crate::grid::claim::{self, claim_edits};
 use crate::grid::ownership::Ownership;
 use crate::grid::quorum::{self, Landed};
+use crate::grid::quorum_adaptive;
 pub use crate::grid::reap::ReapPolicy;
 use crate::grid::reap::{self, TakeBack};
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
@@ -109,6 +110,9 @@ pub fn plan(
         reveal_key: intent.reveal_key,
         now: intent.now,
         expires: claim::rfc3339(expires),
+        draw: None,
+        consecutive_valid: quorum::recorded_reputation(repo, snapshot, me)
+            .map_or(0, |r| r.consecutive_valid),
     };
     // What replicated tasks' transitions write (their edits, and the votes they settle).
     let mut replicated = quorum::Effects::default();
@@ -118,6 +122,14 @@ pub fn plan(
         let attempt = result.attempt();
         touched.insert(id.to_string());
         if let Some((task, spec, rule)) = quorum::in_progress(repo, snapshot, &id, limits) {
+            // An adaptive task run alone settles on a draw from a commit after its reveal.
+            let ctx = quorum::Ctx {
+                draw: quorum_adaptive::is_solo(&spec, &rule)
+                    .then(|| quorum_adaptive::draw_commit(repo, snapshot, &task.path, me))
+                    .flatten()
+                    .map(|c| c.to_string()),
+                ..ctx.clone()
+            };
             match quorum::record(task, spec, &rule, result, &ctx, &mut replicated) {
                 Landed::Awaiting => applied.awaiting.push((id, attempt)),
                 Landed::Settled => applied.recorded.push((id, attempt)),
@@ -335,6 +347,21 @@ pub fn plan(
         }
     }
 
+    // A node found dissenting: the adaptive results it settled alone go back for a check.
+    let dissenters: std::collections::BTreeSet<&str> = replicated
+        .votes
+        .iter()
+        .filter(|(_, valid)| !valid)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for node in dissenters {
+        let now = claim::rfc3339(intent.now);
+        let rechecks = quorum_adaptive::rechecks(repo, snapshot, node, limits, &now, &touched);
+        if !rechecks.is_empty() {
+            summary.push(format!("recheck {node}"));
+        }
+        edits.extend(rechecks);
+    }
     edits.append(&mut replicated.edits);
     summary.append(&mut replicated.summary);
     if edits.is_empty() && !intent.heartbeat {

@@ -6,19 +6,28 @@
 
 use crate::grid::claim::rfc3339;
 use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
-pub use crate::grid::quorum_assess::{assess, counted, vote, wanted};
-use crate::grid::reap::{self, ReapPolicy};
+use crate::grid::quorum_adaptive;
+pub use crate::grid::quorum_upkeep::*;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
-use crate::node::{NodeRecord, Reputation};
 use crate::odb::Edit;
-use crate::quorum::{self, Assessment, Rule};
+use crate::quorum::{self, Assessment, NextInstance, Rule};
 use crate::task::{Attempt, Instance, Limits, QuorumOutcome, Status, TaskResult, TaskSpec, Vote};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// Why an entry was dropped when its reveal does not match its commitment (an invalid vote).
 pub const REVEAL_MISMATCH: &str = "reveal does not match its commitment";
+
+/// How many instances the task wants now (`quorum::wanted`).
+pub fn wanted(spec: &TaskSpec, rule: &Rule) -> u32 {
+    quorum::wanted(spec, rule)
+}
+
+/// The verdict on the task's entries (`quorum::assess`).
+pub fn assess(spec: &TaskSpec, rule: &Rule) -> Assessment {
+    quorum::assess(rule, wanted(spec, rule), &spec.instances)
+}
 
 /// The replicated in-progress task `id`: its file, spec and rule. `None` for anything else (a
 /// plain task, a file that does not parse, a task not in progress).
@@ -50,7 +59,7 @@ pub fn holds_live_entry(spec: &TaskSpec, node: &str) -> bool {
 
 /// Whether `node` has an entry, live or dropped: one node never runs two instances of a task.
 pub fn has_entry(spec: &TaskSpec, node: &str) -> bool {
-    spec.instances.iter().any(|e| e.node_id == node)
+    quorum::has_entry(&spec.instances, node)
 }
 
 /// The attempt `node` runs `spec` with, as claimed: its entry's for a replicated task.
@@ -83,51 +92,36 @@ pub fn result_digest(result: &TaskResult) -> String {
     quorum::digest(result.exit_code, &stdout)
 }
 
+/// The entry the next claim of `spec` gets (`quorum::next_instance`): `None` when no instance is
+/// open, or the open one has used its last attempt (its take-back failed the task as lost).
+fn next_entry(spec: &TaskSpec, rule: &Rule) -> Option<(u32, Attempt, u32)> {
+    let max_attempts = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    match quorum::next_instance(rule, wanted(spec, rule), &spec.instances, max_attempts)? {
+        NextInstance::Issue {
+            instance,
+            attempt,
+            round,
+        } => Some((instance, attempt, round)),
+        NextInstance::Exhausted { .. } => None,
+    }
+}
+
 /// Adds `node`'s entry to `spec` (a queued replicated task, or one in progress with an open
 /// slot): the lowest instance number without a live entry, its attempts counted per instance.
-pub fn add_entry(spec: &mut TaskSpec, rule: &Rule, node: &str, now: &str, expires: &str) {
-    let wanted = wanted(spec, rule);
-    let live = |n: u32| {
-        spec.instances
-            .iter()
-            .any(|e| e.instance == n && e.dropped.is_none())
-    };
-    let number = (1..=wanted.max(1))
-        .find(|&n| !live(n))
-        .unwrap_or(wanted + 1);
-    let used = spec
-        .instances
-        .iter()
-        .filter(|e| e.instance == number)
-        .map(|e| e.attempt.number())
-        .max()
-        .unwrap_or(0);
-    // A re-issue keeps its instance's round; a recruit starts a round once every live entry of
-    // the last one has revealed, and joins it otherwise.
-    let top = spec.instances.iter().map(|e| e.round).max().unwrap_or(0);
-    let round = match spec.instances.iter().find(|e| e.instance == number) {
-        Some(e) => e.round,
-        None if top == 0 => 1,
-        None if number > rule.replicas
-            && spec
-                .instances
-                .iter()
-                .filter(|e| e.dropped.is_none())
-                .all(|e| e.digest.is_some()) =>
-        {
-            top + 1
-        }
-        None => top,
+/// `false` when no instance is open to a claim.
+pub fn add_entry(spec: &mut TaskSpec, rule: &Rule, node: &str, now: &str, expires: &str) -> bool {
+    let Some((instance, attempt, round)) = next_entry(spec, rule) else {
+        return false;
     };
     spec.claim = None;
     spec.attempts = None;
     spec.instances.push(Instance {
-        instance: number,
+        instance,
         round,
         node_id: node.to_string(),
         claimed_at: now.to_string(),
         lease_expires_at: expires.to_string(),
-        attempt: Attempt::after_used(used),
+        attempt,
         commitment: None,
         sealed: false,
         digest: None,
@@ -136,6 +130,7 @@ pub fn add_entry(spec: &mut TaskSpec, rule: &Rule, node: &str, now: &str, expire
         status: None,
         dropped: None,
     });
+    true
 }
 
 /// Whether node `me` may add an entry to this in-progress replicated task now.
@@ -168,18 +163,23 @@ pub enum Landed {
 }
 
 /// The context of one transition: who, the reveal key, and the lease it writes.
+#[derive(Clone)]
 pub struct Ctx<'a> {
     pub me: &'a str,
     pub reveal_key: &'a [u8],
     pub now: DateTime<Utc>,
     pub expires: String,
+    /// For an adaptive task run alone: the commit its check is drawn from, once there is one
+    /// (`quorum_adaptive::draw_commit`), and this node's run of valid results.
+    pub draw: Option<String>,
+    pub consecutive_valid: u64,
 }
 
 /// What a replicated transition makes of a task's file.
 #[derive(Debug)]
 pub enum Next {
     /// The file stays in progress, as this (`changed`: it must be written).
-    InProgress { spec: TaskSpec, changed: bool },
+    InProgress { spec: Box<TaskSpec>, changed: bool },
     /// The task finished: its result, in this state.
     Finished(State, Box<TaskResult>),
 }
@@ -275,6 +275,10 @@ fn advance(
         let revealed = mine.is_some_and(|m| reveal(&mut spec, ctx.me, m, fx));
         match assess(&spec, rule) {
             Assessment::Seal(indices) => {
+                let indices = sealable(&spec, rule, indices);
+                if indices.is_empty() {
+                    break;
+                }
                 for i in indices {
                     spec.instances[i].sealed = true;
                 }
@@ -290,8 +294,25 @@ fn advance(
                 else {
                     break; // an agreeing node settles: it holds the full result
                 };
-                let (state, result) =
-                    settle(&spec, rule, m.result, digest, agreeing, dissenting, fx);
+                let mut unchecked = false;
+                if quorum_adaptive::is_solo(&spec, rule) {
+                    let Some(draw) = &ctx.draw else {
+                        break; // the draw waits for another author's commit after the reveal
+                    };
+                    if quorum::adaptive::check_drawn(&spec.id, draw, ctx.consecutive_valid) {
+                        spec.instances_wanted = Some(quorum::ADAPTIVE_REPLICAS);
+                        fx.summary.push(format!("check {}", spec.id));
+                        break;
+                    }
+                    unchecked = true;
+                }
+                let outcome = Outcome {
+                    digest,
+                    agreeing,
+                    dissenting,
+                    unchecked,
+                };
+                let (state, result) = settle(&spec, rule, m.result, outcome, fx);
                 return Next::Finished(state, Box::new(result));
             }
             Assessment::Recruit { wanted } => {
@@ -310,7 +331,28 @@ fn advance(
         }
     }
     let changed = spec != *before;
-    Next::InProgress { spec, changed }
+    Next::InProgress {
+        spec: Box::new(spec),
+        changed,
+    }
+}
+
+/// The entries of a seal this transition sets: only those a claim could have made (numbered
+/// within what the task wants, the first live entry of their number and of their node). An entry
+/// pushed by hand beside them, e.g. to commit to a digest copied from the reveals, is never
+/// sealed, so it never votes.
+pub(super) fn sealable(spec: &TaskSpec, rule: &Rule, indices: Vec<usize>) -> Vec<usize> {
+    let wanted = wanted(spec, rule);
+    let first = |i: usize| {
+        let e = &spec.instances[i];
+        !spec.instances[..i]
+            .iter()
+            .any(|o| quorum::is_live(o) && (o.instance == e.instance || o.node_id == e.node_id))
+    };
+    indices
+        .into_iter()
+        .filter(|&i| spec.instances[i].instance <= wanted && first(i))
+        .collect()
 }
 
 /// Reveals my entry if it is sealed and not yet revealed; a reveal that does not match its
@@ -334,24 +376,13 @@ fn reveal(spec: &mut TaskSpec, me: &str, mine: &Mine, fx: &mut Effects) -> bool 
     true
 }
 
-/// Every counted vote of `spec`.
-pub fn votes(spec: &TaskSpec, rule: &Rule) -> Vec<Vote> {
-    counted(spec, rule)
-        .into_iter()
-        .filter_map(|i| {
-            let e = &spec.instances[i];
-            vote(e).map(|digest| Vote {
-                node_id: e.node_id.clone(),
-                instance: e.instance,
-                attempt: e.attempt,
-                digest: digest.to_string(),
-            })
-        })
-        .collect()
+/// Every valid vote of `spec` (`quorum::votes`).
+pub fn votes(spec: &TaskSpec) -> Vec<Vote> {
+    quorum::votes(&spec.instances)
 }
 
 /// The task as its result keeps it: without the entries (the votes say what counted).
-fn finished_spec(spec: &TaskSpec) -> TaskSpec {
+pub(super) fn finished_spec(spec: &TaskSpec) -> TaskSpec {
     let mut task = spec.clone();
     task.claim = None;
     task.instances.clear();
@@ -360,24 +391,34 @@ fn finished_spec(spec: &TaskSpec) -> TaskSpec {
 }
 
 /// Writes my result as the task's, with its quorum object, and the votes' reputations.
+/// How a task settles: the agreed digest, who agreed and who did not, and whether an adaptive
+/// task run alone was left unchecked by its draw.
+struct Outcome {
+    digest: String,
+    agreeing: Vec<String>,
+    dissenting: Vec<String>,
+    unchecked: bool,
+}
+
 fn settle(
     spec: &TaskSpec,
     rule: &Rule,
     result: &TaskResult,
-    digest: String,
-    agreeing: Vec<String>,
-    dissenting: Vec<String>,
+    outcome: Outcome,
     fx: &mut Effects,
 ) -> (State, TaskResult) {
-    let votes = votes(spec, rule);
-    for v in &votes {
-        fx.votes.push((v.node_id.clone(), v.digest == digest));
-    }
-    for e in &spec.instances {
-        if e.dropped.as_deref() == Some(REVEAL_MISMATCH) {
-            fx.votes.push((e.node_id.clone(), false));
-        }
-    }
+    let Outcome {
+        digest,
+        agreeing,
+        dissenting,
+        unchecked,
+    } = outcome;
+    let votes = votes(spec);
+    // As `quorum::reputation` recomputes it from the result: agreeing valid, dissenting (a
+    // reveal that did not match its commitment included) invalid.
+    fx.votes.extend(agreeing.iter().map(|n| (n.clone(), true)));
+    fx.votes
+        .extend(dissenting.iter().map(|n| (n.clone(), false)));
     let mut out = result.clone();
     out.task = Some(finished_spec(spec));
     out.quorum = Some(QuorumOutcome {
@@ -386,7 +427,7 @@ fn settle(
         agreeing,
         dissenting,
         votes,
-        unchecked: false,
+        unchecked,
     });
     let state = if result.status == Status::Success {
         State::Completed
@@ -399,7 +440,7 @@ fn settle(
 
 /// Fails the task as `no_quorum`: every instance was spent without agreement.
 fn no_quorum(spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut Effects) -> TaskResult {
-    let votes = votes(spec, rule);
+    let votes = votes(spec);
     let digests: HashSet<&str> = votes.iter().map(|v| v.digest.as_str()).collect();
     let now = rfc3339(ctx.now);
     let result = TaskResult {
@@ -439,266 +480,10 @@ fn no_quorum(spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut Effects) -> TaskR
     result
 }
 
-/// Renews my entry's lease (a running instance); `false` when the file holds no live entry of
-/// mine for `attempt` (the claim is lost: stop the container).
-pub fn renew(
-    task: &TaskRef,
-    mut spec: TaskSpec,
-    me: &str,
-    attempt: Attempt,
-    expires: &str,
-    fx: &mut Effects,
-) -> bool {
-    let Some(i) = live_entry(&spec, me, attempt) else {
-        return false;
-    };
-    spec.instances[i].lease_expires_at = expires.to_string();
-    fx.edits.push(Edit::Write {
-        path: task.path.clone(),
-        content: spec.to_json(),
-    });
-    true
-}
-
-/// Removes my live entry for `attempt` (a release: shutdown, docker trouble): the attempt is not
-/// used, and this node may claim the task again later. `false` when there is none.
-pub fn release(
-    task: &TaskRef,
-    mut spec: TaskSpec,
-    me: &str,
-    attempt: Attempt,
-    fx: &mut Effects,
-) -> bool {
-    let Some(i) = live_entry(&spec, me, attempt) else {
-        return false;
-    };
-    spec.instances.remove(i);
-    fx.edits.push(Edit::Write {
-        path: task.path.clone(),
-        content: spec.to_json(),
-    });
-    fx.summary.push(format!("release {}", spec.id));
-    true
-}
-
-/// A replicated in-progress task with live entries a transition takes back (`reap` judges each
-/// entry as it judges a single claim).
-pub struct TakeBack<'s> {
-    pub task: &'s TaskRef,
-    pub spec: TaskSpec,
-    pub rule: Rule,
-    pub entries: Vec<usize>,
-}
-
-/// The replicated in-progress tasks (not in `skip`) with entries a transition of `me` takes back.
-pub fn to_take_back<'s>(
-    repo: &gix::Repository,
-    snapshot: &'s Snapshot,
-    me: &str,
-    held: &[String],
-    limits: &Limits,
-    reaper: &mut dyn ReapPolicy,
-    skip: &HashSet<String>,
-) -> Vec<TakeBack<'s>> {
-    let mut out = Vec::new();
-    for task in snapshot.in_state(State::InProgress) {
-        if skip.contains(&task.id) {
-            continue;
-        }
-        let Ok(spec) = snapshot::load_spec(repo, task, limits) else {
-            continue;
-        };
-        let Some(rule) = Rule::of(&spec) else {
-            continue;
-        };
-        let entries: Vec<usize> = spec
-            .instances
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.dropped.is_none())
-            .filter(|(_, e)| reap::may_take_back(me, held, snapshot, task, &e.as_claim(), reaper))
-            .map(|(i, _)| i)
-            .collect();
-        if !entries.is_empty() {
-            out.push(TakeBack {
-                task,
-                spec,
-                rule,
-                entries,
-            });
-        }
-    }
-    out
-}
-
-/// How a taken-back entry ends.
-pub enum Ending {
-    /// Removed without using its attempt (this process never ran it).
-    Removed,
-    /// Dropped as lost with its node; the slot reopens.
-    Dropped,
-}
-
-/// Takes back `entries` of `spec` (each with how it ends) over `task`'s file.
-pub fn take_back(
-    task: &TaskRef,
-    spec: TaskSpec,
-    entries: &[(usize, Ending)],
-    now: DateTime<Utc>,
-    fx: &mut Effects,
-) {
-    fx.edits
-        .extend(take_back_spec(spec, entries, now).edits(task));
-}
-
-/// [`take_back`] on the spec alone: a dropped entry stays (history, and its instance's attempts);
-/// an instance that used its last attempt fails the task as lost, as a single task would.
-pub fn take_back_spec(mut spec: TaskSpec, entries: &[(usize, Ending)], now: DateTime<Utc>) -> Next {
-    let max = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
-    let mut lost = None;
-    let mut removed = Vec::new();
-    for (i, ending) in entries {
-        let entry = &mut spec.instances[*i];
-        match ending {
-            Ending::Removed => removed.push(*i),
-            Ending::Dropped => {
-                entry.dropped = Some(format!("node {} stopped heartbeating", entry.node_id));
-                if entry.attempt.used() >= max && lost.is_none() {
-                    lost = Some(entry.as_claim());
-                }
-            }
-        }
-    }
-    removed.sort_unstable();
-    for i in removed.into_iter().rev() {
-        spec.instances.remove(i);
-    }
-    match lost {
-        Some(claim) => {
-            let mut result = crate::grid::cycle::lost_result(&spec, &claim, now);
-            result.task = Some(finished_spec(&spec));
-            Next::Finished(State::Failed, Box::new(result))
-        }
-        None => Next::InProgress {
-            spec,
-            changed: true,
-        },
-    }
-}
-
-/// Whether a finished task's result counts my vote for `attempt` (settled with it: recorded).
-pub fn among_votes(result: &TaskResult, me: &str, attempt: Attempt) -> bool {
-    result.quorum.as_ref().is_some_and(|q| {
-        q.votes
-            .iter()
-            .any(|v| v.node_id == me && v.attempt == attempt)
-    })
-}
-
-/// `reputation` with `votes` of `node` applied (agreeing: valid; dissenting or a reveal that did
-/// not match: invalid, and the run of valid ones starts over).
-pub fn updated(
-    reputation: Option<Reputation>,
-    node: &str,
-    votes: &[(String, bool)],
-) -> Option<Reputation> {
-    let mine: Vec<bool> = votes
-        .iter()
-        .filter(|(n, _)| n == node)
-        .map(|(_, v)| *v)
-        .collect();
-    if mine.is_empty() {
-        return reputation;
-    }
-    let mut r = reputation.unwrap_or_default();
-    for valid in mine {
-        if valid {
-            r.valid += 1;
-            r.consecutive_valid += 1;
-        } else {
-            r.invalid += 1;
-            r.consecutive_valid = 0;
-        }
-    }
-    Some(r)
-}
-
-/// The node records (other than `me`'s) whose reputation this transition's votes change, as edits.
-pub fn reputation_edits(
-    repo: &gix::Repository,
-    snapshot: &Snapshot,
-    me: &str,
-    votes: &[(String, bool)],
-) -> Vec<Edit> {
-    let nodes: BTreeMap<&str, ()> = votes
-        .iter()
-        .filter(|(n, _)| n != me)
-        .map(|(n, _)| (n.as_str(), ()))
-        .collect();
-    let mut edits = Vec::new();
-    for node in nodes.keys() {
-        // A node without a readable record keeps none: the reputation is a cache, recomputable
-        // from the results' quorum objects.
-        let Some(mut record) = snapshot
-            .nodes
-            .iter()
-            .find(|n| n.id == *node)
-            .and_then(|n| snapshot::load_node(repo, n))
-        else {
-            continue;
-        };
-        record.reputation = updated(record.reputation, node, votes);
-        edits.push(Edit::Write {
-            path: layout::node_path(node),
-            content: record.to_json(),
-        });
-    }
-    edits
-}
-
-/// `me`'s reputation as the snapshot's record of it holds it: a heartbeat never overwrites it.
-pub fn recorded_reputation(
-    repo: &gix::Repository,
-    snapshot: &Snapshot,
-    me: &str,
-) -> Option<Reputation> {
-    snapshot
-        .nodes
-        .iter()
-        .find(|n| n.id == me)
-        .and_then(|n| snapshot::load_node(repo, n))
-        .and_then(|r: NodeRecord| r.reputation)
-}
-
-/// Whether a transition is due for these results awaiting settlement (the worker's cheap look):
-/// my entry is to reveal, the task is to seal, settle (by me, agreeing), recruit or fail as
-/// `no_quorum`, or it left `in_progress` (settled elsewhere, cancelled) or dropped my entry.
-pub fn due(
-    repo: &gix::Repository,
-    snapshot: &Snapshot,
-    me: &str,
-    results: &[TaskResult],
-    limits: &Limits,
-) -> bool {
-    results.iter().any(|result| {
-        let Some((_, spec, rule)) = in_progress(repo, snapshot, &result.task_id, limits) else {
-            return true;
-        };
-        let Some(i) = live_entry(&spec, me, result.attempt()) else {
-            return true;
-        };
-        let entry = &spec.instances[i];
-        if entry.commitment.is_none() || (entry.sealed && entry.digest.is_none()) {
-            return true;
-        }
-        match assess(&spec, &rule) {
-            Assessment::Seal(_) | Assessment::Recruit { .. } | Assessment::NoQuorum => true,
-            Assessment::Decided { digest, .. } => entry.digest.as_deref() == Some(digest.as_str()),
-            Assessment::Collecting { .. } | Assessment::Revealing => false,
-        }
-    })
-}
-
 #[cfg(test)]
 #[path = "quorum_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "quorum_cycle_tests.rs"]
+mod cycle_tests;

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::grid::testkit::{now, task, task_result, task_spec, with};
+use crate::node::Reputation;
 use crate::task::Replicas;
 use serde_json::json;
 
@@ -47,6 +48,8 @@ fn send(spec: TaskSpec, rule: &Rule, node: &str, attempt: u32, stdout: &str) -> 
         reveal_key: &key,
         now: now(),
         expires: UNTIL.into(),
+        draw: None,
+        consecutive_valid: 0,
     };
     let mut fx = Effects::default();
     let next = step(spec, rule, &result(node, attempt, stdout), &ctx, &mut fx)
@@ -56,7 +59,7 @@ fn send(spec: TaskSpec, rule: &Rule, node: &str, attempt: u32, stdout: &str) -> 
 
 fn in_progress(next: Next) -> TaskSpec {
     match next {
-        Next::InProgress { spec, .. } => spec,
+        Next::InProgress { spec, .. } => *spec,
         Next::Finished(state, r) => panic!("finished early: {state} {r:?}"),
     }
 }
@@ -184,13 +187,13 @@ fn round(mut spec: TaskSpec, rule: &Rule, runs: &[(&str, &str)]) -> Next {
         claim(&mut spec, rule, node);
     }
     let mut next = Next::InProgress {
-        spec,
+        spec: Box::new(spec),
         changed: true,
     };
     for _ in 0..2 {
         for (node, stdout) in runs {
             let spec = match next {
-                Next::InProgress { spec, .. } => spec,
+                Next::InProgress { spec, .. } => *spec,
                 done => return done,
             };
             next = send(spec, rule, node, 1, stdout).0;
@@ -324,24 +327,41 @@ fn a_commitment_that_lands_after_the_seal_is_not_counted() {
     }
     spec.instances[4].sealed = false;
     spec.instances[3].sealed = false;
-    let forged_sealed = {
-        let mut s = spec.clone();
-        s.instances[4].sealed = true; // even sealed, a second entry numbered 2 has no say
-        s
-    };
-    for spec in [spec, forged_sealed] {
-        assert_eq!(
-            assess(&spec, &rule),
-            Assessment::Revealing,
-            "a has not revealed"
-        );
-        let (next, _) = send(spec, &rule, "a", 1, LIE);
-        let (_, settled) = finished(next);
-        let q = settled.quorum.unwrap();
-        assert_eq!(nodes(&q.agreeing), ["a", "c"]);
-        assert_eq!(nodes(&q.dissenting), ["b"]);
-        assert_eq!(q.votes.len(), 3);
+    let (next, _) = send(spec, &rule, "a", 1, LIE);
+    let (_, settled) = finished(next);
+    let q = settled.quorum.unwrap();
+    assert_eq!(nodes(&q.agreeing), ["a", "c"]);
+    assert_eq!(nodes(&q.dissenting), ["b"]);
+    assert_eq!(q.votes.len(), 3, "{:?}", q.votes);
+}
+
+#[test]
+fn a_digest_copied_after_the_reveals_does_not_match_its_commitment_and_is_not_counted() {
+    let (mut spec, rule) = replicated(3, None, None);
+    for node in ["a", "b", "c"] {
+        claim(&mut spec, &rule, node);
     }
+    // The lazy node c commits to garbage at once, then reveals the digest the others revealed.
+    let spec = in_progress(send(spec, &rule, "a", 1, HONEST).0);
+    let spec = in_progress(send(spec, &rule, "b", 1, HONEST).0);
+    let mut spec = in_progress(send(spec, &rule, "c", 1, "garbage").0);
+    spec.instances[2].digest = None; // undo c's honest-to-its-commitment reveal
+    spec.instances[2].salt = None;
+    let spec = in_progress(send(spec, &rule, "a", 1, HONEST).0);
+    let mut spec = spec;
+    let copied = spec.instances[0].digest.clone().unwrap();
+    spec.instances[2].digest = Some(copied);
+    spec.instances[2].salt = Some(salt(&key("c"), "t", Attempt::FIRST));
+    let (next, _) = send(spec, &rule, "b", 1, HONEST);
+    let (_, settled) = finished(next);
+    let q = settled.quorum.unwrap();
+    assert_eq!(nodes(&q.agreeing), ["a", "b"]);
+    assert_eq!(
+        nodes(&q.dissenting),
+        ["c"],
+        "an invalid reveal counts against c"
+    );
+    assert_eq!(q.votes.len(), 2);
 }
 
 #[test]

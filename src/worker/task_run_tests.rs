@@ -312,3 +312,56 @@ fn waiting_tasks_below_a_queued_priority_go_back() {
     assert_eq!(held.waiting(), 1);
     assert_eq!(held.releases(), [key("low", 1)]);
 }
+
+#[test]
+fn a_result_awaiting_its_quorum_stays_held_and_sent_but_owes_no_push() {
+    let mut held = HeldTasks::default();
+    held.track(&key("t1", 1).0, key("t1", 1).1, None);
+    let Some(TaskEnd::Report(result)) = end(&mut held, ran("t1", 1, Status::Success)) else {
+        panic!("a task that ran reports");
+    };
+    assert!(held.owed_to_grid(), "its commitment is owed");
+    held.settle(&Applied {
+        awaiting: vec![key("t1", 1)],
+        ..Applied::default()
+    });
+    assert_eq!(
+        held.results(),
+        [*result.clone()],
+        "sent again with each transition"
+    );
+    assert_eq!(held.awaiting(), [*result]);
+    assert!(
+        !held.owed_to_grid(),
+        "waiting for others is no reason to push"
+    );
+    assert!(!held.settled_by_one_push(true));
+    assert_eq!(held.held(), ["t1"], "its entry is not taken back");
+    // Still awaiting after the next transition; then discarded (its entry was dropped).
+    held.settle(&Applied {
+        awaiting: vec![key("t1", 1)],
+        ..Applied::default()
+    });
+    assert_eq!(held.awaiting().len(), 1);
+    held.settle(&Applied {
+        discarded: vec![key("t1", 1)],
+        ..Applied::default()
+    });
+    assert!(held.is_empty());
+}
+
+#[test]
+fn a_result_awaiting_its_quorum_leaves_when_the_task_settles() {
+    let mut held = HeldTasks::default();
+    held.track(&key("t1", 1).0, key("t1", 1).1, None);
+    end(&mut held, ran("t1", 1, Status::Success));
+    held.settle(&Applied {
+        awaiting: vec![key("t1", 1)],
+        ..Applied::default()
+    });
+    held.settle(&Applied {
+        recorded: vec![key("t1", 1)],
+        ..Applied::default()
+    });
+    assert!(held.is_empty());
+}
