@@ -13,6 +13,10 @@ use worker_kit::{setup, submit, unique};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// The lease where a node dies on purpose: short enough to wait for its take-back, long enough
+/// that a live worker on a loaded machine is never taken for dead (6 s was not).
+const DYING_LEASE: &str = "10";
+
 /// Whether `id` is in `completed/` or `failed/` (the wait for a seal gives up early then).
 fn settled(env: &Env, grid: &std::path::Path, id: &str) -> bool {
     task(env, grid, id).is_some_and(|(s, _)| s == "completed" || s == "failed")
@@ -245,7 +249,7 @@ fn a_sealed_instance_of_a_dead_node_does_not_wedge_the_task() {
     let nodes: Vec<String> = (0..3).map(|i| format!("{p}-n{i}")).collect();
     let mut workers = Workers::new(&env, &grid);
     for n in &nodes {
-        workers.start(n, &timing(SHORT_LEASE));
+        workers.start(n, &timing(DYING_LEASE));
     }
     let (victim, _) = kill_a_sealed_unrevealed_holder(&env, &grid, &mut workers, &id, &nodes);
     assert!(
@@ -289,9 +293,9 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
     let grp = |lease: &str| [timing(lease), vec!["--label".into(), "grp".into()]].concat();
     let mut workers = Workers::new(&env, &grid);
     for n in &nodes {
-        workers.start(n, &grp(SHORT_LEASE));
+        workers.start(n, &grp(DYING_LEASE));
     }
-    workers.start(&format!("{p}-janitor"), &timing(SHORT_LEASE));
+    workers.start(&format!("{p}-janitor"), &timing(DYING_LEASE));
     let (_, slot) = kill_a_sealed_unrevealed_holder(&env, &grid, &mut workers, &id, &nodes);
     let reopened = |all: &[Value]| {
         let live: Vec<&Value> = all.iter().filter(|e| e["dropped"].is_null()).collect();
@@ -336,7 +340,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
         });
     }
     // An honest node to fill whatever the task still wants.
-    workers.start(&format!("{p}-late"), &grp(SHORT_LEASE));
+    workers.start(&format!("{p}-late"), &grp(DYING_LEASE));
     assert!(
         all_settled(&env, &grid, std::slice::from_ref(&id), 180),
         "not settled: {:?}{}",
