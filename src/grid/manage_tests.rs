@@ -135,3 +135,27 @@ fn retry_refuses_what_is_not_failed_or_cannot_be_queued_again() {
     );
     assert_eq!(run("nope"), "no task \"nope\" on the grid");
 }
+
+#[test]
+fn cancelling_a_replicated_task_in_progress_fails_it_and_ends_every_instance() {
+    let entry = |n: u32, node: &str| {
+        json!({"instance": n, "round": 1, "node_id": node, "claimed_at": "2026-01-01T11:50:00Z",
+            "lease_expires_at": "2026-01-01T12:05:00Z", "attempt": 1})
+    };
+    let running = with(
+        with(task("r"), "replicas", json!(3)),
+        "instances",
+        json!([entry(1, "a"), entry(2, "b")]),
+    );
+    let fx = grid(&[file(State::InProgress, "r", running)]);
+    let (state, content) = cancelled(&fx, "r", "");
+    assert_eq!(state, State::Failed);
+    assert_eq!(content["status"], "cancelled");
+    // Every instance's node finds the file gone from in_progress, and stops (`grid::quorum`).
+    assert_eq!(
+        content["task"]["instances"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let bytes = serde_json::to_vec(&content).unwrap();
+    crate::task::parse_result("r.json", &bytes, &Limits::default()).expect("a valid result");
+}

@@ -394,15 +394,19 @@ impl HeldTasks {
         self.keys_in(|phase| matches!(phase, Phase::Running(_) | Phase::Waiting(_)))
     }
 
-    /// Ids of tasks this node's claim should still hold on the grid: with a container here, or
-    /// waiting for a slot. One missing from `in_progress` was cancelled or taken over.
+    /// Ids of tasks this node's claim should still hold on the grid: with a container here,
+    /// waiting for a slot, or a result awaiting its quorum (an entry whose lease is renewed).
+    /// One missing from `in_progress` was cancelled, taken over or settled.
     pub fn claimed(&self) -> impl Iterator<Item = &str> {
         self.tasks
             .iter()
             .filter(|(_, phase)| {
                 matches!(
                     phase,
-                    Phase::Running(_) | Phase::Stopping { .. } | Phase::Waiting(_)
+                    Phase::Running(_)
+                        | Phase::Stopping { .. }
+                        | Phase::Waiting(_)
+                        | Phase::Awaiting(_)
                 )
             })
             .map(|((id, _), _)| id.as_str())

@@ -337,6 +337,11 @@ fn a_result_awaiting_its_quorum_stays_held_and_sent_but_owes_no_push() {
     );
     assert!(!held.settled_by_one_push(true));
     assert_eq!(held.held(), ["t1"], "its entry is not taken back");
+    assert_eq!(
+        held.claimed().collect::<Vec<_>>(),
+        ["t1"],
+        "its entry's lease is renewed; its task leaving in_progress is news"
+    );
     // Still awaiting after the next transition; then discarded (its entry was dropped).
     held.settle(&Applied {
         awaiting: vec![key("t1", 1)],
