@@ -117,6 +117,8 @@ pub fn plan(
     // What replicated tasks' transitions write (their edits, and the votes they settle).
     let mut replicated = quorum::Effects::default();
 
+    let mut others_dead =
+        quorum::dead_entries_of_others(repo, snapshot, me, intent.held, limits, reaper);
     for result in intent.results {
         let id = result.task_id.clone();
         let attempt = result.attempt();
@@ -130,6 +132,21 @@ pub fn plan(
                     .map(|c| c.to_string()),
                 ..ctx.clone()
             };
+            // Dead nodes' entries go in the same write as my result: the nodes awaiting a
+            // quorum may be the only ones left to see them, and they write the file each time.
+            let dead = others_dead.remove(id.as_str()).unwrap_or_default();
+            let spec = match quorum::take_back_others(task, spec, &dead, intent.now) {
+                Ok(spec) => spec,
+                Err(failed) => {
+                    replicated.edits.extend(failed);
+                    applied.discarded.push((id, attempt));
+                    continue;
+                }
+            };
+            for (_, node) in &dead {
+                summary.push(format!("reap {id} from {node}"));
+                applied.reaped.push((id.to_string(), node.clone()));
+            }
             match quorum::record(task, spec, &rule, result, &ctx, &mut replicated) {
                 Landed::Awaiting => applied.awaiting.push((id, attempt)),
                 Landed::Settled => applied.recorded.push((id, attempt)),

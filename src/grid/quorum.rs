@@ -110,6 +110,11 @@ fn next_entry(spec: &TaskSpec, rule: &Rule) -> Option<(u32, Attempt, u32)> {
 /// slot): the lowest instance number without a live entry, its attempts counted per instance.
 /// `false` when no instance is open to a claim.
 pub fn add_entry(spec: &mut TaskSpec, rule: &Rule, node: &str, now: &str, expires: &str) -> bool {
+    // Entries that do not count leave their numbers to the claim (and the file stays valid:
+    // one live entry per number).
+    for (i, why) in quorum::not_counted(&spec.instances, wanted(spec, rule)) {
+        spec.instances[i].dropped = Some(why.to_string());
+    }
     let Some((instance, attempt, round)) = next_entry(spec, rule) else {
         return false;
     };
@@ -270,6 +275,7 @@ fn advance(
     ctx: &Ctx,
     fx: &mut Effects,
 ) -> Next {
+    drop_not_counted(&mut spec, rule, fx);
     // Each round of the loop changes the file (a seal, a reveal) or leaves it: bounded.
     for _ in 0..4 {
         let revealed = mine.is_some_and(|m| reveal(&mut spec, ctx.me, m, fx));
@@ -377,8 +383,22 @@ fn reveal(spec: &mut TaskSpec, me: &str, mine: &Mine, fx: &mut Effects) -> bool 
 }
 
 /// Every valid vote of `spec` (`quorum::votes`).
-pub fn votes(spec: &TaskSpec) -> Vec<Vote> {
-    quorum::votes(&spec.instances)
+pub fn votes(spec: &TaskSpec, rule: &Rule) -> Vec<Vote> {
+    quorum::votes(&spec.instances, wanted(spec, rule))
+}
+
+/// Drops the live entries that do not count (`quorum::not_counted`: an entry no claim issues,
+/// a commitment after its round's seal), so that the file says what the verdict already does
+/// and a claim may take their instance numbers. `true` when one was dropped.
+fn drop_not_counted(spec: &mut TaskSpec, rule: &Rule, fx: &mut Effects) {
+    let dropped = quorum::not_counted(&spec.instances, wanted(spec, rule));
+    for (i, why) in &dropped {
+        spec.instances[*i].dropped = Some(why.to_string());
+    }
+    if !dropped.is_empty() {
+        fx.summary
+            .push(format!("drop uncounted entries of {}", spec.id));
+    }
 }
 
 /// The task as its result keeps it: without the entries (the votes say what counted).
@@ -413,7 +433,7 @@ fn settle(
         dissenting,
         unchecked,
     } = outcome;
-    let votes = votes(spec);
+    let votes = votes(spec, rule);
     // As `quorum::reputation` recomputes it from the result: agreeing valid, dissenting (a
     // reveal that did not match its commitment included) invalid.
     fx.votes.extend(agreeing.iter().map(|n| (n.clone(), true)));
@@ -440,7 +460,7 @@ fn settle(
 
 /// Fails the task as `no_quorum`: every instance was spent without agreement.
 fn no_quorum(spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut Effects) -> TaskResult {
-    let votes = votes(spec);
+    let votes = votes(spec, rule);
     let digests: HashSet<&str> = votes.iter().map(|v| v.digest.as_str()).collect();
     let now = rfc3339(ctx.now);
     let result = TaskResult {

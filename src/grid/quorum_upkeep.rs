@@ -13,7 +13,7 @@ use crate::odb::Edit;
 use crate::quorum::{Assessment, Rule};
 use crate::task::{Attempt, Limits, TaskResult, TaskSpec};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Renews my entry's lease (a running instance); `false` when the file holds no live entry of
 /// mine for `attempt` (the claim is lost: stop the container).
@@ -116,6 +116,49 @@ pub enum Ending {
     Removed,
     /// Dropped as lost with its node; the slot reopens.
     Dropped,
+}
+
+/// Per replicated task in progress, the live entries of *other* nodes that may be taken back now
+/// (index, node): the cycle drops them in the same write as this node's result for the task.
+pub fn dead_entries_of_others(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    me: &str,
+    held: &[String],
+    limits: &Limits,
+    reaper: &mut dyn ReapPolicy,
+) -> HashMap<String, Vec<(usize, String)>> {
+    let nothing_skipped = HashSet::new();
+    to_take_back(repo, snapshot, me, held, limits, reaper, &nothing_skipped)
+        .into_iter()
+        .map(|t| {
+            let others = t
+                .entries
+                .iter()
+                .map(|&i| (i, t.spec.instances[i].node_id.clone()))
+                .filter(|(_, node)| node != me)
+                .collect();
+            (t.task.id.clone(), others)
+        })
+        .collect()
+}
+
+/// `spec` with the `dead` entries dropped, or, when one of them used its instance's last attempt,
+/// the edits that fail the task as lost over `task`'s file.
+pub fn take_back_others(
+    task: &TaskRef,
+    spec: TaskSpec,
+    dead: &[(usize, String)],
+    now: DateTime<Utc>,
+) -> Result<TaskSpec, Vec<Edit>> {
+    if dead.is_empty() {
+        return Ok(spec);
+    }
+    let endings: Vec<(usize, Ending)> = dead.iter().map(|(i, _)| (*i, Ending::Dropped)).collect();
+    match take_back_spec(spec, &endings, now) {
+        Next::InProgress { spec, .. } => Ok(*spec),
+        finished => Err(finished.edits(task)),
+    }
 }
 
 /// Takes back `entries` of `spec` (each with how it ends) over `task`'s file.

@@ -8,6 +8,7 @@
 
 use super::{reveal_matches, Assessment, Rule};
 use crate::task::{Attempt, Instance, QuorumOutcome, TaskSpec, Vote};
+use std::collections::HashSet;
 
 /// How many instances the task wants now: `instances_wanted` when a transition set it (recruits,
 /// an adaptive task run alone or checked), else `replicas`.
@@ -38,12 +39,58 @@ pub fn is_invalid_reveal(entry: &Instance) -> bool {
     entry.sealed && entry.digest.is_some() && !reveal_matches(entry)
 }
 
-/// Every valid vote: the live, sealed entries whose reveal matches their commitment, in the
+/// Why a live entry does not count, if it does not: one that no claim of the task could have
+/// made (a number beyond what the task wants, a second entry of a number or of a node), or a
+/// commitment that landed after its round was sealed, when the round's digests may already be
+/// revealed (a round is sealed once; a claim after the seal opens the next round). The
+/// transitions drop such an entry with this reason; the verdict is the same before and after.
+pub fn not_counted(instances: &[Instance], wanted: u32) -> Vec<(usize, &'static str)> {
+    let closed: HashSet<u32> = instances
+        .iter()
+        .filter(|e| e.sealed)
+        .map(|e| e.round)
+        .collect();
+    let (mut numbers, mut nodes) = (HashSet::new(), HashSet::new());
+    let mut out = Vec::new();
+    for (i, e) in instances.iter().enumerate() {
+        if !is_live(e) {
+            continue;
+        }
+        let why = if e.instance == 0 || e.instance > wanted {
+            Some(NOT_ISSUED)
+        } else if !e.sealed && closed.contains(&e.round) {
+            Some(AFTER_THE_SEAL)
+        } else if !numbers.insert(e.instance) || !nodes.insert(e.node_id.as_str()) {
+            Some(NOT_ISSUED)
+        } else {
+            None
+        };
+        out.extend(why.map(|w| (i, w)));
+    }
+    out
+}
+
+pub const NOT_ISSUED: &str = "not counted: no claim of the task issues this entry";
+pub const AFTER_THE_SEAL: &str = "not counted: its round was sealed before it committed";
+
+/// The entries that count: live, and not [`not_counted`].
+fn counted(instances: &[Instance], wanted: u32) -> Vec<bool> {
+    let mut mask: Vec<bool> = instances.iter().map(is_live).collect();
+    for (i, _) in not_counted(instances, wanted) {
+        mask[i] = false;
+    }
+    mask
+}
+
+/// Every valid vote: the counted, sealed entries whose reveal matches their commitment, in the
 /// file's order.
-pub fn votes(instances: &[Instance]) -> Vec<Vote> {
+pub fn votes(instances: &[Instance], wanted: u32) -> Vec<Vote> {
+    let mask = counted(instances, wanted);
     instances
         .iter()
-        .filter(|e| is_live(e) && e.sealed && reveal_matches(e))
+        .zip(mask)
+        .filter(|(e, counts)| *counts && e.sealed && reveal_matches(e))
+        .map(|(e, _)| e)
         .map(|e| Vote {
             node_id: e.node_id.clone(),
             instance: e.instance,
@@ -62,13 +109,14 @@ pub fn has_entry(instances: &[Instance], node: &str) -> bool {
 /// The verdict on a replicated task's entries (see [`Assessment`] and the module's docs).
 pub fn assess(rule: &Rule, wanted: u32, instances: &[Instance]) -> Assessment {
     let quorum = quorum_of(rule, wanted);
+    let mask = counted(instances, wanted);
     let live: Vec<(usize, &Instance)> = instances
         .iter()
         .enumerate()
-        .filter(|(_, e)| is_live(e))
+        .filter(|(i, _)| mask[*i])
         .collect();
     let unrevealed = live.iter().any(|(_, e)| e.sealed && e.digest.is_none());
-    let votes = votes(instances);
+    let votes = votes(instances, wanted);
     let tally = tally(&votes);
     let best = tally.first().map_or(0, |(_, n)| *n);
     let second = tally.get(1).map_or(0, |(_, n)| *n);
@@ -81,10 +129,12 @@ pub fn assess(rule: &Rule, wanted: u32, instances: &[Instance]) -> Assessment {
             .collect();
         let dissenting = instances
             .iter()
-            .filter(|e| {
-                let other_vote = is_live(e) && e.sealed && e.digest.as_ref() != Some(&digest);
+            .zip(&mask)
+            .filter(|(e, counts)| {
+                let other_vote = **counts && e.sealed && e.digest.as_ref() != Some(&digest);
                 other_vote || is_invalid_reveal(e)
             })
+            .map(|(e, _)| e)
             .filter(|e| e.digest.is_some())
             .map(|e| e.node_id.clone())
             .collect();
@@ -128,7 +178,12 @@ pub fn assess(rule: &Rule, wanted: u32, instances: &[Instance]) -> Assessment {
 /// The `quorum` object of the result a `Decided` or `NoQuorum` verdict leads to (`None` for the
 /// others): the agreed digest and who agreed and dissented, or no digest and nobody, and every
 /// valid vote either way. `unchecked` is the adaptive settling's to set.
-pub fn outcome(rule: &Rule, instances: &[Instance], verdict: &Assessment) -> Option<QuorumOutcome> {
+pub fn outcome(
+    rule: &Rule,
+    wanted: u32,
+    instances: &[Instance],
+    verdict: &Assessment,
+) -> Option<QuorumOutcome> {
     let (digest, agreeing, dissenting) = match verdict {
         Assessment::Decided {
             digest,
@@ -143,7 +198,7 @@ pub fn outcome(rule: &Rule, instances: &[Instance], verdict: &Assessment) -> Opt
         digest,
         agreeing,
         dissenting,
-        votes: votes(instances),
+        votes: votes(instances, wanted),
         unchecked: false,
     })
 }
@@ -184,11 +239,11 @@ pub enum NextInstance {
     Exhausted { instance: u32 },
 }
 
-/// The entry the next claim appends: the lowest instance number up to `wanted` with no live
-/// entry; its attempt one past the highest its dropped entries used; its round that of the
-/// instance when it is a re-issue, else the current round (or the next one, when every live
-/// entry of the current round is sealed: a recruit, or the check of an adaptive task). `None`
-/// when every wanted instance has a live entry.
+/// The entry the next claim appends: the lowest instance number up to `wanted` with no counted
+/// entry; its attempt one past the highest its earlier entries used; its round the current one,
+/// or the next once the current round is sealed (a recruit, the check of an adaptive task, or a
+/// re-issue after the seal: its commitment must not join a round whose digests may be revealed).
+/// `None` when every wanted instance has a counted entry.
 pub fn next_instance(
     rule: &Rule,
     wanted: u32,
@@ -196,34 +251,27 @@ pub fn next_instance(
     max_attempts: u32,
 ) -> Option<NextInstance> {
     let top = wanted.min(rule.max_instances);
-    let instance = (1..=top).find(|n| !instances.iter().any(|e| e.instance == *n && is_live(e)))?;
-    let earlier: Vec<&Instance> = instances
+    let mask = counted(instances, wanted);
+    let taken = |n: u32| {
+        instances
+            .iter()
+            .zip(&mask)
+            .any(|(e, counts)| e.instance == n && *counts)
+    };
+    let instance = (1..=top).find(|n| !taken(*n))?;
+    let used = instances
         .iter()
         .filter(|e| e.instance == instance)
-        .collect();
-    let used = earlier.iter().map(|e| e.attempt.used()).max().unwrap_or(0);
+        .map(|e| e.attempt.used())
+        .max()
+        .unwrap_or(0);
     if used >= max_attempts {
         return Some(NextInstance::Exhausted { instance });
     }
-    let round = match earlier.iter().map(|e| e.round).max() {
-        Some(round) => round,
-        None => {
-            let current = instances.iter().map(|e| e.round).max();
-            match current {
-                None => 1,
-                Some(r) => {
-                    let closed = instances
-                        .iter()
-                        .filter(|e| e.round == r && is_live(e))
-                        .all(|e| e.sealed);
-                    if closed {
-                        r + 1
-                    } else {
-                        r
-                    }
-                }
-            }
-        }
+    let round = match instances.iter().map(|e| e.round).max() {
+        None => 1,
+        Some(r) if instances.iter().any(|e| e.round == r && e.sealed) => r + 1,
+        Some(r) => r,
     };
     Some(NextInstance::Issue {
         instance,

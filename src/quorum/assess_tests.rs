@@ -297,7 +297,7 @@ fn verdicts() {
             decided("x", &["a", "b"], &["copier"]),
         ),
         (
-            "a reveal without a seal is not a vote",
+            "a reveal without a seal is not a vote, nor a commitment after its round's seal",
             r3,
             3,
             vec![
@@ -308,7 +308,19 @@ fn verdicts() {
                 },
                 committed(3, "c", "y"),
             ],
-            Seal(vec![1, 2]),
+            Collecting { open: 2 },
+        ),
+        (
+            "a sealed reveal beyond the instances wanted is not a vote (a forged entry)",
+            r3,
+            3,
+            vec![
+                revealed(1, "a", "x"),
+                revealed(2, "b", "y"),
+                revealed(3, "c", "y"),
+                revealed(5, "copycat", "x"),
+            ],
+            decided("y", &["b", "c"], &["a"]),
         ),
         (
             "quorum 1: the first revealed digest decides",

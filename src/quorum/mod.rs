@@ -22,8 +22,8 @@ pub mod reputation;
 mod test_entries;
 
 pub use assess::{
-    assess, has_entry, is_invalid_reveal, is_live, next_instance, outcome, quorum_of, votes,
-    wanted, NextInstance,
+    assess, has_entry, is_invalid_reveal, is_live, next_instance, not_counted, outcome, quorum_of,
+    votes, wanted, NextInstance,
 };
 
 use crate::task::{Instance, Replicas, TaskSpec};

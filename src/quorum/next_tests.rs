@@ -14,7 +14,7 @@ fn votes_and_entries() {
         sealed(4, "d", "x"),
         attempt(2, revealed(2, "b", "y")),
     ];
-    let votes = votes(&entries);
+    let votes = votes(&entries, 4);
     let named: Vec<(&str, u32, u32)> = votes
         .iter()
         .map(|v| (v.node_id.as_str(), v.instance, v.attempt.number()))
@@ -118,14 +118,14 @@ fn next_instances() {
             Some(issue(4, 2, 2)),
         ),
         (
-            "a forged reveal's slot is re-issued",
+            "a forged reveal's slot is re-issued, in the next round (round 1 is sealed)",
             3,
             vec![
                 revealed(1, "a", "x"),
                 revealed(2, "b", "y"),
                 forged(3, "copier", "nothing", "x"),
             ],
-            Some(issue(3, 2, 1)),
+            Some(issue(3, 2, 2)),
         ),
         (
             "never past max_instances",
@@ -182,7 +182,7 @@ fn the_outcome_of_a_verdict_is_the_result_s_quorum_object() {
         revealed(3, "c", "x"),
     ];
     let verdict = assess(&r3, 3, &entries);
-    let o = outcome(&r3, &entries, &verdict).unwrap();
+    let o = outcome(&r3, 3, &entries, &verdict).unwrap();
     assert_eq!(o.digest, Some(d("x")));
     assert_eq!(
         (o.agreeing, o.dissenting),
@@ -190,16 +190,16 @@ fn the_outcome_of_a_verdict_is_the_result_s_quorum_object() {
     );
     assert_eq!(o.votes.len(), 3);
     assert_eq!((o.replicas, o.unchecked), (3, false));
-    let none = outcome(&r3, &entries, &Assessment::NoQuorum).unwrap();
+    let none = outcome(&r3, 3, &entries, &Assessment::NoQuorum).unwrap();
     assert_eq!(
         (none.digest, none.agreeing.len(), none.votes.len()),
         (None, 0, 3)
     );
-    assert_eq!(outcome(&r3, &entries, &Assessment::Revealing), None);
+    assert_eq!(outcome(&r3, 3, &entries, &Assessment::Revealing), None);
     // Written into a result, it reads back.
     let text = format!(
         r#"{{"task_id":"t","node_id":"a","exit_code":0,"stdout":"","stderr":"","timestamp":"2026-01-01T00:00:00Z","status":"success","quorum":{}}}"#,
-        serde_json::to_string(&outcome(&r3, &entries, &verdict).unwrap()).unwrap()
+        serde_json::to_string(&outcome(&r3, 3, &entries, &verdict).unwrap()).unwrap()
     );
     crate::task::parse_result("r.json", text.as_bytes(), &Default::default()).unwrap();
 }
