@@ -412,7 +412,7 @@ fn build(view: &View, chosen: Vec<Candidate>, limits: &Limits) -> Result<Plan> {
         match existing {
             // Already archived (a late result, a file pushed again around the hook): the
             // archived result stays the task's result and this one joins its `late_results`,
-            // as on `main` (`cycle::record_result`); nothing is dropped.
+            // as on `main` (`record::record_result`); nothing is dropped.
             Some(entry) => {
                 let lines = day_lines(view, &mut days, &entry.file)?;
                 merge_late(lines, &entry.file, &id, &c.result, limits)?;
@@ -555,7 +555,7 @@ fn merge_late(
                 .iter()
                 .any(|l| same(&l.node_id, l.attempt));
         if !there {
-            kept.late_results.push(crate::grid::cycle::late(late));
+            kept.late_results.push(crate::grid::record::late(late));
             line.result = serde_json::to_value(&kept)?;
             *text = serde_json::to_string(&line)?;
         }

@@ -18,6 +18,7 @@ pub mod quorum_adaptive;
 mod quorum_upkeep;
 pub mod rate_limit;
 pub mod reap;
+mod record;
 pub mod signers;
 pub mod snapshot;
 pub mod start_failure;
