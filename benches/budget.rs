@@ -3,6 +3,7 @@
 //!   cargo bench --bench budget                # W workers at push budgets 6, 20 and none, next to raw docker
 //!   cargo bench --bench budget -- budget-rtt  # the same over smart HTTP at a real round-trip time
 //!   cargo bench --bench budget -- steady      # a long run at one budget: the middle's throughput
+//!   cargo bench --bench budget -- replicated  # pushes per task of replicated tasks (replicas 1 and 3)
 //!   cargo bench --bench budget -- no-budget   # the push-budget tests' scenarios with no budget,
 //!                                             # beside other builds (DGRID_BENCH_BINS=label=path,...)
 //!
@@ -34,6 +35,8 @@ fn main() {
         steady();
     } else if filter.iter().any(|f| f == "no-budget") {
         no_budget();
+    } else if filter.iter().any(|f| f == "replicated") {
+        replicated();
     } else if filter.iter().any(|f| f == "budget-rtt") {
         budget_rtt();
     } else {
@@ -270,6 +273,42 @@ fn no_budget() {
                     times.len()
                 );
             }
+        }
+    }
+}
+
+/// What replication costs in pushes: 4 workers (one slot each, `--until-empty`) over 24 tasks of
+/// 1 s with `"replicas"` 1 and 3, with no budget and at budget 20. Each instance lands a
+/// commitment with its result and reveals on a later push; the settling rides on a reveal.
+fn replicated() {
+    let this = env!("CARGO_BIN_EXE_git-dgrid");
+    println!("| replicas | budget | tasks | instances | makespan (s) | pushes | pushes per task | pushes per instance |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let n = 24;
+    for budget in [None, Some(20u32)] {
+        for replicas in [1u32, 3] {
+            let env = Env::new();
+            let (grid, url, _served) = LocalDaemon.grid(&env, &format!("r{replicas}"));
+            let seed = env.clone(grid.to_str().unwrap(), "seed");
+            let tasks: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"id":"r{i:03}","image":"dgrid/busybox:latest","command":"sleep 1; echo r{i}","timeout":120,"replicas":{replicas}}}"#))
+                .collect();
+            submit(&env, &seed, &tasks);
+            let log = time_pushes(&grid);
+            let start = Instant::now();
+            for mut c in spawn_build(&env, &LocalDaemon, &url, (this, 4, 1), budget) {
+                assert!(c.wait().unwrap().success());
+            }
+            let makespan = start.elapsed().as_secs_f64();
+            let (_, times) = most_in_a_minute(&log);
+            let pushes = times.len() as f64;
+            let instances = n * replicas as usize;
+            println!(
+                "| {replicas} | {} | {n} | {instances} | {makespan:.1} | {pushes} | {:.2} | {:.2} |",
+                budget.map_or("none".to_string(), |b| b.to_string()),
+                pushes / n as f64,
+                pushes / instances as f64
+            );
         }
     }
 }
