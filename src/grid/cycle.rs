@@ -118,8 +118,18 @@ pub fn plan(
     // What replicated tasks' transitions write (their edits, and the votes they settle).
     let mut replicated = quorum::Effects::default();
 
-    let mut others_dead =
-        quorum::dead_entries_of_others(repo, snapshot, me, intent.held, limits, reaper);
+    // Looked up once: the results below drop dead entries of their own tasks, the take-back
+    // further down handles the other tasks.
+    let nothing_skipped = HashSet::new();
+    let replicated_back = quorum::to_take_back(
+        repo,
+        snapshot,
+        me,
+        intent.held,
+        limits,
+        reaper,
+        &nothing_skipped,
+    );
     for result in intent.results {
         let id = result.task_id.clone();
         let attempt = result.attempt();
@@ -135,7 +145,10 @@ pub fn plan(
             };
             // Dead nodes' entries go in the same write as my result: the nodes awaiting a
             // quorum may be the only ones left to see them, and they write the file each time.
-            let dead = others_dead.remove(id.as_str()).unwrap_or_default();
+            let dead = replicated_back
+                .iter()
+                .find(|t| t.task.id == id.as_str())
+                .map_or_else(Vec::new, |t| t.entries_of_others(me));
             let spec = match quorum::take_back_others(task, spec, &dead, intent.now) {
                 Ok(spec) => spec,
                 Err(failed) => {
@@ -310,8 +323,6 @@ pub fn plan(
         ));
     }
 
-    let replicated_back =
-        quorum::to_take_back(repo, snapshot, me, intent.held, limits, reaper, &touched);
     for quorum::TakeBack {
         task,
         spec,

@@ -13,7 +13,7 @@ use crate::odb::Edit;
 use crate::quorum::{Assessment, Rule};
 use crate::task::{Attempt, Limits, TaskResult, TaskSpec};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// Renews my entry's lease (a running instance); `false` when the file holds no live entry of
 /// mine for `attempt` (the claim is lost: stop the container).
@@ -66,6 +66,18 @@ pub struct TakeBack<'s> {
     pub entries: Vec<usize>,
 }
 
+impl TakeBack<'_> {
+    /// The entries to take back that are other nodes' (index, node): a node with a result for
+    /// the task drops them in the same write as its result.
+    pub fn entries_of_others(&self, me: &str) -> Vec<(usize, String)> {
+        self.entries
+            .iter()
+            .map(|&i| (i, self.spec.instances[i].node_id.clone()))
+            .filter(|(_, node)| node != me)
+            .collect()
+    }
+}
+
 /// The replicated in-progress tasks (not in `skip`) with entries a transition of `me` takes back.
 pub fn to_take_back<'s>(
     repo: &gix::Repository,
@@ -116,31 +128,6 @@ pub enum Ending {
     Removed,
     /// Dropped as lost with its node; the slot reopens.
     Dropped,
-}
-
-/// Per replicated task in progress, the live entries of *other* nodes that may be taken back now
-/// (index, node): the cycle drops them in the same write as this node's result for the task.
-pub fn dead_entries_of_others(
-    repo: &gix::Repository,
-    snapshot: &Snapshot,
-    me: &str,
-    held: &[String],
-    limits: &Limits,
-    reaper: &mut dyn ReapPolicy,
-) -> HashMap<String, Vec<(usize, String)>> {
-    let nothing_skipped = HashSet::new();
-    to_take_back(repo, snapshot, me, held, limits, reaper, &nothing_skipped)
-        .into_iter()
-        .map(|t| {
-            let others = t
-                .entries
-                .iter()
-                .map(|&i| (i, t.spec.instances[i].node_id.clone()))
-                .filter(|(_, node)| node != me)
-                .collect();
-            (t.task.id.clone(), others)
-        })
-        .collect()
 }
 
 /// `spec` with the `dead` entries dropped, or, when one of them used its instance's last attempt,
