@@ -1,8 +1,6 @@
-//! Git config `dgrid.*` as git sees it, and what `git dgrid env` says about a setting: its
-//! effective value and its source, with secrets redacted (like `git lfs env`). The settings
-//! themselves, and the precedence they are resolved by, are in [`crate::settings`].
+//! Git config `dgrid.*` as git sees it (the values only; what they mean and the precedence they
+//! are resolved by are in [`crate::settings`], which uses this module, never the reverse).
 
-use crate::settings::Described;
 use anyhow::Result;
 use std::collections::HashMap;
 
@@ -13,7 +11,7 @@ pub struct GitConfig {
 
 impl GitConfig {
     /// Parses what `git config --null --get-regexp` printed. Running git is plumbing, so
-    /// `GitConfig::read` lives in `crate::repo`; this base module only knows the format.
+    /// `repo::command_config` runs it; this base module only knows the format.
     pub fn from_null_separated(output: &str) -> GitConfig {
         let mut values: HashMap<String, Vec<String>> = HashMap::new();
         for record in output.split('\0').filter(|r| !r.is_empty()) {
@@ -65,40 +63,6 @@ impl GitConfig {
 /// [`crate::text::redact_urls`]).
 pub fn redact_url(url: &str) -> String {
     crate::text::redact_urls(url)
-}
-
-/// The effective value and its source, for `git dgrid env`.
-pub fn describe(setting: &dyn Described, config: &GitConfig) -> (String, String) {
-    let key = setting.key();
-    if let Some(var) = key.env {
-        if let Ok(value) = std::env::var(var) {
-            if !value.is_empty() {
-                let shown = if key.secret {
-                    "[redacted]".to_string()
-                } else {
-                    redact_url(&value)
-                };
-                return (shown, format!("environment {var}"));
-            }
-        }
-    }
-    if let Some(git) = key.git {
-        let all = config.get_all(git);
-        if !all.is_empty() {
-            let shown = if key.secret {
-                "[redacted]".to_string()
-            } else {
-                redact_url(&all.join(","))
-            };
-            return (shown, format!("git config {git}"));
-        }
-    }
-    let default = if setting.is_derived() {
-        format!("({})", setting.default_text())
-    } else {
-        setting.default_text()
-    };
-    (default, "default".into())
 }
 
 #[cfg(test)]

@@ -20,23 +20,37 @@ pub fn git_identity(dir: &Path) -> Option<crate::odb::Identity> {
     })
 }
 
-impl GitConfig {
-    /// Every `dgrid.*` key of git config as git sees it from `dir` (local, global and system),
-    /// and `user.signingKey`, which `submit --sign` shares with git's own signing.
-    /// Defined here, not in `config`, so the settings (a base module) never run git themselves.
-    pub fn read(dir: &Path) -> Result<GitConfig> {
-        let out = gitcmd::run(
-            dir,
-            &[
-                "config",
-                "--null",
-                "--get-regexp",
-                r"^(dgrid\..*|user\.signingkey)$",
-            ],
-        )?;
-        // Exit 1 means no key matched; anything is fine as long as what was printed parses.
-        Ok(GitConfig::from_null_separated(&out.stdout))
-    }
+/// Who a maintainer's command (`archive`, `compact`, `cancel`, `retry`) commits as: the user's git
+/// identity, else `git-dgrid <git-dgrid@localhost>`, so that a machine with none can still act.
+pub fn maintainer_identity(dir: &Path) -> crate::odb::Identity {
+    git_identity(dir).unwrap_or_else(|| crate::odb::Identity {
+        name: "git-dgrid".into(),
+        email: "git-dgrid@localhost".into(),
+    })
+}
+
+/// `dgrid.*` (and `user.signingKey`) as git sees them in the directory the command runs in (local,
+/// global and system config): the one place git-dgrid reads git config, so every command and a
+/// worker on a URL or in a clone resolve their settings from the same place.
+pub fn command_config() -> Result<GitConfig> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    read_config(&cwd)
+}
+
+/// Defined here, not in `config`, so the settings (a base module) never run git themselves;
+/// `user.signingKey` is read too, which `submit --sign` shares with git's own signing.
+fn read_config(dir: &Path) -> Result<GitConfig> {
+    let out = gitcmd::run(
+        dir,
+        &[
+            "config",
+            "--null",
+            "--get-regexp",
+            r"^(dgrid\..*|user\.signingkey)$",
+        ],
+    )?;
+    // Exit 1 means no key matched; anything is fine as long as what was printed parses.
+    Ok(GitConfig::from_null_separated(&out.stdout))
 }
 
 pub struct LocalRepo {
@@ -90,7 +104,7 @@ impl LocalRepo {
     /// git config `dgrid.defaultImage`, else the Python implementation's image; `work
     /// --default-image` overrides it).
     pub fn limits(&self) -> Result<Limits> {
-        let config = crate::config::GitConfig::read(&self.dir)?;
+        let config = command_config()?;
         let max_timeout: u64 = MAX_TIMEOUT
             .resolve(None, &config)
             .ok()

@@ -1,13 +1,12 @@
 //! `git dgrid archive`: a maintainer's command that moves older results off `main` into the
 //! branch `dgrid-archive` (`docs/ARCHITECTURE.md#archive`).
 
-use crate::config::GitConfig;
 use crate::grid::archive::{parse_duration, Retain};
 use crate::grid::location::GridArgs;
 use crate::grid::{archive_run, Grid};
-use crate::odb::Identity;
 use crate::settings::RETAIN;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
+use std::io::Write;
 
 /// Move older results off main into the branch dgrid-archive (JSON-lines files per day and
 /// shard, an index and running totals), main and dgrid-archive moved in one atomic push with a
@@ -37,8 +36,7 @@ fn retain(args: &Args) -> Result<Retain> {
             older_than: args.older_than,
         });
     }
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let text: String = RETAIN.resolve(None::<String>, &GitConfig::read(&cwd)?)?;
+    let text: String = RETAIN.resolve(None::<String>, &crate::repo::command_config()?)?;
     text.parse()
         .map_err(|why| anyhow!("git config dgrid.retain: {why}"))
 }
@@ -46,21 +44,20 @@ fn retain(args: &Args) -> Result<Retain> {
 pub fn run(args: Args) -> Result<()> {
     let retain = retain(&args)?;
     let grid = Grid::open(&args.grid)?;
-    let identity = crate::repo::git_identity(&grid.dir).unwrap_or_else(|| Identity {
-        name: "git-dgrid".into(),
-        email: "git-dgrid@localhost".into(),
-    });
+    let identity = crate::repo::maintainer_identity(&grid.dir);
     let done = archive_run::run(&grid, &identity, retain)?;
+    let mut out = std::io::stdout().lock();
     if done.moved == 0 {
-        println!("nothing to archive (keeping {retain})");
+        writeln!(out, "nothing to archive (keeping {retain})")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "archived {} results to dgrid-archive ({}); the archive holds {} completed, {} failed",
             done.moved,
             done.archive.map(|a| a.to_string()).unwrap_or_default(),
             done.totals.completed,
             done.totals.failed
-        );
+        )?;
     }
     Ok(())
 }

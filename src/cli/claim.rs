@@ -40,7 +40,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
-    let config = crate::config::GitConfig::read(&grid.dir)?;
+    let config = crate::repo::command_config()?;
     let Some(node_id) = NODE_ID.resolve_opt(args.node_id.clone(), &config)? else {
         bail!("which node claims? give --node-id ID (or NODE_ID, or git config dgrid.nodeId)");
     };

@@ -2,8 +2,8 @@
 
 use crate::grid::location::GridArgs;
 use crate::grid::{compact, Grid};
-use crate::odb::Identity;
 use anyhow::Result;
+use std::io::Write;
 
 /// Replace main's history with one root commit holding its current tree (a force push, with a
 /// lease); the old history stays reachable from the branch dgrid-archive
@@ -18,20 +18,25 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let grid = Grid::open(&args.grid)?;
-    let identity = crate::repo::git_identity(&grid.dir).unwrap_or_else(|| Identity {
-        name: "git-dgrid".into(),
-        email: "git-dgrid@localhost".into(),
-    });
+    let identity = crate::repo::maintainer_identity(&grid.dir);
     let done = compact::compact(&grid, &identity, args.drop_history)?;
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "compacted main: {} -> new root {}",
         done.old_tip, done.new_root
-    );
+    )?;
     match (done.archive, args.drop_history) {
-        (Some(a), false) => println!("old history kept on dgrid-archive ({a})"),
-        (_, true) => println!("old history dropped (dgrid-archive keeps only its tree)"),
+        (Some(a), false) => writeln!(out, "old history kept on dgrid-archive ({a})")?,
+        (_, true) => writeln!(
+            out,
+            "old history dropped (dgrid-archive keeps only its tree)"
+        )?,
         (None, false) => {}
     }
-    println!("clones of main: git fetch origin && git reset --hard origin/main");
+    writeln!(
+        out,
+        "clones of main: git fetch origin && git reset --hard origin/main"
+    )?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `git dgrid env`: the effective configuration and where each value comes from, secrets redacted.
 
-use crate::config::{describe, GitConfig};
+use crate::config::GitConfig;
 use crate::gitcmd;
+use crate::settings::describe;
 use crate::settings::{default_push_budget, Key, PUSH_BUDGET, REMOTE, REPO_URL, SETTINGS};
 use anyhow::Result;
 use std::io::Write;
@@ -43,7 +44,7 @@ pub fn run(_args: Args) -> Result<()> {
         Some(dir) => writeln!(out, "repository: {dir}")?,
         None => writeln!(out, "repository: (not in a git repository)")?,
     }
-    let config = GitConfig::read(&cwd)?;
+    let config = crate::repo::command_config()?;
     writeln!(
         out,
         "\nprecedence: command-line flag > environment variable > git config > default\n"

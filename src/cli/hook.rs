@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<()> {
     let limits = repo.limits()?;
     let gix_repo = repo.open()?;
     // A grid that sets dgrid.allowedSignersFile refuses pushes of unsigned or untrusted tasks.
-    let config = crate::config::GitConfig::read(&repo.dir)?;
+    let config = crate::repo::command_config()?;
     let signers = super::validate::allowed_signers(None, &config)?;
     let mut problems = Vec::new();
     for line in String::from_utf8_lossy(&input).lines() {

@@ -32,10 +32,7 @@ pub struct RetryArgs {
 }
 
 fn user(grid: &Grid) -> Identity {
-    crate::repo::git_identity(&grid.dir).unwrap_or_else(|| Identity {
-        name: "git-dgrid".into(),
-        email: "git-dgrid@localhost".into(),
-    })
+    crate::repo::maintainer_identity(&grid.dir)
 }
 
 /// Runs a maintainer's transition; an id that does not fit is a clean "no" (exit 1). An id that

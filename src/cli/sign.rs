@@ -4,7 +4,6 @@
 //! `key::ssh-ed25519 AAAA…`, a literal public key for the agent (written to a temporary file
 //! and passed with `-U`, as git does). git-dgrid never reads a private key itself.
 
-use crate::config::GitConfig;
 use crate::settings::SIGNING_KEY;
 use crate::task::TaskSpec;
 use crate::trust;
@@ -21,9 +20,9 @@ pub enum SigningKey {
 }
 
 /// The key named by `--signing-key`/`DGRID_SIGNING_KEY` (`given`), else git config
-/// `user.signingKey` as git sees it from `dir`.
-pub fn signing_key(given: Option<String>, dir: &Path) -> Result<SigningKey> {
-    let config = GitConfig::read(dir)?;
+/// `user.signingKey` as git sees it where the command runs.
+pub fn signing_key(given: Option<String>) -> Result<SigningKey> {
+    let config = crate::repo::command_config()?;
     let value: Option<String> = SIGNING_KEY.resolve_opt(given, &config)?;
     let Some(value) = value
         .map(|v| v.trim().to_string())

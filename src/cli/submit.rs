@@ -142,10 +142,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     if args.sign {
-        let dir = local
-            .as_ref()
-            .map_or_else(std::env::temp_dir, |l| l.dir.clone());
-        let key = super::sign::signing_key(args.signing_key.clone(), &dir)?;
+        let key = super::sign::signing_key(args.signing_key.clone())?;
         super::sign::sign_all(&mut tasks, &key)?;
     }
     let identity = identity.unwrap_or_else(|| Identity {

@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
         None => Limits::default(),
     };
     let config = match &repo {
-        Some(r) => crate::config::GitConfig::read(&r.dir)?,
+        Some(_) => crate::repo::command_config()?,
         None => crate::config::GitConfig::empty(),
     };
     let signers = allowed_signers(args.allowed_signers.clone(), &config)?;

@@ -142,7 +142,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(image) = &args.default_image {
         grid.limits.default_image = image.clone();
     }
-    let config = GitConfig::read(&grid.dir)?;
+    let config = crate::repo::command_config()?;
     let cfg = worker_config(&args, &config, &state_dir, grid.url().as_deref(), &grid.dir)?;
     cfg.log.info(
         &cfg.node_id,

@@ -3,6 +3,7 @@
 
 pub mod history;
 pub mod html;
+mod light;
 pub mod model;
 mod queue;
 pub mod table;

@@ -1,7 +1,9 @@
 //! The status model: counts, nodes with liveness, queue, running tasks, recent results. Its JSON form
 //! is the documented, stable output of `git dgrid status --json` and the dashboard's status.json.
 
-use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use super::light::{age, last_line, read, short_command, shorten, LIST_LIMIT};
+pub use super::queue::{QueueStatus, QueuedTask};
+use crate::grid::snapshot::{self, Snapshot};
 use crate::layout::State;
 use crate::node::{NodeRecord, NodeState, Reputation};
 use crate::settings;
@@ -13,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the JSON form; bumped only on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
-pub(super) const LIST_LIMIT: usize = 50;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusModel {
@@ -92,25 +93,6 @@ pub struct NodeStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct QueueStatus {
-    /// Seconds the oldest queued task has waited since it was created.
-    pub oldest_wait: Option<i64>,
-    /// The next tasks in claim order (priority, then age), at most 50.
-    pub next: Vec<QueuedTask>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct QueuedTask {
-    pub id: String,
-    /// The command, shortened to 120 characters.
-    pub command: String,
-    pub priority: i64,
-    pub created_at: String,
-    pub wait: Option<i64>,
-    pub attempts: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct RunningTask {
     pub id: String,
     /// The node that runs it; for a replicated task, the nodes of its live instances separated
@@ -175,29 +157,6 @@ pub struct RecentResult {
     pub output_tail: String,
     /// A replicated task's agreement (`null` for a task run once).
     pub quorum: Option<QuorumSummary>,
-}
-
-/// A command for display: the shell string, or the argv joined by spaces.
-pub(super) fn short_command(command: Option<&task::TaskCommand>) -> String {
-    let text = match command {
-        Some(task::TaskCommand::Shell(s)) => s.clone(),
-        Some(task::TaskCommand::Argv(a)) => a.join(" "),
-        None => String::new(),
-    };
-    shorten(&text)
-}
-
-fn shorten(text: &str) -> String {
-    let one_line = text.replace(['\n', '\r'], " ");
-    if one_line.chars().count() > 120 {
-        format!("{}…", one_line.chars().take(119).collect::<String>())
-    } else {
-        one_line
-    }
-}
-
-fn last_line(text: &str) -> &str {
-    text.trim_end().lines().last().unwrap_or("")
 }
 
 #[derive(Deserialize)]
@@ -326,20 +285,6 @@ struct ResultLight {
 struct ResultTaskLight {
     #[serde(default)]
     command: Option<task::TaskCommand>,
-}
-
-pub(super) fn age(now: DateTime<Utc>, time: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(time)
-        .ok()
-        .map(|t| (now - t.with_timezone(&Utc)).num_seconds())
-}
-
-pub(super) fn read<T: for<'de> Deserialize<'de>>(
-    repo: &gix::Repository,
-    task: &TaskRef,
-) -> Option<T> {
-    let bytes = crate::grid::snapshot::read_bytes(repo, task).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 pub fn liveness(record: &NodeRecord, now: DateTime<Utc>) -> (Liveness, Option<i64>) {

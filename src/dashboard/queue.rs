@@ -2,13 +2,32 @@
 //! order. A grid may hold 100,000 queued tasks, so this reads of each file only what ordering needs
 //! (priority, creation time, attempts), on every core, and reads the command of the few it shows.
 
-use super::model::{age, read, short_command, QueueStatus, QueuedTask, LIST_LIMIT};
+use super::light::{age, read, short_command, LIST_LIMIT};
 use crate::grid::added;
 use crate::grid::snapshot::{Snapshot, TaskRef};
 use crate::layout::State;
 use crate::task;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStatus {
+    /// Seconds the oldest queued task has waited since it was created.
+    pub oldest_wait: Option<i64>,
+    /// The next tasks in claim order (priority, then age), at most 50.
+    pub next: Vec<QueuedTask>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuedTask {
+    pub id: String,
+    /// The command, shortened to 120 characters.
+    pub command: String,
+    pub priority: i64,
+    pub created_at: String,
+    pub wait: Option<i64>,
+    pub attempts: u32,
+}
 
 /// What ordering needs of a queued file; serde skips the rest (the command, the env, ...).
 #[derive(Deserialize)]
@@ -33,6 +52,8 @@ struct InLine<'s> {
     task: &'s TaskRef,
     priority: i64,
     created_at: String,
+    /// `created_at` as the claim order reads it (`task::created_seconds`).
+    created: i64,
     attempts: u32,
     /// Whether the file could be read at all (an unreadable one is not looked up in the history).
     readable: bool,
@@ -75,12 +96,15 @@ pub fn status(repo: &gix::Repository, snapshot: &Snapshot, now: DateTime<Utc>) -
         for t in line.iter_mut().filter(|t| t.created_at.is_empty()) {
             if let Some(added) = found.get(&t.task.path) {
                 t.created_at = added.created_at.clone();
+                t.created = task::created_seconds(&t.created_at);
             }
         }
     }
     let oldest_wait = line.iter().filter_map(|t| age(now, &t.created_at)).max();
+    // The grid's claim order (`task::claim_order`), not a copy of it.
     let order = |a: &InLine, b: &InLine| {
-        (b.priority, &a.created_at, &a.task.id).cmp(&(a.priority, &b.created_at, &b.task.id))
+        task::claim_order(a.priority, a.created, &a.task.id)
+            .cmp(&task::claim_order(b.priority, b.created, &b.task.id))
     };
     if line.len() > LIST_LIMIT {
         line.select_nth_unstable_by(LIST_LIMIT, order);
@@ -123,6 +147,7 @@ fn in_line<'s>(repo: &gix::Repository, tasks: &[&'s TaskRef]) -> Vec<InLine<'s>>
             InLine {
                 task,
                 priority,
+                created: task::created_seconds(&created_at),
                 created_at,
                 attempts,
                 readable,

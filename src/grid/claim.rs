@@ -87,8 +87,18 @@ pub fn select(
     }
     let mut candidates = eligible(repo, snapshot, request, limits);
     candidates.retain(|(spec, _)| !exclude.contains(spec.id.as_str()));
-    candidates.sort_by(|a, b| {
-        (b.0.priority(), created(&a.0), &a.0.id).cmp(&(a.0.priority(), created(&b.0), &b.0.id))
+    // The one claim order of the contract; the dashboard shows the queue in it too.
+    let place = |spec: &TaskSpec| {
+        let created = crate::task::created_seconds(&spec.created_at);
+        (spec.priority(), created)
+    };
+    candidates.sort_by(|(a, _), (b, _)| {
+        let ((pa, ca), (pb, cb)) = (place(a), place(b));
+        crate::task::claim_order(pa, ca, a.id.as_str()).cmp(&crate::task::claim_order(
+            pb,
+            cb,
+            b.id.as_str(),
+        ))
     });
     let window_size = ((request.max + request.ahead) * 4).max(32);
     let best = candidates.first().map(|c| c.0.priority());
@@ -190,12 +200,6 @@ pub fn best_priority_except(
         .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
         .map(|(spec, _)| spec.priority())
         .max()
-}
-
-fn created(spec: &TaskSpec) -> i64 {
-    DateTime::parse_from_rfc3339(&spec.created_at)
-        .map(|t| t.timestamp())
-        .unwrap_or(i64::MAX)
 }
 
 /// Queued tasks this node may run now: valid, labels satisfied, dependencies completed, and

@@ -2,7 +2,6 @@
 //! (for workers with no clone). Either way, commands never touch a working tree, the index or HEAD:
 //! only objects and the remote-tracking ref of `main`.
 
-use crate::config::GitConfig;
 use crate::gitcmd;
 use crate::grid::rate_limit::{self, RateLimited};
 use crate::grid::sync::{self, Outcome, RemoteRefused, RemoteTip};
@@ -53,8 +52,7 @@ message_error!(
 impl GridArgs {
     /// Fills what the command line and environment left unset from git config (flag > env > git config).
     pub fn resolve(&self) -> Result<GridArgs> {
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let config = GitConfig::read(&cwd)?;
+        let config = crate::repo::command_config()?;
         Ok(GridArgs {
             remote: REMOTE.resolve_opt(self.remote.clone(), &config)?,
             repo: REPO_URL.resolve_opt(self.repo.clone(), &config)?,

@@ -6,12 +6,14 @@
 //! - `rules`: the single-value rules (id, image reference, label, env name, memory);
 //! - `parse`: the whole-file parsers for task and result files;
 //! - `replicated`: the fields of replicated tasks (`replicas`, `instances`, a result's `quorum`);
+//! - `order`: the order claims take queued tasks in (the dashboard shows the queue in it);
 //! - `cut`: cutting long output to its head and tail with a marker (capture and `fit` share it);
 //! - `output`: fitting a result's kept output into the file size limit.
 
 pub(crate) mod cut;
 mod ids;
 mod model;
+mod order;
 mod output;
 mod parse;
 mod parse_result;
@@ -26,6 +28,7 @@ pub use model::{
     Resources, SignedBy, StartFailure, Status, StreamInfo, TaskCommand, TaskResult, TaskSpec, Vote,
     DEFAULT_MAX_TIMEOUT,
 };
+pub use order::{claim_order, created_seconds};
 pub use parse::{parse_task, task_from_object};
 pub use parse_result::parse_result;
 pub use replicated::{task_warnings, MAX_INSTANCES, MAX_REPLICAS};

@@ -4,6 +4,9 @@
 //!
 //! A new top-level module must be given a layer here, or the test fails.
 
+mod graph;
+mod source;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -229,4 +232,74 @@ fn paths_are_found_in_groups_and_comments_are_skipped() {
         found,
         vec![(1, "grid".into()), (1, "task".into()), (3, "time".into())]
     );
+}
+
+fn source_tree() -> source::Tree {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    source::Tree::read(&src).unwrap_or_else(|e| panic!("the module tree does not read: {e}"))
+}
+
+#[test]
+fn no_import_cycle_among_the_files() {
+    let arrows = graph::arrows(&source_tree());
+    let cycles = graph::cycles(&arrows);
+    let explain = |group: &Vec<String>| {
+        let inside: Vec<String> = arrows
+            .iter()
+            .filter(|a| group.contains(&a.from) && group.contains(&a.to))
+            .map(|a| format!("    {}:{} -> {}", a.from, a.line, a.to))
+            .collect();
+        format!("{}\n{}", group.join(", "), inside.join("\n"))
+    };
+    let text: Vec<String> = cycles.iter().map(explain).collect();
+    assert!(
+        cycles.is_empty(),
+        "import cycles among files:\n{}",
+        text.join("\n")
+    );
+}
+
+#[test]
+fn rooms_of_grid_and_worker_point_one_way() {
+    let wrong = graph::wrong_room_arrows(&graph::arrows(&source_tree()));
+    assert!(
+        wrong.is_empty(),
+        "arrows against the rooms:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn rooms_are_private_behind_their_folder() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let wrong = graph::public_rooms(&src);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn clap_is_used_only_in_cli_and_bin() {
+    let wrong = graph::clap_outside_cli(&source_tree());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_cycle_is_found_and_named() {
+    let arrow = |from: &str, to: &str| graph::Arrow {
+        from: from.into(),
+        to: to.into(),
+        line: 1,
+        from_module: vec![from.into()],
+        to_module: vec![to.into()],
+    };
+    let arrows = [
+        arrow("a", "b"),
+        arrow("b", "c"),
+        arrow("c", "a"),
+        arrow("c", "d"),
+    ];
+    assert_eq!(
+        graph::cycles(&arrows),
+        vec![vec!["a".to_string(), "b".into(), "c".into()]]
+    );
+    assert!(graph::cycles(&arrows[1..]).is_empty());
 }
