@@ -1,11 +1,9 @@
 //! `git dgrid archive`: a maintainer's command that moves older results off `main` into the
 //! branch `dgrid-archive` (`docs/ARCHITECTURE.md#archive`).
 
+use crate::cli::grid_args::GridArgs;
 use crate::config::GitConfig;
-use crate::grid::archive::{parse_duration, Retain};
-use crate::grid::location::GridArgs;
-use crate::grid::{archive_run, Grid};
-use crate::odb::Identity;
+use crate::grid::{parse_duration, run_archive, Grid, Retain};
 use crate::settings::RETAIN;
 use anyhow::{anyhow, Context, Result};
 
@@ -45,12 +43,8 @@ fn retain(args: &Args) -> Result<Retain> {
 
 pub fn run(args: Args) -> Result<()> {
     let retain = retain(&args)?;
-    let grid = Grid::open(&args.grid)?;
-    let identity = crate::repo::git_identity(&grid.dir).unwrap_or_else(|| Identity {
-        name: "git-dgrid".into(),
-        email: "git-dgrid@localhost".into(),
-    });
-    let done = archive_run::run(&grid, &identity, retain)?;
+    let grid = Grid::open(&args.grid.location())?;
+    let done = run_archive(&grid, &grid.maintainer(), retain)?;
     if done.moved == 0 {
         println!("nothing to archive (keeping {retain})");
     } else {

@@ -1,8 +1,7 @@
 //! `git dgrid compact`: a maintainer's command that gives `main` a fresh root commit.
 
-use crate::grid::location::GridArgs;
+use crate::cli::grid_args::GridArgs;
 use crate::grid::{compact, Grid};
-use crate::odb::Identity;
 use anyhow::Result;
 
 /// Replace main's history with one root commit holding its current tree (a force push, with a
@@ -17,12 +16,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let grid = Grid::open(&args.grid)?;
-    let identity = crate::repo::git_identity(&grid.dir).unwrap_or_else(|| Identity {
-        name: "git-dgrid".into(),
-        email: "git-dgrid@localhost".into(),
-    });
-    let done = compact::compact(&grid, &identity, args.drop_history)?;
+    let grid = Grid::open(&args.grid.location())?;
+    let done = compact(&grid, &grid.maintainer(), args.drop_history)?;
     println!(
         "compacted main: {} -> new root {}",
         done.old_tip, done.new_root

@@ -1,7 +1,7 @@
 //! The status model: counts, nodes with liveness, queue, running tasks, recent results. Its JSON form
 //! is the documented, stable output of `git dgrid status --json` and the dashboard's status.json.
 
-use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::{load_node, Snapshot, TaskRef};
 use crate::layout::State;
 use crate::node::{NodeRecord, NodeState, Reputation};
 use crate::settings;
@@ -338,7 +338,7 @@ pub(super) fn read<T: for<'de> Deserialize<'de>>(
     repo: &gix::Repository,
     task: &TaskRef,
 ) -> Option<T> {
-    let bytes = crate::grid::snapshot::read_bytes(repo, task).ok()?;
+    let bytes = crate::grid::read_bytes(repo, task).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -383,7 +383,7 @@ impl StatusModel {
             .nodes
             .iter()
             .filter_map(|n| {
-                let record = snapshot::load_node(repo, n)?;
+                let record = load_node(repo, n)?;
                 let (state, heartbeat_age) = liveness(&record, now);
                 Some(NodeStatus {
                     id: n.id.clone(),
@@ -452,7 +452,7 @@ impl StatusModel {
 
 impl StatusModel {
     /// Counts the results the archive holds too (its running totals).
-    pub fn add_archived(&mut self, totals: crate::grid::archive::Totals) {
+    pub fn add_archived(&mut self, totals: crate::grid::ArchiveTotals) {
         self.archived = ArchivedCounts {
             completed: totals.completed,
             failed: totals.failed,

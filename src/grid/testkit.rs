@@ -3,11 +3,11 @@
 //! the files a grid holds. Typed values (results, node records) are parsed from the JSON the
 //! builders make, so the tests go through the same parsers as the grid does.
 
-use crate::grid::claim;
-use crate::grid::cycle::{self, Applied, Intent, ReapPolicy};
-use crate::grid::ownership::Ownership;
-use crate::grid::snapshot::{self, Snapshot, TaskRef};
-use crate::grid::transact::Change;
+use crate::grid::engine::transact::Change;
+use crate::grid::plan::claim;
+use crate::grid::plan::cycle::{self, Applied, Intent, ReapPolicy};
+use crate::grid::plan::ownership::Ownership;
+use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
 pub use crate::odb::Edit;
