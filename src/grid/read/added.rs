@@ -3,7 +3,7 @@
 //! `created_at` or `submitted_by`; this is where they come from (`docs/ARCHITECTURE.md#formats`).
 
 use crate::gitcmd;
-use crate::grid::read::snapshot::TaskRef;
+use crate::grid::read::task_ref::TaskRef;
 use crate::task::{AddedBy, MAX_SHORT_TEXT};
 use gix::ObjectId;
 use std::collections::{BTreeSet, HashMap};

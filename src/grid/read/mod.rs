@@ -5,4 +5,5 @@
 pub(super) mod added;
 pub(super) mod inspect;
 pub(super) mod snapshot;
+mod task_ref;
 pub(super) mod writers;

@@ -1,6 +1,7 @@
 //! The grid's state at one commit, read from the object database with gix (no checkout, works in a
 //! bare clone). Listing is cheap (tree entries only); task bodies are parsed on demand.
 
+pub use crate::grid::read::task_ref::TaskRef;
 use crate::layout::{self, PathKind, State};
 use crate::node::NodeRecord;
 use crate::odb::{self, Blob, EntryKind};
@@ -9,17 +10,6 @@ use crate::task::{self, Limits, Origin, TaskResult, TaskSpec};
 use anyhow::{anyhow, Result};
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
-
-#[derive(Debug, Clone)]
-pub struct TaskRef {
-    pub id: String,
-    pub state: State,
-    /// Where the file is (sharded or flat).
-    pub path: String,
-    pub blob: ObjectId,
-    /// The commit the snapshot was read at: where to look for the commit that added the file.
-    pub commit: ObjectId,
-}
 
 #[derive(Debug, Clone)]
 pub struct NodeRef {
