@@ -51,14 +51,16 @@ message_error!(
 pub use engine::grid::{Grid, Location};
 pub use engine::rate_limit::{backoff as rate_limit_backoff, RateLimited};
 pub use engine::sync::{push_cas, PushOutcome, RemoteRefused, RemoteTip};
-pub use engine::transact::{Change, Outcome};
+pub use engine::transact::{Change, Outcome, Stats as TransactStats};
 
 // Reading: the state at a commit, and what else is read from commits.
 pub use read::added::added_by_all;
 pub use read::inspect::{
     changed_at_tip, changed_paths_under, entries_at_commit, entries_from_disk, queue_length,
 };
-pub use read::snapshot::{load_node, load_result, load_spec, read_bytes, Snapshot, TaskRef};
+pub use read::snapshot::{
+    load_node, load_result, load_spec, read_bytes, NodeRef, Snapshot, TaskRef,
+};
 pub use read::writers::{landed_since, stopped_nodes, LandedCommit};
 
 // The plans, and the worker's transition.
@@ -69,7 +71,7 @@ pub use plan::claim::{
 pub use plan::cycle::{plan as plan_transition, Applied, Intent};
 pub use plan::manage::{cancel, retry};
 pub use plan::ownership::{NodeIdInUse, Ownership};
-pub use plan::reap::{to_take_back as claims_to_take_back, ReapPolicy};
+pub use plan::reap::{to_take_back as claims_to_take_back, DeadClaim, ReapPolicy};
 pub use plan::submit::Prepared;
 pub use plan::submit::{new_id as new_task_id, on_branch as submit_on_branch, plan as plan_submit};
 
@@ -81,8 +83,9 @@ pub use replicated::quorum::{
 
 // History: the archive and compaction.
 pub use history::archive::{
-    main_totals as archive_totals_on_main, parse_duration, Found as ArchivedTask, Retain,
-    Totals as ArchiveTotals, View as ArchiveView,
+    main_totals as archive_totals_on_main, parse_duration, Found as ArchivedTask,
+    IndexEntry as ArchiveIndexEntry, Line as ArchiveLine, Retain, Totals as ArchiveTotals,
+    View as ArchiveView,
 };
 pub use history::archive_run::{
     append_late, fetch_archive, first_archived, local_archive, refuse_archived, run as run_archive,
@@ -93,5 +96,7 @@ pub use history::compact::{
 };
 
 // Node policy: the admission gate and the signers it trusts.
-pub use policy::admission::{Admission, ImagePatterns, SignatureCheck, TaskTrust};
+pub use policy::admission::{
+    Admission, ImagePatterns, SignatureCheck, Skip as AdmissionSkip, TaskTrust,
+};
 pub use policy::signers::{read_allowed_signers, Trust};

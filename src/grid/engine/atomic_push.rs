@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// One ref to move: to `new`, only if the remote's ref is still `expected` (`None`: must not exist).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefUpdate {
+pub(crate) struct RefUpdate {
     /// Full ref name, e.g. `refs/heads/dgrid-archive`.
     pub name: String,
     pub new: ObjectId,
@@ -20,7 +20,7 @@ pub struct RefUpdate {
 
 /// The `git push` arguments (after `push`) for `updates`: `--atomic --porcelain --no-verify`, one
 /// `--force-with-lease=<ref>:<expected>` per ref (empty expected: the ref must not exist), refspecs.
-pub fn push_args(remote: &str, updates: &[RefUpdate]) -> Vec<String> {
+pub(crate) fn push_args(remote: &str, updates: &[RefUpdate]) -> Vec<String> {
     let mut args: Vec<String> = ["push", "--atomic", "--porcelain", "--no-verify"]
         .iter()
         .map(|s| s.to_string())
@@ -41,7 +41,7 @@ pub fn push_args(remote: &str, updates: &[RefUpdate]) -> Vec<String> {
 
 /// Pushes every update of `updates` in one atomic push; `Done` only when the remote reported every
 /// ref as updated.
-pub fn push_atomic(dir: &Path, remote: &str, updates: &[RefUpdate]) -> Result<PushOutcome> {
+pub(crate) fn push_atomic(dir: &Path, remote: &str, updates: &[RefUpdate]) -> Result<PushOutcome> {
     let args = push_args(remote, updates);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = gitcmd::run_remote(dir, &args)?;
@@ -70,7 +70,12 @@ fn line_for<'a>(stdout: &'a str, name: &str) -> Option<(char, &'a str)> {
 /// Classifies the answer to an atomic push of the refs `names`. A ref refused only because another
 /// one was ("atomic push failed", "atomic transaction failed") says nothing by itself: the outcome
 /// is that of the ref that was refused for its own reason.
-pub fn classify_atomic(success: bool, stdout: &str, stderr: &str, names: &[&str]) -> PushOutcome {
+pub(crate) fn classify_atomic(
+    success: bool,
+    stdout: &str,
+    stderr: &str,
+    names: &[&str],
+) -> PushOutcome {
     let lines: Vec<Option<(char, &str)>> = names.iter().map(|n| line_for(stdout, n)).collect();
     if lines.iter().all(|l| matches!(l, Some((f, _)) if *f != '!')) {
         return if success {

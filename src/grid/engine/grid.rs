@@ -300,21 +300,21 @@ impl Grid {
 }
 
 /// How often a remote that cannot be reached is tried before giving up.
-pub const NETWORK_TRIES: u32 = 4;
+pub(crate) const NETWORK_TRIES: u32 = 4;
 
 /// Rate-limited answers in a row a command takes before it gives up: waits of about 1, 2, 4, 8
 /// and 16 s between them, half a minute in all (longer when the remote asks for longer).
-pub const RATE_LIMIT_TRIES: u32 = 6;
+pub(crate) const RATE_LIMIT_TRIES: u32 = 6;
 const RATE_LIMIT_BASE: Duration = Duration::from_secs(1);
 const RATE_LIMIT_CAP: Duration = Duration::from_secs(60);
 
 /// A random duration between half of `d` and `d`.
-pub fn jitter(d: Duration) -> Duration {
+pub(crate) fn jitter(d: Duration) -> Duration {
     let ms = d.as_millis() as u64;
     Duration::from_millis(ms / 2 + fastrand::u64(0..=ms / 2))
 }
 
-pub fn default_state_dir() -> Result<PathBuf> {
+pub(crate) fn default_state_dir() -> Result<PathBuf> {
     if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(xdg).join("git-dgrid"));
     }

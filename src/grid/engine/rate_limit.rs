@@ -39,7 +39,7 @@ const SIGNS: [&str; 7] = [
 
 /// Whether `text` (git's stderr, or a push's summary and the server's `remote:` lines) says the
 /// remote is limiting our rate.
-pub fn is_rate_limit(text: &str) -> bool {
+pub(crate) fn is_rate_limit(text: &str) -> bool {
     let lower = text.to_lowercase();
     SIGNS.iter().any(|s| lower.contains(s))
 }
@@ -50,7 +50,7 @@ const HINT_CAP: Duration = Duration::from_secs(15 * 60);
 /// The wait a rate-limit message asks for, when it names a number: "Retry-After: 30",
 /// "retry after 30 seconds", "try again in 2 minutes", "wait 10s". Vague words ("a few minutes")
 /// are no hint: the growing backoff covers them.
-pub fn retry_hint(text: &str) -> Option<Duration> {
+pub(crate) fn retry_hint(text: &str) -> Option<Duration> {
     let lower = text.to_lowercase();
     for marker in ["retry-after:", "retry after", "try again in", "wait"] {
         for (at, _) in lower.match_indices(marker) {

@@ -8,7 +8,7 @@ use anyhow::Result;
 use gix::ObjectId;
 use std::path::Path;
 
-pub const BRANCH_REF: &str = "refs/heads/main";
+pub(crate) const BRANCH_REF: &str = "refs/heads/main";
 
 message_error!(
     /// The remote refused on purpose (a hook declined, access denied): retrying will not help, so
@@ -59,7 +59,7 @@ const DENIED: [&str; 9] = [
 ];
 
 /// Classifies `git push --porcelain` output for the update of `refs/heads/main`.
-pub fn classify_push(success: bool, stdout: &str, stderr: &str) -> PushOutcome {
+pub(crate) fn classify_push(success: bool, stdout: &str, stderr: &str) -> PushOutcome {
     let line = stdout.lines().find(|l| {
         let mut fields = l.split('\t');
         let flag = fields.next().unwrap_or("");
@@ -117,7 +117,7 @@ fn server_denied(stderr: &str) -> bool {
 }
 
 /// Classifies a failed git command by its stderr.
-pub fn other_failure(stderr: &str) -> PushOutcome {
+pub(crate) fn other_failure(stderr: &str) -> PushOutcome {
     let lower = stderr.to_lowercase();
     let message = stderr.trim().to_string();
     if server_denied(stderr) {
@@ -152,7 +152,7 @@ fn remote_messages(stderr: &str) -> String {
 }
 
 /// Fetches `main` of `remote` into `tracking_ref`; `Done` also when nothing changed.
-pub fn fetch(dir: &Path, remote: &str, tracking_ref: &str) -> Result<PushOutcome> {
+pub(crate) fn fetch(dir: &Path, remote: &str, tracking_ref: &str) -> Result<PushOutcome> {
     let refspec = format!("+{BRANCH_REF}:{tracking_ref}");
     let out = gitcmd::run_remote(
         dir,
@@ -183,7 +183,7 @@ pub enum RemoteTip {
 }
 
 /// Asks `remote` where its `main` is (`git ls-remote`: a round trip, no objects).
-pub fn ls_remote(dir: &Path, remote: &str) -> Result<RemoteTip> {
+pub(crate) fn ls_remote(dir: &Path, remote: &str) -> Result<RemoteTip> {
     let out = gitcmd::run_remote(dir, &["ls-remote", remote, BRANCH_REF])?;
     if !out.success {
         return Ok(RemoteTip::Unreachable(out.stderr.trim().to_string()));

@@ -28,10 +28,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
-pub const TOTALS_PATH: &str = "totals.json";
+pub(crate) const TOTALS_PATH: &str = "totals.json";
 /// The same running totals in `main`'s tree, written in the same atomic push: `status` reads them
 /// there and never fetches the archive (a fresh clone of `main` alone counts everything).
-pub const MAIN_TOTALS_PATH: &str = "dgrid-archive.json";
+pub(crate) const MAIN_TOTALS_PATH: &str = "dgrid-archive.json";
 const RESULTS_DIR: &str = "results";
 const INDEX_DIR: &str = "index";
 /// Larger than any archive file git-dgrid writes (a day's results of one shard); a bigger blob is
@@ -330,7 +330,7 @@ struct Candidate<'s> {
 }
 
 /// What one archive run writes.
-pub struct Plan {
+pub(crate) struct Plan {
     /// Removals from `main`.
     pub main: Vec<Edit>,
     /// Files of `dgrid-archive`.
@@ -342,7 +342,7 @@ pub struct Plan {
 /// Chooses the results on `main` (at `snapshot`) that `retain` lets go and builds both trees'
 /// edits against the archive at `view`; `None` when nothing is to move. A result file that does
 /// not read, or an id with two files, stays on `main` (`validate` reports it).
-pub fn plan(
+pub(crate) fn plan(
     snapshot: &Snapshot,
     view: &View,
     retain: Retain,
@@ -477,7 +477,7 @@ fn write_totals(edits: &mut Vec<Edit>, path: &str, totals: Totals) -> Result<()>
 /// was taken over, finished elsewhere and archived before this node reported) to the archived
 /// results' `late_results`, and the ids of `results` that the archive holds (recorded now or
 /// before). A result for an id the archive does not hold is not for the archive.
-pub fn plan_late(
+pub(crate) fn plan_late(
     view: &View,
     results: &[TaskResult],
     limits: &Limits,

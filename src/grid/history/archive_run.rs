@@ -20,7 +20,7 @@ use std::time::Duration;
 
 const MAIN_REF: &str = "refs/heads/main";
 /// The trailer of an archive commit naming the `main` commit pushed with it (the pair).
-pub const MAIN_TRAILER: &str = "Dgrid-Archive-Main";
+pub(crate) const MAIN_TRAILER: &str = "Dgrid-Archive-Main";
 const TRIES: u32 = 30;
 
 /// What an archive run did.

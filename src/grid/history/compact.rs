@@ -13,7 +13,7 @@ use crate::odb::{parse_oid, Identity};
 use anyhow::{bail, Context, Result};
 use gix::ObjectId;
 
-pub const ARCHIVE_REF: &str = "refs/heads/dgrid-archive";
+pub(crate) const ARCHIVE_REF: &str = "refs/heads/dgrid-archive";
 const MAIN_REF: &str = "refs/heads/main";
 /// The trailer naming the tip a compaction replaced.
 pub const FROM_TRAILER: &str = "Dgrid-Compacted-From";
@@ -219,7 +219,7 @@ fn commit_tree(
 }
 
 /// The root of `commit`'s first-parent history and its committer date (RFC 3339), for messages.
-pub fn root_of(dir: &std::path::Path, commit: &str) -> Result<Option<(String, String)>> {
+pub(crate) fn root_of(dir: &std::path::Path, commit: &str) -> Result<Option<(String, String)>> {
     let roots = gitcmd::output(dir, &["rev-list", "--max-parents=0", commit])?;
     let Some(root) = roots.lines().next() else {
         return Ok(None);

@@ -65,7 +65,7 @@ pub fn plan(
 }
 
 /// The edits that move a claimed task from `from` to in_progress.
-pub fn claim_edits(claimed: &TaskSpec, from: &str) -> [Edit; 2] {
+pub(crate) fn claim_edits(claimed: &TaskSpec, from: &str) -> [Edit; 2] {
     Edit::move_file(
         from,
         layout::task_path(State::InProgress, &claimed.id),
@@ -75,7 +75,7 @@ pub fn claim_edits(claimed: &TaskSpec, from: &str) -> [Edit; 2] {
 
 /// Picks up to `request.max` claimable tasks (not in `exclude`) and returns them with their claim
 /// written in, each with the path it is moved from.
-pub fn select(
+pub(crate) fn select(
     repo: &gix::Repository,
     snapshot: &Snapshot,
     request: &Request,

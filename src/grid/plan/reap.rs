@@ -19,7 +19,7 @@ pub trait ReapPolicy {
 /// - a claim of `me` that this process does not hold (in `held`) is running nowhere: a claim of the
 ///   node's previous run, or of a push of this process whose answer was lost;
 /// - another node's claim goes back when `reaper` judges that node dead.
-pub fn may_take_back(
+pub(crate) fn may_take_back(
     me: &str,
     held: &[String],
     snapshot: &Snapshot,

@@ -16,18 +16,18 @@ use std::collections::BTreeSet;
 
 /// Different nodes that must have failed to start a task before it is given up (fewer when the
 /// grid has fewer live nodes).
-pub const DISTINCT_NODES: usize = 3;
+pub(crate) const DISTINCT_NODES: usize = 3;
 /// Failures a task is always allowed, so that one node's passing trouble on a one-node grid does
 /// not fail it at once.
-pub const MIN_FAILURES: usize = 3;
+pub(crate) const MIN_FAILURES: usize = 3;
 /// Failures after which a task is given up whatever nodes they came from (nodes that cannot
 /// claim it, or are too few to reach [`DISTINCT_NODES`]).
-pub const MAX_FAILURES: usize = 5;
+pub(crate) const MAX_FAILURES: usize = 5;
 /// The longest docker message kept per failure.
 const MAX_REASON: usize = 2000;
 
 /// Whether `failures` are enough to give the task up, with `live_nodes` nodes on the grid.
-pub fn given_up(failures: &[StartFailure], live_nodes: usize) -> bool {
+pub(crate) fn given_up(failures: &[StartFailure], live_nodes: usize) -> bool {
     let nodes: BTreeSet<&str> = failures.iter().map(|f| f.node_id.as_str()).collect();
     let needed = DISTINCT_NODES.min(live_nodes.max(1));
     failures.len() >= MAX_FAILURES || (nodes.len() >= needed && failures.len() >= MIN_FAILURES)
@@ -36,7 +36,7 @@ pub fn given_up(failures: &[StartFailure], live_nodes: usize) -> bool {
 /// Where a task goes after `node` failed to start it (`reason`, docker's message), and its file:
 /// back to the queue with the failure noted (`used` attempts, as before the claim), or to
 /// `failed` as `unrunnable`.
-pub fn after_failure(
+pub(crate) fn after_failure(
     mut spec: TaskSpec,
     used: u32,
     node: &str,
@@ -93,7 +93,7 @@ pub fn after_failure(
 
 /// Nodes whose record does not say they stopped (this one included): how many could still try.
 /// A dead node that never said so counts too; [`MAX_FAILURES`] bounds that case.
-pub fn live_nodes(repo: &gix::Repository, snapshot: &Snapshot) -> usize {
+pub(crate) fn live_nodes(repo: &gix::Repository, snapshot: &Snapshot) -> usize {
     snapshot
         .nodes
         .iter()

@@ -21,12 +21,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The grid's signers file, at the top of the tree.
-pub const GRID_SIGNERS_PATH: &str = ".dgrid/allowed_signers";
+pub(crate) const GRID_SIGNERS_PATH: &str = ".dgrid/allowed_signers";
 
 /// The grid's signers at `tip`, following the chain from `root` (a commit id or name).
 /// Returns the trusted file text (of the last good version) and lines for the log: each change
 /// that was not honoured, and why.
-pub fn grid_signers(dir: &Path, root: &str, tip: ObjectId) -> Result<(String, Vec<String>)> {
+pub(crate) fn grid_signers(dir: &Path, root: &str, tip: ObjectId) -> Result<(String, Vec<String>)> {
     let root_id = gitcmd::run(
         dir,
         &["rev-parse", "--verify", &format!("{root}^{{commit}}")],

@@ -36,7 +36,7 @@ fn remember(task: &TaskRef, added: &AddedBy) {
 }
 
 /// Who added `task`'s file, and when.
-pub fn added_by(repo: &gix::Repository, task: &TaskRef) -> Result<AddedBy, String> {
+pub(crate) fn added_by(repo: &gix::Repository, task: &TaskRef) -> Result<AddedBy, String> {
     if let Some(added) = known(task) {
         return Ok(added);
     }

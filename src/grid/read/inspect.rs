@@ -108,7 +108,10 @@ pub fn changed_at_tip(
 
 /// Paths under `tasks/` and `nodes/` that `commits` added or changed relative to their first parent
 /// (or to nothing, for a root commit). Identical subtrees are skipped without being read.
-pub fn changed_paths(repo: &gix::Repository, commits: &[ObjectId]) -> Result<BTreeSet<String>> {
+pub(crate) fn changed_paths(
+    repo: &gix::Repository,
+    commits: &[ObjectId],
+) -> Result<BTreeSet<String>> {
     changed_paths_under(
         repo,
         commits,

@@ -18,21 +18,21 @@ use gix::ObjectId;
 const LOOK_BACK: usize = 200;
 
 /// At a claim from the queue: a trusted node runs an adaptive task alone.
-pub fn solo_claim(spec: &mut TaskSpec, rule: &Rule, reputation: Option<&Reputation>) {
+pub(crate) fn solo_claim(spec: &mut TaskSpec, rule: &Rule, reputation: Option<&Reputation>) {
     if rule.adaptive && spec.instances.is_empty() && quorum::adaptive::solo_allowed(reputation) {
         spec.instances_wanted = Some(1);
     }
 }
 
 /// Whether `spec` is an adaptive task run alone (its draw is still to come, or it is settled).
-pub fn is_solo(spec: &TaskSpec, rule: &Rule) -> bool {
+pub(crate) fn is_solo(spec: &TaskSpec, rule: &Rule) -> bool {
     rule.adaptive && quorum::wanted(spec, rule) == 1
 }
 
 /// The commit the check of `solo`'s revealed instance of the file at `path` is drawn from: the
 /// first commit on `main`'s first-parent line after the one that landed the reveal, by another
 /// author. `None` while there is none yet.
-pub fn draw_commit(
+pub(crate) fn draw_commit(
     repo: &gix::Repository,
     snapshot: &Snapshot,
     path: &str,
@@ -92,7 +92,7 @@ fn revealed_at(repo: &gix::Repository, commit: ObjectId, path: &str, solo: &str)
 /// solo entry (rebuilt from the result's vote) and a checking instance wanted, once `node` is
 /// found dissenting (its run of valid results was not what it seemed). Tasks in `skip` (touched
 /// by this transition already) are left for a later one.
-pub fn rechecks(
+pub(crate) fn rechecks(
     repo: &gix::Repository,
     snapshot: &Snapshot,
     node: &str,
