@@ -5,30 +5,33 @@
 //! name `crate::grid::Thing` (`git_dgrid::grid::Thing`), never a room or a file inside. Inside,
 //! one private module per concern (a room), each file in it visible to the grid only:
 //!
-//! | room          | holds                                                                    |
-//! |---------------|--------------------------------------------------------------------------|
-//! | `engine/`     | where the grid is (`Grid`), fetch and push, the compare-and-swap loop    |
+//! | room          | holds                                                                      |
+//! |---------------|----------------------------------------------------------------------------|
+//! | `engine/`     | where the grid is (`Grid`), fetch and push, the compare-and-swap loop      |
 //! | `read/`       | the snapshot at a commit, who added a file, what `validate` reads, writers |
-//! | `plan/`       | submit, claim, cancel and retry, the worker's transition (`cycle`) and its parts; `rules`: what they share |
-//! | `replicated/` | replicated tasks' transitions and upkeep, adaptive replication            |
-//! | `history/`    | the archive of results (`dgrid-archive`) and compaction of `main`        |
-//! | `policy/`     | the operator's admission gate and the signers it trusts                  |
+//! | `plan/`       | submit, claim, cancel and retry, the worker's transition (`cycle`) and its |
+//! |               | parts (reap, start failures, ownership, record); `rules`: what they share  |
+//! | `replicated/` | replicated tasks' transitions and upkeep, adaptive replication             |
+//! | `history/`    | the archive of results (`dgrid-archive`) and compaction of `main`          |
+//! | `policy/`     | the operator's admission gate and the signers it trusts                    |
 //!
-//! The arrows between rooms go one way (a room uses itself and the rooms listed, nothing else);
-//! a room names another as `crate::grid::<room>::<file>`, so the arrows can be read off the paths:
+//! The arrows between rooms go one way: a room uses itself and the rooms listed after it, nothing
+//! else. A room names another as `crate::grid::<room>::<file>`, so the arrows can be read off the
+//! paths (a test can check them the way `layers.rs` checks the crate's layers):
 //!
-//! | from          | may use                                                    |
-//! |---------------|------------------------------------------------------------|
-//! | `read`        | (no other room)                                            |
-//! | `engine`      | `read`                                                     |
-//! | `policy`      | `read`                                                     |
-//! | `replicated`  | `read`, `plan::rules`, `plan::reap`                        |
-//! | `plan`        | `read`, `engine`, `policy`, `replicated`                   |
-//! | `history`     | `read`, `engine`, `plan`                                   |
+//! - `read` -> (no other room)
+//! - `engine` -> `read`: a plan is a closure over a snapshot;
+//! - `policy` -> `read`: the gate judges task files;
+//! - `replicated` -> `read`, `plan::rules`, `plan::reap`: the rules every plan shares, and the
+//!   one take-back rule;
+//! - `plan` -> `read`, `engine`, `policy`, `replicated`: a claim passes the gate; `cycle`,
+//!   `claim` and `record` hand replicated tasks over to `replicated`;
+//! - `history` -> `read`, `engine`, `plan`: an archived late result is written as `record` writes it.
 //!
-//! `plan::cycle` (the worker's transition) is used by no other file of the grid: the rules it
-//! shares with the plans and with replicated tasks live in `plan::rules`, the take-back rule in
-//! `plan::reap`. `testkit` (tests only) may use every room.
+//! Nothing points back at `plan::cycle` (the worker's transition): the rules it shares with the
+//! other plans and with replicated tasks are named from `plan::rules`, the take-back rule from
+//! `plan::reap`. (Until the transition's pipeline is rewritten, `rules` only re-exports what is
+//! still defined in `cycle.rs`.) `testkit` (tests only) may use every room.
 
 mod engine;
 mod history;
@@ -72,8 +75,9 @@ pub use plan::cycle::{plan as plan_transition, Applied, Intent};
 pub use plan::manage::{cancel, retry};
 pub use plan::ownership::{NodeIdInUse, Ownership};
 pub use plan::reap::{to_take_back as claims_to_take_back, DeadClaim, ReapPolicy};
-pub use plan::submit::Prepared;
-pub use plan::submit::{new_id as new_task_id, on_branch as submit_on_branch, plan as plan_submit};
+pub use plan::submit::{
+    new_id as new_task_id, on_branch as submit_on_branch, plan as plan_submit, Prepared,
+};
 
 // Replicated tasks: what the worker's cheap look between transitions asks.
 pub use replicated::quorum::{
