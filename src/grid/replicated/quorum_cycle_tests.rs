@@ -4,11 +4,11 @@
 //! heartbeat keeps the reputation, a dead node's entry is dropped, a settled vote is recorded.
 
 use super::*;
-use crate::grid::plan::claim::Request;
 use crate::grid::testkit::{
     self, file, grid, node, node_file, task, task_result, with, FakeReaper, WorkerIntent as Case,
     ME, NOW, REVEAL_KEY,
 };
+use crate::grid::ClaimRequest as Request;
 use serde_json::{json, Value};
 use std::time::Duration;
 
