@@ -1,6 +1,8 @@
 //! Where the grid is: a user's clone and one of its remotes, or a private bare cache clone of a URL
 //! (for workers with no clone). Either way, commands never touch a working tree, the index or HEAD:
-//! only objects and the remote-tracking ref of `main`.
+//! only objects and the remote-tracking ref of `main`. A [`Location`] says which grid (as the
+//! command line or the worker names it); [`Grid`] is the grid opened, with the retries and waits
+//! every operation on its remote shares, and who commits a maintainer's change.
 
 use crate::config::GitConfig;
 use crate::gitcmd;

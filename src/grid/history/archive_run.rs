@@ -1,5 +1,5 @@
 //! Landing an archive run (`docs/ARCHITECTURE.md#archive`): fetch `main` and `dgrid-archive`,
-//! plan (`grid::archive`), write both commits in the object database only, and move both refs in
+//! plan (`grid::history::archive`), write both commits in the object database only, and move both refs in
 //! ONE `git push --atomic` with a lease on each. Killed at any instant, the remote has either the
 //! old pair of tips or the new one; a lost race (a worker pushed to `main` first) plans again on
 //! what is there now. Also the reading side's fetch of the archive, and the worker's late results.

@@ -200,7 +200,7 @@ fn created(spec: &TaskSpec) -> i64 {
 }
 
 /// Queued tasks this node may run now: valid, labels satisfied, dependencies completed, and
-/// admitted by the node's gate (`grid::admission`). Replicated tasks in progress with an open
+/// admitted by the node's gate (`grid::policy::admission`). Replicated tasks in progress with an open
 /// slot and no entry of this node are candidates too, judged the same way.
 fn eligible<'s>(
     repo: &gix::Repository,
@@ -235,7 +235,7 @@ fn eligible<'s>(
             }
         };
         // A task whose attempts are used up is not run again (a retry gives it fresh ones).
-        // A replicated task counts attempts per instance (`grid::quorum`).
+        // A replicated task counts attempts per instance (`grid::replicated::quorum`).
         if Rule::of(&spec).is_none()
             && spec.attempts.unwrap_or(0) >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
         {

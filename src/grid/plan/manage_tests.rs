@@ -151,7 +151,7 @@ fn cancelling_a_replicated_task_in_progress_fails_it_and_ends_every_instance() {
     let (state, content) = cancelled(&fx, "r", "");
     assert_eq!(state, State::Failed);
     assert_eq!(content["status"], "cancelled");
-    // Every instance's node finds the file gone from in_progress, and stops (`grid::quorum`).
+    // Every instance's node finds the file gone from in_progress, and stops (`grid::replicated::quorum`).
     assert_eq!(
         content["task"]["instances"].as_array().map(Vec::len),
         Some(2)

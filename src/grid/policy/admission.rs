@@ -33,7 +33,7 @@ impl Skip {
     }
 }
 
-/// A signature check (`grid::signers::Trust` for `--allowed-signers`).
+/// A signature check (`grid::policy::signers::Trust` for `--allowed-signers`).
 pub trait TaskTrust: Send + Sync {
     /// `Ok` to run the task, `Err(reason)` to leave it queued as untrusted. Given the file (its
     /// blob id) so that verdicts can be cached by it.
