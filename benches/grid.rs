@@ -15,7 +15,7 @@
 mod common;
 
 use common::{count_pushes, pushes, Env};
-use git_dgrid::grid::{snapshot, Snapshot};
+use git_dgrid::grid::{load_spec, Snapshot};
 use git_dgrid::layout::State;
 use git_dgrid::task::Limits;
 use std::path::Path;
@@ -441,7 +441,7 @@ fn listing() {
             let snap = Snapshot::read(&repo, Some(tip)).unwrap();
             let mut parsed = 0;
             for task in snap.in_state(State::Queue) {
-                std::hint::black_box(snapshot::load_spec(&repo, task, &limits).unwrap());
+                std::hint::black_box(load_spec(&repo, task, &limits).unwrap());
                 parsed += 1;
             }
             assert_eq!(parsed, n);

@@ -12,9 +12,7 @@
 mod common;
 
 use common::Env;
-use git_dgrid::grid::admission::{Admission, TaskTrust};
-use git_dgrid::grid::signers::Trust;
-use git_dgrid::grid::{claim, snapshot, Snapshot};
+use git_dgrid::grid::{load_spec, plan_claim, Admission, ClaimRequest, Snapshot, TaskTrust, Trust};
 use git_dgrid::layout::{task_path, State};
 use git_dgrid::odb::{self, Edit, Identity};
 use git_dgrid::task::{parse_task, Limits, Origin, TaskSpec};
@@ -61,7 +59,7 @@ fn main() {
     let refs: Vec<_> = snap.in_state(State::Queue).collect();
     let loaded: Vec<TaskSpec> = refs
         .iter()
-        .map(|r| snapshot::load_spec(&repo, r, &limits).unwrap())
+        .map(|r| load_spec(&repo, r, &limits).unwrap())
         .collect();
     let trust = Trust::new(Some(signers.clone()), None);
     for (r, s) in refs.iter().zip(&loaded) {
@@ -83,7 +81,7 @@ fn main() {
         let snap = Snapshot::read(&repo, Some(tip)).unwrap();
         let check: Option<Arc<dyn TaskTrust>> =
             signatures.then(|| Arc::new(Trust::new(Some(signers.clone()), None)) as _);
-        let request = claim::Request {
+        let request = ClaimRequest {
             node_id: "bench".into(),
             max: 1,
             ahead: 0,
@@ -97,7 +95,7 @@ fn main() {
             }),
         };
         let plan = || {
-            claim::plan(&repo, &snap, &request, &limits, chrono::Utc::now())
+            plan_claim(&repo, &snap, &request, &limits, chrono::Utc::now())
                 .unwrap()
                 .unwrap()
         };

@@ -20,15 +20,6 @@ pub fn git_identity(dir: &Path) -> Option<crate::odb::Identity> {
     })
 }
 
-/// Who a maintainer's command (`archive`, `compact`, `cancel`, `retry`) commits as: the user's git
-/// identity, else `git-dgrid <git-dgrid@localhost>`, so that a machine with none can still act.
-pub fn maintainer_identity(dir: &Path) -> crate::odb::Identity {
-    git_identity(dir).unwrap_or_else(|| crate::odb::Identity {
-        name: "git-dgrid".into(),
-        email: "git-dgrid@localhost".into(),
-    })
-}
-
 /// `dgrid.*` (and `user.signingKey`) as git sees them in the directory the command runs in (local,
 /// global and system config): the one place git-dgrid reads git config, so every command and a
 /// worker on a URL or in a clone resolve their settings from the same place.

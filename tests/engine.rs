@@ -3,7 +3,7 @@
 
 mod common;
 use common::{assert_success, count_pushes, pushes, Env, TaskJson};
-use git_dgrid::grid::{claim, sync, Grid, Outcome};
+use git_dgrid::grid::{plan_claim, push_cas, ClaimRequest, Grid, Outcome, PushOutcome};
 use git_dgrid::odb::Identity;
 use git_dgrid::repo::LocalRepo;
 use std::collections::{BTreeMap, BTreeSet};
@@ -291,9 +291,9 @@ fn a_stale_lease_is_a_lost_race() {
         email: "t@x".into(),
     };
     let commit = git_dgrid::odb::write_commit(&repo, Some(old), &[], &identity, "x\n").unwrap();
-    let outcome = sync::push_cas(&a, "origin", commit, Some(old)).unwrap();
+    let outcome = push_cas(&a, "origin", commit, Some(old)).unwrap();
     assert!(
-        matches!(&outcome, sync::Outcome::LostRace(why) if why.contains("stale info")),
+        matches!(&outcome, PushOutcome::LostRace(why) if why.contains("stale info")),
         "{outcome:?}"
     );
     // Also when the tracking ref is fresh but someone pushes in between (server-side check).
@@ -303,8 +303,8 @@ fn a_stale_lease_is_a_lost_race() {
     env.git(&a, &["fetch", "--quiet", "origin"]);
     let commit = git_dgrid::odb::write_commit(&repo, Some(fresh), &[], &identity, "y\n").unwrap();
     env.dgrid_ok(&b, &["submit", "--image", "alpine", "--", "true"], 0);
-    let outcome = sync::push_cas(&a, "origin", commit, Some(fresh)).unwrap();
-    assert!(matches!(outcome, sync::Outcome::LostRace(_)), "{outcome:?}");
+    let outcome = push_cas(&a, "origin", commit, Some(fresh)).unwrap();
+    assert!(matches!(outcome, PushOutcome::LostRace(_)), "{outcome:?}");
 }
 
 /// A race lost inside the loop is retried, and the intent is re-checked against the new tip.
@@ -327,7 +327,7 @@ fn lost_races_are_retried_against_the_new_tip() {
         0,
     );
     let grid_a = Grid::in_clone(&LocalRepo::discover(&a).unwrap(), "origin").unwrap();
-    let request = claim::Request {
+    let request = ClaimRequest {
         node_id: "racer".into(),
         max: 2,
         ahead: 0,
@@ -349,7 +349,7 @@ fn lost_races_are_retried_against_the_new_tip() {
                     // Someone else claims "only" after our fetch, before our push.
                     env.dgrid_ok(&b, &["claim", "--node-id", "other", "--max", "1"], 0);
                 }
-                claim::plan(
+                plan_claim(
                     &grid_a.repo,
                     snapshot,
                     &request,

@@ -1,9 +1,8 @@
 //! `git dgrid archive`: a maintainer's command that moves older results off `main` into the
 //! branch `dgrid-archive` (`docs/ARCHITECTURE.md#archive`).
 
-use crate::grid::archive::{parse_duration, Retain};
-use crate::grid::location::GridArgs;
-use crate::grid::{archive_run, Grid};
+use crate::cli::grid_args::GridArgs;
+use crate::grid::{parse_duration, run_archive, Grid, Retain};
 use crate::settings::RETAIN;
 use anyhow::{anyhow, Result};
 use std::io::Write;
@@ -43,9 +42,8 @@ fn retain(args: &Args) -> Result<Retain> {
 
 pub fn run(args: Args) -> Result<()> {
     let retain = retain(&args)?;
-    let grid = Grid::open(&args.grid)?;
-    let identity = crate::repo::maintainer_identity(&grid.dir);
-    let done = archive_run::run(&grid, &identity, retain)?;
+    let grid = Grid::open(&args.grid.location())?;
+    let done = run_archive(&grid, &grid.maintainer(), retain)?;
     let mut out = std::io::stdout().lock();
     if done.moved == 0 {
         writeln!(out, "nothing to archive (keeping {retain})")?;

@@ -1,8 +1,8 @@
 //! `git dgrid claim`: atomically move up to N queued tasks to in_progress for a node.
 
+use crate::cli::grid_args::GridArgs;
 use crate::exit::No;
-use crate::grid::location::GridArgs;
-use crate::grid::{claim, Grid, Outcome};
+use crate::grid::{plan_claim, ClaimRequest, Grid, Outcome};
 use crate::odb::Identity;
 use crate::settings::NODE_ID;
 use crate::task;
@@ -39,7 +39,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let grid = Grid::open(&args.grid)?;
+    let grid = Grid::open(&args.grid.location())?;
     let config = crate::repo::command_config()?;
     let Some(node_id) = NODE_ID.resolve_opt(args.node_id.clone(), &config)? else {
         bail!("which node claims? give --node-id ID (or NODE_ID, or git config dgrid.nodeId)");
@@ -50,7 +50,7 @@ pub fn run(args: Args) -> Result<()> {
     for label in &args.labels {
         task::check_label(label).map_err(|why| anyhow::anyhow!("--label: {why}"))?;
     }
-    let request = claim::Request {
+    let request = ClaimRequest {
         node_id: node_id.clone(),
         max: args.max,
         ahead: 0,
@@ -61,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let identity = Identity::node(&node_id);
     let outcome = grid.transact(&identity, |snapshot| {
-        claim::plan(
+        plan_claim(
             &grid.repo,
             snapshot,
             &request,

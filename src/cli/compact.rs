@@ -1,6 +1,6 @@
 //! `git dgrid compact`: a maintainer's command that gives `main` a fresh root commit.
 
-use crate::grid::location::GridArgs;
+use crate::cli::grid_args::GridArgs;
 use crate::grid::{compact, Grid};
 use anyhow::Result;
 use std::io::Write;
@@ -17,9 +17,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let grid = Grid::open(&args.grid)?;
-    let identity = crate::repo::maintainer_identity(&grid.dir);
-    let done = compact::compact(&grid, &identity, args.drop_history)?;
+    let grid = Grid::open(&args.grid.location())?;
+    let done = compact(&grid, &grid.maintainer(), args.drop_history)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

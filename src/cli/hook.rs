@@ -51,15 +51,14 @@ pub fn run(args: Args) -> Result<()> {
             continue; // a deletion pushes no content
         }
         if remote_ref == "refs/heads/main" && !remote_sha.bytes().all(|b| b == b'0') {
-            if let Some(why) = crate::grid::compact::resurrection(&repo.dir, local_sha, remote_sha)?
-            {
+            if let Some(why) = crate::grid::resurrection(&repo.dir, local_sha, remote_sha)? {
                 eprintln!("git-dgrid: push refused: {why}");
                 return Err(No::said().into());
             }
         }
         let commits = pushed_commits(&repo, &remote, local_sha, remote_sha)?;
         let tip = crate::odb::parse_oid(local_sha)?;
-        let (entries, changed) = crate::grid::inspect::changed_at_tip(&gix_repo, tip, &commits)?;
+        let (entries, changed) = crate::grid::changed_at_tip(&gix_repo, tip, &commits)?;
         problems.extend(crate::validate::check_entries(
             &entries,
             Some(&changed),

@@ -1,8 +1,8 @@
 //! `git dgrid cancel` and `git dgrid retry`: a maintainer's hand on the queue.
 
+use crate::cli::grid_args::GridArgs;
 use crate::exit::No;
-use crate::grid::location::GridArgs;
-use crate::grid::{manage, Grid, Outcome};
+use crate::grid::{cancel, first_archived, retry, Grid, Outcome};
 use crate::odb::Identity;
 use anyhow::Result;
 use std::io::Write;
@@ -29,10 +29,6 @@ pub struct RetryArgs {
     pub ids: Vec<String>,
     #[command(flatten)]
     pub grid: GridArgs,
-}
-
-fn user(grid: &Grid) -> Identity {
-    crate::repo::maintainer_identity(&grid.dir)
 }
 
 /// Runs a maintainer's transition; an id that does not fit is a clean "no" (exit 1). An id that
@@ -70,17 +66,15 @@ fn archived(grid: &Grid, ids: &[String]) -> Option<(String, String)> {
     if missing.is_empty() {
         return None;
     }
-    crate::grid::submit::first_archived(grid, &snapshot, &missing)
-        .ok()
-        .flatten()
+    first_archived(grid, &snapshot, &missing).ok().flatten()
 }
 
 pub fn run_cancel(args: CancelArgs) -> Result<()> {
-    let grid = Grid::open(&args.grid)?;
-    let identity = user(&grid);
+    let grid = Grid::open(&args.grid.location())?;
+    let identity = grid.maintainer();
     let who = identity.email.clone();
     land(&grid, &identity, &args.ids, |snapshot| {
-        manage::cancel(
+        cancel(
             &grid.repo,
             snapshot,
             &args.ids,
@@ -98,10 +92,10 @@ pub fn run_cancel(args: CancelArgs) -> Result<()> {
 }
 
 pub fn run_retry(args: RetryArgs) -> Result<()> {
-    let grid = Grid::open(&args.grid)?;
-    let identity = user(&grid);
+    let grid = Grid::open(&args.grid.location())?;
+    let identity = grid.maintainer();
     land(&grid, &identity, &args.ids, |snapshot| {
-        manage::retry(&grid.repo, snapshot, &args.ids, &grid.limits)
+        retry(&grid.repo, snapshot, &args.ids, &grid.limits)
     })?;
     let mut out = std::io::stdout().lock();
     for id in &args.ids {

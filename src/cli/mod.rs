@@ -11,6 +11,7 @@ pub mod claim;
 pub mod compact;
 pub mod docs;
 pub mod env;
+pub mod grid_args;
 pub mod hook;
 pub mod init;
 pub mod install_hooks;

@@ -3,9 +3,7 @@
 //! asks with `ls-remote` (a round trip, no objects), fetches only when the tip moved, and asks less
 //! often while nothing changes.
 
-use crate::grid::rate_limit::RateLimited;
-use crate::grid::sync::RemoteTip;
-use crate::grid::Grid;
+use crate::grid::{Grid, RateLimited, RemoteTip};
 use anyhow::Result;
 use gix::ObjectId;
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! no remote) its own `main`.
 
 use super::poll_pace::{self, Look};
+use crate::cli::grid_args::GridArgs;
 use crate::gitcmd;
-use crate::grid::location::GridArgs;
-use crate::grid::{archive_run, Grid};
+use crate::grid::{archive_tracking_ref, fetch_archive, local_archive, Grid, Location};
 use crate::repo::LocalRepo;
 use anyhow::{Context, Result};
 use gix::ObjectId;
@@ -38,7 +38,7 @@ enum ArchiveSource {
     /// A ref or commit read locally (`--ref`, `--no-fetch`, the grid repository itself).
     Local(Option<ObjectId>),
     /// The remote's archive, fetched when first asked for.
-    Remote(GridArgs),
+    Remote(Location),
 }
 
 impl ReadSource {
@@ -48,7 +48,7 @@ impl ReadSource {
     pub fn archive(&self) -> Result<Option<ObjectId>> {
         match &self.archive {
             ArchiveSource::Local(tip) => Ok(*tip),
-            ArchiveSource::Remote(args) => archive_run::fetch_archive(&Grid::open_resolved(args)?),
+            ArchiveSource::Remote(args) => fetch_archive(&Grid::open_resolved(args)?),
         }
     }
 }
@@ -83,7 +83,7 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             ],
         )
         .with_context(|| format!("--ref {reference}: no such commit"))?;
-        let archive = archive_run::local_archive(
+        let archive = local_archive(
             &local.dir,
             &[
                 "refs/heads/dgrid-archive",
@@ -118,7 +118,7 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             .map(|h| crate::odb::parse_oid(&h))
             .transpose()?;
             let describe = local.git_dir.display().to_string();
-            let archive = archive_run::local_archive(&local.dir, &["refs/heads/dgrid-archive"])?;
+            let archive = local_archive(&local.dir, &["refs/heads/dgrid-archive"])?;
             return Ok(ReadSource {
                 archive: ArchiveSource::Local(archive),
                 fetched: false,
@@ -140,10 +140,7 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
         },
     };
     let archive = if args.no_fetch || fetch == Fetch::Never {
-        ArchiveSource::Local(archive_run::local_archive(
-            &grid.dir,
-            &[&archive_run::tracking_ref(&grid)],
-        )?)
+        ArchiveSource::Local(local_archive(&grid.dir, &[&archive_tracking_ref(&grid)])?)
     } else {
         ArchiveSource::Remote(grid_args.clone())
     };

@@ -3,8 +3,10 @@
 use super::read::{self, ReadArgs};
 use crate::exit::No;
 use crate::gitcmd;
-use crate::grid::archive;
-use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::{
+    archive_totals_on_main, load_result, load_spec, ArchiveTotals, ArchiveView, ArchivedTask,
+    Snapshot, TaskRef,
+};
 use crate::layout::{self, State};
 use crate::text::{clean, clean_lines};
 use anyhow::{Context, Result};
@@ -44,7 +46,7 @@ pub struct LogsArgs {
 /// Where a task was found: on `main`, or only in `dgrid-archive`.
 enum Located {
     Main(TaskRef),
-    Archived(archive::Found),
+    Archived(ArchivedTask),
 }
 
 fn locate(source: &read::ReadSource, id: &str) -> Result<Option<Located>> {
@@ -53,14 +55,14 @@ fn locate(source: &read::ReadSource, id: &str) -> Result<Option<Located>> {
         return Ok(Some(Located::Main(task.clone())));
     }
     // Nothing archived as of this main (no dgrid-archive.json): no archive to fetch.
-    let counted = archive::main_totals(&source.repo, source.tip).unwrap_or(archive::Totals {
+    let counted = archive_totals_on_main(&source.repo, source.tip).unwrap_or(ArchiveTotals {
         completed: 1,
         failed: 0,
     });
-    if counted == archive::Totals::default() {
+    if counted == ArchiveTotals::default() {
         return Ok(None);
     }
-    let archive = archive::View::at(&source.repo, source.archive()?)?;
+    let archive = ArchiveView::at(&source.repo, source.archive()?)?;
     Ok(archive.find(id)?.map(Located::Archived))
 }
 
@@ -73,7 +75,7 @@ fn read_found(
         Located::Main(task) if task.state.holds_results() => (
             task.state,
             task.path.clone(),
-            Some(snapshot::load_result(&source.repo, task, &source.limits)?),
+            Some(load_result(&source.repo, task, &source.limits)?),
         ),
         Located::Main(task) => (task.state, task.path.clone(), None),
         Located::Archived(f) => (
@@ -97,9 +99,7 @@ pub fn run(args: Args) -> Result<()> {
     let (state, path, result) = read_found(&source, &found)?;
     let spec = match (&found, &result) {
         (_, Some(result)) => result.task.clone(),
-        (Located::Main(task), None) => {
-            Some(snapshot::load_spec(&source.repo, task, &source.limits)?)
-        }
+        (Located::Main(task), None) => Some(load_spec(&source.repo, task, &source.limits)?),
         (Located::Archived(_), None) => None,
     };
     let archived = match &found {

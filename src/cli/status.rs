@@ -97,7 +97,7 @@ fn read_model_with(args: &Args, fetch: Fetch) -> Result<(ReadSource, StatusModel
     // never fetched for status.
     // A broken file (anyone with push access can write one) is named once and counted as
     // nothing archived: it never stops status.
-    match crate::grid::archive::main_totals(&source.repo, source.tip) {
+    match crate::grid::archive_totals_on_main(&source.repo, source.tip) {
         Ok(totals) => model.add_archived(totals),
         Err(e) => crate::log::warning(&format!("ignoring the archived counts: {e:#}")),
     }

@@ -1,9 +1,9 @@
 //! `git dgrid submit`: validate tasks and push them to the queue in one commit.
 
+use crate::cli::grid_args::GridArgs;
 use crate::exit::No;
 use crate::fields;
-use crate::grid::location::GridArgs;
-use crate::grid::{submit, Grid, Outcome};
+use crate::grid::{new_task_id, plan_submit, refuse_archived, submit_on_branch, Grid, Outcome};
 use crate::layout::{self, State};
 use crate::odb::Identity;
 use crate::problem::Problem;
@@ -115,11 +115,11 @@ pub fn run(args: Args) -> Result<()> {
     let mut tasks = Vec::with_capacity(raw.len());
     for (seq, (source, mut object)) in raw.into_iter().enumerate() {
         if !object.contains_key("id") && !object.contains_key("task_id") {
-            object.insert("id".into(), Value::String(submit::new_id(now, seq)));
+            object.insert("id".into(), Value::String(new_task_id(now, seq)));
         }
         object
             .entry("created_at")
-            .or_insert_with(|| Value::String(crate::grid::claim::rfc3339(now)));
+            .or_insert_with(|| Value::String(crate::time::rfc3339(now)));
         object
             .entry("submitted_by")
             .or_insert_with(|| Value::String(submitted_by.clone()));
@@ -152,11 +152,11 @@ pub fn run(args: Args) -> Result<()> {
     if args.no_push {
         return commit_on_branch(&args, &identity, &tasks);
     }
-    let grid = Grid::open(&args.grid)?;
+    let grid = Grid::open(&args.grid.location())?;
     let spinner = pushing_spinner(tasks.len(), &grid.describe());
     let result = grid.transact(&identity, |snapshot| {
-        submit::refuse_archived(&grid, snapshot, &tasks)?;
-        submit::plan(snapshot, &tasks)
+        refuse_archived(&grid, snapshot, &tasks)?;
+        plan_submit(snapshot, &tasks)
     });
     if let Some(s) = spinner {
         s.finish_and_clear();
@@ -353,7 +353,7 @@ fn default_submitter(identity: Option<&Identity>) -> String {
 }
 
 /// `--no-push`: the submission as a commit on a new local branch on top of the chosen remote's
-/// `main`, and the command that submits it (`grid::submit::on_branch`).
+/// `main`, and the command that submits it (`grid::submit_on_branch`).
 fn commit_on_branch(args: &Args, identity: &Identity, tasks: &[TaskSpec]) -> Result<()> {
     let resolved = args.grid.resolve()?;
     if resolved.repo.is_some() {
@@ -361,7 +361,9 @@ fn commit_on_branch(args: &Args, identity: &Identity, tasks: &[TaskSpec]) -> Res
     }
     let grid = Grid::open_resolved(&resolved)?;
     let prepared = super::refused(
-        submit::on_branch(&grid, identity, tasks),
+        submit_on_branch(&grid, identity, tasks, |snapshot| {
+            refuse_archived(&grid, snapshot, tasks)
+        }),
         "nothing committed",
     )?;
     let mut out = std::io::stdout().lock();

@@ -2,7 +2,7 @@
 
 use crate::exit::No;
 use crate::gitcmd;
-use crate::grid::inspect;
+use crate::grid::{changed_at_tip, entries_at_commit, entries_from_disk};
 use crate::odb;
 use crate::problem::Problem;
 use crate::repo::LocalRepo;
@@ -50,10 +50,7 @@ pub fn run(args: Args) -> Result<()> {
         (entries, Some(changed))
     } else if !args.paths.is_empty() {
         let top = repo.as_ref().and_then(|r| r.work_tree.clone());
-        (
-            inspect::entries_from_disk(top.as_deref(), &args.paths)?,
-            None,
-        )
+        (entries_from_disk(top.as_deref(), &args.paths)?, None)
     } else {
         let repo = repo.context("not in a git repository: give the files to validate")?;
         (whole_grid(&repo)?, None)
@@ -103,7 +100,7 @@ pub fn allowed_signers(
 ) -> Result<Option<crate::trust::AllowedSigners>> {
     let file: Option<String> = ALLOWED_SIGNERS.resolve_opt(given, config)?;
     file.filter(|f| !f.trim().is_empty())
-        .map(|f| crate::grid::signers::read_allowed_signers(std::path::Path::new(&f)))
+        .map(|f| crate::grid::read_allowed_signers(std::path::Path::new(&f)))
         .transpose()
 }
 
@@ -139,12 +136,12 @@ fn whole_grid(repo: &LocalRepo) -> Result<Vec<Entry>> {
                 top.display()
             );
         }
-        return inspect::entries_from_disk(Some(top), &roots);
+        return entries_from_disk(Some(top), &roots);
     }
     let head = gitcmd::output(&repo.dir, &["rev-parse", "--verify", "HEAD^{commit}"])
         .context("HEAD has no commit to validate")?;
     let gix_repo = repo.open()?;
-    inspect::entries_at_commit(&gix_repo, odb::parse_oid(&head)?)
+    entries_at_commit(&gix_repo, odb::parse_oid(&head)?)
 }
 
 /// The entries at the range's tip and the paths its commits added or changed.
@@ -171,5 +168,5 @@ fn entries_in_range(repo: &LocalRepo, range: &str) -> Result<(Vec<Entry>, BTreeS
         .with_context(|| format!("--rev {range}: not a valid revision range"))?;
     let commits: Vec<ObjectId> = commits.lines().map(odb::parse_oid).collect::<Result<_>>()?;
     let gix_repo = repo.open()?;
-    inspect::changed_at_tip(&gix_repo, odb::parse_oid(&tip)?, &commits)
+    changed_at_tip(&gix_repo, odb::parse_oid(&tip)?, &commits)
 }

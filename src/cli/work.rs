@@ -1,10 +1,10 @@
 //! `git dgrid work`: run a worker node.
 
+use crate::cli::grid_args::GridArgs;
 use crate::config::GitConfig;
 use crate::exec::docker::{memory_bytes, DockerConfig};
 use crate::exec::registry::RegistryPolicy;
 use crate::exit::No;
-use crate::grid::location::GridArgs;
 use crate::grid::Grid;
 use crate::log::{Level, Log, LogFormat};
 use crate::settings::default_push_budget;

@@ -4,8 +4,7 @@
 
 use super::Args;
 use crate::config::GitConfig;
-use crate::grid::admission::{Admission, ImagePatterns};
-use crate::grid::signers::{read_allowed_signers, Trust};
+use crate::grid::{read_allowed_signers, Admission, ImagePatterns, Trust};
 use crate::settings::{
     ALLOWED_SIGNERS, ALLOW_IMAGES, CONTAINER_USER, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, RUNTIME,
     TRUST_GRID_SIGNERS, TRUST_ROOT,
@@ -70,7 +69,7 @@ fn signatures(
     args: &Args,
     config: &GitConfig,
     grid_dir: &Path,
-) -> Result<Option<Arc<crate::grid::admission::SignatureCheck>>> {
+) -> Result<Option<Arc<crate::grid::SignatureCheck>>> {
     let file: Option<String> = ALLOWED_SIGNERS.resolve_opt(args.allowed_signers.clone(), config)?;
     let file = file.filter(|f| !f.trim().is_empty()).map(PathBuf::from);
     let grid = TRUST_GRID_SIGNERS.resolve_flag(args.trust_grid_signers, config)?;

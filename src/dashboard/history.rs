@@ -5,7 +5,7 @@
 //! A shallow clone is enough: the charts read back to the start of the oldest hour of the window,
 //! and history ends quietly at the first commit whose parent was not fetched.
 
-use crate::grid::inspect::{changed_paths_under, queue_length};
+use crate::grid::{changed_paths_under, queue_length};
 use crate::layout::{self, PathKind, State};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -67,7 +67,7 @@ fn first_parent_line(
 }
 
 fn is_compaction(message: &str) -> bool {
-    let trailer = format!("{}: ", crate::grid::compact::FROM_TRAILER);
+    let trailer = format!("{}: ", crate::grid::COMPACTED_FROM_TRAILER);
     message.lines().any(|line| line.starts_with(&trailer))
 }
 

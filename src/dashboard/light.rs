@@ -1,7 +1,7 @@
 //! Light reads of task files for the status: only the fields a view shows (serde skips the rest),
 //! and how a command, an output line and an age are shown.
 
-use crate::grid::snapshot::TaskRef;
+use crate::grid::TaskRef;
 use crate::task;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -42,6 +42,6 @@ pub(super) fn read<T: for<'de> Deserialize<'de>>(
     repo: &gix::Repository,
     task: &TaskRef,
 ) -> Option<T> {
-    let bytes = crate::grid::snapshot::read_bytes(repo, task).ok()?;
+    let bytes = crate::grid::read_bytes(repo, task).ok()?;
     serde_json::from_slice(&bytes).ok()
 }

@@ -3,7 +3,7 @@
 
 use super::light::{age, last_line, read, short_command, shorten, LIST_LIMIT};
 pub use super::queue::{QueueStatus, QueuedTask};
-use crate::grid::snapshot::{self, Snapshot};
+use crate::grid::{load_node, Snapshot};
 use crate::layout::State;
 use crate::node::{NodeRecord, NodeState, Reputation};
 use crate::settings;
@@ -328,7 +328,7 @@ impl StatusModel {
             .nodes
             .iter()
             .filter_map(|n| {
-                let record = snapshot::load_node(repo, n)?;
+                let record = load_node(repo, n)?;
                 let (state, heartbeat_age) = liveness(&record, now);
                 Some(NodeStatus {
                     id: n.id.clone(),
@@ -397,7 +397,7 @@ impl StatusModel {
 
 impl StatusModel {
     /// Counts the results the archive holds too (its running totals).
-    pub fn add_archived(&mut self, totals: crate::grid::archive::Totals) {
+    pub fn add_archived(&mut self, totals: crate::grid::ArchiveTotals) {
         self.archived = ArchivedCounts {
             completed: totals.completed,
             failed: totals.failed,

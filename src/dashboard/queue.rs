@@ -3,8 +3,7 @@
 //! (priority, creation time, attempts), on every core, and reads the command of the few it shows.
 
 use super::light::{age, read, short_command, LIST_LIMIT};
-use crate::grid::added;
-use crate::grid::snapshot::{Snapshot, TaskRef};
+use crate::grid::{added_by_all, Snapshot, TaskRef};
 use crate::layout::State;
 use crate::task;
 use chrono::{DateTime, Utc};
@@ -92,7 +91,7 @@ pub fn status(repo: &gix::Repository, snapshot: &Snapshot, now: DateTime<Utc>) -
         .map(|t| t.task)
         .collect();
     if !untimed.is_empty() {
-        let found = added::added_by_all(repo, &untimed);
+        let found = added_by_all(repo, &untimed);
         for t in line.iter_mut().filter(|t| t.created_at.is_empty()) {
             if let Some(added) = found.get(&t.task.path) {
                 t.created_at = added.created_at.clone();

@@ -3,11 +3,11 @@
 //! the files a grid holds. Typed values (results, node records) are parsed from the JSON the
 //! builders make, so the tests go through the same parsers as the grid does.
 
-use crate::grid::claim;
-use crate::grid::cycle::{self, Applied, Intent, ReapPolicy};
-use crate::grid::ownership::Ownership;
-use crate::grid::snapshot::{self, Snapshot, TaskRef};
-use crate::grid::transact::Change;
+use crate::grid::engine::transact::Change;
+use crate::grid::plan::claim;
+use crate::grid::plan::cycle::{self, Applied, Intent, ReapPolicy};
+use crate::grid::plan::ownership::Ownership;
+use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
 pub use crate::odb::Edit;
@@ -239,7 +239,7 @@ pub fn node_file(id: &str, content: Value) -> (String, Value) {
 pub const ME: &str = "me";
 pub const SESSION: &str = "my-session";
 pub const LEASE: Duration = Duration::from_secs(900);
-/// [`ME`]'s reveal key (`grid::quorum::salt`).
+/// [`ME`]'s reveal key (`grid::replicated::quorum::salt`).
 pub const REVEAL_KEY: &[u8] = b"my reveal key, 32 bytes long....";
 
 /// What node [`ME`]'s worker asks of [`cycle::plan`], owning what [`Intent`] borrows.

@@ -25,9 +25,7 @@ mod transition;
 mod trouble;
 
 use crate::exec::docker::{self, DockerConfig};
-use crate::grid::rate_limit::RateLimited;
-use crate::grid::Grid;
-use crate::grid::Identity;
+use crate::grid::{Grid, Identity, RateLimited};
 use crate::log::Log;
 use crate::node::NodeRecord;
 use anyhow::Result;
@@ -67,7 +65,7 @@ pub struct Config {
     pub until_empty: bool,
     pub max_tasks_per_hour: Option<u32>,
     /// The operator's gate over queued tasks (`grid::admission`), given to every claim.
-    pub admission: Arc<crate::grid::admission::Admission>,
+    pub admission: Arc<crate::grid::Admission>,
     pub docker: DockerConfig,
     /// This node's own folder in the state dir (lock, spool).
     pub node_dir: PathBuf,

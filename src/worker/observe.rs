@@ -3,8 +3,7 @@
 //! by our clock plus a skew margin *and* we have seen the node's record unchanged for a whole lease
 //! on our own monotonic clock (as Kubernetes' node controller does), or the node says it stopped.
 
-use crate::grid::reap::ReapPolicy;
-use crate::grid::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::{load_node, ReapPolicy, Snapshot, TaskRef};
 use crate::layout::State;
 use crate::node::NodeState;
 use crate::task::Claim;
@@ -54,7 +53,7 @@ impl Observer {
     pub fn observe(&mut self, repo: &gix::Repository, snapshot: &Snapshot) {
         for node in &snapshot.nodes {
             self.note(&node.id, node.blob, || {
-                snapshot::load_node(repo, node).is_some_and(|r| r.state == NodeState::Stopped)
+                load_node(repo, node).is_some_and(|r| r.state == NodeState::Stopped)
             });
         }
         self.keep_claims_in_progress(snapshot);

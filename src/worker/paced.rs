@@ -3,8 +3,7 @@
 //! cannot wait; one push claims ahead enough work to keep the slots busy until the next.
 
 use super::Worker;
-use crate::grid::writers;
-use crate::grid::Snapshot;
+use crate::grid::{landed_since, stopped_nodes, Snapshot};
 use crate::layout::NODES_DIR;
 use anyhow::{bail, Result};
 use gix::ObjectId;
@@ -28,14 +27,14 @@ impl Worker {
         let Some(tip) = tip else {
             return Ok(());
         };
-        let recent = writers::landed_since(
+        let recent = landed_since(
             &self.grid.repo,
             tip,
             None,
             2 * pacing.per_minute() as usize + 2,
         )?;
         let nodes = Snapshot::read_dirs(&self.grid.repo, Some(tip), &[NODES_DIR])?;
-        let stopped = writers::stopped_nodes(&self.grid.repo, &nodes);
+        let stopped = stopped_nodes(&self.grid.repo, &nodes);
         let mut others: Vec<String> = recent
             .into_iter()
             .filter_map(|l| l.node)
@@ -73,7 +72,7 @@ impl Worker {
             return;
         };
         let max = 4 * pacing.per_minute() as usize + 16;
-        let landed = match writers::landed_since(&self.grid.repo, tip, since, max) {
+        let landed = match landed_since(&self.grid.repo, tip, since, max) {
             Ok(landed) => landed,
             Err(e) => {
                 self.cfg.log.debug(
@@ -97,7 +96,7 @@ impl Worker {
         }
         if nodes_seen {
             if let Ok(nodes) = Snapshot::read_dirs(&self.grid.repo, Some(tip), &[NODES_DIR]) {
-                for node in writers::stopped_nodes(&self.grid.repo, &nodes) {
+                for node in stopped_nodes(&self.grid.repo, &nodes) {
                     pacing.writer_left(&node);
                 }
             }

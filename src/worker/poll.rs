@@ -1,11 +1,11 @@
 //! Between transitions: a cheap look at the remote to decide whether one is due.
 
 use super::Worker;
-use crate::grid::claim;
-use crate::grid::quorum;
-use crate::grid::reap;
-use crate::grid::sync::RemoteTip;
-use crate::grid::Snapshot;
+use crate::grid::{
+    any_claimable, any_claimable_except, best_priority_except, claims_to_take_back,
+    entries_to_take_back, holds_live_entry, replicated_in_progress, replicated_work_due, RemoteTip,
+    Snapshot,
+};
 use crate::layout::{State, NODES_DIR};
 use anyhow::Result;
 use std::collections::HashSet;
@@ -39,12 +39,11 @@ impl Worker {
             let excluded = self.exclusions.active(self.clock.instant());
             let repo = &self.grid.repo;
             self.view.queue_has_work =
-                claim::any_claimable_except(repo, &snapshot, &probe, &self.grid.limits, &excluded);
-            self.view.queue_waits =
-                claim::any_claimable(repo, &snapshot, &probe, &self.grid.limits);
+                any_claimable_except(repo, &snapshot, &probe, &self.grid.limits, &excluded);
+            self.view.queue_waits = any_claimable(repo, &snapshot, &probe, &self.grid.limits);
             if self.tasks.waiting() > 0 {
                 let limits = &self.grid.limits;
-                let best = claim::best_priority_except(repo, &snapshot, &probe, limits, &excluded);
+                let best = best_priority_except(repo, &snapshot, &probe, limits, &excluded);
                 for id in self.tasks.release_waiting_below(best.unwrap_or(i64::MIN)) {
                     self.log(&format!(
                         "putting {id} back in the queue: claimed ahead, and a task of higher priority is queued"
@@ -62,12 +61,12 @@ impl Worker {
             let me = self.cfg.node_id.as_str();
             let limits = &self.grid.limits;
             self.view.claim_gone |= self.tasks.claimed().any(|id| {
-                quorum::in_progress(repo, &snapshot, id, limits)
-                    .is_some_and(|(_, spec, _)| !quorum::holds_live_entry(&spec, me))
+                replicated_in_progress(repo, &snapshot, id, limits)
+                    .is_some_and(|(_, spec, _)| !holds_live_entry(&spec, me))
             });
             let awaiting = self.tasks.awaiting();
             if !awaiting.is_empty() {
-                self.view.quorum_due |= quorum::due(repo, &snapshot, me, &awaiting, limits);
+                self.view.quorum_due |= replicated_work_due(repo, &snapshot, me, &awaiting, limits);
             }
         }
         // Leases of other nodes run out without anything changing on the remote.
@@ -85,7 +84,7 @@ impl Worker {
         let snapshot = Snapshot::read_dirs(&self.grid.repo, self.view.last_tip, &dirs)?;
         let held = self.tasks.held();
         let nothing_skipped = HashSet::new();
-        let mut due = reap::to_take_back(
+        let mut due = claims_to_take_back(
             &self.grid.repo,
             &snapshot,
             &self.cfg.node_id,
@@ -98,7 +97,7 @@ impl Worker {
             return Ok(true);
         }
         drop(due);
-        let entries = quorum::to_take_back(
+        let entries = entries_to_take_back(
             &self.grid.repo,
             &snapshot,
             &self.cfg.node_id,

@@ -2,11 +2,9 @@
 //! processes of one machine; the random session noted in the sessions file (before anything is
 //! written) and carried by the node record keeps apart the others, see `grid::ownership`.
 
-use crate::grid::claim::rfc3339;
-use crate::grid::ownership::Ownership;
-use crate::grid::snapshot;
-use crate::grid::{Grid, Snapshot};
+use crate::grid::{load_node, Grid, Ownership, Snapshot};
 use crate::node::{NodeRecord, NodeState};
+use crate::time::rfc3339;
 use crate::worker::{spool, Config};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -101,7 +99,7 @@ impl NodeSession {
             return Err(refused.into());
         }
         let _ = std::fs::remove_file(&refused_by);
-        let previous = record.and_then(|n| snapshot::load_node(&grid.repo, n));
+        let previous = record.and_then(|n| load_node(&grid.repo, n));
         if let Some(previous) = previous {
             node.completed = previous.completed;
             node.failed = previous.failed;

@@ -2,8 +2,7 @@
 //! record with whatever is still owed).
 
 use super::Worker;
-use crate::grid::ownership::NodeIdInUse;
-use crate::grid::sync::RemoteRefused;
+use crate::grid::{NodeIdInUse, RemoteRefused};
 use crate::node::NodeState;
 use anyhow::Result;
 use std::sync::atomic::{AtomicUsize, Ordering};

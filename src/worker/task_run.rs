@@ -5,9 +5,9 @@
 //! intent (results, releases, leases to renew, tasks held) is read off that map.
 
 use crate::exec::docker::{self, DockerConfig, Execution, InfraError};
-use crate::grid::claim::rfc3339;
-use crate::grid::cycle::Applied;
+use crate::grid::Applied;
 use crate::task::{self, Attempt, SignedBy, Status, TaskId, TaskResult, TaskSpec};
+use crate::time::rfc3339;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;

@@ -4,13 +4,13 @@
 
 use super::Worker;
 use crate::exec::docker;
-use crate::grid::archive_run;
-use crate::grid::claim::{self, rfc3339};
-use crate::grid::cycle::{self, Applied, Intent};
-use crate::grid::quorum;
-use crate::grid::Outcome;
+use crate::grid::{
+    any_claimable, append_late, claimed_attempt, count_claimable_except, plan_transition, Applied,
+    ClaimRequest, Intent, Outcome,
+};
 use crate::layout::State;
 use crate::task::{Attempt, TaskResult, TaskSpec};
+use crate::time::rfc3339;
 use crate::worker::pacing::tail_split;
 use anyhow::Result;
 use std::collections::HashSet;
@@ -25,8 +25,8 @@ impl Worker {
         }
     }
 
-    pub(super) fn claim_request(&self, max: usize) -> claim::Request {
-        claim::Request {
+    pub(super) fn claim_request(&self, max: usize) -> ClaimRequest {
+        ClaimRequest {
             node_id: self.cfg.node_id.clone(),
             max,
             ahead: 0,
@@ -42,7 +42,7 @@ impl Worker {
     pub(super) fn cycle(&mut self, claim: bool, heartbeat: bool) -> Result<()> {
         let ahead = if claim { self.claims_ahead() } else { 0 };
         let free = self.claim_budget();
-        let request = (claim && free + ahead > 0).then(|| claim::Request {
+        let request = (claim && free + ahead > 0).then(|| ClaimRequest {
             ahead,
             ..self.claim_request(free)
         });
@@ -79,20 +79,15 @@ impl Worker {
         let held_here = leased.len();
         let outcome = grid.transact(&self.identity, |snapshot| {
             observer.observe(&grid.repo, snapshot);
-            let claimable = claim::count_claimable_except(
-                &grid.repo,
-                snapshot,
-                &probe,
-                &grid.limits,
-                &excluded,
-            );
+            let claimable =
+                count_claimable_except(&grid.repo, snapshot, &probe, &grid.limits, &excluded);
             queue_has_work = claimable > 0;
-            queue_waits = claim::any_claimable(&grid.repo, snapshot, &probe, &grid.limits);
+            queue_waits = any_claimable(&grid.repo, snapshot, &probe, &grid.limits);
             // Claims ahead take at most this node's share of the queue (the tail split).
             let request = request.as_ref().map(|r| {
                 let in_progress = snapshot.count(State::InProgress);
                 let total = tail_split(r.max, r.ahead, claimable, in_progress, held_here, writers);
-                claim::Request {
+                ClaimRequest {
                     max: r.max.min(total),
                     ahead: total.saturating_sub(r.max),
                     ..r.clone()
@@ -114,7 +109,7 @@ impl Worker {
                 now,
                 reveal_key,
             };
-            cycle::plan(&grid.repo, snapshot, &intent, &grid.limits, observer)
+            plan_transition(&grid.repo, snapshot, &intent, &grid.limits, observer)
         })?;
         self.note_reads(1);
         self.view.queue_has_work = queue_has_work;
@@ -209,7 +204,7 @@ impl Worker {
             })
             .cloned()
             .collect();
-        match archive_run::append_late(&self.grid, &self.identity, &late) {
+        match append_late(&self.grid, &self.identity, &late) {
             Ok(held) => {
                 let (archived, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut applied.orphaned)
                     .into_iter()
@@ -275,7 +270,7 @@ impl Worker {
         }
         self.start_waiting();
         for spec in applied.claimed {
-            let attempt = quorum::claimed_attempt(&spec, &self.cfg.node_id);
+            let attempt = claimed_attempt(&spec, &self.cfg.node_id);
             if self.tasks.containers() < self.cfg.slots {
                 self.log(&format!(
                     "claimed {} (attempt {attempt}), running {}",

@@ -2,9 +2,7 @@
 //! rate limit) is waited out, longer each time, with the results in the spool meanwhile.
 
 use super::Worker;
-use crate::grid::ownership::NodeIdInUse;
-use crate::grid::rate_limit::{self, RateLimited};
-use crate::grid::sync::RemoteRefused;
+use crate::grid::{rate_limit_backoff, NodeIdInUse, RateLimited, RemoteRefused};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -31,7 +29,7 @@ impl Worker {
             // however many times in a row (the spool keeps the results meanwhile).
             Some(limited) => {
                 let base = self.cfg.poll_interval.max(Duration::from_secs(1));
-                let wait = rate_limit::backoff(
+                let wait = rate_limit_backoff(
                     self.remote_failures,
                     base,
                     RATE_LIMIT_CAP,

@@ -1,0 +1,286 @@
+//! The claim transition: move up to N queued tasks to in_progress for a node, writing the claim
+//! (node, times, attempt) into each. Which tasks: highest priority first, then oldest, with a random
+//! pick among the front of the line so that racing claimers rarely want the same file.
+
+use crate::grid::engine::transact::Change;
+use crate::grid::plan::rules::DEFAULT_MAX_ATTEMPTS;
+use crate::grid::policy::admission::Admission;
+use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::replicated::quorum;
+use crate::grid::replicated::quorum_adaptive;
+use crate::layout::{self, State};
+use crate::odb::Edit;
+use crate::quorum::Rule;
+use crate::task::{Claim, Limits, TaskSpec, MAX_FILE_BYTES};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub node_id: String,
+    pub max: usize,
+    /// Tasks to claim beyond `max` to run later (claim-ahead): only of the highest priority
+    /// queued, so that a worker never hoards lower-priority tasks while higher ones wait.
+    pub ahead: usize,
+    pub lease: Duration,
+    /// Labels this node has; a task's labels must all be among them.
+    pub labels: Vec<String>,
+    /// Whether this node runs tasks that ask for `"network": "bridge"`.
+    pub allow_network: bool,
+    /// The operator's gate: tasks it refuses stay queued, named once in the log.
+    pub admission: Arc<Admission>,
+}
+
+/// Kept for `cycle.rs` and `replicated/quorum.rs` until the rewrite of the transition names
+/// `crate::time::rfc3339` itself; every other file does.
+pub(crate) use crate::time::rfc3339;
+
+pub fn plan(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> Result<Option<Change<Vec<TaskSpec>>>> {
+    let picked = select(repo, snapshot, request, limits, now, &HashSet::new());
+    if picked.is_empty() {
+        return Ok(None);
+    }
+    let mut edits = Vec::new();
+    let mut claimed = Vec::new();
+    for (spec, from) in picked {
+        edits.extend(claim_edits(&spec, &from));
+        claimed.push(spec);
+    }
+    let ids: Vec<&str> = claimed.iter().map(|s| s.id.as_str()).collect();
+    let summary = format!("claim {} by {}", ids.join(" "), request.node_id);
+    Ok(Some(Change {
+        edits,
+        summary,
+        value: claimed,
+    }))
+}
+
+/// The edits that move a claimed task from `from` to in_progress.
+pub(crate) fn claim_edits(claimed: &TaskSpec, from: &str) -> [Edit; 2] {
+    Edit::move_file(
+        from,
+        layout::task_path(State::InProgress, &claimed.id),
+        claimed.to_json(),
+    )
+}
+
+/// Picks up to `request.max` claimable tasks (not in `exclude`) and returns them with their claim
+/// written in, each with the path it is moved from.
+pub(crate) fn select(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    exclude: &HashSet<String>,
+) -> Vec<(TaskSpec, String)> {
+    if request.max + request.ahead == 0 {
+        return Vec::new();
+    }
+    let mut candidates = eligible(repo, snapshot, request, limits);
+    candidates.retain(|(spec, _)| !exclude.contains(spec.id.as_str()));
+    // The one claim order of the contract; the dashboard shows the queue in it too.
+    let place = |spec: &TaskSpec| {
+        let created = crate::task::created_seconds(&spec.created_at);
+        (spec.priority(), created)
+    };
+    candidates.sort_by(|(a, _), (b, _)| {
+        let ((pa, ca), (pb, cb)) = (place(a), place(b));
+        crate::task::claim_order(pa, ca, a.id.as_str()).cmp(&crate::task::claim_order(
+            pb,
+            cb,
+            b.id.as_str(),
+        ))
+    });
+    let window_size = ((request.max + request.ahead) * 4).max(32);
+    let best = candidates.first().map(|c| c.0.priority());
+    let expires =
+        now + chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::minutes(15));
+    let mut picked = Vec::new();
+    while picked.len() < request.max + request.ahead && !candidates.is_empty() {
+        // Only equals in priority share the window: a higher-priority task is never passed over.
+        let top = candidates[0].0.priority();
+        if picked.len() >= request.max && Some(top) != best {
+            break; // claimed ahead: the highest priority only
+        }
+        let same = candidates
+            .iter()
+            .take_while(|c| c.0.priority() == top)
+            .count();
+        let (mut spec, from) = candidates.remove(fastrand::usize(0..same.min(window_size)));
+        if let Some(rule) = Rule::of(&spec) {
+            // A replicated task: an entry of this node among its instances, never a claim.
+            let (at, until) = (rfc3339(now), rfc3339(expires));
+            if rule.adaptive && spec.instances.is_empty() {
+                let mine = quorum::recorded_reputation(repo, snapshot, &request.node_id);
+                quorum_adaptive::solo_claim(&mut spec, &rule, mine.as_ref());
+            }
+            if !quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until) {
+                continue; // no instance open (`eligible` looked at the same file)
+            }
+        } else {
+            let attempt = spec.next_attempt();
+            spec.attempts = None;
+            spec.claim = Some(Claim {
+                node_id: request.node_id.clone(),
+                claimed_at: rfc3339(now),
+                lease_expires_at: rfc3339(expires),
+                attempt,
+            });
+        }
+        // What git-dgrid writes it must be able to read back: a claim that would make the file
+        // too large for the reader is not made (the task stays queued; validate can name it).
+        if spec.to_json().len() as u64 > MAX_FILE_BYTES {
+            warn_once(
+                from,
+                "its claimed file would be larger than a task file may be",
+            );
+            continue;
+        }
+        picked.push((spec, from.path.clone()));
+    }
+    picked
+}
+
+/// Whether any queued task is claimable by this node (for idle polling: no parse of the rest).
+pub fn any_claimable(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+) -> bool {
+    any_claimable_except(repo, snapshot, request, limits, &HashSet::new())
+}
+
+/// Like [`any_claimable`], leaving out the tasks in `exclude`.
+pub fn any_claimable_except(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    exclude: &HashSet<String>,
+) -> bool {
+    eligible(repo, snapshot, request, limits)
+        .iter()
+        .any(|(spec, _)| !exclude.contains(spec.id.as_str()))
+}
+
+/// How many queued tasks this node may claim, leaving out the tasks in `exclude`.
+pub fn count_claimable_except(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    exclude: &HashSet<String>,
+) -> usize {
+    eligible(repo, snapshot, request, limits)
+        .iter()
+        .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
+        .count()
+}
+
+/// The highest priority among the queued tasks this node may claim (leaving out `exclude`).
+pub fn best_priority_except(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    exclude: &HashSet<String>,
+) -> Option<i64> {
+    eligible(repo, snapshot, request, limits)
+        .iter()
+        .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
+        .map(|(spec, _)| spec.priority())
+        .max()
+}
+
+/// Queued tasks this node may run now: valid, labels satisfied, dependencies completed, and
+/// admitted by the node's gate (`grid::policy::admission`). Replicated tasks in progress with an open
+/// slot and no entry of this node are candidates too, judged the same way.
+fn eligible<'s>(
+    repo: &gix::Repository,
+    snapshot: &'s Snapshot,
+    request: &Request,
+    limits: &Limits,
+) -> Vec<(TaskSpec, &'s TaskRef)> {
+    let mut out = Vec::new();
+    let queued = snapshot.in_state(State::Queue);
+    let open = snapshot.in_state(State::InProgress).filter(|task| {
+        // A look at the bytes first: only a replicated task's file has entries, and a grid of
+        // plain tasks should not pay a parse of every running task on each look.
+        let has_entries = snapshot::read_bytes(repo, task)
+            .is_ok_and(|b| b.windows(12).any(|w| w == b"\"instances\":"));
+        has_entries
+            && snapshot::load_spec(repo, task, limits)
+                .is_ok_and(|spec| spec.id == task.id && quorum::open_to(&spec, &request.node_id))
+    });
+    for task in queued.chain(open) {
+        // An id with two files (flat and sharded, or also in another state) would be claimed
+        // twice in one commit, or run again after it finished: never claimed at all.
+        if snapshot.is_duplicated(&task.id) {
+            warn_once(task, "its id has another file on the grid");
+            continue;
+        }
+        let spec = match snapshot::load_spec(repo, task, limits) {
+            Ok(spec) if spec.id == task.id => spec,
+            Ok(_) | Err(_) => {
+                // Never run what does not validate; `git dgrid validate` names the problem.
+                warn_once(task, "not a valid task file");
+                continue;
+            }
+        };
+        // A task whose attempts are used up is not run again (a retry gives it fresh ones).
+        // A replicated task counts attempts per instance (`grid::replicated::quorum`).
+        if Rule::of(&spec).is_none()
+            && spec.attempts.unwrap_or(0) >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
+        {
+            warn_once(task, "its attempts are used up");
+            continue;
+        }
+        let labels_ok = spec.labels.iter().all(|l| request.labels.contains(l));
+        let deps_ok = spec
+            .depends_on
+            .iter()
+            .all(|d| snapshot.get(d).is_some_and(|t| t.state == State::Completed));
+        if !(labels_ok && deps_ok) {
+            continue;
+        }
+        // Refused by this node's gate: stays queued for a node that accepts it.
+        let admission = &request.admission;
+        if let Some((skip, why)) = admission.refusal(task, &spec, request.allow_network) {
+            // Said once per file version; the worker logs the line (`Admission::take_lines`).
+            admission.note(task, skip, &why);
+            continue;
+        }
+        out.push((spec, task));
+    }
+    out
+}
+
+/// Says once per process and file version that a queued file is skipped: a worker looks at the
+/// queue on every cycle and must not repeat itself.
+fn warn_once(task: &TaskRef, why: &str) {
+    static WARNED: std::sync::Mutex<Option<HashSet<gix::ObjectId>>> = std::sync::Mutex::new(None);
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.get_or_insert_with(HashSet::new).insert(task.blob) {
+        crate::log::warning(&format!(
+            "skipping {}: {why} (git dgrid validate names the problem)",
+            task.path
+        ));
+    }
+}
+
+#[cfg(test)]
+#[path = "claim_tests.rs"]
+mod tests;

@@ -1,0 +1,13 @@
+//! The plans: pure functions from a snapshot and an intent to a change (submit, claim, cancel and
+//! retry, the worker's transition `cycle` and what it is made of: taking claims back, start
+//! failures, node ownership, how a result lands). The small rules they share are in `rules`.
+
+pub(super) mod claim;
+pub(super) mod cycle;
+pub(super) mod manage;
+pub(super) mod ownership;
+pub(super) mod reap;
+pub(super) mod record;
+pub(super) mod rules;
+pub(super) mod start_failure;
+pub(super) mod submit;

@@ -1,0 +1,132 @@
+//! Taking a claim back: the one rule for "may this in-progress task go back to the queue", used by
+//! the transition that does it (`cycle::plan`) and by a worker's cheap look between transitions
+//! that decides whether one is due. Two copies of the rule would drift apart: a worker that polls
+//! by one and plans by the other either never takes anything back or pushes for nothing.
+//! See `docs/ARCHITECTURE.md#leases-and-clocks`.
+
+use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
+use crate::layout::State;
+use crate::task::{Claim, Limits, TaskSpec};
+use std::collections::HashSet;
+
+/// Decides whether another node's claim may be taken back (its lease expired, judged with a skew
+/// margin and the reader's own observation of the node's heartbeat).
+pub trait ReapPolicy {
+    fn may_reap(&mut self, snapshot: &Snapshot, task: &TaskRef, claim: &Claim) -> bool;
+}
+
+/// Whether a transition of node `me` takes back the claim `claim` on `task`:
+/// - a claim of `me` that this process does not hold (in `held`) is running nowhere: a claim of the
+///   node's previous run, or of a push of this process whose answer was lost;
+/// - another node's claim goes back when `reaper` judges that node dead.
+pub(crate) fn may_take_back(
+    me: &str,
+    held: &[String],
+    snapshot: &Snapshot,
+    task: &TaskRef,
+    claim: &Claim,
+    reaper: &mut dyn ReapPolicy,
+) -> bool {
+    if claim.node_id == me {
+        !held.contains(&task.id)
+    } else {
+        reaper.may_reap(snapshot, task, claim)
+    }
+}
+
+/// An in-progress task that a transition takes back, with its spec and the claim being ended.
+pub struct DeadClaim<'s> {
+    pub task: &'s TaskRef,
+    pub spec: TaskSpec,
+    pub claim: Claim,
+}
+
+/// The in-progress tasks of `snapshot` (except those in `skip`) that a transition of node `me`
+/// takes back, in the snapshot's order. Lazy: `.next().is_some()` answers "is anything due"
+/// without reading every task. A task file that does not parse, or has no claim, is left alone
+/// (`validate` reports it).
+pub fn to_take_back<'a, 's: 'a>(
+    repo: &'a gix::Repository,
+    snapshot: &'s Snapshot,
+    me: &'a str,
+    held: &'a [String],
+    limits: &'a Limits,
+    reaper: &'a mut dyn ReapPolicy,
+    skip: &'a HashSet<String>,
+) -> impl Iterator<Item = DeadClaim<'s>> + 'a {
+    snapshot
+        .in_state(State::InProgress)
+        .filter(|task| !skip.contains(&task.id))
+        .filter_map(move |task| {
+            let spec = snapshot::load_spec(repo, task, limits).ok()?;
+            let claim = spec.claim.clone()?;
+            may_take_back(me, held, snapshot, task, &claim, reaper).then_some(DeadClaim {
+                task,
+                spec,
+                claim,
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A policy with a fixed answer, counting how often it was asked.
+    struct Judge {
+        dead: bool,
+        asked: u32,
+    }
+
+    impl ReapPolicy for Judge {
+        fn may_reap(&mut self, _: &Snapshot, _: &TaskRef, _: &Claim) -> bool {
+            self.asked += 1;
+            self.dead
+        }
+    }
+
+    fn task(id: &str) -> TaskRef {
+        TaskRef {
+            id: id.into(),
+            state: State::InProgress,
+            path: format!("tasks/in_progress/{id}.json"),
+            blob: gix::ObjectId::null(gix::hash::Kind::Sha1),
+            commit: gix::ObjectId::null(gix::hash::Kind::Sha1),
+        }
+    }
+
+    fn claim(node: &str) -> Claim {
+        serde_json::from_value(serde_json::json!({"node_id": node, "attempt": 1,
+            "claimed_at": "2026-01-01T00:00:00Z", "lease_expires_at": "2026-01-01T00:15:00Z"}))
+        .expect("a valid claim")
+    }
+
+    fn decide(me: &str, held: &[&str], claim_node: &str, dead: bool) -> (bool, u32) {
+        let held: Vec<String> = held.iter().map(|s| s.to_string()).collect();
+        let mut judge = Judge { dead, asked: 0 };
+        let decision = may_take_back(
+            me,
+            &held,
+            &Snapshot::empty(),
+            &task("t1"),
+            &claim(claim_node),
+            &mut judge,
+        );
+        (decision, judge.asked)
+    }
+
+    #[test]
+    fn an_own_claim_goes_back_exactly_when_this_process_does_not_hold_it() {
+        assert_eq!(decide("a", &[], "a", false), (true, 0));
+        assert_eq!(decide("a", &["t2"], "a", false), (true, 0));
+        assert_eq!(decide("a", &["t1"], "a", true), (false, 0));
+    }
+
+    #[test]
+    fn another_nodes_claim_goes_back_exactly_when_the_policy_judges_it_dead() {
+        assert_eq!(decide("a", &[], "b", false), (false, 1));
+        assert_eq!(decide("a", &[], "b", true), (true, 1));
+        // Holding a task of the same id does not protect another node's claim on it.
+        assert_eq!(decide("a", &["t1"], "b", true), (true, 1));
+    }
+}
