@@ -2,12 +2,13 @@
 //! processes of one machine; the random session noted in the sessions file (before anything is
 //! written) and carried by the node record keeps apart the others, see `grid::ownership`.
 
+use super::spool;
 use crate::grid::claim::rfc3339;
 use crate::grid::ownership::Ownership;
 use crate::grid::snapshot;
 use crate::grid::{Grid, Snapshot};
 use crate::node::{NodeRecord, NodeState};
-use crate::worker::{spool, Config};
+use crate::worker::Config;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -71,6 +72,7 @@ impl NodeSession {
         })
     }
 
+    #[cfg(test)]
     pub fn id(&self) -> &str {
         &self.ownership.session
     }
