@@ -423,3 +423,69 @@ fn warn_once(task: &TaskRef, why: &str) {
 #[cfg(test)]
 #[path = "claim_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod claimable_tests {
+    use super::*;
+    use crate::grid::testkit::{file, grid, now, task, with};
+    use serde_json::json;
+
+    fn request(labels: &[&str]) -> Request {
+        Request {
+            node_id: "me".into(),
+            max: 3,
+            ahead: 0,
+            lease: Duration::from_secs(600),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            allow_network: false,
+            admission: Default::default(),
+        }
+    }
+
+    fn ids(picked: Vec<(TaskSpec, String)>) -> Vec<String> {
+        picked.into_iter().map(|(s, _)| s.id.to_string()).collect()
+    }
+
+    #[test]
+    fn one_parse_answers_what_the_queries_of_a_transition_answer() {
+        let fx = grid(&[
+            file(State::Queue, "a", task("a")),
+            file(State::Queue, "b", with(task("b"), "priority", json!(4))),
+            file(
+                State::Queue,
+                "gpu",
+                with(task("gpu"), "labels", json!(["gpu"])),
+            ),
+        ]);
+        let (repo, snapshot, limits) = (&fx.repo, &fx.snapshot, &Limits::default());
+        let probe = request(&[]);
+        let queue = Claimable::read(repo, snapshot, &probe, limits);
+        let b: HashSet<String> = ["b".to_string()].into();
+        assert_eq!(
+            queue.count_except(&b),
+            count_claimable_except(repo, snapshot, &probe, limits, &b)
+        );
+        assert!(queue.any() && queue.any_except(&b));
+        assert_eq!(queue.best_priority_except(&HashSet::new()), Some(4));
+        assert_eq!(queue.best_priority_except(&b), Some(0));
+        for seed in 0..8 {
+            fastrand::seed(seed);
+            let fresh = ids(select(
+                repo,
+                snapshot,
+                &probe,
+                limits,
+                now(),
+                &HashSet::new(),
+            ));
+            fastrand::seed(seed);
+            let lent =
+                queue.lend(|| select(repo, snapshot, &probe, limits, now(), &HashSet::new()));
+            assert_eq!(ids(lent), fresh, "seed {seed}");
+        }
+        // Another node's labels are not this parse's: the select parses for itself.
+        let gpu = request(&["gpu"]);
+        let picked = queue.lend(|| select(repo, snapshot, &gpu, limits, now(), &HashSet::new()));
+        assert!(ids(picked).contains(&"gpu".to_string()));
+    }
+}

@@ -18,7 +18,7 @@ use crate::grid::Identity;
 use crate::log::Log;
 use crate::node::NodeRecord;
 use anyhow::Result;
-use held::Held;
+use held::{Exited, Held};
 pub use policy::clock::{Clock, SystemClock};
 use policy::Budget;
 use remote::Remote;
@@ -166,38 +166,7 @@ impl Worker {
     }
 
     pub fn run(mut self) -> Result<Ending> {
-        self.state
-            .take_up(&self.grid, &mut self.node, self.clock.now())?;
-        // Containers left by a crash of this node: nothing of theirs can be reported any more.
-        docker::remove_node_containers(&self.cfg.docker, &self.cfg.node_id);
-        self.check_docker();
-        let spooled = self.state.spooled(&self.grid.limits)?;
-        if !spooled.is_empty() {
-            self.log(&format!(
-                "pushing {} result(s) spooled before a restart",
-                spooled.len()
-            ));
-        }
-        self.held.take_spooled(spooled);
-        if let Some(line) = self.remote.budget_line(&self.cfg.push_budget.why) {
-            self.log(&line);
-        }
-        self.join_grid()?;
-        // Registering is a push too: a newcomer to a busy grid waits its turn.
-        self.wait_for_turn();
-        // Registers the node; claims too, unless a signal came during start-up. A remote that
-        // limits our rate is waited out; any other failure this early is the user's to see.
-        loop {
-            match self.cycle(self.shutdown.requests.count() == 0, true) {
-                Ok(()) => break,
-                // Told to stop meanwhile: the loop below stops as it always does (results
-                // owed stay in the spool if the remote still will not take them).
-                Err(e) if e.is::<RateLimited>() && self.shutdown.requests.count() > 0 => break,
-                Err(e) if e.is::<RateLimited>() => self.remote_trouble(e)?,
-                Err(e) => return Err(e),
-            }
-        }
-        self.remote.answered();
+        self.start_up()?;
         let mut idle_polls: u32 = 0;
         loop {
             self.collect_exits()?;
@@ -206,7 +175,10 @@ impl Worker {
             if !stopping && self.held.tasks().waiting() > 0 && self.docker_usable() {
                 self.start_waiting();
             }
-            self.check_spacing();
+            let lease = self.cfg.lease;
+            if let Some(line) = self.remote.spacing_warning(self.clock.instant(), lease) {
+                self.warn(&line);
+            }
             let heartbeat_due = self
                 .remote
                 .heartbeat_due(self.clock.instant(), self.cfg.heartbeat_interval);
@@ -268,10 +240,11 @@ impl Worker {
             let requests = self.shutdown.requests.count();
             let stop_asked = || self.shutdown.requests.count() != requests;
             match self.held.next_exit(wait, stop_asked) {
-                Ok(Some(exited)) => self.on_exit(exited)?,
+                Ok(Some(exited)) => self.take_exit(exited)?,
                 Ok(None) => {} // a stop request: the loop takes it in at once
                 // A look taken a moment ago (before a paced push) is not taken again.
-                Err(mpsc::RecvTimeoutError::Timeout) if self.looked_just_now() => {}
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if self.remote.looked_just_now(self.clock.instant()) => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
                     Ok(true) => idle_polls = 0,
                     Ok(false) => idle_polls += 1,
@@ -291,6 +264,60 @@ impl Worker {
         Ok(Ending::Done {
             tasks: self.budget.tasks_started(),
         })
+    }
+
+    /// Before the loop: the node id taken up, docker looked at, the spool loaded, the grid
+    /// joined, and the first push (registering the node, and claiming).
+    fn start_up(&mut self) -> Result<()> {
+        self.state
+            .take_up(&self.grid, &mut self.node, self.clock.now())?;
+        // Containers left by a crash of this node: nothing of theirs can be reported any more.
+        docker::remove_node_containers(&self.cfg.docker, &self.cfg.node_id);
+        self.check_docker();
+        let spooled = self.state.spooled(&self.grid.limits)?;
+        if !spooled.is_empty() {
+            self.log(&format!(
+                "pushing {} result(s) spooled before a restart",
+                spooled.len()
+            ));
+        }
+        self.held.take_spooled(spooled);
+        if let Some(line) = self.remote.budget_line(&self.cfg.push_budget.why) {
+            self.log(&line);
+        }
+        self.join_grid()?;
+        // Registering is a push too: a newcomer to a busy grid waits its turn.
+        self.wait_for_turn();
+        // Registers the node; claims too, unless a signal came during start-up. A remote that
+        // limits our rate is waited out; any other failure this early is the user's to see.
+        loop {
+            match self.cycle(self.shutdown.requests.count() == 0, true) {
+                Ok(()) => break,
+                // Told to stop meanwhile: the loop below stops as it always does (results
+                // owed stay in the spool if the remote still will not take them).
+                Err(e) if e.is::<RateLimited>() && self.shutdown.requests.count() > 0 => break,
+                Err(e) if e.is::<RateLimited>() => self.remote_trouble(e)?,
+                Err(e) => return Err(e),
+            }
+        }
+        self.remote.answered();
+        Ok(())
+    }
+
+    /// Takes in the containers that ended meanwhile.
+    fn collect_exits(&mut self) -> Result<()> {
+        while let Some(exited) = self.held.ended() {
+            self.take_exit(exited)?;
+        }
+        Ok(())
+    }
+
+    /// A container ended: the held tasks take it in, and the pacing how long a task took.
+    fn take_exit(&mut self, exited: Exited) -> Result<()> {
+        if let Some(took) = self.on_exit(exited)? {
+            self.remote.task_took(took);
+        }
+        Ok(())
     }
 
     /// Logs what the operator's policy held back since the last look: tasks left queued by the

@@ -10,20 +10,15 @@ use anyhow::Result;
 use std::time::Duration;
 
 impl Worker {
-    pub(in crate::worker) fn collect_exits(&mut self) -> Result<()> {
-        while let Ok(exited) = self.held.exits.try_recv() {
-            self.on_exit(exited)?;
-        }
-        Ok(())
-    }
-
-    /// A task's container ended: spool its result, or note why there is none.
-    pub(in crate::worker) fn on_exit(&mut self, exited: Exited) -> Result<()> {
+    /// A task's container ended: spool its result, or note why there is none. Returns how long
+    /// the task ran when it reported a result.
+    pub(in crate::worker) fn on_exit(&mut self, exited: Exited) -> Result<Option<Duration>> {
         let (id, attempt) = (exited.spec.id.clone(), exited.attempt);
         let signed_by = self.cfg.admission.signed_by(&exited.spec);
         let Some(end) = self.held.tasks.exited(exited, &self.cfg.node_id, signed_by) else {
-            return Ok(());
+            return Ok(None);
         };
+        let mut took = None;
         match end {
             TaskEnd::NotOurs => self.log(&format!(
                 "stopped {id}: it is no longer ours (cancelled, or taken over)"
@@ -38,9 +33,7 @@ impl Worker {
                 // A container ran: docker works, whatever the task did.
                 self.held.docker.healthy();
                 self.held.exclusions.forget(&id);
-                if let Some(ms) = result.duration_ms {
-                    self.remote.task_took(Duration::from_millis(ms));
-                }
+                took = result.duration_ms.map(Duration::from_millis);
                 match result.status {
                     Status::Success => self.node.completed += 1,
                     _ => self.node.failed += 1,
@@ -71,7 +64,7 @@ impl Worker {
                 }
             }
         }
-        Ok(())
+        Ok(took)
     }
 
     /// Docker is not usable: stop claiming for a while (growing), keep heartbeating, say why.

@@ -17,7 +17,7 @@ use exclusions::Exclusions;
 use std::collections::HashSet;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use task_run::Exited;
+pub(super) use task_run::Exited;
 pub(super) use task_run::HeldTasks;
 
 pub(super) struct Held {
@@ -72,6 +72,11 @@ impl Held {
     /// Why docker is not usable, for the node record.
     pub(super) fn docker_problem(&self) -> Option<&str> {
         self.docker.problem()
+    }
+
+    /// A container that ended already, if any (no wait).
+    pub(super) fn ended(&self) -> Option<Exited> {
+        self.exits.try_recv().ok()
     }
 
     /// The next container to end within `wait`; `None` as soon as `stop_asked` says so, so that a

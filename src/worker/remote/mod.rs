@@ -97,6 +97,29 @@ impl Remote {
         self.failures = 0;
     }
 
+    /// Counts reads of the remote (`ls-remote`, fetches), for the log at debug level.
+    pub(super) fn note_reads(&mut self, n: u32) {
+        self.reads += u64::from(n);
+    }
+
+    /// A transition failed (the network, the remote): returns how many did in a row.
+    pub(super) fn failed(&mut self) -> u32 {
+        self.failures += 1;
+        self.failures
+    }
+
+    /// A push of this process landed at `at`: returns how many did so far.
+    pub(super) fn pushed(&mut self, at: Instant) -> u64 {
+        self.pushes += 1;
+        self.last_push = Some(at);
+        self.pushes
+    }
+
+    /// Since this process's last push landed, as of `now` (`None`: it has not pushed yet).
+    pub(super) fn since_last_push(&self, now: Instant) -> Option<Duration> {
+        self.last_push.map(|at| now.saturating_duration_since(at))
+    }
+
     /// A task ran for `took`: the claims ahead are sized on the durations seen.
     pub(super) fn task_took(&mut self, took: Duration) {
         if let Some(pacing) = self.pacing.as_mut() {

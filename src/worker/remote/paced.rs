@@ -2,6 +2,7 @@
 //! `main` goes to its [`Pacing`](crate::worker::policy::Pacing); a push waits for its turn unless it
 //! cannot wait; one push claims ahead enough work to keep the slots busy until the next.
 
+use super::Remote;
 use crate::grid::writers;
 use crate::grid::Snapshot;
 use crate::layout::NODES_DIR;
@@ -104,11 +105,6 @@ impl Worker {
         }
     }
 
-    /// Counts reads of the remote (`ls-remote`, fetches), for the log at debug level.
-    pub(super) fn note_reads(&mut self, n: u32) {
-        self.remote.reads += u64::from(n);
-    }
-
     /// Whether a push wanted now may go: always without a budget; with one, when it cannot wait
     /// (see [`must_push_now`](Worker::must_push_now)) or when its turn has come, judged after a
     /// fresh look at the remote (which this call may take: then it says no, and the loop asks
@@ -124,53 +120,30 @@ impl Worker {
         if !pacing.may_push(at) {
             return Ok(false);
         }
-        if self.looked_just_now() {
+        if self.remote.looked_just_now(at) {
             return Ok(true);
         }
         self.poll()?;
         Ok(false)
     }
 
-    /// Whether this worker looked at the remote within the last second (only under a push
-    /// budget, where a paced push looks first).
-    pub(in crate::worker) fn looked_just_now(&self) -> bool {
-        self.remote.pacing.is_some()
-            && self
-                .remote
-                .view
-                .looked_at()
-                .is_some_and(|t| self.clock.instant().saturating_duration_since(t) < FRESH_LOOK)
-    }
-
     /// The pushes that cannot wait for their turn (they count against the budget all the same):
     /// a shutdown, a task of ours cancelled or taken over, leases that would run out.
     fn must_push_now(&self, stopping: bool) -> bool {
-        stopping || self.remote.view.claim_gone() || self.lease_renewal_due()
-    }
-
-    /// Whether the leases of held tasks are past a third of their length since the last push.
-    fn lease_renewal_due(&self) -> bool {
-        self.held.tasks().claimed().next().is_some()
-            && self.remote.last_push.is_some_and(|t| {
-                self.clock.instant().saturating_duration_since(t) >= self.cfg.lease / 3
-            })
+        let holds_claims = self.held.tasks().claimed().next().is_some();
+        stopping
+            || self.remote.view.claim_gone()
+            || self
+                .remote
+                .lease_renewal_due(self.clock.instant(), holds_claims, self.cfg.lease)
     }
 
     /// How long the loop may wait before a wanted push is due (`None`: no budget, or nothing
     /// to wait for).
     pub(in crate::worker) fn time_to_turn(&self) -> Option<Duration> {
-        let pacing = self.remote.pacing.as_ref()?;
-        let at = self.clock.instant();
-        let mut due = pacing.earliest_push(at);
-        if self.held.tasks().claimed().next().is_some() {
-            if let Some(last) = self.remote.last_push {
-                due = due.min(last + self.cfg.lease / 3);
-            }
-        }
-        Some(
-            due.saturating_duration_since(at)
-                .max(Duration::from_millis(50)),
-        )
+        let holds_claims = self.held.tasks().claimed().next().is_some();
+        self.remote
+            .time_to_turn(self.clock.instant(), holds_claims, self.cfg.lease)
     }
 
     /// Waits (with a budget) until this worker may push, looking at the remote meanwhile; a stop
@@ -217,37 +190,77 @@ impl Worker {
             ahead,
         )
     }
+}
 
-    /// The remote answered with a rate-limit error (`remote_trouble`): this worker's pushes are
-    /// spaced further apart.
-    pub(super) fn rate_limited(&mut self) {
-        if let Some(pacing) = self.remote.pacing.as_mut() {
-            pacing.rate_limited(self.clock.instant());
-            let spacing = pacing.spacing(self.clock.instant());
-            self.warn(&format!(
-                "the remote is rate limiting pushes: pushing at most every {}s",
-                spacing.as_secs()
-            ));
-        }
+impl Remote {
+    /// Whether this worker looked at the remote within the last second before `now` (only under
+    /// a push budget, where a paced push looks first).
+    pub(in crate::worker) fn looked_just_now(&self, now: Instant) -> bool {
+        self.pacing.is_some()
+            && self
+                .view
+                .looked_at()
+                .is_some_and(|t| now.saturating_duration_since(t) < FRESH_LOOK)
     }
 
-    /// Says once when this grid's writers make the push spacing too long for the leases.
-    pub(in crate::worker) fn check_spacing(&mut self) {
-        let Some(pacing) = self.remote.pacing.as_ref() else {
-            return;
-        };
-        let spacing = pacing.spacing(self.clock.instant());
-        let too_long = spacing > self.cfg.lease / 3;
-        if too_long && !self.remote.spacing_warned {
-            self.warn(&format!(
+    /// Whether the leases of held tasks (`holds_claims`) are past a third of their length since
+    /// the last push.
+    fn lease_renewal_due(&self, now: Instant, holds_claims: bool, lease: Duration) -> bool {
+        holds_claims
+            && self
+                .last_push
+                .is_some_and(|t| now.saturating_duration_since(t) >= lease / 3)
+    }
+
+    /// How long from `now` until a wanted push is due (`None`: no budget); leases of held tasks
+    /// (`holds_claims`) are renewed a third of a lease after the last push.
+    fn time_to_turn(&self, now: Instant, holds_claims: bool, lease: Duration) -> Option<Duration> {
+        let pacing = self.pacing.as_ref()?;
+        let mut due = pacing.earliest_push(now);
+        if holds_claims {
+            if let Some(last) = self.last_push {
+                due = due.min(last + lease / 3);
+            }
+        }
+        Some(
+            due.saturating_duration_since(now)
+                .max(Duration::from_millis(50)),
+        )
+    }
+
+    /// The remote answered with a rate-limit error (`remote_trouble`): this worker's pushes are
+    /// spaced further apart. Returns the line to warn with (`None`: no budget).
+    pub(super) fn rate_limited(&mut self, now: Instant) -> Option<String> {
+        let pacing = self.pacing.as_mut()?;
+        pacing.rate_limited(now);
+        let spacing = pacing.spacing(now);
+        Some(format!(
+            "the remote is rate limiting pushes: pushing at most every {}s",
+            spacing.as_secs()
+        ))
+    }
+
+    /// The line to warn with, once, when this grid's writers make the push spacing too long for
+    /// the `lease`.
+    pub(in crate::worker) fn spacing_warning(
+        &mut self,
+        now: Instant,
+        lease: Duration,
+    ) -> Option<String> {
+        let pacing = self.pacing.as_ref()?;
+        let spacing = pacing.spacing(now);
+        let too_long = spacing > lease / 3;
+        let warning = (too_long && !self.spacing_warned).then(|| {
+            format!(
                 "with {} writer(s) at --push-budget {}, pushes are {}s apart, more than a third of the {}s lease: leases are renewed out of turn; raise --lease or the budget",
-                pacing.active_writers(self.clock.instant()),
+                pacing.active_writers(now),
                 pacing.per_minute(),
                 spacing.as_secs(),
-                self.cfg.lease.as_secs()
-            ));
-        }
-        self.remote.spacing_warned = too_long;
+                lease.as_secs()
+            )
+        });
+        self.spacing_warned = too_long;
+        warning
     }
 }
 

@@ -14,7 +14,7 @@ impl Worker {
     /// A cheap look at the remote: `git ls-remote` transfers nothing when nothing changed. Returns
     /// whether anything did.
     pub(in crate::worker) fn poll(&mut self) -> Result<bool> {
-        self.note_reads(1);
+        self.remote.note_reads(1);
         self.remote.view.looked(self.clock.instant());
         let remote_tip = match self.grid.remote_tip()? {
             RemoteTip::At(tip) => tip,
@@ -25,7 +25,7 @@ impl Worker {
         };
         let changed = remote_tip != self.remote.view.last_tip();
         if changed {
-            self.note_reads(1);
+            self.remote.note_reads(1);
             self.cfg.log.debug(
                 &self.cfg.node_id,
                 &format!(

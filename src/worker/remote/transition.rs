@@ -51,10 +51,7 @@ impl Worker {
         let held = tasks.held();
         let excluded = self.held.excluded(self.clock.instant());
         let now = self.clock.now();
-        let since_last_write = self
-            .remote
-            .last_push
-            .map(|at| self.clock.instant().saturating_duration_since(at));
+        let since_last_write = self.remote.since_last_push(self.clock.instant());
         self.state.writing(since_last_write);
         self.node.last_heartbeat = rfc3339(now);
         self.node.running = running.iter().map(|(id, _)| id.to_string()).collect();
@@ -106,7 +103,7 @@ impl Worker {
             };
             queue.lend(|| cycle::plan(&grid.repo, snapshot, &intent, &grid.limits, observer))
         })?;
-        self.note_reads(1);
+        self.remote.note_reads(1);
         let at = self.clock.instant();
         let applied = self.landed(outcome, last_tip);
         self.remote.view.transitioned(Transitioned {
@@ -148,16 +145,15 @@ impl Worker {
                 value,
                 stats,
             } => {
-                self.note_reads(stats.pushes);
-                self.remote.pushes += 1;
+                self.remote.note_reads(stats.pushes);
+                let pushes = self.remote.pushed(self.clock.instant());
                 self.cfg.log.debug(
                     &self.cfg.node_id,
                     &format!(
                         "pushed in {} attempt(s), {} lost race(s); {} push(es) and {} read(s) so far",
-                        stats.pushes, stats.lost_races, self.remote.pushes, self.remote.reads
+                        stats.pushes, stats.lost_races, pushes, self.remote.reads
                     ),
                 );
-                self.remote.last_push = Some(self.clock.instant());
                 self.state.wrote();
                 // Our commit is the remote's tip now: the next poll sees nothing new unless
                 // someone pushed. What others pushed before it is on its parent line.
@@ -168,11 +164,11 @@ impl Worker {
                 value
             }
             Outcome::Settled { value, stats } => {
-                self.note_reads(stats.pushes);
+                self.remote.note_reads(stats.pushes);
                 value
             }
             Outcome::NotApplicable { stats } => {
-                self.note_reads(stats.pushes);
+                self.remote.note_reads(stats.pushes);
                 Applied::default()
             }
         }

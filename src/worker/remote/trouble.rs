@@ -24,19 +24,14 @@ impl Worker {
             self.abort_running();
             return Err(error);
         }
-        self.remote.failures += 1;
+        let failures = self.remote.failed();
         let requests = self.shutdown.requests.count();
         let wait = match error.downcast_ref::<RateLimited>() {
             // Not a failure: the remote asks us to come back later, and later is what it gets,
             // however many times in a row (the spool keeps the results meanwhile).
             Some(limited) => {
                 let base = self.cfg.poll_interval.max(Duration::from_secs(1));
-                let wait = rate_limit::backoff(
-                    self.remote.failures,
-                    base,
-                    RATE_LIMIT_CAP,
-                    limited.retry_after,
-                );
+                let wait = rate_limit::backoff(failures, base, RATE_LIMIT_CAP, limited.retry_after);
                 let what = if requests > 0 {
                     "stopping all the same".to_string()
                 } else {
@@ -47,11 +42,12 @@ impl Worker {
                 };
                 self.warn(&format!("rate limited: {error:#}; {what}"));
                 // And its pushes are spaced further apart from now on (under a push budget).
-                self.rate_limited();
+                if let Some(line) = self.remote.rate_limited(self.clock.instant()) {
+                    self.warn(&line);
+                }
                 wait
             }
-            None => (self.cfg.poll_interval * self.remote.failures.min(30))
-                .min(Duration::from_secs(300)),
+            None => (self.cfg.poll_interval * failures.min(30)).min(Duration::from_secs(300)),
         };
         let limited = error.is::<RateLimited>();
         if requests > 0 {
