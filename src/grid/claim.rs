@@ -261,7 +261,7 @@ fn eligible<'s>(
     out
 }
 
-/// The queued tasks this node may claim on one snapshot ([`eligible`]), parsed once: a worker's
+/// The queued tasks this node may claim on one snapshot (`eligible`), parsed once: a worker's
 /// transition counts them, asks whether any is left, and selects among them from this one parse
 /// instead of one parse per question.
 pub struct Claimable<'s> {

@@ -4,6 +4,22 @@
 //! each result to disk; report results *and* claim the next tasks in one push; heartbeat only when
 //! due; take back the tasks of dead nodes; on SIGTERM/SIGINT stop claiming, let tasks finish within
 //! the grace period, then kill and release them, and mark the node stopped.
+//!
+//! The worker is made of parts, each a private module that owns its fields:
+//!
+//! - `remote/`: `Remote`, what this process knows of the remote (its view,
+//!   written only in `remote/view.rs`) and its counters (reads, pushes, the last push, failures),
+//!   the pacing and the observer; one transition, the poll, the turn to push, trouble.
+//! - `held/`: `Held`, the tasks held (one phase each), their containers' ends,
+//!   docker's health and the exclusions; starting a claimed task.
+//! - `state/`: `StateDir`, the node's folder in the state dir: session,
+//!   spool, the never-started note, the reveal key of replicated tasks.
+//! - `policy/`: the pure policies (pacing, budget, hourly window, observer, clocks).
+//! - `stopping.rs`: stop requests, the grace period, the last push.
+//!
+//! Arrows go one way: the loop here uses every part; `remote/` reads `held/` and writes
+//! `state/`; `held/` writes `state/`; `state/` and `policy/` use none of the others. The
+//! `impl Worker` blocks in the parts' files are the orchestration that needs more than one part.
 
 mod held;
 mod policy;

@@ -3,7 +3,7 @@
 
 use super::docker_health::Verdict;
 use super::task_run::{Exited, TaskEnd};
-use crate::exec::docker;
+use crate::exec::docker::{self, DockerConfig};
 use crate::task::Status;
 use crate::worker::{Worker, FAILPOINT};
 use anyhow::Result;
@@ -49,7 +49,7 @@ impl Worker {
                 self.held.tasks.finished(*result);
             }
             TaskEnd::CannotRun(infra) => {
-                if self.only_this_task_cannot_start(&infra.0) {
+                if only_this_task_cannot_start(&self.cfg.docker, &infra.0) {
                     let pause = self.held.exclusions.failed(&id, self.clock.instant());
                     self.warn(&format!(
                         "cannot start {id} here: {infra}; putting it back with the failure noted, not claiming it here for {}s",
@@ -75,23 +75,6 @@ impl Worker {
         self.warn(&format!("not claiming for {}s: {why}", pause.as_secs()));
     }
 
-    /// Whether a container that could not start failed for a reason of its own task (an image
-    /// that cannot be had, resources the daemon refuses) rather than the node's: docker still
-    /// answers, and its message is not one of a daemon that cannot run anything.
-    fn only_this_task_cannot_start(&mut self, why: &str) -> bool {
-        const NODE_WIDE: [&str; 5] = [
-            "Cannot connect to the Docker daemon",
-            "no space left on device",
-            "permission denied while trying to connect",
-            "cannot run ",
-            "cannot create a pipe",
-        ];
-        if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
-            return false;
-        }
-        docker::server_version(&self.cfg.docker).is_ok()
-    }
-
     pub(in crate::worker) fn check_docker(&mut self) {
         match docker::server_version(&self.cfg.docker) {
             Ok(version) => {
@@ -112,4 +95,21 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whether a container that could not start failed for a reason of its own task (an image
+/// that cannot be had, resources the daemon refuses) rather than the node's: docker still
+/// answers, and its message is not one of a daemon that cannot run anything.
+fn only_this_task_cannot_start(docker: &DockerConfig, why: &str) -> bool {
+    const NODE_WIDE: [&str; 5] = [
+        "Cannot connect to the Docker daemon",
+        "no space left on device",
+        "permission denied while trying to connect",
+        "cannot run ",
+        "cannot create a pipe",
+    ];
+    if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
+        return false;
+    }
+    docker::server_version(docker).is_ok()
 }
