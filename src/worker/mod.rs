@@ -4,48 +4,45 @@
 //! each result to disk; report results *and* claim the next tasks in one push; heartbeat only when
 //! due; take back the tasks of dead nodes; on SIGTERM/SIGINT stop claiming, let tasks finish within
 //! the grace period, then kill and release them, and mark the node stopped.
+//!
+//! The worker is made of parts, each a private module that owns its fields:
+//!
+//! - `remote/`: `Remote`, what this process knows of the remote (its view,
+//!   written only in `remote/view.rs`) and its counters (reads, pushes, the last push, failures),
+//!   the pacing and the observer; one transition, the poll, the turn to push, trouble.
+//! - `held/`: `Held`, the tasks held (one phase each), their containers' ends,
+//!   docker's health and the exclusions; starting a claimed task.
+//! - `state/`: `StateDir`, the node's folder in the state dir: session,
+//!   spool, the never-started note, the reveal key of replicated tasks.
+//! - `policy/`: the pure policies (pacing, budget, hourly window, observer, clocks).
+//! - `stopping.rs`: stop requests, the grace period, the last push.
+//!
+//! Arrows go one way: the loop here uses every part; `remote/` reads `held/` and writes
+//! `state/`; `held/` writes `state/`; `state/` and `policy/` use none of the others. The
+//! `impl Worker` blocks in the parts' files are the orchestration that needs more than one part.
 
-mod budget;
-pub mod clock;
-pub mod docker_health;
-mod exclusions;
-mod exits;
-mod hourly;
-mod never_started;
-pub mod observe;
-mod paced;
-pub mod pacing;
-mod poll;
-mod reveal_key;
-pub mod session;
-pub mod spool;
+mod held;
+mod policy;
+mod remote;
+mod state;
 mod stopping;
-pub mod task_run;
-mod transition;
-mod trouble;
 
 use crate::exec::docker::{self, DockerConfig};
 use crate::grid::{Grid, Identity, RateLimited};
 use crate::log::Log;
 use crate::node::NodeRecord;
 use anyhow::Result;
-use budget::Budget;
-use clock::{Clock, SystemClock};
-use docker_health::DockerHealth;
-use exclusions::Exclusions;
-use gix::ObjectId;
-use never_started::NeverStarted;
-use observe::Observer;
-use pacing::Pacing;
-use session::NodeSession;
-use spool::Spool;
+use held::{Exited, Held};
+pub use policy::clock::{Clock, SystemClock};
+use policy::Budget;
+use remote::Remote;
+use state::StateDir;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use stopping::Shutdown;
 pub use stopping::StopRequests;
-use task_run::{Exited, HeldTasks};
 
 pub struct Config {
     pub node_id: String,
@@ -111,58 +108,24 @@ pub enum Ending {
 /// is pushed (`DGRID_FAILPOINT=after-spool`).
 const FAILPOINT: &str = "DGRID_FAILPOINT";
 
-/// What the worker last learnt of the remote, between transitions.
-struct RemoteView {
-    /// The remote's tip as of our last fetch or push.
-    last_tip: Option<ObjectId>,
-    /// Whether the queue had a task this node may claim.
-    queue_has_work: bool,
-    /// Whether a transition would take a task back or find one of ours gone: push even if idle.
-    take_back_due: bool,
-    /// Whether the queue had a task this node could claim but for its exclusions (tasks that
-    /// failed to start here a moment ago): `--until-empty` waits for those to be decided.
-    queue_waits: bool,
-    /// A task this node holds a claim on is no longer in progress (cancelled, taken over): a
-    /// transition must settle it now, whatever the push budget says.
-    claim_gone: bool,
-    /// A result of a replicated task awaiting its quorum has work due (a reveal, a seal, a
-    /// settlement, or its task moved on): push at this node's turn.
-    quorum_due: bool,
-    /// When this process last looked at the remote (`ls-remote` or a fetch).
-    looked_at: Option<Instant>,
-}
-
+/// A worker node: its parts own what they hold; the loop here and the `impl Worker` blocks in
+/// the parts' files orchestrate them.
 pub struct Worker {
     grid: Grid,
     cfg: Config,
     identity: Identity,
     clock: Arc<dyn Clock>,
-    session: NodeSession,
     /// This node's record, as the next push writes it.
     node: NodeRecord,
-    spool: Spool,
-    never_started: NeverStarted,
-    /// The secret of this node's commitments to replicated tasks' results (`reveal_key.rs`).
-    reveal_key: Vec<u8>,
-    observer: Observer,
-    docker: DockerHealth,
-    exclusions: Exclusions,
-    tasks: HeldTasks,
-    exits_tx: mpsc::Sender<Exited>,
-    exits: mpsc::Receiver<Exited>,
-    view: RemoteView,
-    last_push: Option<Instant>,
+    /// The node's folder in the state dir: session, spool, never-started note, reveal key.
+    state: StateDir,
+    /// The tasks held, their containers, docker's health and the exclusions.
+    held: Held,
+    /// What the worker knows of the remote, its counters and its pacing.
+    remote: Remote,
+    /// How many tasks to claim, and when the work is done.
     budget: Budget,
     shutdown: Shutdown,
-    /// Transitions that failed in a row (network trouble).
-    remote_failures: u32,
-    /// When this worker may push, under a push budget (`None`: no budget).
-    pacing: Option<Pacing>,
-    /// Whether the log said that the push spacing is too long for the leases.
-    spacing_warned: bool,
-    /// Reads of the remote and pushes accepted, for the log at debug level.
-    reads: u64,
-    pushes: u64,
 }
 
 impl Worker {
@@ -181,57 +144,30 @@ impl Worker {
     ) -> Result<Worker> {
         let mut cfg = cfg;
         clamp_to_host_cpus(&mut cfg);
-        let silence = cfg.lease + cfg.clock_skew;
-        let session = NodeSession::open(&cfg.node_dir, &cfg.node_id, silence, rng)?;
-        let spool = Spool::open(&cfg.node_dir.join("spool"))?;
-        let never_started = NeverStarted::open(&cfg.node_dir);
-        let reveal_key = reveal_key::load_or_create(&cfg.node_dir)?;
-        let node = session.fresh_record(&cfg, clock.now());
+        let state = StateDir::open(&cfg, rng)?;
+        let node = state.fresh_record(&cfg, clock.now());
         let budget = Budget::new(&cfg);
-        paced::check_lease(cfg.lease, cfg.push_budget.per_minute)?;
-        let pacing = Pacing::new(cfg.push_budget.per_minute, rng.u64(..));
+        remote::check_lease(cfg.lease, cfg.push_budget.per_minute)?;
+        let remote = Remote::new(&cfg, clock.clone(), rng.u64(..));
         // Retrying an unreachable remote must not outlast the grace period of a stop.
         let (requests, grace) = (stop_requests.clone(), cfg.grace);
         grid.give_up_when(Arc::new(move || requests.past_grace(grace)));
         // A rate limit is waited out here, in `remote_trouble`, where a stop request ends the wait.
         grid.rate_limit_tries(1);
-        let (exits_tx, exits) = mpsc::channel();
         Ok(Worker {
             identity: Identity::node(&cfg.node_id),
-            observer: Observer::new(cfg.lease, cfg.clock_skew, clock.clone()),
-            docker: DockerHealth::new(cfg.poll_interval),
-            exclusions: Exclusions::new(cfg.poll_interval),
+            held: Held::new(cfg.poll_interval),
             grid,
             cfg,
             clock,
-            session,
             node,
-            spool,
-            never_started,
-            reveal_key,
-            tasks: HeldTasks::default(),
-            exits_tx,
-            exits,
-            view: RemoteView {
-                last_tip: None,
-                queue_has_work: true,
-                take_back_due: false,
-                queue_waits: false,
-                claim_gone: false,
-                quorum_due: false,
-                looked_at: None,
-            },
-            last_push: None,
+            state,
+            remote,
             budget,
             shutdown: Shutdown {
                 requests: stop_requests,
                 since: None,
             },
-            remote_failures: 0,
-            pacing,
-            spacing_warned: false,
-            reads: 0,
-            pushes: 0,
         })
     }
 
@@ -244,68 +180,35 @@ impl Worker {
     }
 
     pub fn run(mut self) -> Result<Ending> {
-        self.session
-            .take_up(&self.grid, &mut self.node, self.clock.now())?;
-        // Containers left by a crash of this node: nothing of theirs can be reported any more.
-        docker::remove_node_containers(&self.cfg.docker, &self.cfg.node_id);
-        self.check_docker();
-        let spooled = self.spool.load(&self.grid.limits)?;
-        if !spooled.is_empty() {
-            self.log(&format!(
-                "pushing {} result(s) spooled before a restart",
-                spooled.len()
-            ));
-        }
-        self.tasks = HeldTasks::from_spooled(spooled);
-        if let Some(pacing) = &self.pacing {
-            self.log(&format!(
-                "push budget: {} push(es) per minute for the whole grid ({}); {}s or more between this node's pushes",
-                pacing.per_minute(),
-                self.cfg.push_budget.why,
-                pacing.shortest_spacing().as_secs()
-            ));
-        }
-        self.join_grid()?;
-        // Registering is a push too: a newcomer to a busy grid waits its turn.
-        self.wait_for_turn();
-        // Registers the node; claims too, unless a signal came during start-up. A remote that
-        // limits our rate is waited out; any other failure this early is the user's to see.
-        loop {
-            match self.cycle(self.shutdown.requests.count() == 0, true) {
-                Ok(()) => break,
-                // Told to stop meanwhile: the loop below stops as it always does (results
-                // owed stay in the spool if the remote still will not take them).
-                Err(e) if e.is::<RateLimited>() && self.shutdown.requests.count() > 0 => break,
-                Err(e) if e.is::<RateLimited>() => self.remote_trouble(e)?,
-                Err(e) => return Err(e),
-            }
-        }
-        self.remote_failures = 0;
+        self.start_up()?;
         let mut idle_polls: u32 = 0;
         loop {
             self.collect_exits()?;
             self.handle_stop_requests();
             let stopping = self.shutdown.requests.count() > 0;
-            if !stopping && self.tasks.waiting() > 0 && self.docker_usable() {
+            if !stopping && self.held.tasks().waiting() > 0 && self.docker_usable() {
                 self.start_waiting();
             }
-            self.check_spacing();
-            let heartbeat_due = self.last_push.is_none_or(|t| {
-                self.clock.instant().saturating_duration_since(t) >= self.cfg.heartbeat_interval
-            });
+            let lease = self.cfg.lease;
+            if let Some(line) = self.remote.spacing_warning(self.clock.instant(), lease) {
+                self.warn(&line);
+            }
+            let heartbeat_due = self
+                .remote
+                .heartbeat_due(self.clock.instant(), self.cfg.heartbeat_interval);
             self.retry_excluded();
             self.say_policy();
             let free = self.claim_budget();
             let ahead = self.claims_ahead();
-            let may_claim =
-                !stopping && self.view.queue_has_work && free + ahead > 0 && self.docker_usable();
+            let may_claim = !stopping
+                && self.remote.view().queue_has_work()
+                && free + ahead > 0
+                && self.docker_usable();
             let want_claim = may_claim && free > 0;
-            let push_wanted = self.tasks.owed_to_grid()
+            let push_wanted = self.held.tasks().owed_to_grid()
                 || want_claim
                 || heartbeat_due
-                || self.view.take_back_due
-                || self.view.claim_gone
-                || self.view.quorum_due;
+                || self.remote.view().push_due();
             if push_wanted && self.last_push_can_say_goodbye(stopping) {
                 break; // the stopped record carries what is owed, in one push
             }
@@ -322,7 +225,7 @@ impl Worker {
                 match self.cycle(may_claim, heartbeat_due) {
                     Ok(()) => {
                         idle_polls = 0;
-                        self.remote_failures = 0;
+                        self.remote.answered();
                     }
                     Err(e) => self.remote_trouble(e)?,
                 }
@@ -331,7 +234,7 @@ impl Worker {
                 break;
             }
             if stopping
-                && self.tasks.containers() == 0
+                && self.held.tasks().containers() == 0
                 && self.shutdown.requests.past_grace(self.cfg.grace)
             {
                 // The grace period is over and the remote did not take what is owed: results stay
@@ -340,16 +243,22 @@ impl Worker {
             }
             // Wait for a task to finish, or poll the remote when the interval is up.
             let interval = self.cfg.poll_interval * 2u32.pow(idle_polls.min(2));
-            let mut wait = interval.min(self.time_to_heartbeat());
+            let to_heartbeat = self
+                .remote
+                .time_to_heartbeat(self.clock.instant(), self.cfg.heartbeat_interval);
+            let mut wait = interval.min(to_heartbeat);
             if push_wanted && !push_now {
                 // Waiting for this node's turn to push (a push budget).
                 wait = wait.min(self.time_to_turn().unwrap_or(wait));
             }
-            match self.next_exit(wait) {
-                Ok(Some(exited)) => self.on_exit(exited)?,
+            let requests = self.shutdown.requests.count();
+            let stop_asked = || self.shutdown.requests.count() != requests;
+            match self.held.next_exit(wait, stop_asked) {
+                Ok(Some(exited)) => self.take_exit(exited)?,
                 Ok(None) => {} // a stop request: the loop takes it in at once
                 // A look taken a moment ago (before a paced push) is not taken again.
-                Err(mpsc::RecvTimeoutError::Timeout) if self.looked_just_now() => {}
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if self.remote.looked_just_now(self.clock.instant()) => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => match self.poll() {
                     Ok(true) => idle_polls = 0,
                     Ok(false) => idle_polls += 1,
@@ -371,61 +280,89 @@ impl Worker {
         })
     }
 
-    /// The next container to end within `wait`; `None` as soon as a new stop request comes, so
-    /// that a long poll interval never delays a stop.
-    fn next_exit(&self, wait: Duration) -> Result<Option<Exited>, mpsc::RecvTimeoutError> {
-        let requests = self.shutdown.requests.count();
-        let until = Instant::now() + wait;
+    /// Before the loop: the node id taken up, docker looked at, the spool loaded, the grid
+    /// joined, and the first push (registering the node, and claiming).
+    fn start_up(&mut self) -> Result<()> {
+        self.state
+            .take_up(&self.grid, &mut self.node, self.clock.now())?;
+        // Containers left by a crash of this node: nothing of theirs can be reported any more.
+        docker::remove_node_containers(&self.cfg.docker, &self.cfg.node_id);
+        self.check_docker();
+        let spooled = self.state.spooled(&self.grid.limits)?;
+        if !spooled.is_empty() {
+            self.log(&format!(
+                "pushing {} result(s) spooled before a restart",
+                spooled.len()
+            ));
+        }
+        self.held.take_spooled(spooled);
+        if let Some(line) = self.remote.budget_line(&self.cfg.push_budget.why) {
+            self.log(&line);
+        }
+        self.join_grid()?;
+        // Registering is a push too: a newcomer to a busy grid waits its turn.
+        self.wait_for_turn();
+        // Registers the node; claims too, unless a signal came during start-up. A remote that
+        // limits our rate is waited out; any other failure this early is the user's to see.
         loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(mpsc::RecvTimeoutError::Timeout);
-            }
-            match self
-                .exits
-                .recv_timeout(left.min(Duration::from_millis(200)))
-            {
-                Ok(exited) => return Ok(Some(exited)),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            match self.cycle(self.shutdown.requests.count() == 0, true) {
+                Ok(()) => break,
+                // Told to stop meanwhile: the loop below stops as it always does (results
+                // owed stay in the spool if the remote still will not take them).
+                Err(e) if e.is::<RateLimited>() && self.shutdown.requests.count() > 0 => break,
+                Err(e) if e.is::<RateLimited>() => self.remote_trouble(e)?,
                 Err(e) => return Err(e),
             }
-            if self.shutdown.requests.count() != requests {
-                return Ok(None);
-            }
         }
+        self.remote.answered();
+        Ok(())
     }
 
-    fn time_to_heartbeat(&self) -> Duration {
-        match self.last_push {
-            Some(t) => self
-                .cfg
-                .heartbeat_interval
-                .saturating_sub(self.clock.instant().saturating_duration_since(t))
-                .max(Duration::from_millis(100)),
-            None => Duration::from_millis(100),
+    /// Takes in the containers that ended meanwhile.
+    fn collect_exits(&mut self) -> Result<()> {
+        while let Some(exited) = self.held.ended() {
+            self.take_exit(exited)?;
+        }
+        Ok(())
+    }
+
+    /// A container ended: the held tasks take it in, and the pacing how long a task took.
+    fn take_exit(&mut self, exited: Exited) -> Result<()> {
+        if let Some(took) = self.on_exit(exited)? {
+            self.remote.task_took(took);
+        }
+        Ok(())
+    }
+
+    /// Logs what the operator's policy held back since the last look: tasks left queued by the
+    /// admission gate (once per file version and reason) and a full hourly window (once a spell).
+    fn say_policy(&mut self) {
+        let hourly = self.budget.tick(self.clock.instant(), self.clock.now());
+        for line in self.cfg.admission.take_lines().into_iter().chain(hourly) {
+            self.log(&line);
         }
     }
 
     /// How many more tasks to claim now.
     fn claim_budget(&self) -> usize {
-        self.budget
-            .claimable(self.tasks.containers(), self.tasks.waiting())
+        let tasks = self.held.tasks();
+        self.budget.claimable(tasks.containers(), tasks.waiting())
     }
 
     /// Whether the loop is over: nothing held, and a stop was asked for or the budget is spent.
     /// `--until-empty` also waits for queued tasks it failed to start: they are tried again when
     /// their exclusion ends, until they run or fail as unrunnable.
     fn finished_work(&self, stopping: bool) -> bool {
-        let work_left = self.view.queue_has_work || (self.cfg.until_empty && self.view.queue_waits);
-        self.tasks.is_empty() && (stopping || self.budget.spent(work_left))
+        let work_left = self.remote.view().work_left(self.cfg.until_empty);
+        self.held.tasks().is_empty() && (stopping || self.budget.spent(work_left))
     }
 
     /// A task left alone after failing to start here may be claimed again once its exclusion
     /// ends; nothing on the remote changes to say so.
     fn retry_excluded(&mut self) {
-        if self.view.queue_waits && !self.view.queue_has_work && self.exclusions.any() {
-            let active = self.exclusions.active(self.clock.instant());
-            self.view.queue_has_work = active.len() < self.exclusions.len();
-        }
+        let now = self.clock.instant();
+        let held = &self.held;
+        self.remote
+            .recheck_exclusions(|| held.exclusions_ended(now));
     }
 }

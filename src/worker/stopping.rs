@@ -49,7 +49,7 @@ impl Worker {
     /// results are owed; a signal makes it push at once, once.
     pub(super) fn say_goodbye(&mut self) -> Result<()> {
         self.node.state = NodeState::Stopped;
-        let paced = self.pacing.is_some();
+        let paced = self.remote.paced();
         if paced && self.shutdown.requests.count() == 0 {
             self.wait_for_turn();
         }
@@ -61,7 +61,7 @@ impl Worker {
                 return Err(e);
             }
             let signalled = self.shutdown.requests.count() > 0;
-            if paced && !signalled && self.tasks.owed_to_grid() {
+            if paced && !signalled && self.held.tasks().owed_to_grid() {
                 self.remote_trouble(e)?;
                 continue;
             }
@@ -69,7 +69,7 @@ impl Worker {
             // remote: the results are in the spool and go on the next start.
             self.warn(&format!(
                 "{e:#}; stopping without writing the node's stopped record; {} result(s) stay in the spool for the next start",
-                self.tasks.results().len()
+                self.held.tasks().results().len()
             ));
             return Ok(());
         }
@@ -78,11 +78,13 @@ impl Worker {
     /// Under a push budget, whether the worker is done but for what it owes the grid: then the
     /// stopped record carries it, and the worker saves a push (its last one).
     pub(super) fn last_push_can_say_goodbye(&self, stopping: bool) -> bool {
-        if self.pacing.is_none() || self.view.take_back_due || self.view.claim_gone {
+        let view = self.remote.view();
+        if !self.remote.paced() || view.take_back_due() || view.claim_gone() {
             return false;
         }
-        let work_left = self.view.queue_has_work || (self.cfg.until_empty && self.view.queue_waits);
-        self.tasks.settled_by_one_push(stopping) && (stopping || self.budget.spent(work_left))
+        let work_left = view.work_left(self.cfg.until_empty);
+        self.held.tasks().settled_by_one_push(stopping)
+            && (stopping || self.budget.spent(work_left))
     }
 
     /// Graceful stop, then (after the grace period or a second SIGINT) kill and release.
@@ -95,21 +97,15 @@ impl Worker {
         let since = *self.shutdown.since.get_or_insert(now);
         if self.node.state == NodeState::Running {
             self.node.state = NodeState::Stopping;
-            for id in self.tasks.release_waiting() {
-                self.log(&format!(
-                    "putting {id} back in the queue: claimed ahead, not started"
-                ));
-            }
+            self.put_back_waiting();
             self.log(&format!(
                 "stopping: no new tasks; {} running task(s) get {}s to finish",
-                self.tasks.containers(),
+                self.held.tasks().containers(),
                 self.cfg.grace.as_secs()
             ));
         }
         if requests >= 2 || now.saturating_duration_since(since) >= self.cfg.grace {
-            for id in self.tasks.stop_for_shutdown() {
-                self.log(&format!("killing {id} and putting it back in the queue"));
-            }
+            self.kill_for_shutdown();
         }
     }
 }

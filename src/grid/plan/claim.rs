@@ -86,7 +86,7 @@ pub(crate) fn select(
     if request.max + request.ahead == 0 {
         return Vec::new();
     }
-    let mut candidates = eligible(repo, snapshot, request, limits);
+    let mut candidates = candidates(repo, snapshot, request, limits);
     candidates.retain(|(spec, _)| !exclude.contains(spec.id.as_str()));
     // The one claim order of the contract; the dashboard shows the queue in it too.
     let place = |spec: &TaskSpec| {
@@ -266,6 +266,150 @@ fn eligible<'s>(
     out
 }
 
+/// The queued tasks this node may claim on one snapshot (`eligible`), parsed once: a worker's
+/// transition counts them, asks whether any is left, and selects among them from this one parse
+/// instead of one parse per question.
+pub struct Claimable<'s> {
+    snapshot: &'s Snapshot,
+    gate: Gate,
+    /// Each task's file is `snapshot.get(&spec.id)`: an id with two files is never eligible.
+    tasks: std::rc::Rc<Vec<TaskSpec>>,
+}
+
+impl<'s> Claimable<'s> {
+    /// Parses the queue (and the replicated tasks open to this node) of `snapshot` once.
+    pub fn read(
+        repo: &gix::Repository,
+        snapshot: &'s Snapshot,
+        request: &Request,
+        limits: &Limits,
+    ) -> Claimable<'s> {
+        let tasks = eligible(repo, snapshot, request, limits)
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect();
+        Claimable {
+            snapshot,
+            gate: Gate::of(request, limits),
+            tasks: std::rc::Rc::new(tasks),
+        }
+    }
+
+    /// Whether any task is claimable.
+    pub fn any(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    /// Whether any task not in `exclude` is claimable.
+    pub fn any_except(&self, exclude: &HashSet<String>) -> bool {
+        self.except(exclude).next().is_some()
+    }
+
+    /// How many tasks not in `exclude` are claimable.
+    pub fn count_except(&self, exclude: &HashSet<String>) -> usize {
+        self.except(exclude).count()
+    }
+
+    /// The highest priority among the claimable tasks not in `exclude`.
+    pub fn best_priority_except(&self, exclude: &HashSet<String>) -> Option<i64> {
+        self.except(exclude).map(TaskSpec::priority).max()
+    }
+
+    fn except<'a>(&'a self, exclude: &'a HashSet<String>) -> impl Iterator<Item = &'a TaskSpec> {
+        self.tasks
+            .iter()
+            .filter(move |spec| !exclude.contains(spec.id.as_str()))
+    }
+
+    /// Runs `plan` (a transition over this same snapshot) with this parse standing in for the
+    /// queue's: a [`select`] inside it, on this snapshot and for a request of the same node,
+    /// labels, network and gate, takes its candidates from here. The cycle's plan selects through
+    /// `select` itself, so the list is lent for the call rather than passed.
+    pub fn lend<R>(&self, plan: impl FnOnce() -> R) -> R {
+        let lent = Lent {
+            snapshot: self.snapshot as *const Snapshot as usize,
+            tip: self.snapshot.tip,
+            gate: self.gate.clone(),
+            tasks: self.tasks.clone(),
+        };
+        let before = LENT.with(|cell| cell.replace(Some(lent)));
+        // Put back whatever was lent before, even if `plan` panics.
+        struct Restore(Option<Lent>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                LENT.with(|cell| *cell.borrow_mut() = self.0.take());
+            }
+        }
+        let _restore = Restore(before);
+        plan()
+    }
+}
+
+/// What decides a task's eligibility besides the snapshot: the request's node, labels, network
+/// and gate (never its counts or lease), and the reader's limits.
+#[derive(Clone, PartialEq)]
+struct Gate {
+    node_id: String,
+    labels: Vec<String>,
+    allow_network: bool,
+    admission: usize,
+    max_timeout: u64,
+    default_image: String,
+}
+
+impl Gate {
+    fn of(request: &Request, limits: &Limits) -> Gate {
+        Gate {
+            node_id: request.node_id.clone(),
+            labels: request.labels.clone(),
+            allow_network: request.allow_network,
+            admission: Arc::as_ptr(&request.admission) as usize,
+            max_timeout: limits.max_timeout,
+            default_image: limits.default_image.clone(),
+        }
+    }
+}
+
+/// A [`Claimable`] lent for one plan ([`Claimable::lend`]).
+struct Lent {
+    /// The address of the snapshot it was read from, alive and unchanged for the whole loan.
+    snapshot: usize,
+    tip: Option<gix::ObjectId>,
+    gate: Gate,
+    tasks: std::rc::Rc<Vec<TaskSpec>>,
+}
+
+thread_local! {
+    static LENT: std::cell::RefCell<Option<Lent>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The eligible tasks of `snapshot` for `request`: the lent parse when there is one for them,
+/// else a parse of the queue.
+fn candidates<'s>(
+    repo: &gix::Repository,
+    snapshot: &'s Snapshot,
+    request: &Request,
+    limits: &Limits,
+) -> Vec<(TaskSpec, &'s TaskRef)> {
+    let lent = LENT.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .filter(|lent| {
+                lent.snapshot == snapshot as *const Snapshot as usize
+                    && lent.tip == snapshot.tip
+                    && lent.gate == Gate::of(request, limits)
+            })
+            .map(|lent| lent.tasks.clone())
+    });
+    match lent {
+        Some(tasks) => tasks
+            .iter()
+            .filter_map(|spec| snapshot.get(spec.id.as_str()).map(|t| (spec.clone(), t)))
+            .collect(),
+        None => eligible(repo, snapshot, request, limits),
+    }
+}
+
 /// Says once per process and file version that a queued file is skipped: a worker looks at the
 /// queue on every cycle and must not repeat itself.
 fn warn_once(task: &TaskRef, why: &str) {
@@ -284,3 +428,69 @@ fn warn_once(task: &TaskRef, why: &str) {
 #[cfg(test)]
 #[path = "claim_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod claimable_tests {
+    use super::*;
+    use crate::grid::testkit::{file, grid, now, task, with};
+    use serde_json::json;
+
+    fn request(labels: &[&str]) -> Request {
+        Request {
+            node_id: "me".into(),
+            max: 3,
+            ahead: 0,
+            lease: Duration::from_secs(600),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            allow_network: false,
+            admission: Default::default(),
+        }
+    }
+
+    fn ids(picked: Vec<(TaskSpec, String)>) -> Vec<String> {
+        picked.into_iter().map(|(s, _)| s.id.to_string()).collect()
+    }
+
+    #[test]
+    fn one_parse_answers_what_the_queries_of_a_transition_answer() {
+        let fx = grid(&[
+            file(State::Queue, "a", task("a")),
+            file(State::Queue, "b", with(task("b"), "priority", json!(4))),
+            file(
+                State::Queue,
+                "gpu",
+                with(task("gpu"), "labels", json!(["gpu"])),
+            ),
+        ]);
+        let (repo, snapshot, limits) = (&fx.repo, &fx.snapshot, &Limits::default());
+        let probe = request(&[]);
+        let queue = Claimable::read(repo, snapshot, &probe, limits);
+        let b: HashSet<String> = ["b".to_string()].into();
+        assert_eq!(
+            queue.count_except(&b),
+            count_claimable_except(repo, snapshot, &probe, limits, &b)
+        );
+        assert!(queue.any() && queue.any_except(&b));
+        assert_eq!(queue.best_priority_except(&HashSet::new()), Some(4));
+        assert_eq!(queue.best_priority_except(&b), Some(0));
+        for seed in 0..8 {
+            fastrand::seed(seed);
+            let fresh = ids(select(
+                repo,
+                snapshot,
+                &probe,
+                limits,
+                now(),
+                &HashSet::new(),
+            ));
+            fastrand::seed(seed);
+            let lent =
+                queue.lend(|| select(repo, snapshot, &probe, limits, now(), &HashSet::new()));
+            assert_eq!(ids(lent), fresh, "seed {seed}");
+        }
+        // Another node's labels are not this parse's: the select parses for itself.
+        let gpu = request(&["gpu"]);
+        let picked = queue.lend(|| select(repo, snapshot, &gpu, limits, now(), &HashSet::new()));
+        assert!(ids(picked).contains(&"gpu".to_string()));
+    }
+}

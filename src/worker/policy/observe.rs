@@ -3,11 +3,11 @@
 //! by our clock plus a skew margin *and* we have seen the node's record unchanged for a whole lease
 //! on our own monotonic clock (as Kubernetes' node controller does), or the node says it stopped.
 
+use super::clock::Clock;
 use crate::grid::{load_node, ReapPolicy, Snapshot, TaskRef};
 use crate::layout::State;
 use crate::node::NodeState;
 use crate::task::Claim;
-use crate::worker::clock::Clock;
 use chrono::{DateTime, Utc};
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
@@ -122,7 +122,7 @@ impl ReapPolicy for Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::clock::FixedClock;
+    use crate::worker::policy::clock::FixedClock;
 
     const LEASE: Duration = Duration::from_secs(60);
     const SKEW: Duration = Duration::from_secs(10);

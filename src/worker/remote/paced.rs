@@ -1,10 +1,11 @@
 //! The worker under a push budget (`docs/ARCHITECTURE.md#push-economy`): what it sees land on
-//! `main` goes to its [`Pacing`](super::pacing::Pacing); a push waits for its turn unless it
+//! `main` goes to its [`Pacing`](crate::worker::policy::Pacing); a push waits for its turn unless it
 //! cannot wait; one push claims ahead enough work to keep the slots busy until the next.
 
-use super::Worker;
+use super::Remote;
 use crate::grid::{landed_since, stopped_nodes, Snapshot};
 use crate::layout::NODES_DIR;
+use crate::worker::Worker;
 use anyhow::{bail, Result};
 use gix::ObjectId;
 use std::time::{Duration, Instant};
@@ -18,10 +19,10 @@ pub const LEASE_SPACINGS: u32 = 4;
 impl Worker {
     /// At start, before the first push: the writers of the grid's latest commits (nodes that have
     /// not stopped) are taken as active, and a newcomer to a busy grid waits its turn.
-    pub(super) fn join_grid(&mut self) -> Result<()> {
+    pub(in crate::worker) fn join_grid(&mut self) -> Result<()> {
         let tip = self.grid.tip()?;
-        self.view.last_tip = tip;
-        let Some(pacing) = self.pacing.as_mut() else {
+        self.remote.view.tip_seen(tip);
+        let Some(pacing) = self.remote.pacing.as_mut() else {
             return Ok(());
         };
         let Some(tip) = tip else {
@@ -67,8 +68,8 @@ impl Worker {
         own: Option<ObjectId>,
         since: Option<ObjectId>,
     ) {
-        self.view.last_tip = tip;
-        let (Some(pacing), Some(tip)) = (self.pacing.as_mut(), tip) else {
+        self.remote.view.tip_seen(tip);
+        let (Some(pacing), Some(tip)) = (self.remote.pacing.as_mut(), tip) else {
             return;
         };
         let max = 4 * pacing.per_minute() as usize + 16;
@@ -103,17 +104,12 @@ impl Worker {
         }
     }
 
-    /// Counts reads of the remote (`ls-remote`, fetches), for the log at debug level.
-    pub(super) fn note_reads(&mut self, n: u32) {
-        self.reads += u64::from(n);
-    }
-
     /// Whether a push wanted now may go: always without a budget; with one, when it cannot wait
     /// (see [`must_push_now`](Worker::must_push_now)) or when its turn has come, judged after a
     /// fresh look at the remote (which this call may take: then it says no, and the loop asks
     /// again with what the look found).
-    pub(super) fn may_push_now(&mut self, stopping: bool) -> Result<bool> {
-        let Some(pacing) = self.pacing.as_ref() else {
+    pub(in crate::worker) fn may_push_now(&mut self, stopping: bool) -> Result<bool> {
+        let Some(pacing) = self.remote.pacing.as_ref() else {
             return Ok(true);
         };
         let at = self.clock.instant();
@@ -123,57 +119,35 @@ impl Worker {
         if !pacing.may_push(at) {
             return Ok(false);
         }
-        if self.looked_just_now() {
+        if self.remote.looked_just_now(at) {
             return Ok(true);
         }
         self.poll()?;
         Ok(false)
     }
 
-    /// Whether this worker looked at the remote within the last second (only under a push
-    /// budget, where a paced push looks first).
-    pub(super) fn looked_just_now(&self) -> bool {
-        self.pacing.is_some()
-            && self
-                .view
-                .looked_at
-                .is_some_and(|t| self.clock.instant().saturating_duration_since(t) < FRESH_LOOK)
-    }
-
     /// The pushes that cannot wait for their turn (they count against the budget all the same):
     /// a shutdown, a task of ours cancelled or taken over, leases that would run out.
     fn must_push_now(&self, stopping: bool) -> bool {
-        stopping || self.view.claim_gone || self.lease_renewal_due()
-    }
-
-    /// Whether the leases of held tasks are past a third of their length since the last push.
-    fn lease_renewal_due(&self) -> bool {
-        self.tasks.claimed().next().is_some()
-            && self.last_push.is_some_and(|t| {
-                self.clock.instant().saturating_duration_since(t) >= self.cfg.lease / 3
-            })
+        let holds_claims = self.held.tasks().claimed().next().is_some();
+        stopping
+            || self.remote.view.claim_gone()
+            || self
+                .remote
+                .lease_renewal_due(self.clock.instant(), holds_claims, self.cfg.lease)
     }
 
     /// How long the loop may wait before a wanted push is due (`None`: no budget, or nothing
     /// to wait for).
-    pub(super) fn time_to_turn(&self) -> Option<Duration> {
-        let pacing = self.pacing.as_ref()?;
-        let at = self.clock.instant();
-        let mut due = pacing.earliest_push(at);
-        if self.tasks.claimed().next().is_some() {
-            if let Some(last) = self.last_push {
-                due = due.min(last + self.cfg.lease / 3);
-            }
-        }
-        Some(
-            due.saturating_duration_since(at)
-                .max(Duration::from_millis(50)),
-        )
+    pub(in crate::worker) fn time_to_turn(&self) -> Option<Duration> {
+        let holds_claims = self.held.tasks().claimed().next().is_some();
+        self.remote
+            .time_to_turn(self.clock.instant(), holds_claims, self.cfg.lease)
     }
 
     /// Waits (with a budget) until this worker may push, looking at the remote meanwhile; a stop
     /// request ends the wait at once.
-    pub(super) fn wait_for_turn(&mut self) {
+    pub(in crate::worker) fn wait_for_turn(&mut self) {
         let requests = self.shutdown.requests.count();
         loop {
             if self.shutdown.requests.count() != requests {
@@ -201,48 +175,91 @@ impl Worker {
     /// How many tasks to claim ahead of the free slots (0 without a budget): enough to keep the
     /// slots busy until the next push, by the durations seen here, within `--prefetch` and
     /// `--max-tasks`, minus those already waiting. The tail split is applied against the queue.
-    pub(super) fn claims_ahead(&self) -> usize {
-        let Some(pacing) = self.pacing.as_ref() else {
+    pub(in crate::worker) fn claims_ahead(&self) -> usize {
+        let Some(pacing) = self.remote.pacing.as_ref() else {
             return 0;
         };
         let wanted = pacing
             .ahead(self.cfg.slots, self.clock.instant())
             .min(self.cfg.prefetch);
-        let ahead = wanted.saturating_sub(self.tasks.waiting());
-        self.budget
-            .claimable_ahead(self.tasks.containers(), self.tasks.waiting(), ahead)
+        let ahead = wanted.saturating_sub(self.held.tasks().waiting());
+        self.budget.claimable_ahead(
+            self.held.tasks().containers(),
+            self.held.tasks().waiting(),
+            ahead,
+        )
+    }
+}
+
+impl Remote {
+    /// Whether this worker looked at the remote within the last second before `now` (only under
+    /// a push budget, where a paced push looks first).
+    pub(in crate::worker) fn looked_just_now(&self, now: Instant) -> bool {
+        self.pacing.is_some()
+            && self
+                .view
+                .looked_at()
+                .is_some_and(|t| now.saturating_duration_since(t) < FRESH_LOOK)
+    }
+
+    /// Whether the leases of held tasks (`holds_claims`) are past a third of their length since
+    /// the last push.
+    fn lease_renewal_due(&self, now: Instant, holds_claims: bool, lease: Duration) -> bool {
+        holds_claims
+            && self
+                .last_push
+                .is_some_and(|t| now.saturating_duration_since(t) >= lease / 3)
+    }
+
+    /// How long from `now` until a wanted push is due (`None`: no budget); leases of held tasks
+    /// (`holds_claims`) are renewed a third of a lease after the last push.
+    fn time_to_turn(&self, now: Instant, holds_claims: bool, lease: Duration) -> Option<Duration> {
+        let pacing = self.pacing.as_ref()?;
+        let mut due = pacing.earliest_push(now);
+        if holds_claims {
+            if let Some(last) = self.last_push {
+                due = due.min(last + lease / 3);
+            }
+        }
+        Some(
+            due.saturating_duration_since(now)
+                .max(Duration::from_millis(50)),
+        )
     }
 
     /// The remote answered with a rate-limit error (`remote_trouble`): this worker's pushes are
-    /// spaced further apart.
-    pub(super) fn rate_limited(&mut self) {
-        if let Some(pacing) = self.pacing.as_mut() {
-            pacing.rate_limited(self.clock.instant());
-            let spacing = pacing.spacing(self.clock.instant());
-            self.warn(&format!(
-                "the remote is rate limiting pushes: pushing at most every {}s",
-                spacing.as_secs()
-            ));
-        }
+    /// spaced further apart. Returns the line to warn with (`None`: no budget).
+    pub(super) fn rate_limited(&mut self, now: Instant) -> Option<String> {
+        let pacing = self.pacing.as_mut()?;
+        pacing.rate_limited(now);
+        let spacing = pacing.spacing(now);
+        Some(format!(
+            "the remote is rate limiting pushes: pushing at most every {}s",
+            spacing.as_secs()
+        ))
     }
 
-    /// Says once when this grid's writers make the push spacing too long for the leases.
-    pub(super) fn check_spacing(&mut self) {
-        let Some(pacing) = self.pacing.as_ref() else {
-            return;
-        };
-        let spacing = pacing.spacing(self.clock.instant());
-        let too_long = spacing > self.cfg.lease / 3;
-        if too_long && !self.spacing_warned {
-            self.warn(&format!(
+    /// The line to warn with, once, when this grid's writers make the push spacing too long for
+    /// the `lease`.
+    pub(in crate::worker) fn spacing_warning(
+        &mut self,
+        now: Instant,
+        lease: Duration,
+    ) -> Option<String> {
+        let pacing = self.pacing.as_ref()?;
+        let spacing = pacing.spacing(now);
+        let too_long = spacing > lease / 3;
+        let warning = (too_long && !self.spacing_warned).then(|| {
+            format!(
                 "with {} writer(s) at --push-budget {}, pushes are {}s apart, more than a third of the {}s lease: leases are renewed out of turn; raise --lease or the budget",
-                pacing.active_writers(self.clock.instant()),
+                pacing.active_writers(now),
                 pacing.per_minute(),
                 spacing.as_secs(),
-                self.cfg.lease.as_secs()
-            ));
-        }
+                lease.as_secs()
+            )
+        });
         self.spacing_warned = too_long;
+        warning
     }
 }
 

@@ -2,10 +2,11 @@
 //! processes of one machine; the random session noted in the sessions file (before anything is
 //! written) and carried by the node record keeps apart the others, see `grid::ownership`.
 
+use super::spool;
 use crate::grid::{load_node, Grid, Ownership, Snapshot};
 use crate::node::{NodeRecord, NodeState};
 use crate::time::rfc3339;
-use crate::worker::{spool, Config};
+use crate::worker::Config;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::Path;
@@ -69,6 +70,7 @@ impl NodeSession {
         })
     }
 
+    #[cfg(test)]
     pub fn id(&self) -> &str {
         &self.ownership.session
     }

@@ -3,7 +3,7 @@
 //! stop. `--until-empty` ends when nothing queued is runnable *by this worker*: the claim's
 //! eligibility (`grid::claim`), which leaves out what the admission gate refuses, says so.
 
-use crate::worker::hourly::Hourly;
+use super::hourly::Hourly;
 use crate::worker::Config;
 use chrono::{DateTime, Utc};
 use std::time::Instant;
@@ -212,7 +212,7 @@ mod tests {
         let wall = Utc::now();
         assert!(b.tick(t0, wall).is_some());
         assert!(b.tick(t0, wall).is_none());
-        assert!(b.tick(t0 + crate::worker::hourly::HOUR, wall).is_none());
+        assert!(b.tick(t0 + super::super::hourly::HOUR, wall).is_none());
         assert_eq!(b.claimable(0, 0), 2);
     }
 

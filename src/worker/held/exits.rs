@@ -3,44 +3,37 @@
 
 use super::docker_health::Verdict;
 use super::task_run::{Exited, TaskEnd};
-use super::{Worker, FAILPOINT};
-use crate::exec::docker;
+use crate::exec::docker::{self, DockerConfig};
 use crate::task::Status;
+use crate::worker::{Worker, FAILPOINT};
 use anyhow::Result;
 use std::time::Duration;
 
 impl Worker {
-    pub(super) fn collect_exits(&mut self) -> Result<()> {
-        while let Ok(exited) = self.exits.try_recv() {
-            self.on_exit(exited)?;
-        }
-        Ok(())
-    }
-
-    /// A task's container ended: spool its result, or note why there is none.
-    pub(super) fn on_exit(&mut self, exited: Exited) -> Result<()> {
+    /// A task's container ended: spool its result, or note why there is none. Returns how long
+    /// the task ran when it reported a result.
+    pub(in crate::worker) fn on_exit(&mut self, exited: Exited) -> Result<Option<Duration>> {
         let (id, attempt) = (exited.spec.id.clone(), exited.attempt);
         let signed_by = self.cfg.admission.signed_by(&exited.spec);
-        let Some(end) = self.tasks.exited(exited, &self.cfg.node_id, signed_by) else {
-            return Ok(());
+        let Some(end) = self.held.tasks.exited(exited, &self.cfg.node_id, signed_by) else {
+            return Ok(None);
         };
+        let mut took = None;
         match end {
             TaskEnd::NotOurs => self.log(&format!(
                 "stopped {id}: it is no longer ours (cancelled, or taken over)"
             )),
             TaskEnd::Released => {}
             TaskEnd::Report(result) => {
-                self.spool.write(&result)?;
+                self.state.spool(&result)?;
                 if std::env::var(FAILPOINT).as_deref() == Ok("after-spool") {
                     self.log("failpoint after-spool: exiting before the push");
                     std::process::abort();
                 }
                 // A container ran: docker works, whatever the task did.
-                self.docker.healthy();
-                self.exclusions.forget(&id);
-                if let (Some(pacing), Some(ms)) = (self.pacing.as_mut(), result.duration_ms) {
-                    pacing.task_took(Duration::from_millis(ms));
-                }
+                self.held.docker.healthy();
+                self.held.exclusions.forget(&id);
+                took = result.duration_ms.map(Duration::from_millis);
                 match result.status {
                     Status::Success => self.node.completed += 1,
                     _ => self.node.failed += 1,
@@ -53,16 +46,16 @@ impl Worker {
                         .map(|c| format!(", exit code {c}"))
                         .unwrap_or_default()
                 ));
-                self.tasks.finished(*result);
+                self.held.tasks.finished(*result);
             }
             TaskEnd::CannotRun(infra) => {
-                if self.only_this_task_cannot_start(&infra.0) {
-                    let pause = self.exclusions.failed(&id, self.clock.instant());
+                if only_this_task_cannot_start(&self.cfg.docker, &infra.0) {
+                    let pause = self.held.exclusions.failed(&id, self.clock.instant());
                     self.warn(&format!(
                         "cannot start {id} here: {infra}; putting it back with the failure noted, not claiming it here for {}s",
                         pause.as_secs()
                     ));
-                    self.tasks.could_not_start(&id, attempt, infra.0);
+                    self.held.tasks.could_not_start(&id, attempt, infra.0);
                 } else {
                     self.warn(&format!(
                         "cannot run {id}: {infra}; putting it back in the queue"
@@ -71,56 +64,52 @@ impl Worker {
                 }
             }
         }
-        Ok(())
+        Ok(took)
     }
 
     /// Docker is not usable: stop claiming for a while (growing), keep heartbeating, say why.
-    pub(super) fn infra_failure(&mut self, why: String) {
-        let pause = self.docker.failed(self.clock.instant(), why.clone());
+    pub(in crate::worker) fn infra_failure(&mut self, why: String) {
+        let pause = self.held.docker.failed(self.clock.instant(), why.clone());
         // Tasks claimed ahead would wait for a docker that may be down for long: back they go.
-        for id in self.tasks.release_waiting() {
-            self.log(&format!(
-                "putting {id} back in the queue: claimed ahead, not started"
-            ));
-        }
+        self.put_back_waiting();
         self.warn(&format!("not claiming for {}s: {why}", pause.as_secs()));
     }
 
-    /// Whether a container that could not start failed for a reason of its own task (an image
-    /// that cannot be had, resources the daemon refuses) rather than the node's: docker still
-    /// answers, and its message is not one of a daemon that cannot run anything.
-    fn only_this_task_cannot_start(&mut self, why: &str) -> bool {
-        const NODE_WIDE: [&str; 5] = [
-            "Cannot connect to the Docker daemon",
-            "no space left on device",
-            "permission denied while trying to connect",
-            "cannot run ",
-            "cannot create a pipe",
-        ];
-        if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
-            return false;
-        }
-        docker::server_version(&self.cfg.docker).is_ok()
-    }
-
-    pub(super) fn check_docker(&mut self) {
+    pub(in crate::worker) fn check_docker(&mut self) {
         match docker::server_version(&self.cfg.docker) {
             Ok(version) => {
                 self.node.docker_version = Some(version);
-                self.docker.answered();
+                self.held.docker.answered();
             }
             Err(e) => self.infra_failure(format!("docker is not usable: {e}")),
         }
     }
 
-    pub(super) fn docker_usable(&mut self) -> bool {
-        match self.docker.verdict(self.clock.instant()) {
+    pub(in crate::worker) fn docker_usable(&mut self) -> bool {
+        match self.held.docker.verdict(self.clock.instant()) {
             Verdict::Usable => true,
             Verdict::Pausing => false,
             Verdict::LookAgain => {
                 self.check_docker();
-                self.docker.verdict(self.clock.instant()) == Verdict::Usable
+                self.held.docker.verdict(self.clock.instant()) == Verdict::Usable
             }
         }
     }
+}
+
+/// Whether a container that could not start failed for a reason of its own task (an image
+/// that cannot be had, resources the daemon refuses) rather than the node's: docker still
+/// answers, and its message is not one of a daemon that cannot run anything.
+fn only_this_task_cannot_start(docker: &DockerConfig, why: &str) -> bool {
+    const NODE_WIDE: [&str; 5] = [
+        "Cannot connect to the Docker daemon",
+        "no space left on device",
+        "permission denied while trying to connect",
+        "cannot run ",
+        "cannot create a pipe",
+    ];
+    if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
+        return false;
+    }
+    docker::server_version(docker).is_ok()
 }

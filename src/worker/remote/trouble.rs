@@ -1,8 +1,8 @@
 //! Trouble with the remote: a refusal on purpose ends the worker, anything else (the network, a
 //! rate limit) is waited out, longer each time, with the results in the spool meanwhile.
 
-use super::Worker;
 use crate::grid::{rate_limit_backoff, NodeIdInUse, RateLimited, RemoteRefused};
+use crate::worker::Worker;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -13,28 +13,23 @@ impl Worker {
     /// A failed transition: fatal if the remote refused on purpose (the running tasks are stopped
     /// and stay claimed, for another node to take back); otherwise the network or the remote is
     /// having trouble, so wait and try again, longer each time. Results stay in the spool meanwhile.
-    pub(super) fn remote_trouble(&mut self, error: anyhow::Error) -> Result<()> {
+    pub(in crate::worker) fn remote_trouble(&mut self, error: anyhow::Error) -> Result<()> {
         if error.is::<RemoteRefused>() || error.is::<NodeIdInUse>() {
-            let spooled = self.tasks.results().len();
+            let spooled = self.held.tasks().results().len();
             self.warn(&format!(
                 "{error:#}; stopping ({spooled} result(s) stay in the spool for the next start)"
             ));
             self.abort_running();
             return Err(error);
         }
-        self.remote_failures += 1;
+        let failures = self.remote.failed();
         let requests = self.shutdown.requests.count();
         let wait = match error.downcast_ref::<RateLimited>() {
             // Not a failure: the remote asks us to come back later, and later is what it gets,
             // however many times in a row (the spool keeps the results meanwhile).
             Some(limited) => {
                 let base = self.cfg.poll_interval.max(Duration::from_secs(1));
-                let wait = rate_limit_backoff(
-                    self.remote_failures,
-                    base,
-                    RATE_LIMIT_CAP,
-                    limited.retry_after,
-                );
+                let wait = rate_limit_backoff(failures, base, RATE_LIMIT_CAP, limited.retry_after);
                 let what = if requests > 0 {
                     "stopping all the same".to_string()
                 } else {
@@ -45,11 +40,12 @@ impl Worker {
                 };
                 self.warn(&format!("rate limited: {error:#}; {what}"));
                 // And its pushes are spaced further apart from now on (under a push budget).
-                self.rate_limited();
+                if let Some(line) = self.remote.rate_limited(self.clock.instant()) {
+                    self.warn(&line);
+                }
                 wait
             }
-            None => (self.cfg.poll_interval * self.remote_failures.min(30))
-                .min(Duration::from_secs(300)),
+            None => (self.cfg.poll_interval * failures.min(30)).min(Duration::from_secs(300)),
         };
         let limited = error.is::<RateLimited>();
         if requests > 0 {
@@ -75,16 +71,5 @@ impl Worker {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
-    }
-
-    /// Kills every running container and waits (a little) for their threads to report.
-    pub(super) fn abort_running(&mut self) {
-        self.tasks.kill_all();
-        let deadline = self.clock.instant() + Duration::from_secs(30);
-        while self.tasks.containers() > 0 && self.clock.instant() < deadline {
-            if let Ok(exited) = self.exits.recv_timeout(Duration::from_millis(200)) {
-                self.tasks.forget(&exited);
-            }
-        }
     }
 }
