@@ -40,7 +40,7 @@ mod policy;
 mod read;
 mod replicated;
 #[cfg(test)]
-pub mod testkit;
+pub(crate) mod testkit;
 
 /// Who commits a transition; re-exported so layers above the grid never name the object store.
 pub use crate::odb::{Identity, NODE_EMAIL_DOMAIN};
