@@ -74,7 +74,7 @@ const TOOLS: &[Tool] = &[
     },
 ];
 
-/// Where git's bash completion script is (tests/docs_and_config.rs looks in the same places).
+/// Where git's bash completion script is (tests/it/docs_and_config.rs looks in the same places).
 const GIT_COMPLETION: &[&str] = &[
     "/usr/share/bash-completion/completions/git",
     "/etc/bash_completion.d/git",

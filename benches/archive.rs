@@ -15,7 +15,7 @@
 //! (wall time, checkout included, and the clone's .git size), and `git dgrid status` in it
 //! (fetching, as a user runs it; median of 3). Results go to BENCHMARKS.md by hand.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::Env;

@@ -15,7 +15,7 @@
 //!
 //! Results go to BENCHMARKS.md by hand, with the machine and the date.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::{most_in_a_minute, time_pushes, Env};
@@ -229,7 +229,7 @@ fn budget_table(remote: &dyn BenchRemote, per_worker: usize) {
     }
 }
 
-/// The scenarios of `tests/push_budget.rs` (2 workers x 2 slots over 40 tasks of 3 s; 4 workers x
+/// The scenarios of `tests/it/push_budget.rs` (2 workers x 2 slots over 40 tasks of 3 s; 4 workers x
 /// 1 slot over 80 tasks of 1 s) with no budget, for this build and each of `DGRID_BENCH_BINS`
 /// (`label=path,...`) in turn, `DGRID_BENCH_RUNS` times (2), next to raw `docker run` of the same tasks 4 at a time: what
 /// the budget costs where it is not asked for.

@@ -11,7 +11,7 @@
 //!
 //! Results go to BENCHMARKS.md by hand, with the machine and the date.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::{count_pushes, pushes, Env};

@@ -8,7 +8,7 @@
 //! verdict cache, the claim's eligibility pass over the whole queue with and without
 //! `--allowed-signers`, and `git dgrid status` on both grids. Results go to BENCHMARKS.md by hand.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::Env;

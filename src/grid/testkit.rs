@@ -7,7 +7,7 @@ use crate::grid::engine::transact::Change;
 use crate::grid::plan::claim;
 use crate::grid::plan::cycle::{self, Applied, Intent, ReapPolicy};
 use crate::grid::plan::ownership::Ownership;
-use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::read::snapshot::{Snapshot, TaskRef};
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
 pub use crate::odb::Edit;
@@ -115,11 +115,6 @@ impl Fixture {
         let node = snapshot.nodes.iter().find(|n| n.id == id)?;
         let blob = self.repo.find_blob(node.blob).expect("the node's blob");
         Some(serde_json::from_slice(&blob.data).expect("node files are JSON"))
-    }
-
-    pub fn spec(&self, id: &str) -> TaskSpec {
-        let task = self.snapshot.get(id).expect("the task is on the grid");
-        snapshot::load_spec(&self.repo, task, &Limits::default()).expect("a valid task")
     }
 }
 

@@ -1,0 +1,131 @@
+//! Hostile files pushed with plain git around the hook, against a real worker: an id in two places
+//! (flat and sharded, or queued and finished) is never claimed, and a result file nobody can read
+//! does not wedge the worker; a forged lease that never ends is taken back after the observer's.
+
+use crate::common::{docker_ready, find_task, push_around_hook, wait_for, Env, TaskJson};
+use git_dgrid::layout::{task_path, State};
+use std::process::Stdio;
+
+const IMAGE: &str = "dgrid/busybox:latest";
+
+fn task(id: &str) -> String {
+    TaskJson::file(id)
+        .image(IMAGE)
+        .command("echo ran")
+        .to_string()
+}
+
+fn completed(id: &str) -> String {
+    serde_json::json!({
+        "task_id": id, "node_id": "elsewhere", "exit_code": 0, "stdout": "ran\n", "stderr": "",
+        "timestamp": "2026-01-01T00:01:00Z", "status": "success",
+    })
+    .to_string()
+}
+
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn ids_in_two_places_are_never_claimed_and_an_unreadable_result_wedges_nothing() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    push_around_hook(
+        &env,
+        &clone,
+        [
+            // Flat and sharded in the queue.
+            ("tasks/queue/twin.json".into(), task("twin")),
+            (task_path(State::Queue, "twin"), task("twin")),
+            // Queued, and completed with a valid result.
+            (task_path(State::Queue, "done"), task("done")),
+            (task_path(State::Completed, "done"), completed("done")),
+            // Queued, and a completed file that is not JSON at all.
+            (task_path(State::Queue, "broken"), task("broken")),
+            ("tasks/completed/broken.json".into(), "{ not json".into()),
+            // One good task, queued after the others.
+            (task_path(State::Queue, "good"), task("good")),
+        ],
+    );
+    let mut child = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args(["work", "--node-id", "w1", "--repo", grid.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(env.path("state-w1"))
+        .args(["--poll-interval", "1", "--heartbeat-interval", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let good_done = wait_for(60, || {
+        find_task(&env, &grid, "good").is_some_and(|(state, _)| state == "completed")
+    });
+    // A few more cycles: a worker that would claim the duplicates does so by now.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(good_done, "the good task ran: {log}");
+    let subjects = env.git(&grid, &["log", "--format=%s", "main"]);
+    for id in ["twin", "done", "broken"] {
+        assert!(
+            !subjects
+                .lines()
+                .any(|s| s.split([' ', ',']).any(|w| w == id)),
+            "{id} was never claimed or written:\n{subjects}\n{log}"
+        );
+    }
+    assert!(log.contains("another file"), "the skip is said: {log}");
+}
+
+/// A forged claim with a lease until the year 9999, by a node that never existed, parks nothing:
+/// a worker with a short lease sees it unchanged for a lease, takes it back and runs it.
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn a_forged_lease_until_9999_is_taken_back_after_the_observers_lease() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    let forged = TaskJson::file("parked")
+        .image(IMAGE)
+        .command("echo ran")
+        .claim("ghost", "2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 1)
+        .to_string();
+    push_around_hook(
+        &env,
+        &clone,
+        [(task_path(State::InProgress, "parked"), forged)],
+    );
+    let mut child = env
+        .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
+        .args(["work", "--node-id", "w1", "--repo", grid.to_str().unwrap()])
+        .arg("--state-dir")
+        .arg(env.path("state-w1"))
+        .args(["--poll-interval", "1", "--heartbeat-interval", "1"])
+        .args(["--lease", "3", "--clock-skew", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = wait_for(40, || {
+        find_task(&env, &grid, "parked").is_some_and(|(state, _)| state == "completed")
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        done,
+        "the forged claim was taken back and run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
