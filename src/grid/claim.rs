@@ -3,9 +3,9 @@
 //! pick among the front of the line so that racing claimers rarely want the same file.
 
 use crate::grid::admission::Admission;
-use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::quorum;
 use crate::grid::quorum_adaptive;
+use crate::grid::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::transact::Change;
 use crate::layout::{self, State};

@@ -16,19 +16,19 @@ use crate::grid::quorum_adaptive;
 pub use crate::grid::reap::ReapPolicy;
 use crate::grid::reap::{self, TakeBack};
 use crate::grid::record::{record_result, replicated_elsewhere, Recording};
+use crate::grid::rules::{lost_result, requeued, DEFAULT_MAX_ATTEMPTS};
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::start_failure;
 use crate::grid::transact::Change;
 use crate::layout::{self, State};
 use crate::node::NodeRecord;
 use crate::odb::Edit;
-use crate::task::{Attempt, Claim, Limits, Status, TaskId, TaskResult, TaskSpec};
+use crate::task::{Attempt, Limits, Status, TaskId, TaskResult, TaskSpec};
+use crate::time::rfc3339;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::time::Duration;
-
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// What the worker wants written.
 pub struct Intent<'a> {
@@ -110,7 +110,7 @@ pub fn plan(
         me,
         reveal_key: intent.reveal_key,
         now: intent.now,
-        expires: claim::rfc3339(expires),
+        expires: rfc3339(expires),
         draw: None,
         consecutive_valid: quorum::recorded_reputation(repo, snapshot, me)
             .map_or(0, |r| r.consecutive_valid),
@@ -264,7 +264,7 @@ pub fn plan(
         match our_claim(repo, snapshot, id, me, *attempt, limits) {
             Some((task, mut spec)) => {
                 if let Some(claim) = spec.claim.as_mut() {
-                    claim.lease_expires_at = claim::rfc3339(expires);
+                    claim.lease_expires_at = rfc3339(expires);
                 }
                 edits.push(Edit::Write {
                     path: task.path.clone(),
@@ -384,7 +384,7 @@ pub fn plan(
         .map(|(n, _)| n.as_str())
         .collect();
     for node in dissenters {
-        let now = claim::rfc3339(intent.now);
+        let now = rfc3339(intent.now);
         let rechecks = quorum_adaptive::rechecks(repo, snapshot, node, limits, &now, &touched);
         if !rechecks.is_empty() {
             summary.push(format!("recheck {node}"));
@@ -459,43 +459,6 @@ fn our_claim<'s>(
     let spec = snapshot::load_spec(repo, task, limits).ok()?;
     let claim = spec.claim.as_ref()?;
     (claim.node_id == node && claim.attempt == attempt).then_some((task, spec))
-}
-
-/// The file of a task put back in the queue: no claim, and `used` attempts counted.
-pub fn requeued(mut spec: TaskSpec, used: u32) -> Vec<u8> {
-    spec.claim = None;
-    spec.set_attempts_used(used);
-    spec.to_json()
-}
-
-/// The result of a task whose every attempt was lost with its node.
-pub(crate) fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult {
-    let mut task = spec.clone();
-    task.claim = None;
-    TaskResult {
-        task_id: spec.id.clone(),
-        node_id: claim.node_id.clone(),
-        exit_code: None,
-        stdout: String::new(),
-        stderr: format!(
-            "lost: node {} stopped heartbeating during attempt {} of {}",
-            claim.node_id,
-            claim.attempt,
-            spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
-        ),
-        timestamp: claim::rfc3339(now),
-        status: Status::Lost,
-        started_at: Some(claim.claimed_at.clone()),
-        finished_at: Some(claim::rfc3339(now)),
-        duration_ms: None,
-        recorded_attempt: Some(claim.attempt),
-        stdout_info: None,
-        stderr_info: None,
-        task: Some(task),
-        late_results: Vec::new(),
-        signed_by: None,
-        quorum: None,
-    }
 }
 
 #[cfg(test)]

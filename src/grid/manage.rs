@@ -1,14 +1,14 @@
 //! Maintainers' transitions: cancel tasks (queued or running) and retry failed ones. A running
 //! task's node notices that its claim is gone on its next look and kills the container.
 
-use crate::grid::claim::rfc3339;
-use crate::grid::cycle::requeued;
+use crate::grid::rules::requeued;
 use crate::grid::snapshot::{self, Snapshot};
 use crate::grid::transact::Change;
 use crate::grid::Conflict;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::{Limits, Status, TaskId, TaskResult};
+use crate::time::rfc3339;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 

@@ -19,6 +19,7 @@ mod quorum_upkeep;
 pub mod rate_limit;
 pub mod reap;
 mod record;
+mod rules;
 pub mod signers;
 pub mod snapshot;
 pub mod start_failure;

@@ -4,15 +4,15 @@
 //! stays the dispatcher: whatever touches a task whose `quorum::Rule::of` is `Some` comes here,
 //! and a plain task never does. See `crate::quorum` and `docs/ARCHITECTURE.md#quorum`.
 
-use crate::grid::claim::rfc3339;
-use crate::grid::cycle::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::quorum_adaptive;
 pub use crate::grid::quorum_upkeep::*;
+use crate::grid::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::quorum::{self, Assessment, NextInstance, Rule};
 use crate::task::{Attempt, Instance, Limits, QuorumOutcome, Status, TaskResult, TaskSpec, Vote};
+use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 

@@ -6,11 +6,11 @@
 //! status `unrunnable` and docker's message: without this bound it would go back to the queue at
 //! attempt 0 forever and, with a high priority, starve every other task.
 
-use crate::grid::claim::rfc3339;
 use crate::grid::snapshot::{self, Snapshot};
 use crate::layout::State;
 use crate::node::NodeState;
 use crate::task::{StartFailure, Status, TaskResult, TaskSpec};
+use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
