@@ -9,6 +9,8 @@ pub mod atomic_push;
 pub mod claim;
 pub mod compact;
 pub mod cycle;
+mod cycle_kind;
+mod cycle_pass;
 pub mod inspect;
 pub mod location;
 pub mod manage;

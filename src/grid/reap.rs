@@ -6,7 +6,7 @@
 
 use crate::grid::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::State;
-use crate::task::{Claim, Limits, TaskSpec};
+use crate::task::{Attempt, Claim, Limits, TaskSpec};
 use std::collections::HashSet;
 
 /// Decides whether another node's claim may be taken back (its lease expired, judged with a skew
@@ -31,6 +31,45 @@ pub fn may_take_back(
         !held.contains(&task.id)
     } else {
         reaper.may_reap(snapshot, task, claim)
+    }
+}
+
+/// What becomes of a claim a transition takes back (a plain task's claim, or a replicated task's
+/// entry as a claim): the one rule for both kinds, which then end it each their way (a plain task
+/// requeued or failed as lost, an entry removed or dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// A claim of this node that this process does not hold, once the process has written: it came
+    /// from a push of its own that the remote took but git reported as failed (a timeout, a dropped
+    /// connection). It never started: no attempt used.
+    Unheld,
+    /// A claim of the node's previous run that it noted, durably, as claimed ahead and never
+    /// started: no attempt used.
+    NeverStarted,
+    /// Another node's claim judged dead, or a claim of the node's previous run, which may have run
+    /// it: the attempt counts.
+    Reaped,
+}
+
+/// The fate of `claim` on task `task_id`, taken back by a transition of node `me`; `started`: this
+/// process has written already; `never_started`: (id, attempt, `claimed_at`) of the claims the
+/// node's state dir noted as claimed ahead and never started.
+pub fn fate(
+    me: &str,
+    started: bool,
+    never_started: &HashSet<(String, Attempt, String)>,
+    task_id: &str,
+    claim: &Claim,
+) -> Fate {
+    let ours = claim.node_id == me;
+    if ours && started {
+        Fate::Unheld
+    } else if ours
+        && never_started.contains(&(task_id.to_string(), claim.attempt, claim.claimed_at.clone()))
+    {
+        Fate::NeverStarted
+    } else {
+        Fate::Reaped
     }
 }
 
