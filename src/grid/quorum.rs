@@ -1,8 +1,8 @@
 //! The replicated transitions over one in-progress file (`"replicas": N`, issue 14): add an entry
 //! (claim), renew my entry's lease, land my result as a commitment, seal, reveal, settle, recruit,
-//! fail as `no_quorum`, drop a dead node's entry (reap), remove my entry (release). `cycle::plan`
-//! stays the dispatcher: whatever touches a task whose `quorum::Rule::of` is `Some` comes here,
-//! and a plain task never does. See `crate::quorum` and `docs/ARCHITECTURE.md#quorum`.
+//! fail as `no_quorum`, drop a dead node's entry (reap), remove my entry (release). The worker's
+//! transition dispatches in one place (`cycle_kind::HeldKind`): whatever touches a task whose
+//! `quorum::Rule::of` is `Some` comes here, and a plain task never does. See `crate::quorum` and `docs/ARCHITECTURE.md#quorum`.
 
 use crate::grid::quorum_adaptive;
 pub use crate::grid::quorum_upkeep::*;

@@ -1,4 +1,5 @@
-//! Taking a claim back: the one rule for "may this in-progress task go back to the queue", used by
+//! Taking a claim back: the one rule for "may this in-progress task go back to the queue" (and, once
+//! it does, its [`Fate`], the same for a plain task's claim and a replicated task's entry), used by
 //! the transition that does it (`cycle::plan`) and by a worker's cheap look between transitions
 //! that decides whether one is due. Two copies of the rule would drift apart: a worker that polls
 //! by one and plans by the other either never takes anything back or pushes for nothing.
@@ -159,6 +160,28 @@ mod tests {
         assert_eq!(decide("a", &[], "a", false), (true, 0));
         assert_eq!(decide("a", &["t2"], "a", false), (true, 0));
         assert_eq!(decide("a", &["t1"], "a", true), (false, 0));
+    }
+
+    #[test]
+    fn a_claim_taken_back_is_unheld_never_started_or_reaped() {
+        let noted: HashSet<(String, Attempt, String)> = [(
+            "t1".to_string(),
+            Attempt::FIRST,
+            "2026-01-01T00:00:00Z".to_string(),
+        )]
+        .into();
+        let none = HashSet::new();
+        // This process has written: its own claim it does not hold never started.
+        assert_eq!(fate("a", true, &noted, "t1", &claim("a")), Fate::Unheld);
+        // The previous run's claim: never started only when its state dir noted it so.
+        assert_eq!(
+            fate("a", false, &noted, "t1", &claim("a")),
+            Fate::NeverStarted
+        );
+        assert_eq!(fate("a", false, &none, "t1", &claim("a")), Fate::Reaped);
+        assert_eq!(fate("a", false, &noted, "t2", &claim("a")), Fate::Reaped);
+        // Another node's claim is reaped, whatever this node noted.
+        assert_eq!(fate("a", true, &noted, "t1", &claim("b")), Fate::Reaped);
     }
 
     #[test]
