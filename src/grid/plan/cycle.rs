@@ -2,6 +2,11 @@
 //! renew the leases of running tasks, requeue the tasks of dead nodes, claim new tasks, and write the
 //! node's heartbeat. One push per task in steady state (`docs/ARCHITECTURE.md#push-economy`).
 //!
+//! `plan` is a pipeline: one function per phase over one [`Pass`] (`cycle_pass`: what the phases
+//! read and write); what a phase does to a task is the task's `HeldKind`'s (`cycle_kind`: plain or
+//! replicated, decided once per task); the small rules they share are `grid::rules`, and the fate
+//! of a claim taken back is `reap::fate`.
+//!
 //! Late results (the task was taken over while this node was presumed dead):
 //! - still in the queue or in progress elsewhere: this result is real work, so it is recorded as the
 //!   task's result and the other claim ends (its node sees the claim gone and stops its container);
@@ -11,84 +16,26 @@
 
 use crate::grid::engine::transact::Change;
 use crate::grid::plan::claim::{self, claim_edits};
-use crate::grid::plan::ownership::Ownership;
+use crate::grid::plan::cycle_kind::{self, Held, TakenBack};
+pub use crate::grid::plan::cycle_pass::{Applied, Intent};
+use crate::grid::plan::cycle_pass::{Cycle, Pass};
+use crate::grid::plan::reap;
 pub use crate::grid::plan::reap::ReapPolicy;
-use crate::grid::plan::reap::{self, DeadClaim as TakeBack};
-use crate::grid::plan::record::{record_result, replicated_elsewhere, Recording};
-use crate::grid::plan::start_failure;
-use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
-use crate::grid::replicated::quorum::{self, Landed};
+use crate::grid::read::snapshot::Snapshot;
+use crate::grid::replicated::quorum;
 use crate::grid::replicated::quorum_adaptive;
-use crate::layout::{self, State};
-use crate::node::NodeRecord;
+use crate::layout;
 use crate::odb::Edit;
-use crate::task::{Attempt, Claim, Limits, Status, TaskId, TaskResult, TaskSpec};
+use crate::task::Limits;
+use crate::time::rfc3339;
 use anyhow::Result;
-use chrono::{DateTime, Utc};
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::BTreeSet;
 
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-
-/// What the worker wants written.
-pub struct Intent<'a> {
-    pub node: NodeRecord,
-    pub results: &'a [TaskResult],
-    /// (id, attempt) to put back in the queue without using up the attempt.
-    pub releases: &'a [(TaskId, Attempt)],
-    /// (id, attempt, docker's message) of tasks whose container could not start here while docker
-    /// answered: back to the queue with the failure noted, or failed as unrunnable.
-    pub start_failures: &'a [(TaskId, Attempt, String)],
-    /// (id, attempt) running here: leases renewed; reported back if the claim is no longer ours.
-    pub running: &'a [(TaskId, Attempt)],
-    /// Every task this process holds: running, being stopped, or with a result or release above.
-    /// An in-progress task claimed by this node and not held is running nowhere: it goes back.
-    pub held: &'a [String],
-    pub claim: Option<&'a claim::Request>,
-    /// Tasks this node must not claim now (it failed to start them a moment ago).
-    pub excluded: &'a HashSet<String>,
-    /// Write the node record even if nothing else changes (a heartbeat is due).
-    pub heartbeat: bool,
-    /// This process's claim to the node id, and whether it has written yet.
-    pub ownership: &'a Ownership,
-    /// Claims of this node (id, attempt, `claimed_at`) that its state dir noted as claimed ahead
-    /// and never started (`worker::never_started`): from the previous run, they go back without
-    /// using an attempt.
-    pub never_started: &'a HashSet<(String, Attempt, String)>,
-    pub lease: Duration,
-    pub now: DateTime<Utc>,
-    /// The node's secret for the salts of its commitments to replicated tasks' results
-    /// (`quorum-key` in the worker's state dir; `grid::quorum::salt`).
-    pub reveal_key: &'a [u8],
-}
-
-#[derive(Debug, Default)]
-pub struct Applied {
-    pub claimed: Vec<TaskSpec>,
-    /// (id, attempt) of results now on the grid (including late ones and ones already there).
-    pub recorded: Vec<(TaskId, Attempt)>,
-    /// Results whose task no longer exists anywhere.
-    pub orphaned: Vec<(TaskId, Attempt)>,
-    /// Results of replicated tasks committed or revealed, not settled yet: the worker keeps them
-    /// (spooled), renews their leases through them and sends them again.
-    pub awaiting: Vec<(TaskId, Attempt)>,
-    /// Results of replicated tasks whose file holds no live entry of this node any more (its
-    /// entry was dropped, or the task was put back): nothing to record, the worker drops them.
-    pub discarded: Vec<(TaskId, Attempt)>,
-    /// Running tasks whose claim is not ours any more: stop them.
-    pub lost_claims: Vec<TaskId>,
-    /// (id, node) of tasks taken back from nodes presumed dead, or from this node's previous run.
-    pub reaped: Vec<(String, String)>,
-    /// Tasks claimed by a push of this process that seemed to fail, put back in the queue.
-    pub unheld: Vec<String>,
-    /// Tasks the node's previous run claimed ahead and never started, put back in the queue.
-    pub never_started: Vec<String>,
-    /// Tasks that failed to start here once too often and were failed as unrunnable.
-    pub unrunnable: Vec<TaskId>,
-    /// Something the worker should tell its operator (e.g. it replaced a forged node record).
-    pub notices: Vec<String>,
-}
-
+/// The worker's transition, phase by phase, in the order their edits land. Each phase is one
+/// function over the same [`Pass`]; a task a phase handles is `touched`, and later phases leave
+/// it alone. Whatever differs between a plain and a replicated task is the task's `HeldKind`'s
+/// (`cycle_kind`): a phase never asks which kind it has. A new step of the transition is one more
+/// phase here; a new kind of task, one more `HeldKind`.
 pub fn plan(
     repo: &gix::Repository,
     snapshot: &Snapshot,
@@ -96,337 +43,166 @@ pub fn plan(
     limits: &Limits,
     reaper: &mut dyn ReapPolicy,
 ) -> Result<Option<Change<Applied>>> {
-    let me = intent.node.id.as_str();
-    let notice = intent.ownership.check(repo, snapshot, me, intent.now)?;
-    let mut edits = Vec::new();
-    let mut applied = Applied::default();
-    applied.notices.extend(notice);
-    let mut touched: HashSet<String> = HashSet::new();
-    let mut summary: Vec<String> = Vec::new();
+    let notice = check_ownership(repo, snapshot, intent)?;
+    let cx = Cycle::new(repo, snapshot, intent, limits, reaper);
+    let held = Held::resolve(&cx);
+    let mut pass = Pass::default();
+    pass.applied.notices.extend(notice);
+    record_results(&cx, &held, &mut pass)?;
+    release(&cx, &held, &mut pass);
+    note_start_failures(&cx, &held, &mut pass);
+    renew_leases(&cx, &held, &mut pass);
+    take_back(&cx, &mut pass, reaper);
+    claim_new(&cx, &mut pass);
+    recheck_dissenters(&cx, &mut pass);
+    Ok(write_node_record(&cx, pass))
+}
 
-    let expires = intent.now
-        + chrono::Duration::from_std(intent.lease).unwrap_or(chrono::Duration::minutes(15));
-    let ctx = quorum::Ctx {
-        me,
-        reveal_key: intent.reveal_key,
-        now: intent.now,
-        expires: claim::rfc3339(expires),
-        draw: None,
-        consecutive_valid: quorum::recorded_reputation(repo, snapshot, me)
-            .map_or(0, |r| r.consecutive_valid),
-    };
-    // What replicated tasks' transitions write (their edits, and the votes they settle).
-    let mut replicated = quorum::Effects::default();
+/// Whether this process may write the node's record (`Ownership::check`): an error stops the
+/// transition, a notice tells the operator something (e.g. a forged record replaced).
+fn check_ownership(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    intent: &Intent,
+) -> Result<Option<String>> {
+    Ok(intent
+        .ownership
+        .check(repo, snapshot, intent.node.id.as_str(), intent.now)?)
+}
 
-    // Looked up once: the results below drop dead entries of their own tasks, the take-back
-    // further down handles the other tasks.
-    let nothing_skipped = HashSet::new();
-    let replicated_back = quorum::to_take_back(
-        repo,
-        snapshot,
-        me,
-        intent.held,
-        limits,
-        reaper,
-        &nothing_skipped,
-    );
-    for result in intent.results {
-        let id = result.task_id.clone();
-        let attempt = result.attempt();
-        touched.insert(id.to_string());
-        if let Some((task, spec, rule)) = quorum::in_progress(repo, snapshot, &id, limits) {
-            // An adaptive task run alone settles on a draw from a commit after its reveal.
-            let ctx = quorum::Ctx {
-                draw: quorum_adaptive::is_solo(&spec, &rule)
-                    .then(|| quorum_adaptive::draw_commit(repo, snapshot, &task.path, me))
-                    .flatten()
-                    .map(|c| c.to_string()),
-                ..ctx.clone()
-            };
-            // Dead nodes' entries go in the same write as my result: the nodes awaiting a
-            // quorum may be the only ones left to see them, and they write the file each time.
-            let dead = replicated_back
-                .iter()
-                .find(|t| t.task.id == id.as_str())
-                .map_or_else(Vec::new, |t| t.entries_of_others(me));
-            let spec = match quorum::take_back_others(task, spec, &dead, intent.now) {
-                Ok(spec) => spec,
-                Err(failed) => {
-                    replicated.edits.extend(failed);
-                    applied.discarded.push((id, attempt));
-                    continue;
-                }
-            };
-            for (_, node) in &dead {
-                summary.push(format!("reap {id} from {node}"));
-                applied.reaped.push((id.to_string(), node.clone()));
-            }
-            match quorum::record(task, spec, &rule, result, &ctx, &mut replicated) {
-                Landed::Awaiting => applied.awaiting.push((id, attempt)),
-                Landed::Settled => applied.recorded.push((id, attempt)),
-                Landed::NotMine => applied.discarded.push((id, attempt)),
-            }
-            continue;
-        }
-        match replicated_elsewhere(repo, snapshot, result, limits) {
-            Some(Recording::AlreadyThere) => {
-                applied.recorded.push((id, attempt));
-                continue;
-            }
-            Some(_) => {
-                applied.discarded.push((id, attempt));
-                continue;
-            }
-            None => {}
-        }
-        match record_result(repo, snapshot, result, limits)? {
-            Recording::Edits(e) => {
-                edits.extend(e);
-                summary.push(format!(
-                    "{} {id}",
-                    if result.status == Status::Success {
-                        "complete"
-                    } else {
-                        "fail"
-                    }
-                ));
-                applied.recorded.push((id, attempt));
-            }
-            Recording::AlreadyThere => applied.recorded.push((id, attempt)),
-            Recording::Orphaned => applied.orphaned.push((id, attempt)),
-        }
+/// Finished results land (`HeldKind::record`).
+fn record_results(cx: &Cycle, held: &Held, pass: &mut Pass) -> Result<()> {
+    for result in cx.intent.results {
+        pass.touched.insert(result.task_id.to_string());
+        held.of(&result.task_id).record(cx, pass, result)?;
     }
+    Ok(())
+}
 
-    for (id, attempt) in intent.releases {
-        touched.insert(id.to_string());
-        if let Some((task, spec, _)) = quorum::in_progress(repo, snapshot, id, limits) {
-            quorum::release(task, spec, me, *attempt, &mut replicated);
-            continue;
-        }
-        if let Some((task, spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
-            edits.extend(Edit::move_file(
-                &task.path,
-                layout::task_path(State::Queue, id),
-                requeued(spec, attempt.used_before()),
-            ));
-            summary.push(format!("release {id}"));
-        }
+/// Released tasks go back without using their attempt (`HeldKind::release`).
+fn release(cx: &Cycle, held: &Held, pass: &mut Pass) {
+    for (id, attempt) in cx.intent.releases {
+        pass.touched.insert(id.to_string());
+        held.of(id).release(cx, pass, id, *attempt);
     }
+}
 
-    let mut live_nodes = None;
-    for (id, attempt, reason) in intent.start_failures {
-        touched.insert(id.to_string());
-        // An instance this node could not start goes back to the others (the worker keeps away
-        // from the task a while); the single task's bounded count of failures is not kept.
-        if let Some((task, spec, _)) = quorum::in_progress(repo, snapshot, id, limits) {
-            quorum::release(task, spec, me, *attempt, &mut replicated);
-            continue;
-        }
-        if let Some((task, spec)) = our_claim(repo, snapshot, id, me, *attempt, limits) {
-            let live = *live_nodes.get_or_insert_with(|| start_failure::live_nodes(repo, snapshot));
-            let (state, content) = start_failure::after_failure(
-                spec,
-                attempt.used_before(),
-                me,
-                reason,
-                live,
-                intent.now,
-            );
-            let verb = if state == State::Failed {
-                "give up"
-            } else {
-                "release"
-            };
-            edits.extend(Edit::move_file(
-                &task.path,
-                layout::task_path(state, id),
-                content,
-            ));
-            summary.push(format!("{verb} {id}"));
-            if state == State::Failed {
-                applied.unrunnable.push(id.clone());
-            }
-        }
+/// Tasks whose container could not start here go back, or fail as unrunnable
+/// (`HeldKind::start_failed`).
+fn note_start_failures(cx: &Cycle, held: &Held, pass: &mut Pass) {
+    for (id, attempt, reason) in cx.intent.start_failures {
+        pass.touched.insert(id.to_string());
+        held.of(id).start_failed(cx, pass, id, *attempt, reason);
     }
+}
 
-    for (id, attempt) in intent.running {
-        if touched.contains(id.as_str()) {
+/// Running tasks get their leases renewed; a claim that is not this node's any more is reported,
+/// its container to be stopped.
+fn renew_leases(cx: &Cycle, held: &Held, pass: &mut Pass) {
+    for (id, attempt) in cx.intent.running {
+        if pass.touched.contains(id.as_str()) {
             continue;
         }
-        if let Some((task, spec, _)) = quorum::in_progress(repo, snapshot, id, limits) {
-            if quorum::renew(task, spec, me, *attempt, &ctx.expires, &mut replicated) {
-                touched.insert(id.to_string());
-            } else {
-                applied.lost_claims.push(id.clone());
-            }
-            continue;
-        }
-        match our_claim(repo, snapshot, id, me, *attempt, limits) {
-            Some((task, mut spec)) => {
-                if let Some(claim) = spec.claim.as_mut() {
-                    claim.lease_expires_at = claim::rfc3339(expires);
-                }
-                edits.push(Edit::Write {
-                    path: task.path.clone(),
-                    content: spec.to_json(),
-                });
-                touched.insert(id.to_string());
-            }
-            None => applied.lost_claims.push(id.clone()),
-        }
-    }
-
-    let taken_back: Vec<TakeBack> =
-        reap::to_take_back(repo, snapshot, me, intent.held, limits, reaper, &touched).collect();
-    for TakeBack { task, spec, claim } in taken_back {
-        // A duplicate id (invalid, reported by validate) is taken back once.
-        if !touched.insert(task.id.clone()) {
-            continue;
-        }
-        let ours = claim.node_id == me;
-        let never_started = ours
-            && intent.never_started.contains(&(
-                task.id.clone(),
-                claim.attempt,
-                claim.claimed_at.clone(),
-            ));
-        // Once this process has written, a claim of this node that it does not hold came from a
-        // push of its own that the remote took but git reported as failed (a timeout, a dropped
-        // connection): the task never started, so it goes back without using an attempt. Before
-        // that, it is a claim of the node's previous run, which may have run it: that attempt counts,
-        // unless that run noted it as claimed ahead and never started.
-        let (destination, content) = if ours && intent.ownership.started {
-            summary.push(format!("release {}", task.id));
-            applied.unheld.push(task.id.clone());
-            (State::Queue, requeued(spec, claim.attempt.used_before()))
-        } else if never_started {
-            // The previous run noted, durably, that it never started this claim: no attempt used.
-            summary.push(format!("release {}", task.id));
-            applied.never_started.push(task.id.clone());
-            (State::Queue, requeued(spec, claim.attempt.used_before()))
+        if held.of(id).renew(cx, pass, *attempt) {
+            pass.touched.insert(id.to_string());
         } else {
-            summary.push(format!("reap {} from {}", task.id, claim.node_id));
-            applied
-                .reaped
-                .push((task.id.clone(), claim.node_id.clone()));
-            if claim.attempt.used() >= spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) {
-                let result = lost_result(&spec, &claim, intent.now);
-                (State::Failed, result.to_json())
-            } else {
-                (State::Queue, requeued(spec, claim.attempt.used()))
-            }
-        };
-        edits.extend(Edit::move_file(
-            &task.path,
-            layout::task_path(destination, &task.id),
-            content,
-        ));
+            pass.applied.lost_claims.push(id.clone());
+        }
     }
+}
 
-    for quorum::TakeBack {
-        task,
-        spec,
-        entries,
-        ..
-    } in replicated_back
-    {
-        if !touched.insert(task.id.clone()) {
+/// Claims running nowhere go back: other nodes' judged dead, this node's that this process does
+/// not hold (`reap::may_take_back`); plain tasks first, then replicated tasks' entries. Each
+/// claim's fate is `reap::fate`, the one rule for both kinds, and the kind ends it its way
+/// (`HeldKind::end`).
+fn take_back(cx: &Cycle, pass: &mut Pass, reaper: &mut dyn ReapPolicy) {
+    let intent = cx.intent;
+    for TakenBack { kind, claims } in cycle_kind::to_take_back(cx, &pass.touched, reaper) {
+        let Some(task) = kind.task() else {
+            continue;
+        };
+        // A duplicate id (invalid, reported by validate) is taken back once.
+        if !pass.touched.insert(task.id.clone()) {
             continue;
         }
-        let endings: Vec<(usize, quorum::Ending)> = entries
-            .into_iter()
-            .map(|i| {
-                let entry = &spec.instances[i];
-                let ours = entry.node_id == me;
-                let never_started = ours
-                    && intent.never_started.contains(&(
-                        task.id.clone(),
-                        entry.attempt,
-                        entry.claimed_at.clone(),
-                    ));
-                // The same rule as for a single claim (below the loop above): what this process
-                // never ran goes without using its attempt.
-                if ours && intent.ownership.started {
-                    summary.push(format!("release {}", task.id));
-                    applied.unheld.push(task.id.clone());
-                    (i, quorum::Ending::Removed)
-                } else if never_started {
-                    summary.push(format!("release {}", task.id));
-                    applied.never_started.push(task.id.clone());
-                    (i, quorum::Ending::Removed)
-                } else {
-                    summary.push(format!("reap {} from {}", task.id, entry.node_id));
-                    applied
-                        .reaped
-                        .push((task.id.clone(), entry.node_id.clone()));
-                    (i, quorum::Ending::Dropped)
-                }
+        let started = intent.ownership.started;
+        let claims = (claims.into_iter())
+            .map(|(i, claim)| {
+                let fate = reap::fate(cx.me, started, intent.never_started, &task.id, &claim);
+                pass.note_taken_back(&task.id, &claim.node_id, fate);
+                (i, claim, fate)
             })
             .collect();
-        quorum::take_back(task, spec, &endings, intent.now, &mut replicated);
+        kind.end(cx, pass, claims);
     }
+}
 
-    if let Some(request) = intent.claim {
-        let mut exclude = touched.clone();
-        exclude.extend(intent.excluded.iter().cloned());
-        for (spec, from) in claim::select(repo, snapshot, request, limits, intent.now, &exclude) {
-            edits.extend(claim_edits(&spec, &from));
-            summary.push(format!("claim {}", spec.id));
-            applied.claimed.push(spec);
-        }
+/// New tasks are claimed, none that this transition touched or the worker excludes.
+fn claim_new(cx: &Cycle, pass: &mut Pass) {
+    let Some(request) = cx.intent.claim else {
+        return;
+    };
+    let mut exclude = pass.touched.clone();
+    exclude.extend(cx.intent.excluded.iter().cloned());
+    let now = cx.intent.now;
+    for (spec, from) in claim::select(cx.repo, cx.snapshot, request, cx.limits, now, &exclude) {
+        pass.edits.extend(claim_edits(&spec, &from));
+        pass.summary.push(format!("claim {}", spec.id));
+        pass.applied.claimed.push(spec);
     }
+}
 
-    // A node found dissenting: the adaptive results it settled alone go back for a check.
-    let dissenters: std::collections::BTreeSet<&str> = replicated
-        .votes
-        .iter()
+/// A node found dissenting in this transition: the adaptive results it settled alone go back for
+/// a check.
+fn recheck_dissenters(cx: &Cycle, pass: &mut Pass) {
+    let dissenters: BTreeSet<&str> = (pass.replicated.votes.iter())
         .filter(|(_, valid)| !valid)
         .map(|(n, _)| n.as_str())
         .collect();
     for node in dissenters {
-        let now = claim::rfc3339(intent.now);
-        let rechecks = quorum_adaptive::rechecks(repo, snapshot, node, limits, &now, &touched);
+        let now = rfc3339(cx.intent.now);
+        let (repo, snapshot, limits) = (cx.repo, cx.snapshot, cx.limits);
+        let rechecks = quorum_adaptive::rechecks(repo, snapshot, node, limits, &now, &pass.touched);
         if !rechecks.is_empty() {
-            summary.push(format!("recheck {node}"));
+            pass.summary.push(format!("recheck {node}"));
         }
-        edits.extend(rechecks);
+        pass.edits.extend(rechecks);
     }
+}
+
+/// The node's record (its heartbeat, what runs here, its reputation) rides on every push, with
+/// the records of the voters whose reputation this transition's settlements change. Nothing to
+/// write and no heartbeat due: no push (but the worker may still learn something).
+fn write_node_record(cx: &Cycle, pass: Pass) -> Option<Change<Applied>> {
+    let Pass {
+        mut edits,
+        mut summary,
+        applied,
+        mut replicated,
+        ..
+    } = pass;
+    let me = cx.me;
     edits.append(&mut replicated.edits);
     summary.append(&mut replicated.summary);
-    if edits.is_empty() && !intent.heartbeat {
-        return Ok(
-            if applied.recorded.is_empty()
-                && applied.orphaned.is_empty()
-                && applied.lost_claims.is_empty()
-                && applied.awaiting.is_empty()
-                && applied.discarded.is_empty()
-            {
-                None
-            } else {
-                // Nothing to write, but the caller learns what is already settled.
-                Some(Change {
-                    edits,
-                    summary: String::new(),
-                    value: applied,
-                })
-            },
-        );
+    if edits.is_empty() && !cx.intent.heartbeat {
+        // Nothing to write, but the caller learns what is already settled.
+        return applied.tells_the_worker().then_some(Change {
+            edits,
+            summary: String::new(),
+            value: applied,
+        });
     }
-    // Heartbeats ride on every push.
-    let mut node = intent.node.clone();
+    let mut node = cx.intent.node.clone();
     node.running
         .retain(|id| !applied.lost_claims.iter().any(|lost| lost == id));
     node.running
         .extend(applied.claimed.iter().map(|s| s.id.to_string()));
     // The reputation is written by the nodes that settle replicated tasks: a heartbeat keeps it.
-    node.reputation = quorum::updated(
-        quorum::recorded_reputation(repo, snapshot, me),
-        me,
-        &replicated.votes,
-    );
+    let recorded = quorum::recorded_reputation(cx.repo, cx.snapshot, me);
+    node.reputation = quorum::updated(recorded, me, &replicated.votes);
     edits.extend(quorum::reputation_edits(
-        repo,
-        snapshot,
+        cx.repo,
+        cx.snapshot,
         me,
         &replicated.votes,
     ));
@@ -439,63 +215,11 @@ pub fn plan(
     } else {
         format!("{} by {me}", summary.join(", "))
     };
-    Ok(Some(Change {
+    Some(Change {
         edits,
         summary,
         value: applied,
-    }))
-}
-
-/// The in-progress task `id` if its claim is `node`'s, for `attempt`.
-fn our_claim<'s>(
-    repo: &gix::Repository,
-    snapshot: &'s Snapshot,
-    id: &str,
-    node: &str,
-    attempt: Attempt,
-    limits: &Limits,
-) -> Option<(&'s TaskRef, TaskSpec)> {
-    let task = snapshot.places(id).find(|t| t.state == State::InProgress)?;
-    let spec = snapshot::load_spec(repo, task, limits).ok()?;
-    let claim = spec.claim.as_ref()?;
-    (claim.node_id == node && claim.attempt == attempt).then_some((task, spec))
-}
-
-/// The file of a task put back in the queue: no claim, and `used` attempts counted.
-pub fn requeued(mut spec: TaskSpec, used: u32) -> Vec<u8> {
-    spec.claim = None;
-    spec.set_attempts_used(used);
-    spec.to_json()
-}
-
-/// The result of a task whose every attempt was lost with its node.
-pub(crate) fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskResult {
-    let mut task = spec.clone();
-    task.claim = None;
-    TaskResult {
-        task_id: spec.id.clone(),
-        node_id: claim.node_id.clone(),
-        exit_code: None,
-        stdout: String::new(),
-        stderr: format!(
-            "lost: node {} stopped heartbeating during attempt {} of {}",
-            claim.node_id,
-            claim.attempt,
-            spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
-        ),
-        timestamp: claim::rfc3339(now),
-        status: Status::Lost,
-        started_at: Some(claim.claimed_at.clone()),
-        finished_at: Some(claim::rfc3339(now)),
-        duration_ms: None,
-        recorded_attempt: Some(claim.attempt),
-        stdout_info: None,
-        stderr_info: None,
-        task: Some(task),
-        late_results: Vec::new(),
-        signed_by: None,
-        quorum: None,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use crate::grid::testkit::{
     self, claimed, file, grid, node, node_file, plain, result, task, task_result, with, FakeReaper,
     WorkerIntent as Case, NOW,
 };
+use crate::layout::State;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const ME: &str = testkit::ME;
 const OTHER: &str = "other";

@@ -5,6 +5,7 @@ use super::*;
 use crate::grid::testkit::{
     self, claimed, file, grid, plain, result, task, task_result, FakeReaper, WorkerIntent as Case,
 };
+use crate::layout::State;
 use serde_json::{json, Value};
 
 const ME: &str = testkit::ME;

@@ -4,6 +4,8 @@
 
 pub(super) mod claim;
 pub(super) mod cycle;
+mod cycle_kind;
+mod cycle_pass;
 pub(super) mod manage;
 pub(super) mod ownership;
 pub(super) mod reap;

@@ -1,4 +1,5 @@
-//! Taking a claim back: the one rule for "may this in-progress task go back to the queue", used by
+//! Taking a claim back: the one rule for "may this in-progress task go back to the queue" (and, once
+//! it does, its [`Fate`], the same for a plain task's claim and a replicated task's entry), used by
 //! the transition that does it (`cycle::plan`) and by a worker's cheap look between transitions
 //! that decides whether one is due. Two copies of the rule would drift apart: a worker that polls
 //! by one and plans by the other either never takes anything back or pushes for nothing.
@@ -6,7 +7,7 @@
 
 use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::State;
-use crate::task::{Claim, Limits, TaskSpec};
+use crate::task::{Attempt, Claim, Limits, TaskSpec};
 use std::collections::HashSet;
 
 /// Decides whether another node's claim may be taken back (its lease expired, judged with a skew
@@ -31,6 +32,45 @@ pub(crate) fn may_take_back(
         !held.contains(&task.id)
     } else {
         reaper.may_reap(snapshot, task, claim)
+    }
+}
+
+/// What becomes of a claim a transition takes back (a plain task's claim, or a replicated task's
+/// entry as a claim): the one rule for both kinds, which then end it each their way (a plain task
+/// requeued or failed as lost, an entry removed or dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// A claim of this node that this process does not hold, once the process has written: it came
+    /// from a push of its own that the remote took but git reported as failed (a timeout, a dropped
+    /// connection). It never started: no attempt used.
+    Unheld,
+    /// A claim of the node's previous run that it noted, durably, as claimed ahead and never
+    /// started: no attempt used.
+    NeverStarted,
+    /// Another node's claim judged dead, or a claim of the node's previous run, which may have run
+    /// it: the attempt counts.
+    Reaped,
+}
+
+/// The fate of `claim` on task `task_id`, taken back by a transition of node `me`; `started`: this
+/// process has written already; `never_started`: (id, attempt, `claimed_at`) of the claims the
+/// node's state dir noted as claimed ahead and never started.
+pub fn fate(
+    me: &str,
+    started: bool,
+    never_started: &HashSet<(String, Attempt, String)>,
+    task_id: &str,
+    claim: &Claim,
+) -> Fate {
+    let ours = claim.node_id == me;
+    if ours && started {
+        Fate::Unheld
+    } else if ours
+        && never_started.contains(&(task_id.to_string(), claim.attempt, claim.claimed_at.clone()))
+    {
+        Fate::NeverStarted
+    } else {
+        Fate::Reaped
     }
 }
 
@@ -120,6 +160,28 @@ mod tests {
         assert_eq!(decide("a", &[], "a", false), (true, 0));
         assert_eq!(decide("a", &["t2"], "a", false), (true, 0));
         assert_eq!(decide("a", &["t1"], "a", true), (false, 0));
+    }
+
+    #[test]
+    fn a_claim_taken_back_is_unheld_never_started_or_reaped() {
+        let noted: HashSet<(String, Attempt, String)> = [(
+            "t1".to_string(),
+            Attempt::FIRST,
+            "2026-01-01T00:00:00Z".to_string(),
+        )]
+        .into();
+        let none = HashSet::new();
+        // This process has written: its own claim it does not hold never started.
+        assert_eq!(fate("a", true, &noted, "t1", &claim("a")), Fate::Unheld);
+        // The previous run's claim: never started only when its state dir noted it so.
+        assert_eq!(
+            fate("a", false, &noted, "t1", &claim("a")),
+            Fate::NeverStarted
+        );
+        assert_eq!(fate("a", false, &none, "t1", &claim("a")), Fate::Reaped);
+        assert_eq!(fate("a", false, &noted, "t2", &claim("a")), Fate::Reaped);
+        // Another node's claim is reaped, whatever this node noted.
+        assert_eq!(fate("a", true, &noted, "t1", &claim("b")), Fate::Reaped);
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! The replicated transitions over one in-progress file (`"replicas": N`, issue 14): add an entry
 //! (claim), renew my entry's lease, land my result as a commitment, seal, reveal, settle, recruit,
-//! fail as `no_quorum`, drop a dead node's entry (reap), remove my entry (release). `cycle::plan`
-//! stays the dispatcher: whatever touches a task whose `quorum::Rule::of` is `Some` comes here,
-//! and a plain task never does. See `crate::quorum` and `docs/ARCHITECTURE.md#quorum`.
+//! fail as `no_quorum`, drop a dead node's entry (reap), remove my entry (release). The worker's
+//! transition dispatches in one place (`cycle_kind::HeldKind`): whatever touches a task whose
+//! `quorum::Rule::of` is `Some` comes here, and a plain task never does. See `crate::quorum` and `docs/ARCHITECTURE.md#quorum`.
 
-use crate::grid::plan::claim::rfc3339;
 use crate::grid::plan::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::replicated::quorum_adaptive;
@@ -19,6 +18,7 @@ use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::quorum::{self, Assessment, NextInstance, Rule};
 use crate::task::{Attempt, Instance, Limits, QuorumOutcome, Status, TaskResult, TaskSpec, Vote};
+use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 

@@ -5,7 +5,7 @@
 
 use super::quorum::{assess, finished_spec, in_progress, live_entry, sealable, Effects, Next};
 use crate::grid::plan::reap::{self, ReapPolicy};
-use crate::grid::plan::rules::DEFAULT_MAX_ATTEMPTS;
+use crate::grid::plan::rules::{lost_result, used_last_attempt};
 use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
 use crate::layout::{self, State};
 use crate::node::{NodeRecord, Reputation};
@@ -163,17 +163,17 @@ pub fn take_back(
 /// [`take_back`] on the spec alone: a dropped entry stays (history, and its instance's attempts);
 /// an instance that used its last attempt fails the task as lost, as a single task would.
 pub fn take_back_spec(mut spec: TaskSpec, entries: &[(usize, Ending)], now: DateTime<Utc>) -> Next {
-    let max = spec.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     let mut lost = None;
     let mut removed = Vec::new();
     for (i, ending) in entries {
-        let entry = &mut spec.instances[*i];
         match ending {
             Ending::Removed => removed.push(*i),
             Ending::Dropped => {
-                entry.dropped = Some(format!("node {} stopped heartbeating", entry.node_id));
-                if entry.attempt.used() >= max && lost.is_none() {
-                    lost = Some(entry.as_claim());
+                let claim = spec.instances[*i].as_claim();
+                spec.instances[*i].dropped =
+                    Some(format!("node {} stopped heartbeating", claim.node_id));
+                if lost.is_none() && used_last_attempt(&spec, &claim) {
+                    lost = Some(claim);
                 }
             }
         }
@@ -184,7 +184,7 @@ pub fn take_back_spec(mut spec: TaskSpec, entries: &[(usize, Ending)], now: Date
     }
     match lost {
         Some(claim) => {
-            let mut result = crate::grid::plan::rules::lost_result(&spec, &claim, now);
+            let mut result = lost_result(&spec, &claim, now);
             result.task = Some(finished_spec(&spec));
             Next::Finished(State::Failed, Box::new(result))
         }
