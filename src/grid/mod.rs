@@ -9,29 +9,30 @@
 //! |---------------|----------------------------------------------------------------------------|
 //! | `engine/`     | where the grid is (`Grid`), fetch and push, the compare-and-swap loop      |
 //! | `read/`       | the snapshot at a commit, who added a file, what `validate` reads, writers |
-//! | `plan/`       | submit, claim, cancel and retry, the worker's transition (`cycle`) and its |
-//! |               | parts (reap, start failures, ownership, record); `rules`: what they share  |
+//! | `plan/`       | submit, claim, cancel and retry, ownership of a node id, and the worker's  |
+//! |               | transition: `cycle` (the pipeline of phases), `cycle_kind` (plain or       |
+//! |               | replicated, decided once per task), `cycle_pass`, `record`, start failures |
 //! | `replicated/` | replicated tasks' transitions and upkeep, adaptive replication             |
+//! | `rules/`      | what every plan shares: attempts, the lost result, the take-back (`reap`)  |
 //! | `history/`    | the archive of results (`dgrid-archive`) and compaction of `main`          |
 //! | `policy/`     | the operator's admission gate and the signers it trusts                    |
 //!
-//! The arrows between rooms go one way: a room uses itself and the rooms listed after it, nothing
-//! else. A room names another as `crate::grid::<room>::<file>`, so the arrows can be read off the
-//! paths (a test can check them the way `layers.rs` checks the crate's layers):
+//! The arrows between rooms go one way (`src/layers/graph.rs` holds the same table as `ROOMS` and a
+//! test fails on any other arrow, and on an import cycle between files):
 //!
 //! - `read` -> (no other room)
 //! - `engine` -> `read`: a plan is a closure over a snapshot;
 //! - `policy` -> `read`: the gate judges task files;
-//! - `replicated` -> `read`, `plan::rules`, `plan::reap`: the rules every plan shares, and the
-//!   one take-back rule;
-//! - `plan` -> `read`, `engine`, `policy`, `replicated`: a claim passes the gate; `cycle`,
-//!   `claim` and `record` hand replicated tasks over to `replicated`;
-//! - `history` -> `read`, `engine`, `plan`: an archived late result is written as `record` writes it.
+//! - `rules` -> `read`: the take-back reads node records;
+//! - `replicated` -> `rules`, `read`, `engine`, `policy`: the rules every plan shares, and the one
+//!   take-back rule;
+//! - `plan` -> `replicated`, `rules`, `read`, `engine`, `policy`: a claim passes the gate; the
+//!   transition hands replicated tasks over to `replicated` (in `cycle_kind` only, and in the
+//!   claim's eligibility);
+//! - `history` -> `plan`, `rules`, `read`, `engine`: an archived late result is written as
+//!   `record` writes it.
 //!
-//! Nothing points back at `plan::cycle` (the worker's transition): the rules it shares with the
-//! other plans and with replicated tasks are named from `plan::rules`, the take-back rule from
-//! `plan::reap`. (Until the transition's pipeline is rewritten, `rules` only re-exports what is
-//! still defined in `cycle.rs`.) `testkit` (tests only) may use every room.
+//! Nothing points back at `plan::cycle`. `testkit` (tests only) may use every room.
 
 mod engine;
 mod history;
@@ -39,6 +40,7 @@ mod plan;
 mod policy;
 mod read;
 mod replicated;
+mod rules;
 #[cfg(test)]
 pub(crate) mod testkit;
 
@@ -74,15 +76,17 @@ pub use plan::claim::{
 pub use plan::cycle::{plan as plan_transition, Applied, Intent};
 pub use plan::manage::{cancel, retry};
 pub use plan::ownership::{NodeIdInUse, Ownership};
-pub use plan::reap::{to_take_back as claims_to_take_back, DeadClaim, ReapPolicy};
 pub use plan::submit::{
     new_id as new_task_id, on_branch as submit_on_branch, plan as plan_submit, Prepared,
 };
+pub use rules::reap::{to_take_back as claims_to_take_back, DeadClaim, ReapPolicy};
 
 // Replicated tasks: what the worker's cheap look between transitions asks.
 pub use replicated::quorum::{
-    claimed_attempt, due as replicated_work_due, holds_live_entry,
-    in_progress as replicated_in_progress, to_take_back as entries_to_take_back,
+    claimed_attempt, holds_live_entry, in_progress as replicated_in_progress,
+};
+pub use replicated::quorum_upkeep::{
+    due as replicated_work_due, to_take_back as entries_to_take_back,
 };
 
 // History: the archive and compaction.

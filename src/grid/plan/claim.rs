@@ -3,11 +3,12 @@
 //! pick among the front of the line so that racing claimers rarely want the same file.
 
 use crate::grid::engine::transact::Change;
-use crate::grid::plan::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::policy::admission::Admission;
 use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::replicated::quorum;
 use crate::grid::replicated::quorum_adaptive;
+use crate::grid::replicated::quorum_upkeep;
+use crate::grid::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::quorum::Rule;
@@ -121,7 +122,7 @@ pub(crate) fn select(
             // A replicated task: an entry of this node among its instances, never a claim.
             let (at, until) = (rfc3339(now), rfc3339(expires));
             if rule.adaptive && spec.instances.is_empty() {
-                let mine = quorum::recorded_reputation(repo, snapshot, &request.node_id);
+                let mine = quorum_upkeep::recorded_reputation(repo, snapshot, &request.node_id);
                 quorum_adaptive::solo_claim(&mut spec, &rule, mine.as_ref());
             }
             if !quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until) {

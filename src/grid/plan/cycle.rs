@@ -19,11 +19,11 @@ use crate::grid::plan::claim::{self, claim_edits};
 use crate::grid::plan::cycle_kind::{self, Held, TakenBack};
 pub use crate::grid::plan::cycle_pass::{Applied, Intent};
 use crate::grid::plan::cycle_pass::{Cycle, Pass};
-use crate::grid::plan::reap;
-pub use crate::grid::plan::reap::ReapPolicy;
 use crate::grid::read::snapshot::Snapshot;
-use crate::grid::replicated::quorum;
 use crate::grid::replicated::quorum_adaptive;
+use crate::grid::replicated::quorum_upkeep;
+use crate::grid::rules::reap;
+pub use crate::grid::rules::reap::ReapPolicy;
 use crate::layout;
 use crate::odb::Edit;
 use crate::task::Limits;
@@ -198,9 +198,9 @@ fn write_node_record(cx: &Cycle, pass: Pass) -> Option<Change<Applied>> {
     node.running
         .extend(applied.claimed.iter().map(|s| s.id.to_string()));
     // The reputation is written by the nodes that settle replicated tasks: a heartbeat keeps it.
-    let recorded = quorum::recorded_reputation(cx.repo, cx.snapshot, me);
-    node.reputation = quorum::updated(recorded, me, &replicated.votes);
-    edits.extend(quorum::reputation_edits(
+    let recorded = quorum_upkeep::recorded_reputation(cx.repo, cx.snapshot, me);
+    node.reputation = quorum_upkeep::updated(recorded, me, &replicated.votes);
+    edits.extend(quorum_upkeep::reputation_edits(
         cx.repo,
         cx.snapshot,
         me,
@@ -229,3 +229,7 @@ mod tests;
 #[cfg(test)]
 #[path = "duplicates_tests.rs"]
 mod duplicates_tests;
+
+#[cfg(test)]
+#[path = "cycle_replicated_tests.rs"]
+mod replicated_tests;

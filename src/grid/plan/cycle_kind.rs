@@ -6,13 +6,14 @@
 //! `grid::quorum`. A new kind of task is one more variant here, not a probe in every phase.
 
 use crate::grid::plan::cycle_pass::{Cycle, Pass};
-use crate::grid::plan::reap::{self, Fate, ReapPolicy};
 use crate::grid::plan::record::{record_result, replicated_elsewhere, Recording};
-use crate::grid::plan::rules::{lost_result, requeued, used_last_attempt};
 use crate::grid::plan::start_failure;
 use crate::grid::read::snapshot::{self, TaskRef};
 use crate::grid::replicated::quorum::{self, Landed};
 use crate::grid::replicated::quorum_adaptive;
+use crate::grid::replicated::quorum_upkeep;
+use crate::grid::rules::reap::{self, Fate, ReapPolicy};
+use crate::grid::rules::{lost_result, requeued, used_last_attempt};
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::quorum::Rule;
@@ -148,7 +149,7 @@ impl<'s> HeldKind<'s> {
     /// trouble): a plain task back to the queue, a replicated task's entry removed.
     pub fn release(&self, cx: &Cycle<'s>, pass: &mut Pass, id: &TaskId, attempt: Attempt) {
         if let HeldKind::Replicated { task, spec, .. } = self {
-            quorum::release(task, spec.clone(), cx.me, attempt, &mut pass.replicated);
+            quorum_upkeep::release(task, spec.clone(), cx.me, attempt, &mut pass.replicated);
         } else if let Some((task, spec)) = self.claimed_by(cx.me, attempt) {
             pass.edits.extend(Edit::move_file(
                 &task.path,
@@ -206,7 +207,7 @@ impl<'s> HeldKind<'s> {
     pub fn renew(&self, cx: &Cycle<'s>, pass: &mut Pass, attempt: Attempt) -> bool {
         if let HeldKind::Replicated { task, spec, .. } = self {
             let until = &cx.lease_until;
-            return quorum::renew(
+            return quorum_upkeep::renew(
                 task,
                 spec.clone(),
                 cx.me,
@@ -260,14 +261,14 @@ impl<'s> HeldKind<'s> {
                 }
             }
             HeldKind::Replicated { task, spec, .. } => {
-                let endings: Vec<(usize, quorum::Ending)> = claims
+                let endings: Vec<(usize, quorum_upkeep::Ending)> = claims
                     .into_iter()
                     .map(|(i, _, fate)| match fate {
-                        Fate::Unheld | Fate::NeverStarted => (i, quorum::Ending::Removed),
-                        Fate::Reaped => (i, quorum::Ending::Dropped),
+                        Fate::Unheld | Fate::NeverStarted => (i, quorum_upkeep::Ending::Removed),
+                        Fate::Reaped => (i, quorum_upkeep::Ending::Dropped),
                     })
                     .collect();
-                quorum::take_back(task, spec, &endings, cx.intent.now, &mut pass.replicated);
+                quorum_upkeep::take_back(task, spec, &endings, cx.intent.now, &mut pass.replicated);
             }
         }
     }
@@ -331,7 +332,7 @@ fn record_replicated(
         .iter()
         .find(|t| t.task.id == id.as_str())
         .map_or_else(Vec::new, |t| t.entries_of_others(cx.me));
-    let spec = match quorum::take_back_others(task, spec, &dead, cx.intent.now) {
+    let spec = match quorum_upkeep::take_back_others(task, spec, &dead, cx.intent.now) {
         Ok(spec) => spec,
         Err(failed) => {
             pass.replicated.edits.extend(failed);

@@ -4,10 +4,11 @@
 //! edits, the commit's summary, the tasks already touched, what the worker is told).
 
 use crate::grid::plan::ownership::Ownership;
-use crate::grid::plan::reap::{Fate, ReapPolicy};
 use crate::grid::plan::{claim, start_failure};
 use crate::grid::read::snapshot::Snapshot;
 use crate::grid::replicated::quorum;
+use crate::grid::replicated::quorum_upkeep;
+use crate::grid::rules::reap::{Fate, ReapPolicy};
 use crate::node::NodeRecord;
 use crate::odb::Edit;
 use crate::task::{Attempt, Limits, TaskId, TaskResult, TaskSpec};
@@ -103,7 +104,7 @@ pub(super) struct Cycle<'a> {
     pub quorum: quorum::Ctx<'a>,
     /// The replicated tasks with entries to take back, looked up once: the results drop dead
     /// entries of their own tasks, the take-back handles the other tasks.
-    pub replicated_back: Vec<quorum::TakeBack<'a>>,
+    pub replicated_back: Vec<quorum_upkeep::TakeBack<'a>>,
     live_nodes: OnceCell<usize>,
 }
 
@@ -125,11 +126,11 @@ impl<'a> Cycle<'a> {
             now: intent.now,
             expires: lease_until.clone(),
             draw: None,
-            consecutive_valid: quorum::recorded_reputation(repo, snapshot, me)
+            consecutive_valid: quorum_upkeep::recorded_reputation(repo, snapshot, me)
                 .map_or(0, |r| r.consecutive_valid),
         };
         let nothing_skipped = HashSet::new();
-        let replicated_back = quorum::to_take_back(
+        let replicated_back = quorum_upkeep::to_take_back(
             repo,
             snapshot,
             me,

@@ -2,8 +2,8 @@
 //! task's node notices that its claim is gone on its next look and kills the container.
 
 use crate::grid::engine::transact::Change;
-use crate::grid::plan::rules::requeued;
 use crate::grid::read::snapshot::{self, Snapshot};
+use crate::grid::rules::requeued;
 use crate::grid::Conflict;
 use crate::layout::{self, State};
 use crate::odb::Edit;

@@ -8,8 +8,6 @@ mod cycle_kind;
 mod cycle_pass;
 pub(super) mod manage;
 pub(super) mod ownership;
-pub(super) mod reap;
 pub(super) mod record;
-pub(super) mod rules;
 pub(super) mod start_failure;
 pub(super) mod submit;

@@ -3,7 +3,7 @@
 //! task's vote already counted, a task gone). See `docs/ARCHITECTURE.md#compare-and-swap`.
 
 use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
-use crate::grid::replicated::quorum;
+use crate::grid::replicated::quorum_upkeep;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::{Attempt, LateResult, Limits, Status, TaskResult};
@@ -110,7 +110,7 @@ pub(super) fn replicated_elsewhere(
     for place in snapshot.places(&result.task_id) {
         if place.state.holds_results() {
             if let Ok(finished) = snapshot::load_result(repo, place, limits) {
-                if quorum::among_votes(&finished, &result.node_id, result.attempt()) {
+                if quorum_upkeep::among_votes(&finished, &result.node_id, result.attempt()) {
                     return Some(Recording::AlreadyThere);
                 }
             }

@@ -4,4 +4,4 @@
 
 pub(super) mod quorum;
 pub(super) mod quorum_adaptive;
-mod quorum_upkeep;
+pub(super) mod quorum_upkeep;

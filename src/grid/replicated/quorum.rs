@@ -4,16 +4,9 @@
 //! transition dispatches in one place (`cycle_kind::HeldKind`): whatever touches a task whose
 //! `quorum::Rule::of` is `Some` comes here, and a plain task never does. See `crate::quorum` and `docs/ARCHITECTURE.md#quorum`.
 
-use crate::grid::plan::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
 use crate::grid::replicated::quorum_adaptive;
-#[cfg(test)]
-use crate::grid::replicated::quorum_upkeep::take_back_spec;
-pub(crate) use crate::grid::replicated::quorum_upkeep::{
-    among_votes, recorded_reputation, release, renew, reputation_edits, take_back,
-    take_back_others, updated, Ending, TakeBack,
-};
-pub use crate::grid::replicated::quorum_upkeep::{due, to_take_back};
+use crate::grid::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::quorum::{self, Assessment, NextInstance, Rule};
@@ -509,7 +502,3 @@ fn no_quorum(spec: &TaskSpec, rule: &Rule, ctx: &Ctx, fx: &mut Effects) -> TaskR
 #[cfg(test)]
 #[path = "quorum_tests.rs"]
 mod tests;
-
-#[cfg(test)]
-#[path = "quorum_cycle_tests.rs"]
-mod cycle_tests;

@@ -2,6 +2,7 @@
 //! seal, reveal and settle, with liars, colluders, dead nodes and a late copier.
 
 use super::*;
+use crate::grid::replicated::quorum_upkeep::{among_votes, take_back_spec, updated, Ending};
 use crate::grid::testkit::{now, task, task_result, task_spec, with};
 use crate::node::Reputation;
 use crate::task::Replicas;

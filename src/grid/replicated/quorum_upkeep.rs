@@ -4,9 +4,9 @@
 //! work due (the worker's cheap look).
 
 use super::quorum::{assess, finished_spec, in_progress, live_entry, sealable, Effects, Next};
-use crate::grid::plan::reap::{self, ReapPolicy};
-use crate::grid::plan::rules::{lost_result, used_last_attempt};
 use crate::grid::read::snapshot::{self, Snapshot, TaskRef};
+use crate::grid::rules::reap::{self, ReapPolicy};
+use crate::grid::rules::{lost_result, used_last_attempt};
 use crate::layout::{self, State};
 use crate::node::{NodeRecord, Reputation};
 use crate::odb::Edit;

@@ -2,7 +2,10 @@
 //! in the queue looks like, and when a claim lost with its node fails the task (and the result it
 //! fails with). The worker's transition (`cycle`), the replicated transitions (`quorum`), the claim
 //! and the maintainer's commands all follow them; they live here so that none of those imports
-//! another for them.
+//! another for them. `reap` is the take-back rule: when another node's claim may be taken back,
+//! and what the taking back means for this node's own claims.
+
+pub(super) mod reap;
 
 use crate::task::{Claim, Status, TaskResult, TaskSpec};
 use crate::time::rfc3339;
