@@ -4,7 +4,7 @@
 //! git pushes it (`docs/ARCHITECTURE.md#compare-and-swap`).
 //!
 //! Modules sit in layers that use only the layers below them (`docs/ARCHITECTURE.md#layers`;
-//! the table and the test that keeps it are in `layers.rs`): base (config, log, exit, time, text) <
+//! the table and the tests that keep it are in `layers/`): base (config, log, exit, time, text) <
 //! contract (task, fields, layout, node, problem, validate) < git plumbing (odb, gitcmd, repo,
 //! hooks) < grid; exec uses the contract only; worker and dashboard use the grid; cli uses all.
 

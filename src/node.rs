@@ -52,14 +52,14 @@ pub struct NodeRecord {
     #[serde(default)]
     pub failed: u64,
     /// A random id of the worker process that writes this record. Another process using the same
-    /// node id shows up as another session; see `grid::ownership`.
+    /// node id shows up as another session; see `grid::plan::ownership`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub session: String,
     /// What keeps the node from working, when something does (e.g. docker is down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
     /// Queued task versions this node's admission gate left in the queue since its process
-    /// started, per reason (`caps`, `image`, `untrusted`; see `grid::admission`).
+    /// started, per reason (`caps`, `image`, `untrusted`; see `grid::policy::admission`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<String, u64>,
     /// How this node's instances of replicated tasks settled, written by the node that settles

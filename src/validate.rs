@@ -1,7 +1,7 @@
 //! Validating the files of a grid as a whole: the per-file rules live in `task` and `node`; this
 //! module adds the rules that need the whole tree (file name = id, one state per id, no symlinks).
 //! Pure: it judges paths and bytes it is given. Gathering them from a working tree, a commit or a
-//! range of commits is `grid::inspect` (see `docs/ARCHITECTURE.md#layers`).
+//! range of commits is `grid::read::inspect` (see `docs/ARCHITECTURE.md#layers`).
 
 use crate::fields;
 use crate::layout::{self, EntryKind, PathKind, State};

@@ -174,7 +174,7 @@ fn arrows_between_layers_point_one_way() {
         };
         let Some(from_layer) = layer_of(&from) else {
             wrong.push(format!(
-                "src/{}: module {from:?} has no layer in src/layers.rs",
+                "src/{}: module {from:?} has no layer in src/layers/mod.rs",
                 relative.display()
             ));
             continue;

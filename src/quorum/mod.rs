@@ -1,6 +1,6 @@
 //! Replicated tasks (`"replicas": N`): what an instance's result is reduced to, how an instance
 //! commits to it before anyone reveals, and when a task's instances agree. Pure: the grid applies
-//! it to in-progress files (`grid::quorum`), the worker supplies results and salts.
+//! it to in-progress files (`grid::replicated::quorum`), the worker supplies results and salts.
 //! See `docs/ARCHITECTURE.md#quorum`.
 //!
 //! The life of a replicated task's file in `tasks/in_progress/`:

@@ -108,7 +108,7 @@ pub struct TaskSpec {
     pub claim: Option<Claim>,
     /// Written by git-dgrid: each time a node could not start the task's container while its
     /// docker answered (an image that cannot be had, resources the daemon refuses). Bounded: the
-    /// task fails as `unrunnable` after a few (see `grid::start_failure`).
+    /// task fails as `unrunnable` after a few (see `grid::plan::start_failure`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub start_failures: Vec<StartFailure>,
     /// The submitter's SSH signature (`ssh-keygen -Y sign -n dgrid-task`, armored) over the

@@ -61,7 +61,7 @@ pub struct Config {
     pub max_tasks: Option<u64>,
     pub until_empty: bool,
     pub max_tasks_per_hour: Option<u32>,
-    /// The operator's gate over queued tasks (`grid::admission`), given to every claim.
+    /// The operator's gate over queued tasks (`grid::policy::admission`), given to every claim.
     pub admission: Arc<crate::grid::Admission>,
     pub docker: DockerConfig,
     /// This node's own folder in the state dir (lock, spool).

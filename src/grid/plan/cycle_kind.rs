@@ -3,7 +3,7 @@
 //! `cycle::plan` say what is to be done (record a result, release, note a start failure, renew a
 //! lease, end the claims taken back) and the kind does it its way: a plain task has one claim and
 //! moves between the state folders, a replicated task has one entry per instance and goes through
-//! `grid::quorum`. A new kind of task is one more variant here, not a probe in every phase.
+//! `grid::replicated::quorum`. A new kind of task is one more variant here, not a probe in every phase.
 
 use crate::grid::plan::cycle_pass::{Cycle, Pass};
 use crate::grid::plan::record::{record_result, replicated_elsewhere, Recording};
@@ -134,7 +134,7 @@ impl<'s> HeldKind<'s> {
     }
 
     /// Lands this node's finished `result`: a replicated task's as a commitment (or reveal, or
-    /// settlement), anything else as the task's result file (`grid::record`).
+    /// settlement), anything else as the task's result file (`grid::plan::record`).
     pub fn record(&self, cx: &Cycle<'s>, pass: &mut Pass, result: &TaskResult) -> Result<()> {
         match self {
             HeldKind::Replicated { task, spec, rule } => {
@@ -163,7 +163,7 @@ impl<'s> HeldKind<'s> {
     /// This node could not start the container of `attempt` (docker's `reason`). An instance goes
     /// back to the others (the worker keeps away from the task a while); the single task's
     /// bounded count of failures is not kept. A plain task goes back with the failure noted, or
-    /// fails as unrunnable (`grid::start_failure`).
+    /// fails as unrunnable (`grid::plan::start_failure`).
     pub fn start_failed(
         &self,
         cx: &Cycle<'s>,
@@ -275,7 +275,7 @@ impl<'s> HeldKind<'s> {
 }
 
 /// A result of a task that is not replicated and in progress: written as the task's result
-/// (`grid::record`), unless it is a replicated task's settled or unwanted vote.
+/// (`grid::plan::record`), unless it is a replicated task's settled or unwanted vote.
 fn record_plain(cx: &Cycle, pass: &mut Pass, result: &TaskResult) -> Result<()> {
     let (id, attempt) = (result.task_id.clone(), result.attempt());
     match replicated_elsewhere(cx.repo, cx.snapshot, result, cx.limits) {

@@ -1,5 +1,5 @@
 //! Who wrote the commits that landed on `main`: how a worker learns the grid's push rate and its
-//! active writers (`src/worker/pacing.rs`). Only authors are read: commit dates come from other
+//! active writers (`src/worker/policy/pacing.rs`). Only authors are read: commit dates come from other
 //! machines' clocks, and the worker stamps each commit with the instant it saw it instead.
 
 use crate::grid::read::snapshot::Snapshot;

@@ -1,5 +1,5 @@
-//! The upkeep of replicated tasks in progress (`grid::quorum`): leases of running instances,
-//! releases, taking back the entries of dead nodes (judged per entry by `grid::reap`'s rule),
+//! The upkeep of replicated tasks in progress (`grid::replicated::quorum`): leases of running instances,
+//! releases, taking back the entries of dead nodes (judged per entry by `grid::rules::reap`'s rule),
 //! what a settled result records, the voters' reputations, and whether an awaiting result has
 //! work due (the worker's cheap look).
 

@@ -53,7 +53,7 @@ pub enum Phase {
     Finished(Box<TaskResult>),
     /// A replicated task's result, committed (or revealed) on the grid and waiting for the
     /// quorum: kept in the spool, sent again with each transition (its lease renewed by it),
-    /// not a reason to push by itself (`grid::quorum::due` says when one is).
+    /// not a reason to push by itself (`grid::replicated::quorum::due` says when one is).
     Awaiting(Box<TaskResult>),
     /// It waits to be put back in the queue without using its attempt.
     Releasing,

@@ -1,7 +1,7 @@
 //! What the worker was asked to run (`--slots`, `--max-tasks`, `--once`, `--until-empty`,
 //! `--max-tasks-per-hour`) and how far through it it is: how many tasks to claim now, and when to
 //! stop. `--until-empty` ends when nothing queued is runnable *by this worker*: the claim's
-//! eligibility (`grid::claim`), which leaves out what the admission gate refuses, says so.
+//! eligibility (`grid::plan::claim`), which leaves out what the admission gate refuses, says so.
 
 use super::hourly::Hourly;
 use crate::worker::Config;

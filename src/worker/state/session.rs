@@ -1,6 +1,6 @@
 //! The node session: this process's hold on its node id. The state dir's lock keeps apart two
 //! processes of one machine; the random session noted in the sessions file (before anything is
-//! written) and carried by the node record keeps apart the others, see `grid::ownership`.
+//! written) and carried by the node record keeps apart the others, see `grid::plan::ownership`.
 
 use super::spool;
 use crate::grid::{load_node, Grid, Ownership, Snapshot};
