@@ -3,6 +3,11 @@
 //! an arrow the table below does not allow, naming the file, the line and the arrow.
 //!
 //! A new top-level module must be given a layer here, or the test fails.
+//!
+//! `source.rs` reads the module tree and the paths each file names; `graph.rs` turns them into
+//! arrows between files and checks what the layers cannot see: no import cycle among the files,
+//! the rooms of `grid/` and `worker/` used one way (its `ROOMS` table), those rooms private, and
+//! `clap` only in `cli/` and `bin/`.
 
 mod graph;
 mod source;
