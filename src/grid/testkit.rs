@@ -306,6 +306,7 @@ impl WorkerIntent {
             lease: LEASE,
             now: now(),
             reveal_key: REVEAL_KEY,
+            queue: None,
         };
         cycle::plan(&fx.repo, &fx.snapshot, &intent, &Limits::default(), reaper)
     }

@@ -46,7 +46,7 @@ pub fn plan(
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<Option<Change<Vec<TaskSpec>>>> {
-    let picked = select(repo, snapshot, request, limits, now, &HashSet::new());
+    let picked = select_from(None, repo, snapshot, request, limits, now, &HashSet::new());
     if picked.is_empty() {
         return Ok(None);
     }
@@ -76,7 +76,22 @@ pub(crate) fn claim_edits(claimed: &TaskSpec, from: &str) -> [Edit; 2] {
 
 /// Picks up to `request.max` claimable tasks (not in `exclude`) and returns them with their claim
 /// written in, each with the path it is moved from.
+#[cfg(test)]
 pub(crate) fn select(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    request: &Request,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    exclude: &HashSet<String>,
+) -> Vec<(TaskSpec, String)> {
+    select_from(None, repo, snapshot, request, limits, now, exclude)
+}
+
+/// [`select`], taking the candidates from `queue` (the transition's one parse of the queue) when it
+/// was read from this snapshot for the same node, labels, network and gate.
+pub(crate) fn select_from(
+    queue: Option<&Claimable>,
     repo: &gix::Repository,
     snapshot: &Snapshot,
     request: &Request,
@@ -87,7 +102,7 @@ pub(crate) fn select(
     if request.max + request.ahead == 0 {
         return Vec::new();
     }
-    let mut candidates = candidates(repo, snapshot, request, limits);
+    let mut candidates = candidates(queue, repo, snapshot, request, limits);
     candidates.retain(|(spec, _)| !exclude.contains(spec.id.as_str()));
     // The one claim order of the contract; the dashboard shows the queue in it too.
     let place = |spec: &TaskSpec| {
@@ -274,7 +289,7 @@ pub struct Claimable<'s> {
     snapshot: &'s Snapshot,
     gate: Gate,
     /// Each task's file is `snapshot.get(&spec.id)`: an id with two files is never eligible.
-    tasks: std::rc::Rc<Vec<TaskSpec>>,
+    tasks: Vec<TaskSpec>,
 }
 
 impl<'s> Claimable<'s> {
@@ -292,7 +307,7 @@ impl<'s> Claimable<'s> {
         Claimable {
             snapshot,
             gate: Gate::of(request, limits),
-            tasks: std::rc::Rc::new(tasks),
+            tasks,
         }
     }
 
@@ -321,29 +336,6 @@ impl<'s> Claimable<'s> {
             .iter()
             .filter(move |spec| !exclude.contains(spec.id.as_str()))
     }
-
-    /// Runs `plan` (a transition over this same snapshot) with this parse standing in for the
-    /// queue's: a [`select`] inside it, on this snapshot and for a request of the same node,
-    /// labels, network and gate, takes its candidates from here. The cycle's plan selects through
-    /// `select` itself, so the list is lent for the call rather than passed.
-    pub fn lend<R>(&self, plan: impl FnOnce() -> R) -> R {
-        let lent = Lent {
-            snapshot: self.snapshot as *const Snapshot as usize,
-            tip: self.snapshot.tip,
-            gate: self.gate.clone(),
-            tasks: self.tasks.clone(),
-        };
-        let before = LENT.with(|cell| cell.replace(Some(lent)));
-        // Put back whatever was lent before, even if `plan` panics.
-        struct Restore(Option<Lent>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                LENT.with(|cell| *cell.borrow_mut() = self.0.take());
-            }
-        }
-        let _restore = Restore(before);
-        plan()
-    }
 }
 
 /// What decides a task's eligibility besides the snapshot: the request's node, labels, network
@@ -371,40 +363,19 @@ impl Gate {
     }
 }
 
-/// A [`Claimable`] lent for one plan ([`Claimable::lend`]).
-struct Lent {
-    /// The address of the snapshot it was read from, alive and unchanged for the whole loan.
-    snapshot: usize,
-    tip: Option<gix::ObjectId>,
-    gate: Gate,
-    tasks: std::rc::Rc<Vec<TaskSpec>>,
-}
-
-thread_local! {
-    static LENT: std::cell::RefCell<Option<Lent>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The eligible tasks of `snapshot` for `request`: the lent parse when there is one for them,
-/// else a parse of the queue.
+/// The eligible tasks of `snapshot` for `request`: the queue's parse when it is of this snapshot
+/// and the same gate, else a parse of the queue.
 fn candidates<'s>(
+    queue: Option<&Claimable>,
     repo: &gix::Repository,
     snapshot: &'s Snapshot,
     request: &Request,
     limits: &Limits,
 ) -> Vec<(TaskSpec, &'s TaskRef)> {
-    let lent = LENT.with(|cell| {
-        cell.borrow()
-            .as_ref()
-            .filter(|lent| {
-                lent.snapshot == snapshot as *const Snapshot as usize
-                    && lent.tip == snapshot.tip
-                    && lent.gate == Gate::of(request, limits)
-            })
-            .map(|lent| lent.tasks.clone())
-    });
-    match lent {
-        Some(tasks) => tasks
-            .iter()
+    let same =
+        |q: &&Claimable| std::ptr::eq(q.snapshot, snapshot) && q.gate == Gate::of(request, limits);
+    match queue.filter(same) {
+        Some(queue) => (queue.tasks.iter())
             .filter_map(|spec| snapshot.get(spec.id.as_str()).map(|t| (spec.clone(), t)))
             .collect(),
         None => eligible(repo, snapshot, request, limits),
@@ -485,13 +456,14 @@ mod claimable_tests {
                 &HashSet::new(),
             ));
             fastrand::seed(seed);
-            let lent =
-                queue.lend(|| select(repo, snapshot, &probe, limits, now(), &HashSet::new()));
+            let none = &HashSet::new();
+            let lent = select_from(Some(&queue), repo, snapshot, &probe, limits, now(), none);
             assert_eq!(ids(lent), fresh, "seed {seed}");
         }
         // Another node's labels are not this parse's: the select parses for itself.
         let gpu = request(&["gpu"]);
-        let picked = queue.lend(|| select(repo, snapshot, &gpu, limits, now(), &HashSet::new()));
+        let none = &HashSet::new();
+        let picked = select_from(Some(&queue), repo, snapshot, &gpu, limits, now(), none);
         assert!(ids(picked).contains(&"gpu".to_string()));
     }
 }

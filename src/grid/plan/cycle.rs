@@ -145,7 +145,8 @@ fn claim_new(cx: &Cycle, pass: &mut Pass) {
     let mut exclude = pass.touched.clone();
     exclude.extend(cx.intent.excluded.iter().cloned());
     let now = cx.intent.now;
-    for (spec, from) in claim::select(cx.repo, cx.snapshot, request, cx.limits, now, &exclude) {
+    let (queue, repo, snapshot, limits) = (cx.intent.queue, cx.repo, cx.snapshot, cx.limits);
+    for (spec, from) in claim::select_from(queue, repo, snapshot, request, limits, now, &exclude) {
         pass.edits.extend(claim_edits(&spec, &from));
         pass.summary.push(format!("claim {}", spec.id));
         pass.applied.claimed.push(spec);

@@ -48,6 +48,9 @@ pub struct Intent<'a> {
     /// The node's secret for the salts of its commitments to replicated tasks' results
     /// (`quorum-key` in the worker's state dir; `grid::replicated::quorum::salt`).
     pub reveal_key: &'a [u8],
+    /// The queue of this snapshot as the worker parsed it once for this transition (it counted and
+    /// probed it already); `None` parses it again for the claims.
+    pub queue: Option<&'a claim::Claimable<'a>>,
 }
 
 #[derive(Debug, Default)]

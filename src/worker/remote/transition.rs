@@ -100,8 +100,9 @@ impl Worker {
                 lease,
                 now,
                 reveal_key,
+                queue: Some(&queue),
             };
-            queue.lend(|| plan_transition(&grid.repo, snapshot, &intent, &grid.limits, observer))
+            plan_transition(&grid.repo, snapshot, &intent, &grid.limits, observer)
         })?;
         self.remote.note_reads(1);
         let at = self.clock.instant();
