@@ -261,11 +261,13 @@ impl<'s> HeldKind<'s> {
                 }
             }
             HeldKind::Replicated { task, spec, .. } => {
-                let endings: Vec<(usize, quorum_upkeep::Ending)> = claims
+                let endings: Vec<(usize, quorum_upkeep::EntryEnding)> = claims
                     .into_iter()
                     .map(|(i, _, fate)| match fate {
-                        Fate::Unheld | Fate::NeverStarted => (i, quorum_upkeep::Ending::Removed),
-                        Fate::Reaped => (i, quorum_upkeep::Ending::Dropped),
+                        Fate::Unheld | Fate::NeverStarted => {
+                            (i, quorum_upkeep::EntryEnding::Removed)
+                        }
+                        Fate::Reaped => (i, quorum_upkeep::EntryEnding::Dropped),
                     })
                     .collect();
                 quorum_upkeep::take_back(task, spec, &endings, cx.intent.now, &mut pass.replicated);

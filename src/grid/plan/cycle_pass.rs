@@ -107,7 +107,7 @@ pub(super) struct Cycle<'a> {
     pub quorum: quorum::Ctx<'a>,
     /// The replicated tasks with entries to take back, looked up once: the results drop dead
     /// entries of their own tasks, the take-back handles the other tasks.
-    pub replicated_back: Vec<quorum_upkeep::TakeBack<'a>>,
+    pub replicated_back: Vec<quorum_upkeep::DeadEntries<'a>>,
     live_nodes: OnceCell<usize>,
 }
 

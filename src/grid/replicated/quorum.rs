@@ -311,7 +311,7 @@ fn advance(
                     }
                     unchecked = true;
                 }
-                let outcome = Outcome {
+                let outcome = Settlement {
                     digest,
                     agreeing,
                     dissenting,
@@ -409,10 +409,9 @@ pub(super) fn finished_spec(spec: &TaskSpec) -> TaskSpec {
     task
 }
 
-/// Writes my result as the task's, with its quorum object, and the votes' reputations.
 /// How a task settles: the agreed digest, who agreed and who did not, and whether an adaptive
 /// task run alone was left unchecked by its draw.
-struct Outcome {
+struct Settlement {
     digest: String,
     agreeing: Vec<String>,
     dissenting: Vec<String>,
@@ -423,10 +422,10 @@ fn settle(
     spec: &TaskSpec,
     rule: &Rule,
     result: &TaskResult,
-    outcome: Outcome,
+    outcome: Settlement,
     fx: &mut Effects,
 ) -> (State, TaskResult) {
-    let Outcome {
+    let Settlement {
         digest,
         agreeing,
         dissenting,

@@ -2,7 +2,7 @@
 //! seal, reveal and settle, with liars, colluders, dead nodes and a late copier.
 
 use super::*;
-use crate::grid::replicated::quorum_upkeep::{among_votes, take_back_spec, updated, Ending};
+use crate::grid::replicated::quorum_upkeep::{among_votes, take_back_spec, updated, EntryEnding};
 use crate::grid::testkit::{now, task, task_result, task_spec, with};
 use crate::node::Reputation;
 use crate::task::Replicas;
@@ -263,7 +263,7 @@ fn a_dead_nodes_entry_is_dropped_and_its_instance_reissued_with_attempt_two() {
         claim(&mut spec, &rule, node);
     }
     let spec = in_progress(send(spec, &rule, "a", 1, HONEST).0);
-    let spec = in_progress(take_back_spec(spec, &[(1, Ending::Dropped)], now()));
+    let spec = in_progress(take_back_spec(spec, &[(1, EntryEnding::Dropped)], now()));
     assert_eq!(
         spec.instances[1].dropped.as_deref(),
         Some("node b stopped heartbeating")
@@ -286,7 +286,7 @@ fn a_dead_nodes_entry_is_dropped_and_its_instance_reissued_with_attempt_two() {
     );
     // max_attempts 2: the re-issue dying too fails the task as lost.
     let last = spec.instances.len() - 1;
-    let (state, lost) = finished(take_back_spec(spec, &[(last, Ending::Dropped)], now()));
+    let (state, lost) = finished(take_back_spec(spec, &[(last, EntryEnding::Dropped)], now()));
     assert_eq!((state, lost.status), (State::Failed, Status::Lost));
     assert_eq!(lost.node_id, "d");
 }
@@ -295,7 +295,7 @@ fn a_dead_nodes_entry_is_dropped_and_its_instance_reissued_with_attempt_two() {
 fn a_released_entry_is_removed_without_using_its_attempt() {
     let (mut spec, rule) = replicated(2, None, None);
     claim(&mut spec, &rule, "a");
-    let spec = in_progress(take_back_spec(spec, &[(0, Ending::Removed)], now()));
+    let spec = in_progress(take_back_spec(spec, &[(0, EntryEnding::Removed)], now()));
     assert!(spec.instances.is_empty());
     let mut spec = spec;
     claim(&mut spec, &rule, "a");

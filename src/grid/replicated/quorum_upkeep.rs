@@ -59,14 +59,14 @@ pub fn release(
 
 /// A replicated in-progress task with live entries a transition takes back (`reap` judges each
 /// entry as it judges a single claim).
-pub struct TakeBack<'s> {
+pub struct DeadEntries<'s> {
     pub task: &'s TaskRef,
     pub spec: TaskSpec,
     pub rule: Rule,
     pub entries: Vec<usize>,
 }
 
-impl TakeBack<'_> {
+impl DeadEntries<'_> {
     /// The entries to take back that are other nodes' (index, node): a node with a result for
     /// the task drops them in the same write as its result.
     pub fn entries_of_others(&self, me: &str) -> Vec<(usize, String)> {
@@ -87,7 +87,7 @@ pub fn to_take_back<'s>(
     limits: &Limits,
     reaper: &mut dyn ReapPolicy,
     skip: &HashSet<String>,
-) -> Vec<TakeBack<'s>> {
+) -> Vec<DeadEntries<'s>> {
     let mut out = Vec::new();
     for task in snapshot.in_state(State::InProgress) {
         if skip.contains(&task.id) {
@@ -111,7 +111,7 @@ pub fn to_take_back<'s>(
             .map(|(i, _)| i)
             .collect();
         if !entries.is_empty() {
-            out.push(TakeBack {
+            out.push(DeadEntries {
                 task,
                 spec,
                 rule,
@@ -123,7 +123,7 @@ pub fn to_take_back<'s>(
 }
 
 /// How a taken-back entry ends.
-pub enum Ending {
+pub enum EntryEnding {
     /// Removed without using its attempt (this process never ran it).
     Removed,
     /// Dropped as lost with its node; the slot reopens.
@@ -141,7 +141,10 @@ pub fn take_back_others(
     if dead.is_empty() {
         return Ok(spec);
     }
-    let endings: Vec<(usize, Ending)> = dead.iter().map(|(i, _)| (*i, Ending::Dropped)).collect();
+    let endings: Vec<(usize, EntryEnding)> = dead
+        .iter()
+        .map(|(i, _)| (*i, EntryEnding::Dropped))
+        .collect();
     match take_back_spec(spec, &endings, now) {
         Next::InProgress { spec, .. } => Ok(*spec),
         finished => Err(finished.edits(task)),
@@ -152,7 +155,7 @@ pub fn take_back_others(
 pub fn take_back(
     task: &TaskRef,
     spec: TaskSpec,
-    entries: &[(usize, Ending)],
+    entries: &[(usize, EntryEnding)],
     now: DateTime<Utc>,
     fx: &mut Effects,
 ) {
@@ -162,13 +165,17 @@ pub fn take_back(
 
 /// [`take_back`] on the spec alone: a dropped entry stays (history, and its instance's attempts);
 /// an instance that used its last attempt fails the task as lost, as a single task would.
-pub fn take_back_spec(mut spec: TaskSpec, entries: &[(usize, Ending)], now: DateTime<Utc>) -> Next {
+pub fn take_back_spec(
+    mut spec: TaskSpec,
+    entries: &[(usize, EntryEnding)],
+    now: DateTime<Utc>,
+) -> Next {
     let mut lost = None;
     let mut removed = Vec::new();
     for (i, ending) in entries {
         match ending {
-            Ending::Removed => removed.push(*i),
-            Ending::Dropped => {
+            EntryEnding::Removed => removed.push(*i),
+            EntryEnding::Dropped => {
                 let claim = spec.instances[*i].as_claim();
                 spec.instances[*i].dropped =
                     Some(format!("node {} stopped heartbeating", claim.node_id));

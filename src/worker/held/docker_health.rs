@@ -20,7 +20,7 @@ pub struct DockerHealth {
 
 /// What to do about docker before claiming.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum DockerCheck {
     /// Docker was fine at the last look.
     Usable,
     /// Docker failed recently: do not claim yet.
@@ -40,11 +40,11 @@ impl DockerHealth {
         }
     }
 
-    pub fn verdict(&self, now: Instant) -> Verdict {
+    pub fn verdict(&self, now: Instant) -> DockerCheck {
         match self.until {
-            None => Verdict::Usable,
-            Some(until) if now < until => Verdict::Pausing,
-            Some(_) => Verdict::LookAgain,
+            None => DockerCheck::Usable,
+            Some(until) if now < until => DockerCheck::Pausing,
+            Some(_) => DockerCheck::LookAgain,
         }
     }
 
@@ -100,14 +100,14 @@ mod tests {
     fn claiming_pauses_until_the_backoff_is_over_then_docker_is_looked_at_again() {
         let mut health = DockerHealth::new(POLL);
         let now = Instant::now();
-        assert_eq!(health.verdict(now), Verdict::Usable);
+        assert_eq!(health.verdict(now), DockerCheck::Usable);
         health.failed(now, "docker is not usable: gone".into());
-        assert_eq!(health.verdict(now), Verdict::Pausing);
+        assert_eq!(health.verdict(now), DockerCheck::Pausing);
         assert_eq!(
             health.verdict(now + POLL - Duration::from_millis(1)),
-            Verdict::Pausing
+            DockerCheck::Pausing
         );
-        assert_eq!(health.verdict(now + POLL), Verdict::LookAgain);
+        assert_eq!(health.verdict(now + POLL), DockerCheck::LookAgain);
     }
 
     #[test]
@@ -116,7 +116,7 @@ mod tests {
         let now = Instant::now();
         health.failed(now, "disk full".into());
         health.answered();
-        assert_eq!(health.verdict(now), Verdict::Usable);
+        assert_eq!(health.verdict(now), DockerCheck::Usable);
         assert_eq!(health.problem(), None);
         assert_eq!(health.failed(now, "disk full".into()), POLL * 2);
     }
@@ -128,7 +128,7 @@ mod tests {
         health.failed(now, "a".into());
         health.failed(now, "b".into());
         health.healthy();
-        assert_eq!(health.verdict(now), Verdict::Usable);
+        assert_eq!(health.verdict(now), DockerCheck::Usable);
         assert_eq!(health.problem(), None);
         assert_eq!(health.failed(now, "c".into()), POLL);
     }

@@ -1,7 +1,7 @@
 //! A task's container ended: its result spooled (the crash test's failpoint is here), or why
 //! there is none; and whether docker can be used at all, with the backoff while it cannot.
 
-use super::docker_health::Verdict;
+use super::docker_health::DockerCheck;
 use super::task_run::{Exited, TaskEnd};
 use crate::exec::docker::{self, DockerConfig};
 use crate::task::Status;
@@ -87,11 +87,11 @@ impl Worker {
 
     pub(in crate::worker) fn docker_usable(&mut self) -> bool {
         match self.held.docker.verdict(self.clock.instant()) {
-            Verdict::Usable => true,
-            Verdict::Pausing => false,
-            Verdict::LookAgain => {
+            DockerCheck::Usable => true,
+            DockerCheck::Pausing => false,
+            DockerCheck::LookAgain => {
                 self.check_docker();
-                self.held.docker.verdict(self.clock.instant()) == Verdict::Usable
+                self.held.docker.verdict(self.clock.instant()) == DockerCheck::Usable
             }
         }
     }
