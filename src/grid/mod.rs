@@ -69,10 +69,7 @@ pub use read::snapshot::{
 pub use read::writers::{landed_since, stopped_nodes, LandedCommit};
 
 // The plans, and the worker's transition.
-pub use plan::claim::{
-    any_claimable, any_claimable_except, best_priority_except, count_claimable_except,
-    plan as plan_claim, Claimable, Request as ClaimRequest,
-};
+pub use plan::claim::{plan as plan_claim, Claimable, Request as ClaimRequest};
 pub use plan::cycle::{plan as plan_transition, Applied, Intent};
 pub use plan::manage::{cancel, retry};
 pub use plan::ownership::{NodeIdInUse, Ownership};

@@ -167,56 +167,28 @@ pub(crate) fn select_from(
     picked
 }
 
-/// Whether any queued task is claimable by this node (for idle polling: no parse of the rest).
-pub fn any_claimable(
+/// Whether any queued task is claimable by this node (the tests' question; a worker asks its
+/// [`Claimable`], one parse per transition).
+#[cfg(test)]
+pub(crate) fn any_claimable(
     repo: &gix::Repository,
     snapshot: &Snapshot,
     request: &Request,
     limits: &Limits,
 ) -> bool {
-    any_claimable_except(repo, snapshot, request, limits, &HashSet::new())
-}
-
-/// Like [`any_claimable`], leaving out the tasks in `exclude`.
-pub fn any_claimable_except(
-    repo: &gix::Repository,
-    snapshot: &Snapshot,
-    request: &Request,
-    limits: &Limits,
-    exclude: &HashSet<String>,
-) -> bool {
-    eligible(repo, snapshot, request, limits)
-        .iter()
-        .any(|(spec, _)| !exclude.contains(spec.id.as_str()))
+    Claimable::read(repo, snapshot, request, limits).any()
 }
 
 /// How many queued tasks this node may claim, leaving out the tasks in `exclude`.
-pub fn count_claimable_except(
+#[cfg(test)]
+pub(crate) fn count_claimable_except(
     repo: &gix::Repository,
     snapshot: &Snapshot,
     request: &Request,
     limits: &Limits,
     exclude: &HashSet<String>,
 ) -> usize {
-    eligible(repo, snapshot, request, limits)
-        .iter()
-        .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
-        .count()
-}
-
-/// The highest priority among the queued tasks this node may claim (leaving out `exclude`).
-pub fn best_priority_except(
-    repo: &gix::Repository,
-    snapshot: &Snapshot,
-    request: &Request,
-    limits: &Limits,
-    exclude: &HashSet<String>,
-) -> Option<i64> {
-    eligible(repo, snapshot, request, limits)
-        .iter()
-        .filter(|(spec, _)| !exclude.contains(spec.id.as_str()))
-        .map(|(spec, _)| spec.priority())
-        .max()
+    Claimable::read(repo, snapshot, request, limits).count_except(exclude)
 }
 
 /// Queued tasks this node may run now: valid, labels satisfied, dependencies completed, and
