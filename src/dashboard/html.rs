@@ -229,8 +229,27 @@ fn pill(class: &str) -> String {
 
 pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u32) -> String {
     let (tone, sentence) = health(model, series);
-    let c = &model.counts;
     let mut out = String::new();
+    render_head(&mut out, model, title, refresh_secs, tone, &sentence);
+    render_cards(&mut out, model);
+    render_charts(&mut out, series);
+    render_nodes(&mut out, model, series);
+    render_running(&mut out, model);
+    render_queue(&mut out, model);
+    render_recent(&mut out, model);
+    render_footer(&mut out, refresh_secs);
+    out
+}
+
+/// The page up to the count cards: title, refresh, the health sentence.
+fn render_head(
+    out: &mut String,
+    model: &StatusModel,
+    title: &str,
+    refresh_secs: u32,
+    tone: &str,
+    sentence: &str,
+) {
     let _ = write!(
         out,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -248,8 +267,13 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
                 .as_deref()
                 .map_or("-", |c| &c[..c.len().min(12)])
         ),
-        escape(&sentence)
+        escape(sentence)
     );
+}
+
+/// The count cards: tasks by state and the nodes alive.
+fn render_cards(out: &mut String, model: &StatusModel) {
+    let c = &model.counts;
     for (id, label, n) in [
         ("count-queue", "queued", c.queue),
         ("count-in_progress", "running", c.in_progress),
@@ -271,15 +295,23 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
         r#"<div class="card"><div class="n" id="count-nodes-alive">{alive}</div><div class="l">nodes alive of {}</div></div></div>"#,
         model.nodes.len()
     );
+}
+
+/// The two charts side by side: tasks finished per hour and the queue length.
+fn render_charts(out: &mut String, series: &Series) {
     let _ = write!(
         out,
         r#"<div class="grid2"><section><h2>Tasks finished per hour (48 h)</h2>{}</section><section><h2>Queue length</h2>{}</section></div>"#,
         bars_per_hour(series),
         queue_line(series)
     );
+}
+
+/// The nodes table, then the results per node.
+fn render_nodes(out: &mut String, model: &StatusModel, series: &Series) {
     out.push_str(r#"<section id="nodes"><h2>Nodes</h2>"#);
     table(
-        &mut out,
+        out,
         &[
             "node",
             "state",
@@ -317,9 +349,13 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
         r#"</section><section id="per-node"><h2>Results per node (48 h)</h2>{}</section>"#,
         per_node_bars(series)
     );
+}
+
+/// The running tasks.
+fn render_running(out: &mut String, model: &StatusModel) {
     out.push_str(r#"<section id="running"><h2>Running</h2>"#);
     table(
-        &mut out,
+        out,
         &[
             "task",
             "node",
@@ -346,9 +382,13 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             .collect(),
         "Nothing running.",
     );
+}
+
+/// The next tasks of the queue.
+fn render_queue(out: &mut String, model: &StatusModel) {
     out.push_str(r#"</section><section id="queue"><h2>Queue (next)</h2>"#);
     table(
-        &mut out,
+        out,
         &["task", "priority", "waiting", "attempts", "command"],
         model
             .queue
@@ -366,9 +406,13 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             .collect(),
         "The queue is empty.",
     );
+}
+
+/// The latest results.
+fn render_recent(out: &mut String, model: &StatusModel) {
     out.push_str(r#"</section><section id="recent"><h2>Recent results</h2>"#);
     table(
-        &mut out,
+        out,
         &[
             "task",
             "status",
@@ -408,10 +452,13 @@ pub fn render(model: &StatusModel, series: &Series, title: &str, refresh_secs: u
             .collect(),
         "No results yet.",
     );
+}
+
+/// The footer: version and refresh period; closes the page.
+fn render_footer(out: &mut String, refresh_secs: u32) {
     let _ = writeln!(
         out,
         r#"</section></main><footer>git-dgrid {} · this page reloads every {refresh_secs} s · read-only view of the grid's main branch</footer></body></html>"#,
         env!("CARGO_PKG_VERSION")
     );
-    out
 }

@@ -123,6 +123,16 @@ pub fn quorum_words(q: &QuorumSummary) -> String {
 pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
+    render_heading(&p, &mut out, model, grid);
+    render_nodes(&p, &mut out, model);
+    render_running(&p, &mut out, model);
+    render_queue(&p, &mut out, model);
+    render_recent(&p, &mut out, model);
+    out
+}
+
+/// The first lines: which grid at which commit, and the task counts.
+fn render_heading(p: &Painter, out: &mut String, model: &StatusModel, grid: &str) {
     let commit = model
         .commit
         .as_deref()
@@ -160,7 +170,10 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
             &c.failed.to_string()
         ),
     );
+}
 
+/// The NODES table, or a hint on how to start one.
+fn render_nodes(p: &Painter, out: &mut String, model: &StatusModel) {
     let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "NODES"));
     if model.nodes.is_empty() {
         let _ = writeln!(out, "  (none yet: start one with git dgrid work)");
@@ -204,8 +217,8 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
             })
             .collect();
         table(
-            &p,
-            &mut out,
+            p,
+            out,
             &[
                 "NODE",
                 "STATE",
@@ -219,7 +232,10 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
             &rows,
         );
     }
+}
 
+/// The RUNNING table, when a task is running.
+fn render_running(p: &Painter, out: &mut String, model: &StatusModel) {
     if !model.in_progress.is_empty() {
         let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "RUNNING"));
         let rows: Vec<Vec<(String, Tone)>> = model
@@ -239,13 +255,16 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
             })
             .collect();
         table(
-            &p,
-            &mut out,
+            p,
+            out,
             &["TASK", "NODE", "ELAPSED", "ATTEMPT", "LEASE UNTIL"],
             &rows,
         );
     }
+}
 
+/// The next tasks of the queue, at most ten, and how many more wait.
+fn render_queue(p: &Painter, out: &mut String, model: &StatusModel) {
     if !model.queue.next.is_empty() {
         let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "QUEUE (next)"));
         let rows: Vec<Vec<(String, Tone)>> = model
@@ -262,17 +281,15 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
                 ]
             })
             .collect();
-        table(
-            &p,
-            &mut out,
-            &["TASK", "PRIORITY", "WAITING", "ATTEMPTS"],
-            &rows,
-        );
+        table(p, out, &["TASK", "PRIORITY", "WAITING", "ATTEMPTS"], &rows);
         if model.counts.queue > rows.len() {
             let _ = writeln!(out, "  … and {} more", model.counts.queue - rows.len());
         }
     }
+}
 
+/// The ten latest results, with a QUORUM column on a grid that runs replicated tasks.
+fn render_recent(p: &Painter, out: &mut String, model: &StatusModel) {
     if !model.recent.is_empty() {
         let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "RECENT RESULTS"));
         // Only a grid that runs replicated tasks gets the column.
@@ -326,7 +343,6 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
         if replicated {
             header.push("QUORUM");
         }
-        table(&p, &mut out, &header, &rows);
+        table(p, out, &header, &rows);
     }
-    out
 }

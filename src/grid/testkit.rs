@@ -234,7 +234,7 @@ pub fn node_file(id: &str, content: Value) -> (String, Value) {
 pub const ME: &str = "me";
 pub const SESSION: &str = "my-session";
 pub const LEASE: Duration = Duration::from_secs(900);
-/// [`ME`]'s reveal key (`grid::replicated::quorum::salt`).
+/// [`ME`]'s reveal key (`quorum::salt`).
 pub const REVEAL_KEY: &[u8] = b"my reveal key, 32 bytes long....";
 
 /// What node [`ME`]'s worker asks of [`cycle::plan`], owning what [`Intent`] borrows.

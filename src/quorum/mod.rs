@@ -1,6 +1,7 @@
-//! Replicated tasks (`"replicas": N`): what an instance's result is reduced to, how an instance
-//! commits to it before anyone reveals, and when a task's instances agree. Pure: the grid applies
-//! it to in-progress files (`grid::replicated::quorum`), the worker supplies results and salts.
+//! Replicated tasks (`"replicas": N`): what an instance's result is reduced to (`digest`,
+//! `result_digest`), how an instance commits to it before anyone reveals (`salt`, `commitment`),
+//! and when a task's instances agree. Pure: the grid applies it to in-progress files
+//! (`grid::replicated`), the worker supplies results and its reveal key.
 //! See `docs/ARCHITECTURE.md#quorum`.
 //!
 //! The life of a replicated task's file in `tasks/in_progress/`:
@@ -19,6 +20,8 @@ pub mod adaptive;
 mod assess;
 pub mod reputation;
 #[cfg(test)]
+mod salt_tests;
+#[cfg(test)]
 mod test_entries;
 
 pub use assess::{
@@ -26,7 +29,7 @@ pub use assess::{
     votes, wanted, NextInstance,
 };
 
-use crate::task::{Instance, Replicas, TaskSpec};
+use crate::task::{Attempt, Instance, Replicas, TaskResult, TaskSpec, ADAPTIVE_REPLICAS};
 use sha2::{Digest as _, Sha256};
 
 /// What a task asks for: how many instances at first, how many must agree, how many at most.
@@ -57,8 +60,6 @@ impl Rule {
     }
 }
 
-/// An adaptive task run by a node without a record of valid results is replicated like this.
-pub const ADAPTIVE_REPLICAS: u32 = 2;
 /// Valid results in a row after which a node runs adaptive tasks alone.
 pub const TRUSTED_AFTER: u64 = 10;
 
@@ -73,6 +74,23 @@ pub fn digest(exit_code: Option<i64>, stdout_sha256: &str) -> String {
 /// the digest can be read off it nor another node's commitment be copied.
 pub fn commitment(node_id: &str, salt: &str, digest: &str) -> String {
     sha256_hex(format!("dgrid-commitment-v1\n{node_id}\n{salt}\n{digest}\n").as_bytes())
+}
+
+/// The salt of an instance's commitment: secret until revealed (it comes from the node's
+/// reveal key), and the same for the same instance after a restart (the key is kept).
+pub fn salt(reveal_key: &[u8], task_id: &str, attempt: Attempt) -> String {
+    let mut bytes = reveal_key.to_vec();
+    bytes.extend_from_slice(format!("\n{task_id}\n{}\n", attempt.number()).as_bytes());
+    sha256_hex(&bytes)
+}
+
+/// The digest of a result: its exit code and the sha256 of its *full* stdout.
+pub fn result_digest(result: &TaskResult) -> String {
+    let stdout = result.stdout_info.as_ref().map_or_else(
+        || sha256_hex(result.stdout.as_bytes()),
+        |info| info.sha256.clone(),
+    );
+    digest(result.exit_code, &stdout)
 }
 
 /// Whether an entry's reveal matches its commitment.

@@ -31,7 +31,7 @@ pub use model::{
 pub use order::{claim_order, created_seconds};
 pub use parse::{parse_task, task_from_object};
 pub use parse_result::parse_result;
-pub use replicated::{task_warnings, MAX_INSTANCES, MAX_REPLICAS};
+pub use replicated::{task_warnings, ADAPTIVE_REPLICAS, MAX_INSTANCES, MAX_REPLICAS};
 pub use rules::{
     check_env_name, check_id, check_image, check_label, check_memory, memory_bytes,
     MAX_COMMAND_BYTES, MAX_ID_LEN, MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,

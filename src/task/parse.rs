@@ -9,9 +9,10 @@
 
 use super::ids::{Attempt, TaskId};
 use super::model::{
-    AddedBy, Claim, Limits, Network, Origin, Resources, StartFailure, TaskCommand, TaskSpec,
+    AddedBy, Claim, Instance, Limits, Network, Origin, Resources, StartFailure, TaskCommand,
+    TaskSpec,
 };
-use super::replicated::{read_instances, read_replica_fields};
+use super::replicated::{read_instances, read_replica_fields, ReplicaFields};
 use super::rules::{
     check_env_name, check_id, check_image, check_label, check_memory, MAX_COMMAND_BYTES,
     MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,
@@ -41,27 +42,8 @@ pub fn task_from_object(
     origin: Origin,
 ) -> Result<TaskSpec, Vec<Problem>> {
     let mut r = FieldReader::new(file, "", object);
-    let id = r.required("id", &["task_id"]);
-    let id = r.string("id", id).and_then(|id| match TaskId::parse(id) {
-        Ok(id) => Some(id),
-        Err(why) => {
-            r.problem("id", why);
-            None
-        }
-    });
-    // Absent in the Python implementation's files: the reader's default image runs them.
-    let image = r
-        .take("image", &[])
-        .unwrap_or_else(|| Value::String(limits.default_image.clone()));
-    let image = r
-        .string("image", Some(image))
-        .and_then(|image| match check_image(&image) {
-            Ok(()) => Some(image),
-            Err(why) => {
-                r.problem("image", format!("{why} (in {image:?})"));
-                None
-            }
-        });
+    let id = read_id(&mut r);
+    let image = read_image(&mut r, limits);
     let command = r.required("command", &["script"]);
     let command = read_command(&mut r, command);
     let created_at = r.take("created_at", &[]);
@@ -76,41 +58,11 @@ pub fn task_from_object(
     let priority = r.integer("priority", priority, -1_000_000, 1_000_000);
     let max_attempts = r.take("max_attempts", &[]);
     let max_attempts = r.integer("max_attempts", max_attempts, 1, 100);
-    let labels = r.take("labels", &[]);
-    let labels = r.string_list("labels", labels).unwrap_or_default();
-    for (i, label) in labels.iter().enumerate() {
-        if let Err(why) = check_label(label) {
-            r.problem(&format!("labels[{i}]"), why);
-        }
-    }
+    let labels = read_labels(&mut r);
     let resources = r.take("resources", &[]);
     let resources = read_resources(&mut r, resources);
-    let network = r.take("network", &[]);
-    let network = match r.string("network", network).as_deref() {
-        None => None,
-        Some("none") => Some(Network::None),
-        Some("bridge") => Some(Network::Bridge),
-        Some(other) => {
-            r.problem(
-                "network",
-                format!("expected \"none\" or \"bridge\", got {other:?}"),
-            );
-            None
-        }
-    };
-    let depends_on = r.take("depends_on", &[]);
-    let depends_on = r.string_list("depends_on", depends_on).unwrap_or_default();
-    let mut dependencies = Vec::with_capacity(depends_on.len());
-    for (i, dep) in depends_on.into_iter().enumerate() {
-        match TaskId::parse(dep) {
-            Err(why) => r.problem(&format!("depends_on[{i}]"), why),
-            Ok(dep) if id.as_ref() == Some(&dep) => r.problem(
-                &format!("depends_on[{i}]"),
-                "a task cannot depend on itself",
-            ),
-            Ok(dep) => dependencies.push(dep),
-        }
-    }
+    let network = read_network(&mut r);
+    let dependencies = read_dependencies(&mut r, id.as_ref());
     let attempts = r.take("attempts", &[]);
     // Attempts already used: one fewer than the highest attempt, so the next claim can name it.
     let attempts = r.integer("attempts", attempts, 0, i64::from(Attempt::MAX) - 1);
@@ -120,20 +72,7 @@ pub fn task_from_object(
     let start_failures = read_start_failures(&mut r, start_failures);
     let signature = r.take("signature", &[]);
     let signature = read_signature(&mut r, signature);
-    let replicas = r.take("replicas", &[]);
-    let quorum = r.take("quorum", &[]);
-    let max_instances = r.take("max_instances", &[]);
-    let replica_fields = read_replica_fields(&mut r, replicas, quorum, max_instances);
-    let instances = r.take("instances", &[]);
-    let instances_wanted = r.take("instances_wanted", &[]);
-    let (instances, instances_wanted) =
-        read_instances(&mut r, &replica_fields, instances, instances_wanted);
-    if claim.is_some() && !instances.is_empty() {
-        r.problem(
-            "instances",
-            "a task has either a \"claim\" (run once) or \"instances\" (replicated), not both",
-        );
-    }
+    let (replica_fields, instances, instances_wanted) = read_replication(&mut r, claim.is_some());
 
     let problems = r.finish();
     if !problems.is_empty() {
@@ -174,6 +113,105 @@ pub fn task_from_object(
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }
+}
+
+/// `id` (alias `task_id`), a valid task id.
+fn read_id(r: &mut FieldReader) -> Option<TaskId> {
+    let id = r.required("id", &["task_id"]);
+    r.string("id", id).and_then(|id| match TaskId::parse(id) {
+        Ok(id) => Some(id),
+        Err(why) => {
+            r.problem("id", why);
+            None
+        }
+    })
+}
+
+/// `image`, a valid image reference.
+fn read_image(r: &mut FieldReader, limits: &Limits) -> Option<String> {
+    // Absent in the Python implementation's files: the reader's default image runs them.
+    let image = r
+        .take("image", &[])
+        .unwrap_or_else(|| Value::String(limits.default_image.clone()));
+    r.string("image", Some(image))
+        .and_then(|image| match check_image(&image) {
+            Ok(()) => Some(image),
+            Err(why) => {
+                r.problem("image", format!("{why} (in {image:?})"));
+                None
+            }
+        })
+}
+
+/// `labels`, each one checked.
+fn read_labels(r: &mut FieldReader) -> Vec<String> {
+    let labels = r.take("labels", &[]);
+    let labels = r.string_list("labels", labels).unwrap_or_default();
+    for (i, label) in labels.iter().enumerate() {
+        if let Err(why) = check_label(label) {
+            r.problem(&format!("labels[{i}]"), why);
+        }
+    }
+    labels
+}
+
+/// `network`: `none` or `bridge`.
+fn read_network(r: &mut FieldReader) -> Option<Network> {
+    let network = r.take("network", &[]);
+    match r.string("network", network).as_deref() {
+        None => None,
+        Some("none") => Some(Network::None),
+        Some("bridge") => Some(Network::Bridge),
+        Some(other) => {
+            r.problem(
+                "network",
+                format!("expected \"none\" or \"bridge\", got {other:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// `depends_on`: valid task ids, none of them the task's own `id`.
+fn read_dependencies(r: &mut FieldReader, id: Option<&TaskId>) -> Vec<TaskId> {
+    let depends_on = r.take("depends_on", &[]);
+    let depends_on = r.string_list("depends_on", depends_on).unwrap_or_default();
+    let mut dependencies = Vec::with_capacity(depends_on.len());
+    for (i, dep) in depends_on.into_iter().enumerate() {
+        match TaskId::parse(dep) {
+            Err(why) => r.problem(&format!("depends_on[{i}]"), why),
+            Ok(dep) if id == Some(&dep) => r.problem(
+                &format!("depends_on[{i}]"),
+                "a task cannot depend on itself",
+            ),
+            Ok(dep) => dependencies.push(dep),
+        }
+    }
+    dependencies
+}
+
+/// The replicated task's fields: the submitter's `replicas`, `quorum`, `max_instances`, the
+/// worker-written `instances` and `instances_wanted`; `claimed` says the task has a `claim`, which
+/// excludes `instances`.
+fn read_replication(
+    r: &mut FieldReader,
+    claimed: bool,
+) -> (ReplicaFields, Vec<Instance>, Option<u32>) {
+    let replicas = r.take("replicas", &[]);
+    let quorum = r.take("quorum", &[]);
+    let max_instances = r.take("max_instances", &[]);
+    let replica_fields = read_replica_fields(r, replicas, quorum, max_instances);
+    let instances = r.take("instances", &[]);
+    let instances_wanted = r.take("instances_wanted", &[]);
+    let (instances, instances_wanted) =
+        read_instances(r, &replica_fields, instances, instances_wanted);
+    if claimed && !instances.is_empty() {
+        r.problem(
+            "instances",
+            "a task has either a \"claim\" (run once) or \"instances\" (replicated), not both",
+        );
+    }
+    (replica_fields, instances, instances_wanted)
 }
 
 /// `created_at` and `submitted_by` as the file gives them, else as `origin` says.

@@ -14,9 +14,10 @@ use serde_json::Value;
 pub const MAX_REPLICAS: u32 = 9;
 /// The most instances a task may issue in all (recruits after disagreements included).
 pub const MAX_INSTANCES: u32 = 20;
-/// What an adaptive task is replicated as when its node has no record (`quorum::ADAPTIVE_REPLICAS`,
-/// which is contract-level too; repeated here so the task contract does not depend on `quorum`).
-const ADAPTIVE_REPLICAS: u32 = 2;
+/// An adaptive task run by a node without a record of valid results is replicated like this
+/// (`quorum::Rule::of`). Defined here, not in `quorum`, because `quorum` reads tasks and the task
+/// contract does not depend on `quorum`.
+pub const ADAPTIVE_REPLICAS: u32 = 2;
 
 /// The submitter's fields, as read.
 pub struct ReplicaFields {

@@ -224,8 +224,12 @@ fn write_node_record(cx: &Cycle, pass: Pass) -> Option<Change<Applied>> {
 }
 
 #[cfg(test)]
-#[path = "cycle_tests.rs"]
-mod tests;
+#[path = "cycle_results_tests.rs"]
+mod results_tests;
+
+#[cfg(test)]
+#[path = "cycle_claims_tests.rs"]
+mod claims_tests;
 
 #[cfg(test)]
 #[path = "duplicates_tests.rs"]

@@ -46,7 +46,7 @@ pub struct Intent<'a> {
     pub lease: Duration,
     pub now: DateTime<Utc>,
     /// The node's secret for the salts of its commitments to replicated tasks' results
-    /// (`quorum-key` in the worker's state dir; `grid::replicated::quorum::salt`).
+    /// (`quorum-key` in the worker's state dir; `quorum::salt`).
     pub reveal_key: &'a [u8],
     /// The queue of this snapshot as the worker parsed it once for this transition (it counted and
     /// probed it already); `None` parses it again for the claims.

@@ -4,14 +4,14 @@
 //! heartbeat keeps the reputation, a dead node's entry is dropped, a settled vote is recorded.
 
 use super::*;
-use crate::grid::replicated::quorum::{assess, claimed_attempt, open_to, result_digest, salt};
+use crate::grid::replicated::quorum::{assess, claimed_attempt, open_to};
 use crate::grid::testkit::{
     self, file, grid, node, node_file, task, task_result, with, FakeReaper, WorkerIntent as Case,
     ME, NOW, REVEAL_KEY,
 };
 use crate::grid::ClaimRequest as Request;
 use crate::layout::State;
-use crate::quorum::{self, Assessment, Rule};
+use crate::quorum::{self, result_digest, salt, Assessment, Rule};
 use crate::task::Attempt;
 use serde_json::{json, Value};
 use std::time::Duration;

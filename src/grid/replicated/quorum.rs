@@ -10,7 +10,9 @@ use crate::grid::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::quorum::{self, Assessment, NextInstance, Rule};
-use crate::task::{Attempt, Instance, Limits, QuorumOutcome, Status, TaskResult, TaskSpec, Vote};
+use crate::task::{
+    Attempt, Instance, Limits, QuorumOutcome, Status, TaskResult, TaskSpec, Vote, ADAPTIVE_REPLICAS,
+};
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -72,23 +74,6 @@ pub fn claimed_attempt(spec: &TaskSpec, node: &str) -> Attempt {
             .find(|e| e.dropped.is_none() && e.node_id == node)
             .map_or(Attempt::FIRST, |e| e.attempt),
     }
-}
-
-/// The salt of an instance's commitment: secret until revealed (it comes from the node's
-/// reveal key), and the same for the same instance after a restart (the key is kept).
-pub fn salt(reveal_key: &[u8], task_id: &str, attempt: Attempt) -> String {
-    let mut bytes = reveal_key.to_vec();
-    bytes.extend_from_slice(format!("\n{task_id}\n{}\n", attempt.number()).as_bytes());
-    quorum::sha256_hex(&bytes)
-}
-
-/// The digest of a result: its exit code and the sha256 of its *full* stdout.
-pub fn result_digest(result: &TaskResult) -> String {
-    let stdout = result.stdout_info.as_ref().map_or_else(
-        || quorum::sha256_hex(result.stdout.as_bytes()),
-        |info| info.sha256.clone(),
-    );
-    quorum::digest(result.exit_code, &stdout)
 }
 
 /// The entry the next claim of `spec` gets (`quorum::next_instance`): `None` when no instance is
@@ -242,8 +227,8 @@ pub fn step(
     let attempt = result.attempt();
     let i = live_entry(&spec, ctx.me, attempt)?;
     let before = spec.clone();
-    let salt = salt(ctx.reveal_key, &spec.id, attempt);
-    let digest = result_digest(result);
+    let salt = quorum::salt(ctx.reveal_key, &spec.id, attempt);
+    let digest = quorum::result_digest(result);
     let entry = &mut spec.instances[i];
     entry.lease_expires_at = ctx.expires.clone();
     if entry.commitment.is_none() {
@@ -305,7 +290,7 @@ fn advance(
                         break; // the draw waits for another author's commit after the reveal
                     };
                     if quorum::adaptive::check_drawn(&spec.id, draw, ctx.consecutive_valid) {
-                        spec.instances_wanted = Some(quorum::ADAPTIVE_REPLICAS);
+                        spec.instances_wanted = Some(ADAPTIVE_REPLICAS);
                         fx.summary.push(format!("check {}", spec.id));
                         break;
                     }

@@ -11,7 +11,7 @@ use crate::layout::State;
 use crate::node::Reputation;
 use crate::odb;
 use crate::quorum::{self, Rule};
-use crate::task::{Instance, TaskSpec};
+use crate::task::{Instance, TaskSpec, ADAPTIVE_REPLICAS};
 use gix::ObjectId;
 
 /// How far back along `main` a draw looks for the reveal (a solo node pushes within a lease).
@@ -144,7 +144,7 @@ pub(crate) fn rechecks(
             status: Some(result.status),
             dropped: None,
         }];
-        spec.instances_wanted = Some(quorum::ADAPTIVE_REPLICAS);
+        spec.instances_wanted = Some(ADAPTIVE_REPLICAS);
         edits.extend(crate::odb::Edit::move_file(
             path,
             crate::layout::task_path(State::InProgress, &spec.id),

@@ -5,6 +5,7 @@ use super::*;
 use crate::grid::replicated::quorum_upkeep::{among_votes, take_back_spec, updated, EntryEnding};
 use crate::grid::testkit::{now, task, task_result, task_spec, with};
 use crate::node::Reputation;
+use crate::quorum::{result_digest, salt};
 use crate::task::Replicas;
 use serde_json::json;
 
@@ -396,13 +397,4 @@ fn a_reveal_that_does_not_match_its_commitment_is_dropped_and_counts_against_its
     let spec = in_progress(next);
     assert_eq!(spec.instances[1].dropped.as_deref(), Some(REVEAL_MISMATCH));
     assert_eq!(assess(&spec, &rule), Assessment::Collecting { open: 1 });
-}
-
-#[test]
-fn the_salt_is_secret_per_node_and_stable_per_instance() {
-    let a = salt(b"k1", "t", Attempt::FIRST);
-    assert_eq!(a, salt(b"k1", "t", Attempt::FIRST));
-    assert_ne!(a, salt(b"k2", "t", Attempt::FIRST));
-    assert_ne!(a, salt(b"k1", "t", Attempt::new(2).unwrap()));
-    assert_ne!(a, salt(b"k1", "u", Attempt::FIRST));
 }

@@ -1,6 +1,6 @@
 //! The node's reveal key: 32 random bytes in `quorum-key` in its state dir, created once (mode
 //! 0600). The salts of its commitments to replicated tasks' results come from it
-//! (`grid::replicated::quorum::salt`), so they stay secret until revealed, and a restarted worker reveals
+//! (`quorum::salt`), so they stay secret until revealed, and a restarted worker reveals
 //! what its previous run committed to.
 
 use anyhow::{bail, Context, Result};
