@@ -332,7 +332,7 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
         // git runs in a process group of its own: a push under way when its parent was killed
         // goes on, and may land. Check once it is over.
         assert!(
-            wait_for(30, || !git_running_in(&[&clone, &grid])),
+            wait_for(300, || !git_running_in(&[&clone, &grid])),
             "git kept running"
         );
         if was_killed && commits() != before {
