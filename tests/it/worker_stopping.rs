@@ -237,9 +237,9 @@ fn a_worker_whose_node_id_was_taken_over_stops() {
     assert!(wait_state(&env, &grid, &id, "in_progress", 300));
     unsafe_kill(&frozen, "STOP");
     std::thread::sleep(Duration::from_secs(5));
-    // The frozen node is found dead by its own short lease; the successor is a live worker and
-    // gets a lease a loaded machine cannot outrun.
-    let mut extra = fast_lease("30").to_vec();
+    // The successor takes the id over once the record is older than its own lease (3 s): the
+    // sleep above only grows on a loaded machine, and the frozen node cannot heartbeat.
+    let mut extra = timing.to_vec();
     extra.extend(["--max-tasks", "1"]);
     let successor = worker_in(&env, &grid, "frozen", "successor", &extra)
         .output()
