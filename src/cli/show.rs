@@ -179,7 +179,33 @@ pub fn run(args: Args) -> Result<()> {
             clean(subject)
         )?;
     }
+    // After `compact`, main starts at a root holding the old tree: the task's older commits are
+    // not gone, they are on dgrid-archive, and an empty-looking history must say so.
+    if let Some(old_tip) = compacted_from(&source) {
+        writeln!(
+            out,
+            "  (older history was compacted off main; it is kept on the branch dgrid-archive: \
+             git log {} -- '*{}.json')",
+            &old_tip[..old_tip.len().min(10)],
+            clean(&args.id)
+        )?;
+    }
     Ok(out.flush()?)
+}
+
+/// The old tip the compaction that made main's root replaced, if main was compacted.
+fn compacted_from(source: &read::ReadSource) -> Option<String> {
+    let tip = source.tip?;
+    let dir = source.repo.git_dir().to_path_buf();
+    let format = format!(
+        "--format=%(trailers:key={},valueonly)",
+        crate::grid::COMPACTED_FROM_TRAILER
+    );
+    let out = gitcmd::output(&dir, &["log", "--max-parents=0", &format, &tip.to_string()]).ok()?;
+    out.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 pub fn run_logs(args: LogsArgs) -> Result<()> {

@@ -184,3 +184,26 @@ fn no_warning_about_a_cpu_cap_nobody_set() {
         "{set}"
     );
 }
+
+/// `show` of a task whose history was compacted off main says where the older commits are.
+#[test]
+fn show_after_compact_points_to_the_archive() {
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    env.git(&grid, &["config", "receive.denyNonFastForwards", "false"]);
+    let clone = env.clone(grid.to_str().unwrap(), "c");
+    env.dgrid_ok(
+        &clone,
+        &[
+            "submit", "--id", "old-task", "--image", "busybox", "--", "true",
+        ],
+        0,
+    );
+    env.dgrid_ok(&clone, &["compact"], 0);
+    let text = env.dgrid_ok(&clone, &["show", "old-task"], 0);
+    assert!(
+        text.contains("older history was compacted off main")
+            && text.contains("dgrid-archive: git log "),
+        "{text}"
+    );
+}
