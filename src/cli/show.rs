@@ -240,18 +240,30 @@ pub fn run_logs(args: LogsArgs) -> Result<()> {
         if (args.stdout && name != "stdout") || (args.stderr && name != "stderr") {
             continue;
         }
-        if !(args.stdout || args.stderr) {
-            out.flush()?;
+        let both = !(args.stdout || args.stderr);
+        // Redirected (`logs ID > file`), each stream goes where the task wrote it: the file gets
+        // the task's stdout alone, with no headers in it or on the screen. On a terminal both are
+        // shown, each under its header.
+        let mut err = std::io::stderr().lock();
+        let to: &mut dyn Write = if both && !terminal && name == "stderr" {
+            &mut err
+        } else {
+            &mut out
+        };
+        if both && terminal {
+            to.flush()?;
             eprintln!("==> {name} <==");
         }
         if terminal {
-            write!(out, "{}", clean_lines(text))?;
+            write!(to, "{}", clean_lines(text))?;
         } else {
-            write!(out, "{text}")?;
+            write!(to, "{text}")?;
         }
         if !text.is_empty() && !text.ends_with('\n') {
-            writeln!(out)?;
+            writeln!(to)?;
         }
+        to.flush()?;
+        drop(err);
         // Each stream's note on stderr comes after the stream, as on a terminal.
         out.flush()?;
         if let Some(info) = info.as_ref().filter(|i| i.truncated) {
