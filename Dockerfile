@@ -10,6 +10,12 @@
 # themselves do not get the socket: they run with no network, a read-only root, no capabilities
 # and resource limits. Run workers only for grids whose task authors you trust, or on a host that
 # is there for nothing else.
+#
+# The build needs the network: it pulls the rust and debian base images and, in `cargo build`, the
+# crates of Cargo.lock from crates.io. Offline it fails at the first of them; pull the images
+# (`docker pull rust:1-bookworm`, and the runtime image below) and run `cargo vendor` (with its
+# printed `.cargo/config.toml`) while online, or build git-dgrid on the host and copy the binary
+# in. `.dockerignore` keeps target/ and .git/ out of the build context.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src

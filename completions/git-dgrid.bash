@@ -31,14 +31,8 @@ _dgrid() {
             dgrid,env)
                 cmd="dgrid__subcmd__env"
                 ;;
-            dgrid,generate-docs)
-                cmd="dgrid__subcmd__generate__subcmd__docs"
-                ;;
             dgrid,help)
                 cmd="dgrid__subcmd__help"
-                ;;
-            dgrid,hook)
-                cmd="dgrid__subcmd__hook"
                 ;;
             dgrid,init)
                 cmd="dgrid__subcmd__init"
@@ -85,14 +79,8 @@ _dgrid() {
             dgrid__subcmd__help,env)
                 cmd="dgrid__subcmd__help__subcmd__env"
                 ;;
-            dgrid__subcmd__help,generate-docs)
-                cmd="dgrid__subcmd__help__subcmd__generate__subcmd__docs"
-                ;;
             dgrid__subcmd__help,help)
                 cmd="dgrid__subcmd__help__subcmd__help"
-                ;;
-            dgrid__subcmd__help,hook)
-                cmd="dgrid__subcmd__help__subcmd__hook"
                 ;;
             dgrid__subcmd__help,init)
                 cmd="dgrid__subcmd__help__subcmd__init"
@@ -131,7 +119,7 @@ _dgrid() {
 
     case "${cmd}" in
         dgrid)
-            opts="-h -V --help --version init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
+            opts="-h -V --help --version init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,26 +278,8 @@ _dgrid() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dgrid__subcmd__generate__subcmd__docs)
-            opts="-h -V --out --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --out)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dgrid__subcmd__help)
-            opts="init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env hook generate-docs help"
+            opts="init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,35 +362,7 @@ _dgrid() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dgrid__subcmd__help__subcmd__generate__subcmd__docs)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         dgrid__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dgrid__subcmd__help__subcmd__hook)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -563,20 +505,6 @@ _dgrid() {
         dgrid__subcmd__help__subcmd__work)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        dgrid__subcmd__hook)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

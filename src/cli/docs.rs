@@ -45,6 +45,45 @@ _git_dgrid() {
 }
 "#;
 
+/// The command as a user sees it: clap_complete lists hidden subcommands too (the internal `hook`
+/// and `generate-docs`), so completions are made from a copy without them.
+fn visible(cmd: clap::Command) -> clap::Command {
+    let subcommands: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    let mut shown = clap::Command::new(cmd.get_name().to_string())
+        .args(cmd.get_arguments().cloned())
+        .subcommands(subcommands)
+        .subcommand_required(cmd.is_subcommand_required_set())
+        .propagate_version(cmd.is_propagate_version_set());
+    if let Some(long) = cmd.get_long_about() {
+        shown = shown.long_about(long.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        shown = shown.version(version.to_string());
+    }
+    if let Some(about) = cmd.get_about() {
+        shown = shown.about(about.clone());
+    }
+    shown
+}
+
+/// Where bash-completion's loader lives, if it is installed: without it, a file in
+/// share/bash-completion/completions is never read.
+fn bash_completion_installed() -> bool {
+    [
+        "/usr/share/bash-completion/bash_completion",
+        "/etc/bash_completion",
+        "/usr/local/share/bash-completion/bash_completion",
+        "/opt/homebrew/etc/profile.d/bash_completion.sh",
+        "/usr/local/etc/profile.d/bash_completion.sh",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists())
+}
+
 /// Every generated file: (path relative to the output folder, content).
 pub fn generated() -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
@@ -74,7 +113,7 @@ pub fn generated() -> Result<Vec<(String, Vec<u8>)>> {
         } else {
             "git-dgrid"
         };
-        let mut cmd = super::Cli::command().name(name);
+        let mut cmd = visible(super::Cli::command()).name(name);
         let mut out = Vec::new();
         clap_complete::generate(shell, &mut cmd, name, &mut out);
         if shell == Shell::Bash {
@@ -164,6 +203,17 @@ pub fn run_install(args: InstallArgs) -> Result<()> {
     write_all(Path::new(""), &files)?;
     for (_, target, _) in &files {
         writeln!(out, "{}", target.display())?;
+    }
+    if !bash_completion_installed() {
+        let bash = files.iter().find(|(name, _, _)| name.ends_with(".bash"));
+        if let Some((_, target, _)) = bash {
+            eprintln!(
+                "Bash completion does nothing without the bash-completion package (not found \
+                 here): install it (apt install bash-completion, brew install \
+                 bash-completion@2), or add `source {}` to ~/.bashrc.",
+                target.display()
+            );
+        }
     }
     let man = man_prefix.join("share/man");
     let page = man.join("man1/git-dgrid.1");

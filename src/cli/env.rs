@@ -3,7 +3,9 @@
 use crate::config::GitConfig;
 use crate::gitcmd;
 use crate::settings::describe;
-use crate::settings::{default_push_budget, Key, PUSH_BUDGET, REMOTE, REPO_URL, SETTINGS};
+use crate::settings::{
+    default_push_budget, Key, NODE_ID, PUSH_BUDGET, REMOTE, REPO_URL, SETTINGS, STATE_DIR,
+};
 use anyhow::Result;
 use std::io::Write;
 
@@ -53,6 +55,14 @@ pub fn run(_args: Args) -> Result<()> {
         .iter()
         .map(|s| {
             let (mut value, source) = describe(*s, &config);
+            // The state dir and node id as a worker here would use them, beside how defaults are
+            // worked out: a newcomer asks "where is my state, who am I".
+            if s.key().flag == STATE_DIR.key.flag && source == "default" {
+                value = format!("{value} = {} here", state_dir());
+            }
+            if s.key().flag == NODE_ID.key.flag && source == "default" {
+                value = format!("{value} = {} here", node_id(&config));
+            }
             if s.key().flag == PUSH_BUDGET.key.flag && source == "default" {
                 if let Some(url) = remote_url(&cwd, &config) {
                     let (budget, why) = default_push_budget(&url);
@@ -73,6 +83,33 @@ pub fn run(_args: Args) -> Result<()> {
         writeln!(out, "{name:w0$}  {value:w1$}  {source}")?;
     }
     Ok(out.flush()?)
+}
+
+/// The default state dir, resolved (only called when neither environment nor git config set it).
+fn state_dir() -> String {
+    match crate::grid::Location::default().state_dir() {
+        Ok(dir) => dir.display().to_string(),
+        Err(why) => format!("(none: {why:#})"),
+    }
+}
+
+/// The node id a worker here would take: the one kept in the state dir, or what the first `work`
+/// will choose. Only read: `env` creates nothing.
+fn node_id(config: &GitConfig) -> String {
+    let kept = match describe(&STATE_DIR, config) {
+        (dir, source) if source != "default" => Some(std::path::PathBuf::from(dir)),
+        _ => crate::grid::Location::default().state_dir().ok(),
+    }
+    .map(|dir| dir.join("node-id"));
+    match kept.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+        Some(id) if !id.trim().is_empty() => {
+            format!("{} (kept in {})", id.trim(), kept.unwrap().display())
+        }
+        _ => format!(
+            "(not chosen yet: the first `work` takes {}-XXXXXX)",
+            crate::node::hostname()
+        ),
+    }
 }
 
 /// The grid's URL as the worker would see it (`--repo`'s setting, else the clone's remote), for

@@ -117,6 +117,23 @@ pub fn open_with(args: &ReadArgs, fetch: Fetch) -> Result<ReadSource> {
             )?
             .map(|h| crate::odb::parse_oid(&h))
             .transpose()?;
+            // A repository with no remote and no grid on its main is not a grid: showing an
+            // empty one would pretend it is (a newcomer's clone before `git remote add`).
+            let laid_out = gitcmd::output_opt(
+                &local.dir,
+                &["rev-parse", "--verify", "--quiet", "refs/heads/main:tasks"],
+            )?
+            .is_some();
+            let bare = gitcmd::output(&local.dir, &["rev-parse", "--is-bare-repository"])?;
+            if !laid_out && bare.trim() != "true" {
+                anyhow::bail!(
+                    "this repository has no remote named {} and no grid on its main: add the \
+                     grid's remote (git remote add {} URL), pass --repo URL, or run git dgrid \
+                     init to make this repository a grid",
+                    crate::settings::REMOTE.fixed(),
+                    crate::settings::REMOTE.fixed()
+                );
+            }
             let describe = local.git_dir.display().to_string();
             let archive = local_archive(&local.dir, &["refs/heads/dgrid-archive"])?;
             return Ok(ReadSource {

@@ -179,7 +179,33 @@ pub fn run(args: Args) -> Result<()> {
             clean(subject)
         )?;
     }
+    // After `compact`, main starts at a root holding the old tree: the task's older commits are
+    // not gone, they are on dgrid-archive, and an empty-looking history must say so.
+    if let Some(old_tip) = compacted_from(&source) {
+        writeln!(
+            out,
+            "  (older history was compacted off main; it is kept on the branch dgrid-archive: \
+             git log {} -- '*{}.json')",
+            &old_tip[..old_tip.len().min(10)],
+            clean(&args.id)
+        )?;
+    }
     Ok(out.flush()?)
+}
+
+/// The old tip the compaction that made main's root replaced, if main was compacted.
+fn compacted_from(source: &read::ReadSource) -> Option<String> {
+    let tip = source.tip?;
+    let dir = source.repo.git_dir().to_path_buf();
+    let format = format!(
+        "--format=%(trailers:key={},valueonly)",
+        crate::grid::COMPACTED_FROM_TRAILER
+    );
+    let out = gitcmd::output(&dir, &["log", "--max-parents=0", &format, &tip.to_string()]).ok()?;
+    out.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 pub fn run_logs(args: LogsArgs) -> Result<()> {
@@ -214,18 +240,30 @@ pub fn run_logs(args: LogsArgs) -> Result<()> {
         if (args.stdout && name != "stdout") || (args.stderr && name != "stderr") {
             continue;
         }
-        if !(args.stdout || args.stderr) {
-            out.flush()?;
+        let both = !(args.stdout || args.stderr);
+        // Redirected (`logs ID > file`), each stream goes where the task wrote it: the file gets
+        // the task's stdout alone, with no headers in it or on the screen. On a terminal both are
+        // shown, each under its header.
+        let mut err = std::io::stderr().lock();
+        let to: &mut dyn Write = if both && !terminal && name == "stderr" {
+            &mut err
+        } else {
+            &mut out
+        };
+        if both && terminal {
+            to.flush()?;
             eprintln!("==> {name} <==");
         }
         if terminal {
-            write!(out, "{}", clean_lines(text))?;
+            write!(to, "{}", clean_lines(text))?;
         } else {
-            write!(out, "{text}")?;
+            write!(to, "{text}")?;
         }
         if !text.is_empty() && !text.ends_with('\n') {
-            writeln!(out)?;
+            writeln!(to)?;
         }
+        to.flush()?;
+        drop(err);
         // Each stream's note on stderr comes after the stream, as on a terminal.
         out.flush()?;
         if let Some(info) = info.as_ref().filter(|i| i.truncated) {

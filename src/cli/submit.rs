@@ -195,7 +195,14 @@ fn gather(args: &Args, problems: &mut Vec<Problem>) -> Result<Vec<(String, Map<S
         }
         return Ok(vec![("command line".into(), from_flags(args)?)]);
     }
-    if args.image.is_some() {
+    if let Some(image) = &args.image {
+        // `submit --image IMG echo hi` reads `echo hi` as task files: the newcomer meant a command.
+        if !args.files.is_empty() {
+            bail!(
+                "put the command after --: git dgrid submit --image {image} -- {}",
+                args.files.join(" ")
+            );
+        }
         bail!("--image needs a command: git dgrid submit --image IMAGE -- CMD ARGS...");
     }
     let mut out = Vec::new();

@@ -115,6 +115,31 @@ pub struct Series {
     pub queue_length: Vec<(i64, usize)>,
     /// (node, results recorded) over the window, most first.
     pub per_node: Vec<(String, u32)>,
+    /// Of the failed results of the last hour, those cancelled: a person's choice, not a failure
+    /// the dashboard should raise.
+    pub cancelled_last_hour: u32,
+}
+
+/// Whether the failed result `id` as written by `commit` says `cancelled` (unreadable: not).
+fn cancelled(repo: &gix::Repository, commit: ObjectId, id: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        #[serde(default)]
+        status: String,
+    }
+    let path = layout::task_path(State::Failed, id);
+    let entry = repo
+        .find_commit(commit)
+        .ok()
+        .and_then(|c| c.tree().ok())
+        .and_then(|t| t.lookup_entry_by_path(&path).ok().flatten());
+    let Some(entry) = entry else { return false };
+    match crate::odb::read_blob(repo, entry.object_id(), 1 << 20) {
+        Ok(crate::odb::Blob::Bytes(bytes)) => {
+            serde_json::from_slice::<Status>(&bytes).is_ok_and(|s| s.status == "cancelled")
+        }
+        _ => false,
+    }
 }
 
 /// The dashboard's charts over the last `hours` hours.
@@ -131,13 +156,18 @@ pub fn series(
     let steps = first_parent_line(repo, tip, 20_000, Some(start_hour))?;
     let mut per_node: std::collections::BTreeMap<String, u32> = Default::default();
     for step in steps.iter().filter(|s| !s.compaction_root) {
-        for (_, state) in finished_in(repo, step.id)? {
+        for (id, state) in finished_in(repo, step.id)? {
             let bucket = ((step.time - start_hour) / 3600) as usize;
             if let Some(slot) = series.finished_per_hour.get_mut(bucket) {
                 match state {
                     State::Completed => slot.1 += 1,
                     _ => slot.2 += 1,
                 }
+            }
+            // Only the last hour's failures are read again: the health line names them.
+            let last_hour = bucket + 1 == series.finished_per_hour.len();
+            if last_hour && state == State::Failed && cancelled(repo, step.id, &id) {
+                series.cancelled_last_hour += 1;
             }
             // Results per *node*: a person's `cancel` writes a result too, but ran nothing.
             if step.by_node {
@@ -194,6 +224,7 @@ mod tests {
         assert_eq!(series.per_node, [("n1".to_string(), 1)]);
         let finished: u32 = series.finished_per_hour.iter().map(|h| h.1 + h.2).sum();
         assert_eq!(finished, 2, "the cancel still counts as a failed result");
+        assert_eq!(series.cancelled_last_hour, 1, "and is known as a cancel");
     }
 
     #[test]

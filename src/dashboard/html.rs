@@ -58,7 +58,12 @@ fn health(model: &StatusModel, series: &Series) -> (&'static str, String) {
         .filter(|n| n.state == Liveness::Dead)
         .count();
     let problems = model.nodes.iter().filter(|n| n.problem.is_some()).count();
-    let failed_last_hour = series.finished_per_hour.last().map_or(0, |h| h.2);
+    // A cancel is written as a failed result, but nothing failed: the health line leaves it out.
+    let failed_last_hour = series
+        .finished_per_hour
+        .last()
+        .map_or(0, |h| h.2)
+        .saturating_sub(series.cancelled_last_hour);
     let mut issues = Vec::new();
     if dead > 0 {
         issues.push(format!("{dead} node(s) dead"));
@@ -144,17 +149,24 @@ fn queue_line(series: &Series) -> String {
         points.last().map_or(1, |p| p.0),
     );
     let span = ((t1 - t0) as f64).max(1.0);
-    let coords: Vec<String> = points
-        .iter()
-        .map(|(t, n)| {
-            let x = if points.len() == 1 {
-                w - 4.0
-            } else {
-                pad + (*t - t0) as f64 / span * (w - pad - 4.0)
-            };
-            format!("{x:.1},{:.1}", h - 18.0 - (*n as f64 / max) * (h - 30.0))
-        })
-        .collect();
+    let at = |t: i64, n: usize| {
+        let x = if points.len() == 1 {
+            w - 4.0
+        } else {
+            pad + (t - t0) as f64 / span * (w - pad - 4.0)
+        };
+        format!("{x:.1},{:.1}", h - 18.0 - (n as f64 / max) * (h - 30.0))
+    };
+    // Steps, not ramps: the queue length changes only at a commit, so between two samples it
+    // stays what the earlier one says (a line straight across a quiet night would invent a
+    // queue draining slowly through it).
+    let mut coords: Vec<String> = Vec::new();
+    for (i, (t, n)) in points.iter().enumerate() {
+        if i > 0 {
+            coords.push(at(*t, points[i - 1].1));
+        }
+        coords.push(at(*t, *n));
+    }
     format!(
         r##"<svg viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="queue length over time"><polyline fill="none" stroke="#3b6fd8" stroke-width="2" points="{}"/><text x="0" y="12">{}</text><text x="{pad}" y="{h}">{}</text><text x="{}" y="{h}">now</text></svg>"##,
         coords.join(" "),
@@ -461,4 +473,23 @@ fn render_footer(out: &mut String, refresh_secs: u32) {
         r#"</section></main><footer>git-dgrid {} · this page reloads every {refresh_secs} s · read-only view of the grid's main branch</footer></body></html>"#,
         env!("CARGO_PKG_VERSION")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue of 10 at midnight and none at 06:00, no commit between: the line stays at 10 until
+    /// 06:00 and drops there, it does not slope down through the night.
+    #[test]
+    fn the_queue_chart_steps_across_a_period_with_no_samples() {
+        let series = Series {
+            queue_length: vec![(0, 10), (6 * 3600, 0)],
+            ..Series::default()
+        };
+        let svg = queue_line(&series);
+        let points = svg.split("points=\"").nth(1).unwrap();
+        let points: Vec<&str> = points[..points.find('"').unwrap()].split(' ').collect();
+        assert_eq!(points, ["24.0,12.0", "556.0,12.0", "556.0,142.0"], "{svg}");
+    }
 }

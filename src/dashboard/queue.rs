@@ -2,7 +2,7 @@
 //! order. A grid may hold 100,000 queued tasks, so this reads of each file only what ordering needs
 //! (priority, creation time, attempts), on every core, and reads the command of the few it shows.
 
-use super::light::{age, read, short_command, LIST_LIMIT};
+use super::light::{age, read, read_in_one_lookup, short_command, LIST_LIMIT};
 use crate::grid::{added_by_all, Snapshot, TaskRef};
 use crate::layout::State;
 use crate::task;
@@ -132,7 +132,7 @@ fn in_line<'s>(repo: &gix::Repository, tasks: &[&'s TaskRef]) -> Vec<InLine<'s>>
         .iter()
         .map(|&task| {
             // An unreadable file still counts and still shows, at the end of the line.
-            let ordering: Option<Ordering> = read(repo, task);
+            let ordering: Option<Ordering> = read_in_one_lookup(repo, task);
             let readable = ordering.is_some();
             let (created_at, priority, attempts) = ordering
                 .map(|o| {

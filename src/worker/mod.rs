@@ -82,7 +82,9 @@ pub struct PushBudget {
 /// start: the cap is lowered to what the host has, and such a task gets all of it.
 fn clamp_to_host_cpus(cfg: &mut Config) {
     let host = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    if cfg.docker.max_cpus > host {
+    // The default cap is lowered silently: a warning about a value the user never set is noise.
+    let chosen = cfg.docker.max_cpus != crate::settings::MAX_CPUS.fixed();
+    if cfg.docker.max_cpus > host && chosen {
         cfg.log.info(
             &cfg.node_id,
             &format!(
@@ -90,6 +92,8 @@ fn clamp_to_host_cpus(cfg: &mut Config) {
                 cfg.docker.max_cpus
             ),
         );
+    }
+    if cfg.docker.max_cpus > host {
         cfg.docker.max_cpus = host;
         cfg.docker.default_cpus = cfg.docker.default_cpus.min(host);
     }

@@ -153,9 +153,11 @@ fn sixty_archived_then_thirty_more_while_archive_and_compact_run() {
     assert!(logs.status.success());
     assert_eq!(
         String::from_utf8_lossy(&logs.stdout),
-        format!("out-{oldest}\nerr-{oldest}\n")
+        format!("out-{oldest}\n")
     );
-    assert!(String::from_utf8_lossy(&logs.stderr).contains("archived"));
+    // Redirected, the task's stderr goes to stderr (issue 22 item 16).
+    let stderr = String::from_utf8_lossy(&logs.stderr);
+    assert!(stderr.contains("archived") && stderr.contains(&format!("err-{oldest}\n")));
     // Ids are never reused, archived or not.
     let again = env.submit_lines(&clone, &[], &[spec(&oldest, "true", 60)]);
     assert_eq!(again.status.code(), Some(1), "{again:?}");
@@ -332,7 +334,7 @@ fn archive_killed_at_random_instants_leaves_every_result_in_one_place() {
         // git runs in a process group of its own: a push under way when its parent was killed
         // goes on, and may land. Check once it is over.
         assert!(
-            wait_for(30, || !git_running_in(&[&clone, &grid])),
+            wait_for(300, || !git_running_in(&[&clone, &grid])),
             "git kept running"
         );
         if was_killed && commits() != before {

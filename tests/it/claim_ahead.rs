@@ -62,7 +62,7 @@ fn a_task_claimed_ahead_is_cancelled_in_place_and_released_on_shutdown() {
     let text = || std::fs::read_to_string(&log).unwrap_or_default();
     let ahead = " (attempt 1) ahead";
     assert!(
-        wait_for(60, || logged(&log, ahead, &[]).is_some()),
+        wait_for(300, || logged(&log, ahead, &[]).is_some()),
         "{}",
         text()
     );
@@ -77,16 +77,16 @@ fn a_task_claimed_ahead_is_cancelled_in_place_and_released_on_shutdown() {
     // A cancel reaches it where it waits.
     assert!(env.dgrid(&clone, &["cancel", &waiting]).status.success());
     let dropped = format!("dropped {waiting}, claimed ahead");
-    assert!(wait_for(60, || text().contains(&dropped)), "{}", text());
+    assert!(wait_for(300, || text().contains(&dropped)), "{}", text());
     // The next push claims another ahead; a shutdown puts it back without using an attempt.
     assert!(
-        wait_for(60, || logged(&log, ahead, &[&waiting]).is_some()),
+        wait_for(300, || logged(&log, ahead, &[&waiting]).is_some()),
         "{}",
         text()
     );
     let second = logged(&log, ahead, &[&waiting]).unwrap();
     unsafe_kill(&w, "TERM");
-    let status = wait_exit(&mut w, 120);
+    let status = wait_exit(&mut w, 300);
     let text = text();
     assert!(status.success(), "{text}");
     assert!(

@@ -57,7 +57,7 @@ fn a_task_claimed_ahead_by_a_killed_worker_goes_back_without_using_its_attempt()
             .cloned()
     };
     assert!(
-        wait_for(60, || ahead(&text(&log)).is_some()),
+        wait_for(300, || ahead(&text(&log)).is_some()),
         "{}",
         text(&log)
     );

@@ -88,7 +88,7 @@ fn thirty_tasks_complete_once_while_main_is_compacted_three_times() {
     let mut old_tips = Vec::new();
     for after in [5, 13, 21] {
         assert!(
-            wait_for(240, || lines(&runs).len() >= after),
+            wait_for(300, || lines(&runs).len() >= after),
             "the worker stalled before {after} runs"
         );
         old_tips.push(compact(&env, &clone, &[]));

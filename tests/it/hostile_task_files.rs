@@ -62,7 +62,7 @@ fn ids_in_two_places_are_never_claimed_and_an_unreadable_result_wedges_nothing()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let good_done = wait_for(60, || {
+    let good_done = wait_for(300, || {
         find_task(&env, &grid, "good").is_some_and(|(state, _)| state == "completed")
     });
     // A few more cycles: a worker that would claim the duplicates does so by now.
@@ -118,7 +118,7 @@ fn a_forged_lease_until_9999_is_taken_back_after_the_observers_lease() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let done = wait_for(40, || {
+    let done = wait_for(300, || {
         find_task(&env, &grid, "parked").is_some_and(|(state, _)| state == "completed")
     });
     let _ = child.kill();

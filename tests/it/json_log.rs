@@ -45,8 +45,8 @@ fn every_line_of_a_json_log_is_json_warnings_included() {
     let mut child = cmd.spawn().unwrap();
     // While the task runs: an unreadable result of its id, and a node record of the wrong
     // shape, pushed around the hook (again if the worker moved main meanwhile).
-    assert!(wait_state(&env, &grid, "dup", "in_progress", 60));
-    let pushed = wait_for(30, || {
+    assert!(wait_state(&env, &grid, "dup", "in_progress", 300));
+    let pushed = wait_for(300, || {
         env.git(&clone, &["fetch", "--quiet", "origin"]);
         env.git(&clone, &["reset", "--quiet", "--hard", "origin/main"]);
         std::fs::write(clone.join("tasks/completed/dup.json"), "{not json").unwrap();
@@ -61,7 +61,7 @@ fn every_line_of_a_json_log_is_json_warnings_included() {
             .success()
     });
     assert!(pushed);
-    let status = wait_exit(&mut child, 120);
+    let status = wait_exit(&mut child, 300);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");

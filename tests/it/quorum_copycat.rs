@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::worker_kit::ONE_AT_A_TIME;
 
-/// The lease where a node dies on purpose: short enough to wait for its take-back, long enough
-/// that a live worker on a loaded machine is never taken for dead (6 s was not).
-const DYING_LEASE: &str = "10";
+/// The lease where a node dies on purpose: the test waits it out for the take-back, and it is long
+/// enough that a live worker on a loaded machine is never taken for dead (6 s and 10 s were not).
+const DYING_LEASE: &str = SHORT_LEASE;
 
 /// Whether `id` is in `completed/` or `failed/` (the wait for a seal gives up early then).
 fn settled(env: &Env, grid: &std::path::Path, id: &str) -> bool {
@@ -65,7 +65,7 @@ fn a_copied_digest_after_the_reveal_is_not_counted() {
     }
     let sealed = |e: &Value| e["sealed"] == true;
     assert!(
-        wait_for(120, || {
+        wait_for(300, || {
             let all = instances(&env, &grid, &id);
             (all.len() == 3 && all.iter().all(sealed)) || settled(&env, &grid, &id)
         }),
@@ -98,7 +98,7 @@ fn a_copied_digest_after_the_reveal_is_not_counted() {
     let revealed = |all: &[Value]| all.iter().find(|e| e["digest"].is_string()).cloned();
     if revealed(&entries).is_none() {
         workers.signal(&nodes[0], "CONT");
-        let seen = wait_for(60, || revealed(&instances(&env, &grid, &id)).is_some());
+        let seen = wait_for(300, || revealed(&instances(&env, &grid, &id)).is_some());
         workers.signal(&nodes[0], "STOP");
         assert!(
             seen,
@@ -123,7 +123,7 @@ fn a_copied_digest_after_the_reveal_is_not_counted() {
         workers.signal(n, "CONT");
     }
     assert!(
-        all_settled(&env, &grid, std::slice::from_ref(&id), 120),
+        all_settled(&env, &grid, std::slice::from_ref(&id), 600),
         "not settled: {:?}{}",
         instances(&env, &grid, &id),
         workers.logs()
@@ -197,7 +197,7 @@ fn kill_a_sealed_unrevealed_holder(
 ) -> (String, Value) {
     let sealed = |e: &Value| e["sealed"] == true;
     assert!(
-        wait_for(120, || {
+        wait_for(300, || {
             let all = instances(env, grid, id);
             (all.len() == nodes.len() && all.iter().all(sealed)) || settled(env, grid, id)
         }),
@@ -249,7 +249,7 @@ fn a_sealed_instance_of_a_dead_node_does_not_wedge_the_task() {
     }
     let (victim, _) = kill_a_sealed_unrevealed_holder(&env, &grid, &mut workers, &id, &nodes);
     assert!(
-        all_settled(&env, &grid, std::slice::from_ref(&id), 90),
+        all_settled(&env, &grid, std::slice::from_ref(&id), 600),
         "settled by the two left once the dead one is taken back: {:?}{}",
         instances(&env, &grid, &id),
         workers.logs()
@@ -298,7 +298,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
         live.len() == 2 && live.iter().all(|e| e["digest"].is_string())
     };
     assert!(
-        wait_for(60, || reopened(&instances(&env, &grid, &id))),
+        wait_for(300, || reopened(&instances(&env, &grid, &id))),
         "two reveals, the victim's entry dropped: {:?}{}",
         instances(&env, &grid, &id),
         workers.logs()
@@ -338,7 +338,7 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
     // An honest node to fill whatever the task still wants.
     workers.start(&format!("{p}-late"), &grp(DYING_LEASE));
     assert!(
-        all_settled(&env, &grid, std::slice::from_ref(&id), 180),
+        all_settled(&env, &grid, std::slice::from_ref(&id), 600),
         "not settled: {:?}{}",
         instances(&env, &grid, &id),
         workers.logs()

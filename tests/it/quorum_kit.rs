@@ -112,10 +112,13 @@ pub struct Workers<'a> {
 }
 
 /// The lease of workers that are not meant to die: long enough that a loaded machine (two cores,
-/// five workers, Docker) never makes a live worker look dead, which would re-issue instances.
-pub const LEASE: &str = "15";
-/// The lease of a test that waits for a dead node's instance to be re-issued.
-pub const SHORT_LEASE: &str = "6";
+/// five workers, Docker, CPU hogs) never makes a live worker look dead, which would re-issue
+/// instances (15 s was not: a live instance was taken for dead under a load of 7-9).
+pub const LEASE: &str = "60";
+/// The lease of a test that waits for a dead node's instance to be re-issued: the test kills the
+/// node and waits this long for the take-back, and the nodes that live must not be taken for dead
+/// meanwhile, so it is no shorter than a loaded machine needs either.
+pub const SHORT_LEASE: &str = "30";
 
 /// Heartbeat every second, a lease of `lease` s, polling every second, no skew margin.
 pub fn timing(lease: &str) -> Vec<String> {
@@ -210,7 +213,7 @@ impl<'a> Workers<'a> {
             }
         }
         for p in &mut self.procs {
-            wait_exit(&mut p.child, 90);
+            wait_exit(&mut p.child, 300);
         }
     }
 }

@@ -108,7 +108,7 @@ fn sigterm_ends_a_rate_limited_workers_wait() {
         .unwrap();
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        common::wait_for(60, || read().contains("rate limited")),
+        common::wait_for(300, || read().contains("rate limited")),
         "{}",
         read()
     );
@@ -119,7 +119,7 @@ fn sigterm_ends_a_rate_limited_workers_wait() {
     );
     unsafe_kill(&child, "TERM");
     // Far less than the ten minutes asked for: the stop ends the wait.
-    let status = common::wait_exit(&mut child, 60);
+    let status = common::wait_exit(&mut child, 300);
     assert!(status.success(), "{}", read());
     assert!(read().contains("stopped"), "{}", read());
 }

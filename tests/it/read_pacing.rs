@@ -39,12 +39,12 @@ fn submit_wait_fetches_only_when_the_tip_moves() {
         .write_all(spec(&id, "true", 60).as_bytes())
         .unwrap();
     // Nothing moves for a while: the follower looks, and looks less often, but fetches nothing.
-    assert!(common::wait_for(30, || runs(&trace, "ls-remote") >= 3));
+    assert!(common::wait_for(300, || runs(&trace, "ls-remote") >= 3));
     let fetches_while_idle = runs(&trace, "fetch");
     // The submit's own fetch, and the follower's first.
     assert!(fetches_while_idle <= 2, "{fetches_while_idle} fetches");
     env.dgrid_ok(&other, &["cancel", &id], 0);
-    let status = wait_exit(&mut waiting, 120);
+    let status = wait_exit(&mut waiting, 300);
     assert_eq!(status.code(), Some(1), "the task failed (cancelled)");
     let fetches = runs(&trace, "fetch");
     assert!(
@@ -67,7 +67,7 @@ fn status_watch_redraws_without_fetching_while_nothing_moves() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let looked = common::wait_for(30, || runs(&trace, "ls-remote") >= 3);
+    let looked = common::wait_for(300, || runs(&trace, "ls-remote") >= 3);
     let fetches = runs(&trace, "fetch");
     watching.kill().unwrap();
     watching.wait().unwrap();

@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 
 /// How long the generator pushes, and how long the workers then get to drain the queue.
 const GENERATE: Duration = Duration::from_secs(35);
-const DRAIN_SECS: u64 = 35;
-/// The workers run with `--grace 5`: all three must be gone this long after SIGTERM.
-const STOP_SECS: u64 = 15;
+/// A hang detector, not a speed limit: a loaded machine drains slowly.
+const DRAIN_SECS: u64 = 300;
+/// The workers run with `--grace 5`: all three must be gone this long after SIGTERM (a hang
+/// detector: a loaded machine is slow to stop too).
+const STOP_SECS: u64 = 120;
 /// Runs any one id may get: max_attempts (3) plus one, for a forged claim taken back.
 const MAX_RUNS_PER_ID: usize = 4;
 /// The workers heartbeat every second, but their lease must outlast the longest run of lost races
@@ -75,14 +77,14 @@ fn hostile_content_soak() {
     // The generator forges the records of live workers. A worker that has not written its record
     // yet refuses, by design, a node id whose record another session wrote a moment ago (a second
     // worker under that id, for all it can tell): it must be live before the forgeries start.
-    let registered = wait_for(60, || {
+    let registered = wait_for(300, || {
         let listing = listing(&env, &grid);
         nodes
             .iter()
             .all(|n| listing.contains(&format!("nodes/{n}.json")))
     });
     if !registered {
-        fail("the three workers did not write their node records within 60 s".into());
+        fail("the three workers did not write their node records within 300 s".into());
     }
     let started = Instant::now();
     let stop_observer = AtomicBool::new(false);

@@ -475,7 +475,7 @@ fn status_watch_redraws_in_colour_and_rides_out_a_lost_remote() {
         }
     });
     let shows =
-        |text: &str| common::wait_for(30, || strip_escapes(&seen.lock().unwrap()).contains(text));
+        |text: &str| common::wait_for(300, || strip_escapes(&seen.lock().unwrap()).contains(text));
     assert!(shows("queued 1"), "{}", seen.lock().unwrap());
     submit("watched-2");
     assert!(shows("queued 2"), "{}", seen.lock().unwrap());
@@ -507,15 +507,21 @@ fn status_watch_in_a_pipe_appends_plain_tables() {
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
     let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
-        all
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
     });
-    std::thread::sleep(std::time::Duration::from_millis(2600));
+    // Two tables, however long a loaded machine takes to draw them (a fixed 2.6 s could miss).
+    let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    let two = common::wait_for(300, || text().matches("TASKS").count() >= 2);
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = reader.join().unwrap();
-    assert!(out.matches("TASKS").count() >= 2, "{out}");
+    reader.join().unwrap();
+    let out = text();
+    assert!(two && out.matches("TASKS").count() >= 2, "{out}");
     assert!(!out.contains('\x1b'), "{out:?}");
 }

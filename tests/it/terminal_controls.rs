@@ -183,13 +183,15 @@ fn the_worker_log_prints_no_raw_controls() {
         .arg("--docker")
         .arg(&docker)
         .args(["--poll-interval", "1", "--until-empty"])
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(env.path("worker.log")).unwrap())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(6));
+    // Until the docker message is logged, however long a loaded machine takes (not a fixed 6 s).
+    let read = || std::fs::read_to_string(env.path("worker.log")).unwrap_or_default();
+    common::wait_for(300, || read().contains("red"));
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let _ = child.wait();
+    let log = read();
     assert!(
         log.contains("red"),
         "the docker message is in the log:\n{log}"

@@ -135,7 +135,7 @@ impl Agent {
             .spawn()
             .unwrap();
         assert!(
-            common::wait_for(10, || socket.exists()),
+            common::wait_for(300, || socket.exists()),
             "ssh-agent did not start"
         );
         Agent { child, socket }

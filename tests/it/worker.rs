@@ -252,13 +252,15 @@ fn leases_are_renewed_while_a_task_runs() {
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let id = unique("long-lease");
-    submit(&env, &clone, &[spec(&id, "sleep 9; echo finished", 60)]);
-    let timing = fast_lease("3");
+    // The task outlasts the lease, so only renewals keep it; the lease is long enough that a
+    // loaded machine cannot delay a heartbeat past it (3 s could).
+    submit(&env, &clone, &[spec(&id, "sleep 45; echo finished", 120)]);
+    let timing = fast_lease("30");
     let mut runner = worker(&env, &grid, "runner", &timing)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_state(&env, &grid, &id, "in_progress", 60));
+    assert!(wait_state(&env, &grid, &id, "in_progress", 300));
     // A second node watches the whole time; it must not take the task.
     let mut extra = timing.to_vec();
     extra.extend(["--max-tasks", "1"]);
@@ -266,7 +268,7 @@ fn leases_are_renewed_while_a_task_runs() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_state(&env, &grid, &id, "completed", 60));
+    assert!(wait_state(&env, &grid, &id, "completed", 300));
     unsafe_kill(&watcher, "TERM");
     unsafe_kill(&runner, "TERM");
     let (status, log) = exit_and_log(&mut watcher, 300);
@@ -409,7 +411,7 @@ fn cancel_stops_a_running_task_and_retry_runs_it_again() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_state(&env, &grid, &running, "in_progress", 60));
+    assert!(wait_state(&env, &grid, &running, "in_progress", 300));
     submit(
         &env,
         &clone,
@@ -439,7 +441,7 @@ fn cancel_stops_a_running_task_and_retry_runs_it_again() {
     // The node stops the container on its next look, and records nothing more.
     let label = format!("dgrid.task={running}");
     assert!(
-        wait_for(60, || containers_with_label(&label).is_empty()),
+        wait_for(300, || containers_with_label(&label).is_empty()),
         "the container was stopped"
     );
     // Finished tasks cannot be cancelled; unknown ids are a clean no.
@@ -458,11 +460,11 @@ fn cancel_stops_a_running_task_and_retry_runs_it_again() {
         &clone,
         &[spec(&short, "cat /proc/sys/kernel/random/uuid; exit 1", 60)],
     );
-    assert!(wait_state(&env, &grid, &short, "failed", 60));
+    assert!(wait_state(&env, &grid, &short, "failed", 300));
     let first = find_task(&env, &grid, &short).unwrap().1["stdout"].clone();
     env.dgrid_ok(&clone, &["retry", &short], 0);
     assert!(
-        wait_for(60, || find_task(&env, &grid, &short)
+        wait_for(300, || find_task(&env, &grid, &short)
             .is_some_and(|(s, r)| s == "failed" && r["stdout"] != first)),
         "ran again"
     );

@@ -27,7 +27,7 @@ fn a_killed_workers_task_is_taken_over_with_attempt_2() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_state(&env, &grid, &id, "in_progress", 60));
+    assert!(wait_state(&env, &grid, &id, "in_progress", 300));
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap();
     remove_containers("dgrid.node=victim"); // what the victim's restart would do
@@ -188,12 +188,12 @@ fn a_claim_whose_answer_was_lost_stands_and_runs_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(node_registered(&env, &grid, "unanswered", 30));
+    assert!(node_registered(&env, &grid, "unanswered", 300));
     let id = unique("unanswered");
     submit(&env, &clone, &[spec(&id, "echo once", 60)]);
-    let done = wait_state(&env, &grid, &id, "completed", 90);
+    let done = wait_state(&env, &grid, &id, "completed", 300);
     unsafe_kill(&w, "TERM");
-    let (status, log) = exit_and_log(&mut w, 120);
+    let (status, log) = exit_and_log(&mut w, 300);
     assert!(done && status.success(), "{log}");
     assert!(env.path("claimed-once").exists(), "the remote hung: {log}");
     assert!(!log.contains("put "), "{log}");
@@ -228,15 +228,15 @@ fn a_claim_that_landed_unknown_goes_back_and_runs_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(node_registered(&env, &grid, "unaware", 30));
+    assert!(node_registered(&env, &grid, "unaware", 300));
     let id = unique("unaware");
     submit(&env, &clone, &[spec(&id, "echo once", 60)]);
-    assert!(wait_for(60, || away.exists()));
+    assert!(wait_for(300, || away.exists()));
     std::thread::sleep(Duration::from_secs(8)); // the timeout, then fetches that fail
     std::fs::rename(&away, &grid).unwrap();
-    let done = wait_state(&env, &grid, &id, "completed", 90);
+    let done = wait_state(&env, &grid, &id, "completed", 300);
     unsafe_kill(&w, "TERM");
-    let (status, log) = exit_and_log(&mut w, 120);
+    let (status, log) = exit_and_log(&mut w, 300);
     assert!(done && status.success(), "{log}");
     assert!(
         log.contains(&format!("put {id} back in the queue")),
@@ -369,13 +369,13 @@ fn workers_killed_at_random_instants_lose_nothing() {
         workers[i] = spawn(i);
     }
     std::thread::sleep(Duration::from_secs(1)); // the last one started is up and listening
-    let all_done = wait_for(180, || {
+    let all_done = wait_for(300, || {
         env.ids_in(&grid, "main", "completed").len() == ids.len()
     });
     for w in &workers {
         unsafe_kill(w, "TERM");
     }
-    let statuses: Vec<_> = workers.iter_mut().map(|w| wait_exit(w, 120)).collect();
+    let statuses: Vec<_> = workers.iter_mut().map(|w| wait_exit(w, 300)).collect();
     let log: String = logs
         .iter()
         .map(|l| std::fs::read_to_string(l).unwrap_or_default())
