@@ -26,6 +26,7 @@ mod credentials;
 mod dashboard_shallow;
 mod docker_executor;
 mod docs_and_config;
+mod dulwich_server;
 mod engine;
 mod forged_node_records;
 mod help_and_manual;
