@@ -32,6 +32,7 @@ mod forged_node_records;
 mod help_and_manual;
 mod hooks_and_init;
 mod hostile_task_files;
+mod identity;
 mod json_log;
 mod no_endless_loops;
 mod node_records;

@@ -123,14 +123,10 @@ impl Grid {
         })
     }
 
-    /// Who commits a maintainer's change (cancel, retry, archive, compact): the user's git
-    /// identity as git sees it in the grid's clone, else `git-dgrid <git-dgrid@localhost>`, so
-    /// that a command run where git has no identity still lands.
+    /// Who commits a maintainer's change (cancel, retry, archive, compact): the one rule of
+    /// every person's command, [`crate::repo::person_identity`].
     pub fn maintainer(&self) -> Identity {
-        crate::repo::git_identity(&self.dir).unwrap_or_else(|| Identity {
-            name: "git-dgrid".into(),
-            email: "git-dgrid@localhost".into(),
-        })
+        crate::repo::person_identity(&self.dir)
     }
 
     /// Makes retry pauses end, and operations fail with [`Interrupted`], once `give_up` says so.
