@@ -1,5 +1,5 @@
 //! Probes, once per build, the programs some integration tests need (Docker, Chromium, lighttpd
-//! with TLS, zsh, fish, gitolite, man, script, git's bash completion) and sets `have_<tool>` for
+//! with TLS, zsh, fish, gitolite, man, script, git's bash completion, python3's dulwich) and sets `have_<tool>` for
 //! each one that is here, so a test that needs a missing tool is `#[ignore]`d with the reason:
 //! cargo's summary then says "N passed; M ignored" and a skip never counts as a pass.
 //!
@@ -66,6 +66,19 @@ const TOOLS: &[Tool] = &[
         cfg: "have_script",
         require: "DGRID_REQUIRE_SCRIPT",
         here: || on_path("script"),
+    },
+    Tool {
+        cfg: "have_dulwich",
+        require: "DGRID_REQUIRE_DULWICH",
+        here: || {
+            Command::new("python3")
+                .args(["-c", "import dulwich"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        },
     },
     Tool {
         cfg: "have_git_completion",

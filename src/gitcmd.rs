@@ -111,7 +111,37 @@ fn without_stdout(dir: &Path, args: &[&str]) -> Result<duct::Expression> {
     for (key, value) in token_helper_config() {
         expression = expression.env(key, value);
     }
+    #[cfg(test)]
+    for (key, value) in test_env::VARS {
+        expression = expression.env(key, value);
+    }
     Ok(expression)
+}
+
+/// The git environment of the unit tests (as jj's `TestEnvironment`, and the integration tests'
+/// `Env`): no global or system config of the user running them, a fixed identity and time zone.
+/// Every git the crate runs in a unit test gets it ([`without_stdout`]), and a test that runs git
+/// itself starts it with [`test_env::git`], so the suite passes on a machine where git knows no
+/// one (`env -i PATH=$PATH HOME=$(mktemp -d) cargo test`) and is not changed by one where it does.
+#[cfg(test)]
+pub(crate) mod test_env {
+    pub(crate) const VARS: [(&str, &str); 8] = [
+        ("GIT_CONFIG_GLOBAL", "/dev/null"),
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_AUTHOR_NAME", "Unit Test"),
+        ("GIT_AUTHOR_EMAIL", "unit@example.com"),
+        ("GIT_COMMITTER_NAME", "Unit Test"),
+        ("GIT_COMMITTER_EMAIL", "unit@example.com"),
+        ("TZ", "UTC"),
+        ("GIT_TERMINAL_PROMPT", "0"),
+    ];
+
+    /// `git` in `dir` with the unit tests' environment.
+    pub(crate) fn git(dir: &std::path::Path) -> std::process::Command {
+        let mut command = std::process::Command::new("git");
+        command.current_dir(dir).envs(VARS);
+        command
+    }
 }
 
 /// Runs a local git command (never one that talks to a remote) and hands each line of its stdout

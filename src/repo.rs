@@ -20,6 +20,24 @@ pub fn git_identity(dir: &Path) -> Option<crate::odb::Identity> {
     })
 }
 
+/// Who a person's command (init, submit, cancel, retry, archive, compact) commits as: their git
+/// identity as git sees it in `dir`, else [`FALLBACK_IDENTITY`]. One rule for every command, so a
+/// command run where git knows no one lands all the same (and `init` never stops half done), and
+/// its commits say who they are from when git does know.
+pub fn person_identity(dir: &Path) -> crate::odb::Identity {
+    git_identity(dir).unwrap_or_else(fallback_identity)
+}
+
+/// The identity of a person's commits where git has none: `git-dgrid <git-dgrid@localhost>`.
+pub const FALLBACK_IDENTITY: (&str, &str) = ("git-dgrid", "git-dgrid@localhost");
+
+fn fallback_identity() -> crate::odb::Identity {
+    crate::odb::Identity {
+        name: FALLBACK_IDENTITY.0.into(),
+        email: FALLBACK_IDENTITY.1.into(),
+    }
+}
+
 /// `dgrid.*` (and `user.signingKey`) as git sees them in the directory the command runs in (local,
 /// global and system config): the one place git-dgrid reads git config, so every command and a
 /// worker on a URL or in a clone resolve their settings from the same place.

@@ -2,7 +2,7 @@
 
 use crate::gitcmd;
 use crate::layout;
-use crate::odb::{self, Edit, Identity};
+use crate::odb::{self, Edit};
 use crate::repo::LocalRepo;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -42,16 +42,18 @@ pub fn run(args: Args) -> Result<()> {
         bail!("git dgrid init lays out a working tree; in a bare repository use git dgrid init --bare PATH to create a new grid");
     };
     let created = lay_out(&top)?;
-    if created.is_empty() {
+    // What a run stopped before its commit left (files laid out, maybe staged) is committed now:
+    // the layout is "already here" only once HEAD has it.
+    let pending = not_committed(&top)?;
+    if pending.is_empty() {
         writeln!(out, "The grid layout is already here.")?;
     } else {
-        let mut add = vec!["add", "--"];
-        add.extend(created.iter().map(String::as_str));
-        gitcmd::output(&top, &add)?;
-        let mut commit = vec!["commit", "--quiet", "-m", "dgrid: lay out the grid", "--"];
-        commit.extend(created.iter().map(String::as_str));
-        gitcmd::output(&top, &commit).context("cannot commit the grid layout")?;
-        writeln!(out, "Laid out the grid: {}", created.join(", "))?;
+        if let Err(e) = commit_layout(&top, &pending) {
+            // Finish or change nothing: what this run wrote goes again.
+            undo(&top, &created);
+            return Err(e);
+        }
+        writeln!(out, "Laid out the grid: {}", pending.join(", "))?;
     }
     if args.push {
         let remote = match args.remote {
@@ -70,6 +72,63 @@ pub fn run(args: Args) -> Result<()> {
         super::install_hooks::report_install(&repo.hooks_dir()?)?;
     }
     Ok(())
+}
+
+/// The layout's placeholder files that are on disk but not in HEAD (all of them before the first
+/// commit).
+fn not_committed(top: &Path) -> Result<Vec<String>> {
+    let mut pending = Vec::new();
+    for path in layout::skeleton() {
+        if !top.join(&path).exists() {
+            continue;
+        }
+        let spec = format!("HEAD:{path}");
+        let committed = gitcmd::run(top, &["cat-file", "-e", &spec])?.success;
+        if !committed {
+            pending.push(path);
+        }
+    }
+    Ok(pending)
+}
+
+/// Commits `paths` (only them) as the one identity of a person's command: a machine where git
+/// knows no one still gets its layout committed.
+fn commit_layout(top: &Path, paths: &[String]) -> Result<()> {
+    let mut add = vec!["add", "--"];
+    add.extend(paths.iter().map(String::as_str));
+    gitcmd::output(top, &add)?;
+    let who = crate::repo::person_identity(top);
+    let (name, email) = (
+        format!("user.name={}", who.name),
+        format!("user.email={}", who.email),
+    );
+    let mut commit = vec!["-c", &name, "-c", &email, "commit", "--quiet"];
+    commit.extend(["-m", "dgrid: lay out the grid", "--"]);
+    commit.extend(paths.iter().map(String::as_str));
+    gitcmd::output(top, &commit).context("cannot commit the grid layout")?;
+    Ok(())
+}
+
+/// Takes back what this run wrote: unstages and removes the placeholder files it created.
+fn undo(top: &Path, created: &[String]) {
+    if created.is_empty() {
+        return;
+    }
+    let mut reset = vec!["rm", "--cached", "--quiet", "--ignore-unmatch", "--"];
+    reset.extend(created.iter().map(String::as_str));
+    let _ = gitcmd::run(top, &reset);
+    for path in created {
+        let full = top.join(path);
+        let _ = std::fs::remove_file(&full);
+        // Folders this run made, emptied again (remove_dir leaves one with content alone).
+        let mut dir = full.parent();
+        while let Some(d) = dir.filter(|d| *d != top) {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
 }
 
 /// Creates the placeholder files that are missing; returns their paths.
@@ -112,10 +171,7 @@ pub fn init_bare(path: &Path) -> Result<()> {
             content: Vec::new(),
         })
         .collect();
-    let identity = Identity {
-        name: "git-dgrid".into(),
-        email: "git-dgrid@localhost".into(),
-    };
+    let identity = crate::repo::person_identity(path);
     let commit = odb::write_commit(&repo, None, &edits, &identity, "dgrid: lay out the grid\n")?;
     gitcmd::output(
         path,

@@ -101,13 +101,16 @@ pub fn run(args: Args) -> Result<()> {
         Some(l) => l.limits()?,
         None => Limits::default(),
     };
-    let identity = local
-        .as_ref()
-        .and_then(|l| crate::repo::git_identity(&l.dir))
-        .or_else(|| crate::repo::git_identity(&std::env::temp_dir()));
+    // The one identity rule of every person's command (`repo::person_identity`); outside a
+    // clone, git's global identity.
+    let identity = crate::repo::person_identity(
+        &local
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |l| l.dir.clone()),
+    );
     let submitted_by = match &args.submitted_by {
         Some(s) => s.clone(),
-        None => default_submitter(identity.as_ref()),
+        None => default_submitter(&identity),
     };
     let now = Utc::now();
     let mut problems: Vec<Problem> = Vec::new();
@@ -145,10 +148,6 @@ pub fn run(args: Args) -> Result<()> {
         let key = super::sign::signing_key(args.signing_key.clone())?;
         super::sign::sign_all(&mut tasks, &key)?;
     }
-    let identity = identity.unwrap_or_else(|| Identity {
-        name: submitted_by.clone(),
-        email: submitted_by.clone(),
-    });
     if args.no_push {
         return commit_on_branch(&args, &identity, &tasks);
     }
@@ -345,18 +344,12 @@ fn number_or_text(text: &str) -> Value {
         .unwrap_or_else(|| Value::String(text.to_string()))
 }
 
-fn default_submitter(identity: Option<&Identity>) -> String {
-    identity
-        .map(|i| {
-            if i.email.is_empty() {
-                i.name.clone()
-            } else {
-                i.email.clone()
-            }
-        })
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "anonymous".into())
+fn default_submitter(identity: &Identity) -> String {
+    if identity.email.trim().is_empty() {
+        identity.name.clone()
+    } else {
+        identity.email.clone()
+    }
 }
 
 /// `--no-push`: the submission as a commit on a new local branch on top of the chosen remote's

@@ -374,7 +374,7 @@ fn lost_races_are_retried_against_the_new_tip() {
 }
 
 /// Races `claimers` claim processes (each with its own cache clone) until the queue is empty.
-fn race(env: &Env, url: &str, remote_dir: &Path, claimers: usize, tasks: usize) {
+pub(crate) fn race(env: &Env, url: &str, remote_dir: &Path, claimers: usize, tasks: usize) {
     let seed = env.clone(url, "seed");
     let lines: Vec<String> = (0..tasks)
         .map(|i| TaskJson::new(&format!("r{i:03}")).to_string())

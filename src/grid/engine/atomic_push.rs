@@ -123,15 +123,13 @@ pub(crate) fn classify_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     const MAIN: &str = "refs/heads/main";
     const ARCHIVE: &str = "refs/heads/dgrid-archive";
 
     fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
+        let out = crate::gitcmd::test_env::git(dir)
             .args(args)
-            .current_dir(dir)
             .output()
             .expect("git runs");
         assert!(out.status.success(), "git {args:?}: {out:?}");
@@ -144,9 +142,8 @@ mod tests {
     }
 
     fn remote_ref(remote: &Path, name: &str) -> Option<String> {
-        let out = Command::new("git")
+        let out = crate::gitcmd::test_env::git(remote)
             .args(["rev-parse", "--verify", "-q", name])
-            .current_dir(remote)
             .output()
             .unwrap();
         out.status

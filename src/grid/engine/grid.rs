@@ -123,14 +123,10 @@ impl Grid {
         })
     }
 
-    /// Who commits a maintainer's change (cancel, retry, archive, compact): the user's git
-    /// identity as git sees it in the grid's clone, else `git-dgrid <git-dgrid@localhost>`, so
-    /// that a command run where git has no identity still lands.
+    /// Who commits a maintainer's change (cancel, retry, archive, compact): the one rule of
+    /// every person's command, [`crate::repo::person_identity`].
     pub fn maintainer(&self) -> Identity {
-        crate::repo::git_identity(&self.dir).unwrap_or_else(|| Identity {
-            name: "git-dgrid".into(),
-            email: "git-dgrid@localhost".into(),
-        })
+        crate::repo::person_identity(&self.dir)
     }
 
     /// Makes retry pauses end, and operations fail with [`Interrupted`], once `give_up` says so.
@@ -259,6 +255,7 @@ impl Grid {
     pub fn fetch(&self) -> Result<Option<ObjectId>> {
         let mut delay = Duration::from_millis(100);
         let mut limited = 0;
+        let mut server_errors = 0;
         let mut attempt = 0;
         while attempt < NETWORK_TRIES {
             match sync::fetch(&self.dir, &self.remote, &self.tracking_ref)? {
@@ -266,6 +263,18 @@ impl Grid {
                     // Not a network failure: its own tries and waits.
                     limited += 1;
                     self.rate_limited(limited, "fetch", &m)?;
+                    continue;
+                }
+                // A server that fails now and then (dulwich answers 500 when a commit it
+                // advertised stopped being a tip before the fetch asked for it): its own tries,
+                // with a growing wait, as for a rate limit.
+                PushOutcome::Unreachable(m)
+                    if sync::is_server_error(&m) && server_errors + 1 < SERVER_ERROR_TRIES =>
+                {
+                    server_errors += 1;
+                    self.pause(jitter(
+                        SERVER_ERROR_BASE.saturating_mul(1 << server_errors.min(6)),
+                    ))?;
                     continue;
                 }
                 PushOutcome::Done => return self.tip(),
@@ -301,6 +310,11 @@ impl Grid {
 
 /// How often a remote that cannot be reached is tried before giving up.
 pub(crate) const NETWORK_TRIES: u32 = 4;
+
+/// Server errors (HTTP 5xx) in a row a fetch takes before it gives up, waiting about 0.2, 0.4,
+/// 0.8 ... 6.4 s between them (13 s in all): a busy server's passing trouble, not a dead one.
+const SERVER_ERROR_TRIES: u32 = 7;
+const SERVER_ERROR_BASE: Duration = Duration::from_millis(100);
 
 /// Rate-limited answers in a row a command takes before it gives up: waits of about 1, 2, 4, 8
 /// and 16 s between them, half a minute in all (longer when the remote asks for longer).

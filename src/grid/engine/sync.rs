@@ -142,6 +142,20 @@ pub(crate) fn other_failure(stderr: &str) -> PushOutcome {
     PushOutcome::Unreachable(message)
 }
 
+/// Whether git's message says the server answered with an HTTP server error (5xx: "The requested
+/// URL returned error: 500", "RPC failed; HTTP 503"): trouble on its side that may pass.
+pub(crate) fn is_server_error(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    ["returned error: 5", "rpc failed; http 5"]
+        .iter()
+        .any(|sign| {
+            lower.match_indices(sign).any(|(at, _)| {
+                let rest = &lower.as_bytes()[at + sign.len()..];
+                rest.len() >= 2 && rest[..2].iter().all(u8::is_ascii_digit)
+            })
+        })
+}
+
 /// The `remote:` lines of git's stderr: what the server's hooks said.
 fn remote_messages(stderr: &str) -> String {
     stderr
@@ -307,6 +321,24 @@ mod tests {
             classify_push(true, "", ""),
             PushOutcome::Unreachable(_)
         ));
+    }
+
+    #[test]
+    fn server_errors_are_told_apart() {
+        for five in [
+            "error: RPC failed; HTTP 500 curl 22 The requested URL returned error: 500\nfatal: expected flush after ref listing\n",
+            "fatal: unable to access 'http://h/g/': The requested URL returned error: 503\n",
+        ] {
+            assert!(is_server_error(five), "{five}");
+        }
+        for other in [
+            "fatal: unable to access 'http://h/g/': The requested URL returned error: 404\n",
+            "The requested URL returned error: 429",
+            "returned error: 5",
+            "fatal: unable to connect to 127.0.0.1:\nConnection refused",
+        ] {
+            assert!(!is_server_error(other), "{other}");
+        }
     }
 
     #[test]

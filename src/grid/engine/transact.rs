@@ -96,6 +96,23 @@ impl Grid {
             let commit = odb::write_commit(&self.repo, tip, &change.edits, identity, &message)?;
             stats.pushes += 1;
             match sync::push_cas(&self.dir, &self.remote, commit, tip)? {
+                // A server may answer `ok` to a push it did not apply (dulwich's smart HTTP does,
+                // when main moved between its advertisement and the push): the push counts as
+                // landed only once the remote's main is seen to hold it, one `ls-remote` later.
+                // Not seen, it is an unanswered push: the next fetch decides, and the plan is
+                // checked against the new tip as after a lost race.
+                PushOutcome::Done if !self.seen_on_remote(commit) => {
+                    stats.lost_races += 1;
+                    if stats.lost_races >= MAX_LOST_RACES {
+                        bail!(
+                            "gave up after {} pushes that {} acknowledged but its main did not show",
+                            stats.lost_races,
+                            self.describe()
+                        );
+                    }
+                    unanswered.push((commit, change.value));
+                    self.pause(contention_backoff(cycle_start.elapsed(), stats.lost_races))?;
+                }
                 PushOutcome::Done => {
                     // git updates the tracking ref itself when the remote has a matching fetch
                     // refspec; make sure, so the next read starts from what we pushed.
@@ -162,6 +179,16 @@ impl Grid {
 }
 
 impl Grid {
+    /// Whether the remote's `main` is `commit`, asked right after a push of it (`git ls-remote`:
+    /// one round trip, no objects). A `main` already moved on (a rival pushed on top), or a remote
+    /// that does not answer, is "not seen": the next fetch tells whether `commit` is in its history.
+    fn seen_on_remote(&self, commit: ObjectId) -> bool {
+        matches!(
+            sync::ls_remote(&self.dir, &self.remote),
+            Ok(sync::RemoteTip::At(Some(tip))) if tip == commit
+        )
+    }
+
     /// Whether `commit` is in the history of `tip` (both in the local object database).
     fn is_ancestor(&self, commit: ObjectId, tip: ObjectId) -> bool {
         gitcmd::run(

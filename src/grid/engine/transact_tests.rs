@@ -6,7 +6,6 @@ use super::*;
 use crate::grid::testkit::{grid, task};
 use crate::layout::{self, State};
 use std::path::Path;
-use std::process::Command;
 
 /// A bare remote with no `main` yet, and two workers' cache clones of it.
 struct Remote {
@@ -40,8 +39,7 @@ impl Remote {
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
+    let out = crate::gitcmd::test_env::git(dir)
         .args(args)
         .output()
         .unwrap();
@@ -201,8 +199,7 @@ fn nothing_to_write_settles_and_no_intent_is_not_applicable() {
         "{none:?}"
     );
     assert!(
-        Command::new("git")
-            .current_dir(remote.path())
+        crate::gitcmd::test_env::git(&remote.path())
             .args(["rev-parse", "--verify", "--quiet", "main"])
             .output()
             .unwrap()

@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 mod around_hook;
+mod dulwich;
 mod task_json;
 mod tools;
 #[allow(unused_imports)] // not every test file pushes around the hook
 pub use around_hook::{push_around_hook, AroundHook, Content, Landed};
+#[allow(unused_imports)] // not every test file talks to dulwich's server
+pub use dulwich::{dulwich_ready, DulwichServer};
 #[allow(unused_imports)] // not every test file builds tasks
 pub use task_json::TaskJson;
 #[allow(unused_imports)] // not every test file needs other programs
