@@ -195,6 +195,9 @@ impl Worker {
             if let Some(line) = self.remote.spacing_warning(self.clock.instant(), lease) {
                 self.warn(&line);
             }
+            if let Some(line) = self.remote.foreign_warning(self.clock.instant()) {
+                self.warn(&line);
+            }
             let heartbeat_due = self
                 .remote
                 .heartbeat_due(self.clock.instant(), self.cfg.heartbeat_interval);

@@ -37,8 +37,10 @@ impl Worker {
         )?;
         let nodes = Snapshot::read_dirs(&self.grid.repo, Some(tip), &[NODES_DIR])?;
         let stopped = stopped_nodes(&self.grid.repo, &nodes);
+        // Only nodes' own transitions name writers: an author's name alone costs nothing.
         let mut others: Vec<String> = recent
             .into_iter()
+            .filter(|l| l.transition)
             .filter_map(|l| l.node)
             .filter(|n| *n != self.cfg.node_id && !stopped.contains(n))
             .collect();
@@ -92,7 +94,11 @@ impl Worker {
             }
             // A commit of this node not pushed just now (an earlier run, an unanswered push)
             // filled the window all the same.
-            let writer = l.node.as_deref().filter(|n| *n != self.cfg.node_id);
+            // A commit that is not a node's own transition names no writer (it fills the window).
+            let writer = l
+                .node
+                .as_deref()
+                .filter(|n| l.transition && *n != self.cfg.node_id);
             nodes_seen |= writer.is_some();
             pacing.saw_push(at, writer);
         }
@@ -239,6 +245,12 @@ impl Remote {
             "the remote is rate limiting pushes: pushing at most every {}s",
             spacing.as_secs()
         ))
+    }
+
+    /// The line to warn with, once per spell, when commits that are not workers' transitions
+    /// fill their part of the push window (`None`: no budget, or they do not).
+    pub(in crate::worker) fn foreign_warning(&mut self, now: Instant) -> Option<String> {
+        self.pacing.as_mut()?.foreign_notice(now)
     }
 
     /// The line to warn with, once, when this grid's writers make the push spacing too long for
