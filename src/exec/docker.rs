@@ -196,6 +196,13 @@ pub fn run(
         .stdout_file(out_w)
         .stderr_file(err_w)
         .env_remove("GIT_TOKEN")
+        // A process group of its own: a Ctrl-C on the worker's terminal goes to the whole
+        // foreground group, and `docker run` would pass that SIGINT on to the container
+        // (`--sig-proxy`), ending the task at once. The worker stops containers itself, by name.
+        .before_spawn(|cmd| {
+            std::os::unix::process::CommandExt::process_group(cmd, 0);
+            Ok(())
+        })
         .unchecked();
     let started_at = Utc::now();
     let start = Instant::now();

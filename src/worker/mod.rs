@@ -150,7 +150,9 @@ impl Worker {
         clamp_to_host_cpus(&mut cfg);
         let state = StateDir::open(&cfg, rng)?;
         let node = state.fresh_record(&cfg, clock.now());
-        let budget = Budget::new(&cfg);
+        let mut budget = Budget::new(&cfg);
+        // `--max-tasks-per-hour` counts the starts of earlier processes from this state dir too.
+        budget.restore_hourly(&state.hourly_starts(), clock.instant(), clock.now());
         remote::check_lease(cfg.lease, cfg.push_budget.per_minute)?;
         let remote = Remote::new(&cfg, clock.clone(), rng.u64(..));
         // Retrying an unreachable remote must not outlast the grace period of a stop.
@@ -195,6 +197,9 @@ impl Worker {
             }
             let lease = self.cfg.lease;
             if let Some(line) = self.remote.spacing_warning(self.clock.instant(), lease) {
+                self.warn(&line);
+            }
+            if let Some(line) = self.remote.foreign_warning(self.clock.instant()) {
                 self.warn(&line);
             }
             let heartbeat_due = self

@@ -9,18 +9,38 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Signals that come closer together than this are one stop request. One Ctrl-C on `git dgrid
+/// work` reaches the worker twice: the terminal sends SIGINT to the whole process group, and git
+/// forwards its own to its `git-dgrid` child (systemd's SIGTERM to a control group does the same).
+/// Counted twice, that one Ctrl-C would skip the grace period; a second press a moment later
+/// still kills at once.
+pub const SAME_REQUEST: Duration = Duration::from_millis(1500);
+
 /// Counts SIGINT/SIGTERM: the first asks for a graceful stop, the second for an immediate one.
 #[derive(Default)]
 pub struct StopRequests {
     count: AtomicUsize,
     /// When the first came: the grace period runs from then.
     first: std::sync::OnceLock<Instant>,
+    /// When the last counted one came: another within [`SAME_REQUEST`] is the same request.
+    last: std::sync::Mutex<Option<Instant>>,
 }
 
 impl StopRequests {
     /// A signal came (called from the signal-handling thread).
     pub fn request(&self) {
-        self.first.get_or_init(Instant::now);
+        self.request_at(Instant::now());
+    }
+
+    /// A signal came at `at`: counted unless it comes within [`SAME_REQUEST`] of the last one
+    /// counted (the same Ctrl-C, delivered twice).
+    pub fn request_at(&self, at: Instant) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|l| at.saturating_duration_since(l) < SAME_REQUEST) {
+            return;
+        }
+        *last = Some(at);
+        self.first.get_or_init(|| at);
         self.count.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -99,7 +119,7 @@ impl Worker {
             self.node.state = NodeState::Stopping;
             self.put_back_waiting();
             self.log(&format!(
-                "stopping: no new tasks; {} running task(s) get {}s to finish",
+                "stopping: no new tasks; {} running task(s) get {}s to finish (a second Ctrl-C kills them now)",
                 self.held.tasks().containers(),
                 self.cfg.grace.as_secs()
             ));
@@ -107,5 +127,29 @@ impl Worker {
         if requests >= 2 || now.saturating_duration_since(since) >= self.cfg.grace {
             self.kill_for_shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 22, item 15: one Ctrl-C on `git dgrid work` arrives twice (the terminal's and git's):
+    /// one request, the grace period kept; a second press later is a second request.
+    #[test]
+    fn one_ctrl_c_delivered_twice_is_one_request() {
+        let stop = StopRequests::default();
+        let t0 = Instant::now();
+        stop.request_at(t0);
+        stop.request_at(t0 + Duration::from_millis(5));
+        assert_eq!(
+            stop.count(),
+            1,
+            "the same Ctrl-C, from git and from the terminal"
+        );
+        assert!(!stop.past_grace(Duration::from_secs(3600)));
+        stop.request_at(t0 + Duration::from_secs(3));
+        assert_eq!(stop.count(), 2, "a second press kills");
+        assert!(stop.past_grace(Duration::from_secs(3600)));
     }
 }

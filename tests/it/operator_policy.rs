@@ -238,3 +238,51 @@ fn max_tasks_per_hour_starts_three_of_ten_then_waits_and_says_so() {
     );
     assert!(log.contains("next start at ~"), "{log}");
 }
+
+/// Issue 22, item 5: `work --once` from cron (and any restart) respects `--max-tasks-per-hour`
+/// across processes: the window is kept in the node's state dir, so a second run within the hour
+/// starts nothing and ends at once, saying so.
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn max_tasks_per_hour_holds_across_once_runs() {
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let p = unique("hourly-cron");
+    let tasks: Vec<String> = (0..3)
+        .map(|i| spec(&format!("{p}-{i}"), "echo hi", 60))
+        .collect();
+    submit(&env, &clone, &tasks);
+    let (wrapper, runs) = docker_noting_runs(&env);
+    let args = [
+        "--once",
+        "--max-tasks-per-hour",
+        "1",
+        "--docker",
+        wrapper.to_str().unwrap(),
+    ];
+    let first = run_worker(&env, &grid, "cron-node", &args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    for _ in 0..2 {
+        let again = run_worker(&env, &grid, "cron-node", &args);
+        let log = String::from_utf8_lossy(&again.stderr);
+        assert_eq!(again.status.code(), Some(1), "nothing to do: {log}");
+        assert!(
+            log.contains("rate limit: 1 tasks in the last hour"),
+            "{log}"
+        );
+    }
+    let started = std::fs::read_to_string(&runs).unwrap_or_default();
+    assert_eq!(started.lines().count(), 1, "docker run once in three runs");
+    assert_eq!(env.ids_in(&grid, "main", "completed").len(), 1);
+    assert_eq!(env.ids_in(&grid, "main", "queue").len(), 2);
+}

@@ -258,3 +258,74 @@ fn a_worker_whose_node_id_was_taken_over_stops() {
     assert!(result.get("late_results").is_none(), "{result}");
     assert!(containers_with_label(&format!("dgrid.task={id}")).is_empty());
 }
+
+/// Issue 22, item 15: one Ctrl-C on `git dgrid work`. The terminal sends SIGINT to the whole
+/// process group and git forwards its own to its `git-dgrid` child, so the worker gets two at
+/// once: that is one request, and the running task keeps its grace period. A second Ctrl-C later
+/// still kills it and puts it back in the queue.
+#[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
+fn one_ctrl_c_on_git_dgrid_work_keeps_the_grace_period_and_a_second_kills() {
+    use std::os::unix::process::CommandExt;
+    if !docker_ready() {
+        return;
+    }
+    let env = Env::new();
+    let (grid, clone, _) = setup(&env);
+    let long = unique("ctrl-c");
+    submit(&env, &clone, &[spec(&long, "sleep 600", 900)]);
+    let mut w = env
+        .cmd("git", env.tmp.path())
+        .args(["dgrid", "work", "--node-id", "ctrl-c", "--repo"])
+        .arg(&grid)
+        .arg("--state-dir")
+        .arg(env.path("state-ctrl-c"))
+        .args(["--poll-interval", "1", "--grace", "600"])
+        .process_group(0)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = || find_task(&env, &grid, &long).is_some_and(|(s, _)| s == "in_progress");
+    let container = || !containers_with_label(&format!("dgrid.task={long}")).is_empty();
+    assert!(wait_for(120, || running() && container()));
+    // What a Ctrl-C does: the terminal's SIGINT reaches `git-dgrid` (and git), and git forwards
+    // its own to its child a moment later. (Sent to the group at the same instant, the two would
+    // merge into one pending signal; the terminal and git are not that quick.)
+    let git = w.id().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{git}/task/{git}/children")).unwrap();
+    let dgrid = children
+        .split_whitespace()
+        .next()
+        .expect("git runs git-dgrid")
+        .to_string();
+    let ctrl_c = || {
+        for pid in [&dgrid, &git] {
+            let status = std::process::Command::new("kill")
+                .args(["-INT", pid])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    ctrl_c();
+    std::thread::sleep(Duration::from_secs(5));
+    let alive = w.try_wait().unwrap().is_none();
+    let (still_running, still_there) = (running(), container());
+    if !(alive && still_running && still_there) {
+        let _ = w.kill();
+        let (_, log) = exit_and_log(&mut w, 60);
+        panic!("one Ctrl-C leaves the running task its grace period (worker alive {alive}, task in progress {still_running}, container {still_there}): {log}");
+    }
+    ctrl_c();
+    let (_, log) = exit_and_log(&mut w, 300);
+    assert!(log.contains("stopping: no new tasks"), "{log}");
+    assert!(log.contains(&format!("killing {long}")), "{log}");
+    let (state, spec) = find_task(&env, &grid, &long).unwrap();
+    assert_eq!(state, "queue", "released: {log}");
+    assert!(spec.get("attempts").is_none(), "no attempt used: {spec}");
+    assert!(!container());
+}

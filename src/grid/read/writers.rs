@@ -1,9 +1,17 @@
 //! Who wrote the commits that landed on `main`: how a worker learns the grid's push rate and its
 //! active writers (`src/worker/policy/pacing.rs`). Only authors are read: commit dates come from other
 //! machines' clocks, and the worker stamps each commit with the instant it saw it instead.
+//!
+//! An author's name costs nothing: anyone who may push can write commits as `X <X@dgrid.invalid>`
+//! under made-up ids (issue 22, item 2). So a commit counts as a node's *transition*, the evidence
+//! that a writer is active, only when it also rewrites that node's own record with one that reads
+//! (every worker push writes its heartbeat); anything else (a person's submit, an empty commit
+//! posing as a node) fills the push window but names no writer.
 
 use crate::grid::read::snapshot::Snapshot;
+use crate::layout::NODES_DIR;
 use crate::node::{NodeRecord, NodeState};
+use crate::odb;
 use crate::odb::NODE_EMAIL_DOMAIN;
 use anyhow::Result;
 use gix::ObjectId;
@@ -15,6 +23,8 @@ pub struct LandedCommit {
     pub commit: ObjectId,
     /// The node that wrote it, or `None` for a person (submit, cancel, an edit by hand).
     pub node: Option<String>,
+    /// Whether it is `node`'s own transition: it rewrites that node's record with one that reads.
+    pub transition: bool,
 }
 
 /// The commits from `tip` back to (not including) `since`, newest first, at most `max`: every
@@ -40,9 +50,49 @@ pub fn landed_since(
             .filter(|_| author.name == email.trim_end_matches(NODE_EMAIL_DOMAIN))
             .map(str::to_string);
         current = commit.parent_ids().next().map(|p| p.detach());
-        landed.push(LandedCommit { commit: id, node });
+        let transition = node
+            .as_deref()
+            .is_some_and(|n| writes_own_record(repo, id, current, n));
+        landed.push(LandedCommit {
+            commit: id,
+            node,
+            transition,
+        });
     }
     Ok(landed)
+}
+
+/// Whether `commit` rewrites `node`'s record (against its first parent `parent`) with one that
+/// reads: what every push of a worker does, and an empty commit under a node's name does not.
+fn writes_own_record(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    parent: Option<ObjectId>,
+    node: &str,
+) -> bool {
+    let record = |c: ObjectId| -> Option<ObjectId> {
+        let root = odb::commit_tree(repo, c).ok()?;
+        let tree = odb::subtree(repo, root, NODES_DIR).ok()??;
+        let tree = repo.find_tree(tree).ok()?;
+        let name = format!("{node}.json");
+        let decoded = tree.decode().ok()?;
+        let found = decoded
+            .entries
+            .iter()
+            .find(|e| e.filename == name.as_str())
+            .map(|e| e.oid.to_owned());
+        found
+    };
+    let Some(blob) = record(commit) else {
+        return false;
+    };
+    if parent.and_then(record) == Some(blob) {
+        return false;
+    }
+    repo.find_blob(blob)
+        .ok()
+        .and_then(|b| NodeRecord::parse(&b.data))
+        .is_some_and(|r| r.id == node)
 }
 
 /// The nodes whose record says they stopped (or cannot be read): they push no more.
@@ -102,6 +152,42 @@ mod tests {
             [],
             "nothing new"
         );
+    }
+
+    /// Issue 22, item 2: an author's name costs nothing. Only a commit that rewrites its node's
+    /// own record (with one that reads) is that node's transition; sixty empty commits under
+    /// made-up node ids name no writer.
+    #[test]
+    fn only_a_commit_that_writes_its_own_record_is_a_nodes_transition() {
+        use crate::grid::testkit::node;
+        let bytes = |v: &serde_json::Value| serde_json::to_vec(v).unwrap();
+        let fx = grid(&[]);
+        let base = fx.snapshot.tip;
+        let mut tip = base;
+        for i in 0..60 {
+            let who = Identity::node(&format!("fake-{i}"));
+            tip = Some(write_commit(&fx.repo, tip, &[], &who, "dgrid: heartbeat\n").unwrap());
+        }
+        let record = |beat: &str| Edit::Write {
+            path: "nodes/w1.json".into(),
+            content: bytes(&node("w1", beat, "s1")),
+        };
+        let w1 = Identity::node("w1");
+        for edit in [
+            record("2026-01-01T10:00:00Z"),
+            record("2026-01-01T10:00:00Z"), // unchanged: not a transition
+            Edit::Write {
+                path: "nodes/w1.json".into(),
+                content: b"{}".to_vec(), // does not read
+            },
+        ] {
+            let edits = [edit];
+            tip = Some(write_commit(&fx.repo, tip, &edits, &w1, "x\n").unwrap());
+        }
+        let all = landed_since(&fx.repo, tip.unwrap(), base, 100).unwrap();
+        let transitions: Vec<bool> = all.iter().map(|l| l.transition).collect();
+        assert_eq!(transitions[..3], [false, false, true], "newest first");
+        assert!(all[3..].iter().all(|l| !l.transition && l.node.is_some()));
     }
 
     /// After `git dgrid compact`, the last-seen commit is no longer on the line: the walk stops

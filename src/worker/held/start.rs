@@ -70,6 +70,17 @@ impl Worker {
         }
         let line = self.cfg.log.task_line(&spec.id, spec.timeout);
         self.budget.started(self.clock.instant());
+        if let Some(starts) = self
+            .budget
+            .hourly_noted(self.clock.instant(), self.clock.now())
+        {
+            // Noted before the container starts: a crash right after still counts this start.
+            if let Err(e) = self.state.note_hourly_starts(&starts) {
+                self.warn(&format!(
+                    "{e:#}: the next run may start more than --max-tasks-per-hour"
+                ));
+            }
+        }
         let exits = self.held.exits_tx.clone();
         self.held.tasks.start(
             spec,

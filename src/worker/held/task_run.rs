@@ -412,6 +412,14 @@ impl HeldTasks {
             .map(|((id, _), _)| id.as_str())
     }
 
+    /// Whether this node holds a claim on the grid that only its pushes keep alive: every phase
+    /// does until a push lands it, a finished result too (its task stays in progress under this
+    /// node's claim until recorded), so the leases of a worker holding only results are renewed
+    /// (by the push that records them) out of turn before they run out.
+    pub fn keeps_claims(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
     /// Whether one push settles everything held: only results (and, when `releases_too`,
     /// releases) wait to be pushed; nothing runs or waits for a slot.
     pub fn settled_by_one_push(&self, releases_too: bool) -> bool {

@@ -39,6 +39,19 @@ impl Budget {
         self.hourly.as_mut().and_then(|h| h.notice(now, wall))
     }
 
+    /// Takes back the hourly window's starts noted by a previous process (see
+    /// [`Hourly::restore`]).
+    pub fn restore_hourly(&mut self, noted: &[DateTime<Utc>], now: Instant, wall: DateTime<Utc>) {
+        if let Some(hourly) = self.hourly.as_mut() {
+            hourly.restore(noted, now, wall);
+        }
+    }
+
+    /// The hourly window's starts as wall-clock times, for the state dir (`None`: no window).
+    pub fn hourly_noted(&self, now: Instant, wall: DateTime<Utc>) -> Option<Vec<DateTime<Utc>>> {
+        self.hourly.as_ref().map(|h| h.noted(now, wall))
+    }
+
     /// A claim asked for got tasks.
     pub fn claimed(&mut self) {
         self.claimed_any = true;
@@ -106,7 +119,10 @@ impl Budget {
         let budget_spent =
             self.max_tasks.is_some_and(|m| self.started >= m) || (self.once && self.claimed_any);
         let nothing_left = (self.until_empty || self.once) && !queue_has_work;
-        budget_spent || nothing_left
+        // `--once` (cron) with the hourly window full ends at once: it would only hold the state
+        // dir's lock until the window frees, and the next run would find the node busy.
+        let window_full = self.once && self.hourly.as_ref().is_some_and(|h| h.room(0) == 0);
+        budget_spent || nothing_left || window_full
     }
 }
 

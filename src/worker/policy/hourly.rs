@@ -2,6 +2,11 @@
 //! its monotonic clock (wall clocks jump). Pure: the worker says when it starts a task and asks
 //! how many more it may start (or claim) now. Claimed-ahead tasks count as started already: the
 //! worker never claims beyond what the window will let it start.
+//!
+//! The window outlives the process: the worker notes the starts' wall-clock times in its state dir
+//! (`state/hourly_note.rs`) and a new process takes them back in ([`Hourly::restore`]), so `work
+//! --once` from cron and restarts respect the limit too. Across processes only the wall clock
+//! exists; a start dated in the future (the clock went back) counts as a start now.
 
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
@@ -32,6 +37,32 @@ impl Hourly {
             starts: VecDeque::new(),
             said: false,
         }
+    }
+
+    /// Takes back the starts a previous process noted (wall-clock times), as of `now` (this
+    /// process's monotonic clock) and `wall` (the wall clock at the same instant).
+    pub fn restore(&mut self, noted: &[DateTime<Utc>], now: Instant, wall: DateTime<Utc>) {
+        let mut ages: Vec<Duration> = noted
+            .iter()
+            .map(|at| (wall - *at).to_std().unwrap_or_default())
+            .filter(|age| *age < self.window)
+            .collect();
+        ages.sort_by(|a, b| b.cmp(a)); // oldest first
+        for age in ages {
+            self.starts.push_back(now.checked_sub(age).unwrap_or(now));
+        }
+    }
+
+    /// The starts in the window as wall-clock times, for the note (`now`, `wall`: as for
+    /// [`restore`](Hourly::restore)).
+    pub fn noted(&self, now: Instant, wall: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        self.starts
+            .iter()
+            .map(|t| {
+                let age = now.saturating_duration_since(*t);
+                wall - chrono::Duration::from_std(age).unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Forgets the starts that are out of the window at `now`.
@@ -144,6 +175,37 @@ mod tests {
         assert_eq!(h.notice(t0 + HOUR, wall), None);
         h.started(t0 + HOUR);
         assert!(h.notice(t0 + HOUR, wall).is_some());
+    }
+
+    /// Issue 22, item 5: the window of one process is the next one's (a restart, `work --once`
+    /// from cron), by the wall-clock times noted.
+    #[test]
+    fn the_window_carries_over_to_the_next_process() {
+        let t0 = Instant::now();
+        let wall = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut first = Hourly::new(2);
+        first.started(t0);
+        first.started(t0 + Duration::from_secs(600));
+        let noted = first.noted(t0 + Duration::from_secs(600), wall);
+        // Started again 20 minutes later, on a new monotonic clock.
+        let t1 = Instant::now() + Duration::from_secs(7200);
+        let later = wall + chrono::Duration::minutes(20);
+        let mut second = Hourly::new(2);
+        second.restore(&noted, t1, later);
+        assert_eq!(second.room(0), 0, "both starts are in the last hour");
+        assert_eq!(
+            second.next_room_in(t1),
+            Some(Duration::from_secs(3600 - 1800)),
+            "the oldest, 30 minutes ago, leaves in 30"
+        );
+        // Started after the hour: the old starts are gone; one dated in the future counts now.
+        let mut third = Hourly::new(2);
+        let future = [later + chrono::Duration::minutes(5)];
+        third.restore(&noted, t1, later + chrono::Duration::hours(2));
+        third.restore(&future, t1, later);
+        assert_eq!(third.room(0), 1);
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //! - a newcomer to a busy grid waits about one spacing before its first push, and one to a grid
 //!   that looks quiet a random part of a spacing (others may be joining at the same instant).
 //!
+//! What a pusher can do to this (issue 22, items 2 and 3): writers are counted only from nodes'
+//! own transitions (`grid::writers`), at most one per push of the budget ([`Pacing::active_writers`]),
+//! so made-up node ids cannot stretch the spacing without bound; and pushes that are not workers'
+//! transitions fill at most half the window ([`foreign_cap`]), so commits pushed just over the
+//! budget cannot hold the workers at zero: together they keep at least half the budget.
+//!
 //! Pushes seen late are stamped late, which only makes the window look fuller: the error is on the
 //! safe side. The cases that cannot wait (a lease about to run out, a cancel, a shutdown) are the
 //! worker's to decide; they push at once and count here like any other push.
@@ -28,10 +34,19 @@ const MAX_SLOWDOWN: i32 = 4;
 /// How long the window must stay within the budget before the slowdown eases by one step.
 const CALM_FOR: Duration = Duration::from_secs(120);
 
+/// How many pushes in a window that are not workers' transitions count against the budget: half
+/// of it (rounded down) at most, the rest is the workers' share whatever else lands on `main`.
+pub fn foreign_cap(per_minute: u32) -> usize {
+    per_minute as usize / 2
+}
+
 pub struct Pacing {
     per_minute: u32,
-    /// Accepted pushes seen in the last window (ours and others'), oldest first.
-    seen: VecDeque<Instant>,
+    /// Accepted pushes seen in the last window (ours and others'), oldest first, each marked
+    /// `true` when it was not a worker's transition (a person's, or a commit posing as a node).
+    seen: VecDeque<(Instant, bool)>,
+    /// Whether the log was told that commits not workers' fill the window (once per spell).
+    said_foreign: bool,
     /// Other writers (node ids) and when this process last saw each push.
     writers: HashMap<String, Instant>,
     /// This process's last push, and the jitter drawn for the spacing after it: the next push
@@ -53,6 +68,7 @@ impl Pacing {
         (per_minute > 0).then(|| Pacing {
             per_minute,
             seen: VecDeque::new(),
+            said_foreign: false,
             writers: HashMap::new(),
             last_own: None,
             hold_until: None,
@@ -92,7 +108,7 @@ impl Pacing {
     /// Another writer's accepted push, seen now. `writer` is a node id, or `None` for a person
     /// (submit, cancel): their pushes fill the window, but they do not pace themselves.
     pub fn saw_push(&mut self, at: Instant, writer: Option<&str>) {
-        self.note(at);
+        self.note(at, writer.is_none());
         if let Some(writer) = writer {
             self.writers.insert(writer.to_string(), at);
         }
@@ -105,7 +121,7 @@ impl Pacing {
 
     /// This worker's push was accepted now.
     pub fn pushed(&mut self, at: Instant) {
-        self.note(at);
+        self.note(at, false);
         // Jitter upwards only: two writers started together drift apart, and the spacing is
         // never shorter than the budget allows.
         self.last_own = Some((at, 1.0 + self.rng.f64() * 0.25));
@@ -131,15 +147,63 @@ impl Pacing {
         });
     }
 
-    /// Writers pushing to the grid now, this one included.
+    /// Writers pushing to the grid now, this one included, at most one per push of the budget:
+    /// a writer is a node seen landing its own transitions, which anyone who may push can fake
+    /// under made-up ids, so the spacing never stretches past a minute (before slowdown) on
+    /// writers alone; beyond that many real writers the window rule shares the budget.
     pub fn active_writers(&self, at: Instant) -> usize {
-        let everyone = 1 + self.writers.len() as u32;
+        let cap = (self.per_minute as usize).max(1);
+        let everyone = (1 + self.writers.len()).min(cap) as u32;
         let active_for = MIN_ACTIVE_FOR.max(self.base_spacing(everyone).mul_f64(2.5));
-        1 + self
+        let active = 1 + self
             .writers
             .values()
             .filter(|seen| at.saturating_duration_since(**seen) <= active_for)
+            .count();
+        active.min(cap)
+    }
+
+    /// The pushes counted against the budget in the window before `at`: every worker's
+    /// transition (ours too), and the others up to [`foreign_cap`].
+    fn counted(&self, at: Instant) -> usize {
+        let (mut workers, mut foreign) = (0, 0);
+        for (t, is_foreign) in &self.seen {
+            if at.saturating_duration_since(*t) < WINDOW && *t <= at {
+                if *is_foreign {
+                    foreign += 1;
+                } else {
+                    workers += 1;
+                }
+            }
+        }
+        workers + foreign.min(foreign_cap(self.per_minute))
+    }
+
+    /// Pushes in the window before `at` that were not workers' transitions.
+    pub fn foreign(&self, at: Instant) -> usize {
+        self.seen
+            .iter()
+            .filter(|(t, f)| *f && at.saturating_duration_since(*t) < WINDOW)
             .count()
+    }
+
+    /// The line to say, once per spell, when commits that are not workers' transitions fill
+    /// their part of the window: they eat the push budget, and the workers keep the rest.
+    pub fn foreign_notice(&mut self, at: Instant) -> Option<String> {
+        let foreign = self.foreign(at);
+        let cap = foreign_cap(self.per_minute);
+        if foreign < cap.max(1) {
+            self.said_foreign = false;
+            return None;
+        }
+        if std::mem::replace(&mut self.said_foreign, true) {
+            return None;
+        }
+        Some(format!(
+            "{foreign} of the pushes on main in the last minute are not workers' transitions (people's, or commits posing as nodes): they eat the push budget of {}/min; workers keep at least {} of it",
+            self.per_minute,
+            self.per_minute as usize - cap
+        ))
     }
 
     /// The time between two pushes of this worker: its share of the budget, slowed down after
@@ -167,20 +231,19 @@ impl Pacing {
         }
         .max(self.hold_until.unwrap_or(at))
         .max(at);
-        // The window: with `budget` pushes seen in the last 60 s, wait until the oldest that
-        // matters ages out, so that this push makes at most a budget's worth.
-        let recent: Vec<Instant> = self
-            .seen
-            .iter()
-            .copied()
-            .filter(|t| at.saturating_duration_since(*t) < WINDOW)
-            .collect();
+        // The window: with a budget's worth counted in the last 60 s, wait until enough of them
+        // age out that this push makes at most a budget's worth.
         let budget = self.per_minute as usize;
-        let window = if recent.len() >= budget {
-            recent[recent.len() - budget] + WINDOW
-        } else {
-            at
-        };
+        let mut window = at;
+        if self.counted(at) >= budget {
+            let mut ends: Vec<Instant> = self.seen.iter().map(|(t, _)| *t + WINDOW).collect();
+            ends.sort();
+            window = ends
+                .into_iter()
+                .filter(|end| *end > at)
+                .find(|end| self.counted(*end) < budget)
+                .unwrap_or(at + WINDOW);
+        }
         own.max(window)
     }
 
@@ -200,16 +263,18 @@ impl Pacing {
         (per_slot * slots as f64).ceil() as usize
     }
 
-    fn note(&mut self, at: Instant) {
+    fn note(&mut self, at: Instant, foreign: bool) {
         while self
             .seen
             .front()
-            .is_some_and(|t| at.saturating_duration_since(*t) >= WINDOW)
+            .is_some_and(|(t, _)| at.saturating_duration_since(*t) >= WINDOW)
         {
             self.seen.pop_front();
         }
-        self.seen.push_back(at);
-        if self.seen.len() > self.per_minute as usize
+        self.seen.push_back((at, foreign));
+        // Commits that are not workers' beyond their part do not slow the workers down: that
+        // would hand them the rest of the budget too.
+        if self.counted(at) > self.per_minute as usize
             && self
                 .last_trouble
                 .is_none_or(|t| at.saturating_duration_since(t) >= WINDOW)

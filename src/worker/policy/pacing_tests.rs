@@ -80,16 +80,19 @@ fn a_full_window_holds_the_push_back_until_its_oldest_push_ages_out() {
 fn a_window_that_ran_over_slows_the_writer_down_until_it_is_calm_again() {
     let t0 = Instant::now();
     let mut p = pacing(6);
-    let before = p.spacing(t0);
     for i in 0..7 {
-        p.saw_push(t0 + secs(f64::from(i)), None);
+        p.saw_push(t0 + secs(f64::from(i)), Some("other"));
     }
     let after = t0 + secs(7.0);
-    assert_eq!(p.spacing(after), before.mul_f64(1.5));
+    assert_eq!(
+        p.spacing(after),
+        secs(20.0).mul_f64(1.5),
+        "two writers, slowed"
+    );
     assert_eq!(
         p.spacing(after + CALM_FOR),
-        before,
-        "eased after a calm period"
+        secs(10.0),
+        "eased after a calm period (and the other writer gone quiet)"
     );
 }
 
@@ -259,4 +262,51 @@ fn racing_writers_stay_within_the_budget() {
             log.len()
         );
     }
+}
+
+/// Issue 22, item 2: writers are counted at most one per push of the budget, so sixty made-up
+/// node ids (each one's pushes faked) cannot stretch an honest worker's spacing past a minute.
+#[test]
+fn made_up_writers_stretch_the_spacing_no_further_than_a_minute() {
+    let t0 = Instant::now();
+    let mut p = pacing(12);
+    // One push every 5 s, each under a new id: a budget's worth a minute, never over it.
+    for i in 0..60 {
+        p.saw_push(t0 + secs(f64::from(i) * 5.0), Some(&format!("fake-{i}")));
+    }
+    let at = t0 + secs(300.0);
+    assert_eq!(p.active_writers(at), 12);
+    assert_eq!(p.spacing(at), secs(60.0));
+}
+
+/// Issue 22, item 3: a pusher landing an empty commit every 3 s (17 a minute against a budget of
+/// 12) cannot hold a worker at zero: commits that are not workers' transitions fill at most half
+/// the window, the worker keeps its share of the rest, and it says so once.
+#[test]
+fn commits_just_over_the_budget_cannot_starve_the_workers() {
+    let t0 = Instant::now();
+    let mut p = pacing(12);
+    let mut own = 0;
+    let mut notices = 0;
+    let mut at = t0;
+    let mut next_foreign = t0;
+    while at < t0 + secs(300.0) {
+        if at >= next_foreign {
+            p.saw_push(at, None);
+            next_foreign += secs(3.0);
+        }
+        if p.may_push(at) {
+            p.pushed(at);
+            own += 1;
+        }
+        notices += usize::from(p.foreign_notice(at).is_some());
+        at += secs(0.5);
+    }
+    // 300 s at half a budget of 12 is 30 pushes; the spacing (5 s, jitter) allows up to 60.
+    assert!(own >= 25, "the worker pushed {own} times in 5 minutes");
+    assert_eq!(notices, 1, "said once for the spell");
+    assert!(
+        p.effective_slowdown(at) == 0,
+        "not slowed down by others' commits"
+    );
 }

@@ -5,6 +5,7 @@
 use super::Remote;
 use crate::grid::{landed_since, stopped_nodes, Snapshot};
 use crate::layout::NODES_DIR;
+use crate::worker::held::HeldTasks;
 use crate::worker::Worker;
 use anyhow::{bail, Result};
 use gix::ObjectId;
@@ -36,8 +37,10 @@ impl Worker {
         )?;
         let nodes = Snapshot::read_dirs(&self.grid.repo, Some(tip), &[NODES_DIR])?;
         let stopped = stopped_nodes(&self.grid.repo, &nodes);
+        // Only nodes' own transitions name writers: an author's name alone costs nothing.
         let mut others: Vec<String> = recent
             .into_iter()
+            .filter(|l| l.transition)
             .filter_map(|l| l.node)
             .filter(|n| *n != self.cfg.node_id && !stopped.contains(n))
             .collect();
@@ -91,7 +94,11 @@ impl Worker {
             }
             // A commit of this node not pushed just now (an earlier run, an unanswered push)
             // filled the window all the same.
-            let writer = l.node.as_deref().filter(|n| *n != self.cfg.node_id);
+            // A commit that is not a node's own transition names no writer (it fills the window).
+            let writer = l
+                .node
+                .as_deref()
+                .filter(|n| l.transition && *n != self.cfg.node_id);
             nodes_seen |= writer.is_some();
             pacing.saw_push(at, writer);
         }
@@ -129,20 +136,20 @@ impl Worker {
     /// The pushes that cannot wait for their turn (they count against the budget all the same):
     /// a shutdown, a task of ours cancelled or taken over, leases that would run out.
     fn must_push_now(&self, stopping: bool) -> bool {
-        let holds_claims = self.held.tasks().claimed().next().is_some();
         stopping
             || self.remote.view.claim_gone()
-            || self
-                .remote
-                .lease_renewal_due(self.clock.instant(), holds_claims, self.cfg.lease)
+            || self.remote.lease_renewal_due(
+                self.clock.instant(),
+                self.held.tasks(),
+                self.cfg.lease,
+            )
     }
 
     /// How long the loop may wait before a wanted push is due (`None`: no budget, or nothing
     /// to wait for).
     pub(in crate::worker) fn time_to_turn(&self) -> Option<Duration> {
-        let holds_claims = self.held.tasks().claimed().next().is_some();
         self.remote
-            .time_to_turn(self.clock.instant(), holds_claims, self.cfg.lease)
+            .time_to_turn(self.clock.instant(), self.held.tasks(), self.cfg.lease)
     }
 
     /// Waits (with a budget) until this worker may push, looking at the remote meanwhile; a stop
@@ -202,21 +209,22 @@ impl Remote {
                 .is_some_and(|t| now.saturating_duration_since(t) < FRESH_LOOK)
     }
 
-    /// Whether the leases of held tasks (`holds_claims`) are past a third of their length since
-    /// the last push.
-    fn lease_renewal_due(&self, now: Instant, holds_claims: bool, lease: Duration) -> bool {
-        holds_claims
+    /// Whether the claims of `held` tasks are past a third of their lease since the last push.
+    /// A finished result waiting for its turn counts: its task is still in progress under this
+    /// node's claim until the push that records it, and a turn can be longer than a lease.
+    fn lease_renewal_due(&self, now: Instant, held: &HeldTasks, lease: Duration) -> bool {
+        held.keeps_claims()
             && self
                 .last_push
                 .is_some_and(|t| now.saturating_duration_since(t) >= lease / 3)
     }
 
-    /// How long from `now` until a wanted push is due (`None`: no budget); leases of held tasks
-    /// (`holds_claims`) are renewed a third of a lease after the last push.
-    fn time_to_turn(&self, now: Instant, holds_claims: bool, lease: Duration) -> Option<Duration> {
+    /// How long from `now` until a wanted push is due (`None`: no budget); the claims of `held`
+    /// tasks are renewed a third of a lease after the last push.
+    fn time_to_turn(&self, now: Instant, held: &HeldTasks, lease: Duration) -> Option<Duration> {
         let pacing = self.pacing.as_ref()?;
         let mut due = pacing.earliest_push(now);
-        if holds_claims {
+        if held.keeps_claims() {
             if let Some(last) = self.last_push {
                 due = due.min(last + lease / 3);
             }
@@ -237,6 +245,12 @@ impl Remote {
             "the remote is rate limiting pushes: pushing at most every {}s",
             spacing.as_secs()
         ))
+    }
+
+    /// The line to warn with, once per spell, when commits that are not workers' transitions
+    /// fill their part of the push window (`None`: no budget, or they do not).
+    pub(in crate::worker) fn foreign_warning(&mut self, now: Instant) -> Option<String> {
+        self.pacing.as_mut()?.foreign_notice(now)
     }
 
     /// The line to warn with, once, when this grid's writers make the push spacing too long for
@@ -280,4 +294,72 @@ pub fn check_lease(lease: Duration, per_minute: u32) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{parse_result, Limits};
+    use crate::worker::policy::clock::SystemClock;
+    use crate::worker::policy::{Observer, Pacing};
+    use crate::worker::remote::view::RemoteView;
+    use std::sync::Arc;
+
+    fn remote(budget: u32, last_push: Instant) -> Remote {
+        Remote {
+            view: RemoteView::new(),
+            last_push: Some(last_push),
+            failures: 0,
+            reads: 0,
+            pushes: 1,
+            pacing: Pacing::new(budget, 7),
+            spacing_warned: false,
+            observer: Observer::new(
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+                Arc::new(SystemClock),
+            ),
+        }
+    }
+
+    fn finished_only() -> HeldTasks {
+        let json = r#"{"task_id": "t1", "node_id": "w1", "exit_code": 0, "stdout": "hi", "stderr": "",
+            "timestamp": "2026-01-01T00:00:02Z", "status": "success"}"#;
+        let result = parse_result("t1.json", json.as_bytes(), &Limits::default()).unwrap();
+        let mut held = HeldTasks::default();
+        held.finished(result);
+        held
+    }
+
+    /// Issue 22, item 4: a worker holding only a finished result, its turn far off (many writers),
+    /// pushes out of turn a third of a lease after its last push: the task stays in progress
+    /// under its claim until then, and other nodes would rightly take it back once the lease ran out.
+    #[test]
+    fn a_finished_result_waiting_for_its_turn_keeps_its_claim_alive() {
+        let start = Instant::now();
+        let lease = Duration::from_secs(120);
+        let mut remote = remote(6, start);
+        let pacing = remote.pacing.as_mut().unwrap();
+        pacing.pushed(start);
+        let others: Vec<String> = (0..5).map(|i| format!("w{i}")).collect();
+        for other in &others {
+            pacing.saw_push(start, Some(other));
+        }
+        let held = finished_only();
+        let later = start + lease / 3 + Duration::from_secs(1);
+        assert!(
+            !remote.pacing.as_ref().unwrap().may_push(later),
+            "the turn is a minute away: six writers at 6 pushes a minute"
+        );
+        assert!(
+            remote.lease_renewal_due(later, &held, lease),
+            "a held result must go out of turn before its claim's lease runs out"
+        );
+        let wait = remote.time_to_turn(start, &held, lease).unwrap();
+        assert!(
+            wait <= lease / 3,
+            "the loop wakes for the renewal: {wait:?}"
+        );
+        assert!(!remote.lease_renewal_due(later, &HeldTasks::default(), lease));
+    }
 }

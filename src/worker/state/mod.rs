@@ -1,8 +1,9 @@
 //! The worker's state dir (the node's folder in it): the lock and the sessions noted there
 //! (`session`), the results spooled until the grid has them (`spool`), the claims made ahead and
 //! never started (`never_started`), and the key of this node's commitments to replicated tasks'
-//! results (`reveal_key`). Everything this process keeps across a crash is here.
+//! results (`reveal_key`), the task starts of the last hour (`hourly_note`). Everything this process keeps across a crash is here.
 
+mod hourly_note;
 mod never_started;
 mod reveal_key;
 mod session;
@@ -14,6 +15,7 @@ use crate::task::{Attempt, Limits, TaskResult, TaskSpec};
 use crate::worker::Config;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use hourly_note::HourlyNote;
 use never_started::NeverStarted;
 use session::NodeSession;
 use spool::Spool;
@@ -24,6 +26,8 @@ pub(super) struct StateDir {
     session: NodeSession,
     spool: Spool,
     never_started: NeverStarted,
+    /// The `--max-tasks-per-hour` window's starts, across processes.
+    hourly: HourlyNote,
     /// The secret of this node's commitments to replicated tasks' results (`reveal_key.rs`).
     reveal_key: Vec<u8>,
 }
@@ -38,6 +42,7 @@ impl StateDir {
             session,
             spool: Spool::open(&cfg.node_dir.join("spool"))?,
             never_started: NeverStarted::open(&cfg.node_dir),
+            hourly: HourlyNote::open(&cfg.node_dir),
             reveal_key: reveal_key::load_or_create(&cfg.node_dir)?,
         })
     }
@@ -108,6 +113,16 @@ impl StateDir {
             self.never_started.keep_only(&keys)?;
         }
         self.never_started.add(waiting)
+    }
+
+    /// The task starts of the last hour that earlier processes noted.
+    pub(super) fn hourly_starts(&self) -> Vec<DateTime<Utc>> {
+        self.hourly.read()
+    }
+
+    /// Notes the task starts in the hourly window now (wall-clock times).
+    pub(super) fn note_hourly_starts(&self, starts: &[DateTime<Utc>]) -> Result<()> {
+        self.hourly.write(starts)
     }
 
     /// A task waiting for a slot is about to start: out of the note before its container may run.
