@@ -221,10 +221,10 @@ fn worker_config(
             PushBudget { per_minute, why }
         }
     };
-    let policy = policy::resolve(args, config, max_cpus, max_memory, grid_dir)?;
-    let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
     let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
         .context("cannot make the state dir's path absolute")?;
+    let policy = policy::resolve(args, config, max_cpus, max_memory, grid_dir, &node_dir)?;
+    let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
     let docker = DockerConfig {
         docker: DOCKER.resolve(args.docker.clone(), config)?,
         output_cap: OUTPUT_CAP.resolve(args.output_cap, config)?,

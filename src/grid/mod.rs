@@ -107,4 +107,4 @@ pub use history::compact::{
 pub use policy::admission::{
     Admission, ImagePatterns, SignatureCheck, Skip as AdmissionSkip, TaskTrust,
 };
-pub use policy::signers::{read_allowed_signers, Trust};
+pub use policy::signers::{read_allowed_signers, GridSigners, Trust};
