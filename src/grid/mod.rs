@@ -95,7 +95,7 @@ pub use history::archive::{
     IndexEntry as ArchiveIndexEntry, Line as ArchiveLine, Retain, Totals as ArchiveTotals,
     View as ArchiveView,
 };
-pub use history::archive_gate::ArchiveGate;
+pub use history::archive_gate::{archived_problems, ArchiveGate};
 pub use history::archive_run::{
     append_late, fetch_archive, first_archived, local_archive, refuse_archived, run as run_archive,
     tracking_ref as archive_tracking_ref, Archived,

@@ -88,3 +88,55 @@ impl ArchiveCheck for ArchiveGate {
         state.shards[&shard].get(&task.id).map(|e| e.file.clone())
     }
 }
+
+/// `validate` and the pre-push hook: a queued or claimed file (in `scope`, when given) whose id
+/// the archive already holds is a problem of its `id` field. Reads the archive as last fetched
+/// into this clone (from `remote`, or the grid's own branch), first found, without asking the remote: a clone that never fetched
+/// `dgrid-archive` checks nothing here, and workers refuse the id all the same.
+pub fn archived_problems(
+    dir: &std::path::Path,
+    repo: &gix::Repository,
+    remote: &str,
+    entries: &[crate::validate::Entry],
+    scope: Option<&std::collections::BTreeSet<String>>,
+) -> anyhow::Result<Vec<crate::problem::Problem>> {
+    use crate::layout::{classify, PathKind, State};
+    let refs = [
+        format!("refs/dgrid/{remote}/archive"),
+        format!("refs/remotes/{remote}/dgrid-archive"),
+        "refs/heads/dgrid-archive".to_string(),
+    ];
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let Some(tip) = super::archive_run::local_archive(dir, &refs)? else {
+        return Ok(Vec::new());
+    };
+    let view = View::at(repo, Some(tip))?;
+    let mut shards: HashMap<String, BTreeMap<String, IndexEntry>> = HashMap::new();
+    let mut problems = Vec::new();
+    for entry in entries {
+        if scope.is_some_and(|s| !s.contains(&entry.path)) {
+            continue;
+        }
+        let Ok(PathKind::Task { state, stem, .. }) = classify(&entry.path) else {
+            continue;
+        };
+        if !matches!(state, State::Queue | State::InProgress) {
+            continue;
+        }
+        let shard = layout::shard(&stem);
+        if !shards.contains_key(&shard) {
+            shards.insert(shard.clone(), view.index(&shard).unwrap_or_default());
+        }
+        if let Some(found) = shards[&shard].get(&stem) {
+            problems.push(crate::problem::Problem::field(
+                &entry.path,
+                "id",
+                format!(
+                    "task id {stem:?} is archived in dgrid-archive ({}); ids are never reused, and workers never run it",
+                    found.file
+                ),
+            ));
+        }
+    }
+    Ok(problems)
+}
