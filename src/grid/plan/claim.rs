@@ -148,7 +148,8 @@ pub(crate) fn select(
             // A replicated task: an entry of this node among its instances, never a claim.
             let (at, until) = (rfc3339(now), rfc3339(expires));
             if rule.adaptive && spec.instances.is_empty() {
-                let mine = quorum_upkeep::recorded_reputation(repo, snapshot, &request.node_id);
+                let mine =
+                    quorum_upkeep::trusted_reputation(repo, snapshot, &request.node_id, limits);
                 quorum_adaptive::solo_claim(&mut spec, &rule, mine.as_ref());
             }
             if !quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until) {
