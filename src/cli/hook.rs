@@ -64,6 +64,13 @@ pub fn run(args: Args) -> Result<()> {
             Some(&changed),
             &limits,
         ));
+        problems.extend(crate::grid::archived_problems(
+            &repo.dir,
+            &gix_repo,
+            &remote,
+            &entries,
+            Some(&changed),
+        )?);
         for w in crate::validate::check_warnings(&entries, Some(&changed), &limits) {
             eprintln!("git-dgrid: warning: {w}");
         }

@@ -45,17 +45,30 @@ pub fn run(args: Args) -> Result<()> {
     };
     let signers = allowed_signers(args.allowed_signers.clone(), &config)?;
     let (entries, scope) = if let Some(range) = &args.rev {
-        let repo = repo.context("--rev needs a git repository")?;
-        let (entries, changed) = entries_in_range(&repo, range)?;
+        let repo = repo.as_ref().context("--rev needs a git repository")?;
+        let (entries, changed) = entries_in_range(repo, range)?;
         (entries, Some(changed))
     } else if !args.paths.is_empty() {
         let top = repo.as_ref().and_then(|r| r.work_tree.clone());
         (entries_from_disk(top.as_deref(), &args.paths)?, None)
     } else {
-        let repo = repo.context("not in a git repository: give the files to validate")?;
-        (whole_grid(&repo)?, None)
+        let repo =
+            (repo.as_ref()).context("not in a git repository: give the files to validate")?;
+        (whole_grid(repo)?, None)
     };
     let mut problems = validate::check_entries(&entries, scope.as_ref(), &limits);
+    if let Some(repo) = &repo {
+        // An id the archive holds, queued again (issue 22): as `submit` refuses it.
+        let remote = config.get("dgrid.remote").unwrap_or("origin").to_string();
+        let gix_repo = repo.open()?;
+        problems.extend(crate::grid::archived_problems(
+            &repo.dir,
+            &gix_repo,
+            &remote,
+            &entries,
+            scope.as_ref(),
+        )?);
+    }
     if let Some(signers) = &signers {
         problems.extend(validate::check_signatures(
             &entries,

@@ -143,7 +143,9 @@ pub fn run(args: Args) -> Result<()> {
         grid.limits.default_image = image.clone();
     }
     let config = crate::repo::command_config()?;
-    let cfg = worker_config(&args, &config, &state_dir, grid.url().as_deref(), &grid.dir)?;
+    // A handle of its own for the admission gate's look at the archive (it fetches).
+    let gate_grid = Grid::open_resolved(&grid_args)?;
+    let cfg = worker_config(&args, &config, &state_dir, &grid, gate_grid)?;
     cfg.log.info(
         &cfg.node_id,
         &format!(
@@ -165,9 +167,11 @@ fn worker_config(
     args: &Args,
     config: &GitConfig,
     state_dir: &Path,
-    remote_url: Option<&str>,
-    grid_dir: &Path,
+    grid: &Grid,
+    gate_grid: Grid,
 ) -> Result<worker::Config> {
+    let remote_url = grid.url();
+    let remote_url = remote_url.as_deref();
     let secs = |s: u64| Duration::from_secs(s);
     let node_id = match NODE_ID.resolve_opt(args.node_id.clone(), config)? {
         Some(id) => id,
@@ -221,10 +225,13 @@ fn worker_config(
             PushBudget { per_minute, why }
         }
     };
-    let policy = policy::resolve(args, config, max_cpus, max_memory, grid_dir)?;
-    let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
     let node_dir = std::path::absolute(state_dir.join("nodes").join(&node_id))
         .context("cannot make the state dir's path absolute")?;
+    let mut policy = policy::resolve(args, config, max_cpus, max_memory, &grid.dir, &node_dir)?;
+    policy.admission.archived = Some(std::sync::Arc::new(crate::grid::ArchiveGate::new(
+        gate_grid,
+    )));
+    let log_format: String = LOG_FORMAT.resolve(args.log_format.clone(), config)?;
     let docker = DockerConfig {
         docker: DOCKER.resolve(args.docker.clone(), config)?,
         output_cap: OUTPUT_CAP.resolve(args.output_cap, config)?,

@@ -4,7 +4,7 @@
 
 use super::Args;
 use crate::config::GitConfig;
-use crate::grid::{read_allowed_signers, Admission, ImagePatterns, Trust};
+use crate::grid::{read_allowed_signers, Admission, GridSigners, ImagePatterns, Trust};
 use crate::settings::{
     ALLOWED_SIGNERS, ALLOW_IMAGES, CONTAINER_USER, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, RUNTIME,
     TRUST_GRID_SIGNERS, TRUST_ROOT,
@@ -22,13 +22,15 @@ pub struct Policy {
 
 /// `max_cpus` and `max_memory`: the node's caps as the operator set them (a task asking for more
 /// stays queued; one asking for more than the host has, within them, gets the whole host).
-/// `grid_dir`: the worker's clone, where the grid's signers chain is read.
+/// `grid_dir`: the worker's clone, where the grid's signers chain is read; `node_dir`: the node's
+/// state dir, where the signers change accepted last is kept.
 pub fn resolve(
     args: &Args,
     config: &GitConfig,
     max_cpus: f64,
     max_memory: u64,
     grid_dir: &Path,
+    node_dir: &Path,
 ) -> Result<Policy> {
     let patterns = ALLOW_IMAGES.resolve_list(args.allow_images.clone(), config);
     let images = ImagePatterns::parse(&patterns).map_err(|why| anyhow!("--allow-image: {why}"))?;
@@ -54,7 +56,7 @@ pub fn resolve(
     admission.max_timeout = max_timeout;
     admission.max_cpus = Some(max_cpus);
     admission.max_memory = Some(max_memory);
-    admission.signatures = signatures(args, config, grid_dir)?;
+    admission.signatures = signatures(args, config, grid_dir, node_dir)?;
     Ok(Policy {
         admission,
         max_tasks_per_hour,
@@ -69,6 +71,7 @@ fn signatures(
     args: &Args,
     config: &GitConfig,
     grid_dir: &Path,
+    node_dir: &Path,
 ) -> Result<Option<Arc<crate::grid::SignatureCheck>>> {
     let file: Option<String> = ALLOWED_SIGNERS.resolve_opt(args.allowed_signers.clone(), config)?;
     let file = file.filter(|f| !f.trim().is_empty()).map(PathBuf::from);
@@ -79,7 +82,12 @@ fn signatures(
         let root = root.filter(|r| !r.trim().is_empty()).ok_or_else(|| {
             anyhow!("--trust-grid-signers needs the commit to start trusting from: --trust-root COMMIT or git config dgrid.trustRoot")
         })?;
-        Some((grid_dir.to_path_buf(), root))
+        Some(GridSigners {
+            dir: grid_dir.to_path_buf(),
+            root,
+            // Per node and state dir, so a restart keeps it (issue 22: a rewound history).
+            accepted: Some(node_dir.join("grid-signers-accepted")),
+        })
     } else {
         None
     };

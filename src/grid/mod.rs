@@ -29,8 +29,8 @@
 //! - `plan` -> `replicated`, `rules`, `read`, `engine`, `policy`: a claim passes the gate; the
 //!   transition hands replicated tasks over to `replicated` (in `cycle_kind` only, and in the
 //!   claim's eligibility);
-//! - `history` -> `plan`, `rules`, `read`, `engine`: an archived late result is written as
-//!   `record` writes it.
+//! - `history` -> `plan`, `rules`, `read`, `engine`, `policy`: an archived late result is written as
+//!   `record` writes it; the archive gate is an admission reason.
 //!
 //! Nothing points back at `plan::cycle`. `testkit` (tests only) may use every room.
 
@@ -92,6 +92,7 @@ pub use history::archive::{
     IndexEntry as ArchiveIndexEntry, Line as ArchiveLine, Retain, Totals as ArchiveTotals,
     View as ArchiveView,
 };
+pub use history::archive_gate::{archived_problems, ArchiveGate};
 pub use history::archive_run::{
     append_late, fetch_archive, first_archived, local_archive, refuse_archived, run as run_archive,
     tracking_ref as archive_tracking_ref, Archived,
@@ -104,4 +105,4 @@ pub use history::compact::{
 pub use policy::admission::{
     Admission, ImagePatterns, SignatureCheck, Skip as AdmissionSkip, TaskTrust,
 };
-pub use policy::signers::{read_allowed_signers, Trust};
+pub use policy::signers::{read_allowed_signers, GridSigners, Trust};

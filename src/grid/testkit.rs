@@ -40,7 +40,35 @@ pub struct Fixture {
 }
 
 /// A snapshot holding exactly `files` (repository-relative path, JSON content).
+/// A grid of `files`, with a record for every other node named in a claim or an instance that
+/// has none among them (a claim of a node with no record is dead at once: `reap::may_take_back`).
 pub fn grid(files: &[(String, Value)]) -> Fixture {
+    let mut all = files.to_vec();
+    let mut named = std::collections::BTreeSet::new();
+    for (_, content) in files
+        .iter()
+        .filter(|(p, _)| p.starts_with("tasks/in_progress"))
+    {
+        named.extend(content["claim"]["node_id"].as_str().map(str::to_string));
+        for entry in content["instances"].as_array().into_iter().flatten() {
+            named.extend(entry["node_id"].as_str().map(str::to_string));
+        }
+    }
+    // This node's own record is the test's business (its session decides ownership).
+    named.remove(ME);
+    for id in named {
+        if !files.iter().any(|(p, _)| *p == layout::node_path(&id)) {
+            all.push(node_file(
+                &id,
+                node(&id, "2026-01-01T12:00:00Z", "its-session"),
+            ));
+        }
+    }
+    grid_as_is(&all)
+}
+
+/// A grid of exactly `files` (no node record added).
+pub fn grid_as_is(files: &[(String, Value)]) -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let repo = gix::init_bare(dir.path().join("grid.git")).expect("gix can init a bare repository");
     // Every fixture is laid out as `init` does it (the empty placeholder files), as a grid is.

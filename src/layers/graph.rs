@@ -26,7 +26,7 @@ pub const ROOMS: &[(&str, &[Row])] = &[
             ("rules", &["read"]),
             ("replicated", &["rules", "read", "engine", "policy"]),
             ("plan", &["replicated", "rules", "read", "engine", "policy"]),
-            ("history", &["plan", "rules", "read", "engine"]),
+            ("history", &["plan", "rules", "read", "engine", "policy"]),
             (
                 "testkit",
                 &[

@@ -18,6 +18,7 @@ mod worker_kit;
 
 // One module per behaviour.
 mod archive;
+mod archive_replay;
 mod claim_ahead;
 mod claim_ahead_restart;
 mod cli_snapshots;

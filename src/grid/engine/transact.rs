@@ -54,8 +54,7 @@ impl Grid {
     ) -> Result<Outcome<T>> {
         let _lock = self.lock()?;
         let mut stats = Stats::default();
-        let mut unreachable = 0;
-        let mut limited = 0;
+        let mut tries = Tries::default();
         // Pushes whose answer was lost (a timeout, a dropped connection): the remote may have
         // taken them. Each commit is unique (the nonce), so finding one in the new tip's history
         // means that attempt landed, and its plan is what happened.
@@ -63,18 +62,12 @@ impl Grid {
         loop {
             let cycle_start = std::time::Instant::now();
             let tip = self.fetch()?;
-            if let Some(tip) = tip {
-                if let Some(i) = unanswered.iter().position(|(commit, _)| {
-                    self.is_ancestor(*commit, tip)
-                        || landed_before_compaction(&self.dir, *commit, tip)
-                }) {
-                    let (commit, value) = unanswered.swap_remove(i);
-                    return Ok(Outcome::Committed {
-                        commit,
-                        value,
-                        stats,
-                    });
-                }
+            if let Some((commit, value)) = self.landed_unanswered(&mut unanswered, tip) {
+                return Ok(Outcome::Committed {
+                    commit,
+                    value,
+                    stats,
+                });
             }
             let snapshot = Snapshot::read(&self.repo, tip)?;
             let Some(change) = plan(&snapshot)? else {
@@ -95,87 +88,140 @@ impl Grid {
             );
             let commit = odb::write_commit(&self.repo, tip, &change.edits, identity, &message)?;
             stats.pushes += 1;
-            match sync::push_cas(&self.dir, &self.remote, commit, tip)? {
-                // A server may answer `ok` to a push it did not apply (dulwich's smart HTTP does,
-                // when main moved between its advertisement and the push): the push counts as
-                // landed only once the remote's main is seen to hold it, one `ls-remote` later.
-                // Not seen, it is an unanswered push: the next fetch decides, and the plan is
-                // checked against the new tip as after a lost race.
-                PushOutcome::Done if !self.seen_on_remote(commit) => {
-                    stats.lost_races += 1;
-                    if stats.lost_races >= MAX_LOST_RACES {
-                        bail!(
-                            "gave up after {} pushes that {} acknowledged but its main did not show",
-                            stats.lost_races,
-                            self.describe()
-                        );
-                    }
-                    unanswered.push((commit, change.value));
-                    self.pause(contention_backoff(cycle_start.elapsed(), stats.lost_races))?;
-                }
-                PushOutcome::Done => {
-                    // git updates the tracking ref itself when the remote has a matching fetch
-                    // refspec; make sure, so the next read starts from what we pushed.
-                    let _ = gitcmd::run(
-                        &self.dir,
-                        &["update-ref", &self.tracking_ref, &commit.to_string()],
-                    );
-                    self.maybe_gc();
-                    return Ok(Outcome::Committed {
-                        commit,
-                        value: change.value,
-                        stats,
-                    });
-                }
-                PushOutcome::LostRace(why) => {
-                    stats.lost_races += 1;
-                    if stats.lost_races >= MAX_LOST_RACES {
-                        bail!(
-                            "gave up after losing {} races for main on {} (last: {why})",
-                            stats.lost_races,
-                            self.describe()
-                        );
-                    }
-                    // A round trip is what one rival needs to land its push: wait a random
-                    // number of round trips, in a window that doubles with every loss in a row.
-                    self.pause(contention_backoff(cycle_start.elapsed(), stats.lost_races))?;
-                }
-                PushOutcome::Unreachable(why) => {
-                    unreachable += 1;
-                    if unreachable >= NETWORK_TRIES {
-                        bail!(
-                            "cannot push to {}: {why} (the remote may have taken the change all the same; the next read will show)",
-                            self.describe()
-                        );
-                    }
-                    unanswered.push((commit, change.value));
-                    self.pause(backoff(unreachable))?;
-                }
-                PushOutcome::RateLimited(why) => {
-                    limited += 1;
-                    // The remote should not have taken it; if it did all the same, the next
-                    // read shows it, as for an unanswered push.
-                    unanswered.push((commit, change.value));
-                    self.rate_limited(limited, "push", &why)?;
-                }
-                PushOutcome::Declined(why) => {
-                    return Err(RemoteRefused(format!(
-                        "{} declined the push: {why}",
-                        self.describe()
-                    ))
-                    .into())
-                }
-                PushOutcome::Denied(why) => {
-                    return Err(
-                        RemoteRefused(format!("{} refused access: {why}", self.describe())).into(),
-                    )
-                }
-                PushOutcome::NoBranch => {
-                    bail!("{} lost its main branch during the push", self.describe())
-                }
+            let answer = sync::push_cas(&self.dir, &self.remote, commit, tip)?;
+            let pushed = Pushed {
+                commit,
+                value: change.value,
+                cycle_start,
+            };
+            if let Some(outcome) =
+                self.take_answer(answer, pushed, &mut stats, &mut tries, &mut unanswered)?
+            {
+                return Ok(outcome);
             }
         }
     }
+
+    /// An earlier push whose answer was lost, found in the history of `tip` (or, after a
+    /// compaction, in its tree): it landed.
+    fn landed_unanswered<T>(
+        &self,
+        unanswered: &mut Vec<(ObjectId, T)>,
+        tip: Option<ObjectId>,
+    ) -> Option<(ObjectId, T)> {
+        let tip = tip?;
+        let i = unanswered.iter().position(|(commit, _)| {
+            self.is_ancestor(*commit, tip) || landed_before_compaction(&self.dir, *commit, tip)
+        })?;
+        Some(unanswered.swap_remove(i))
+    }
+
+    /// What a push's answer means: landed (`Some`), or try again after the wait it calls for
+    /// (`None`), or an error that ends the loop.
+    fn take_answer<T>(
+        &self,
+        answer: PushOutcome,
+        pushed: Pushed<T>,
+        stats: &mut Stats,
+        tries: &mut Tries,
+        unanswered: &mut Vec<(ObjectId, T)>,
+    ) -> Result<Option<Outcome<T>>> {
+        let Pushed {
+            commit,
+            value,
+            cycle_start,
+        } = pushed;
+        match answer {
+            // A server may answer `ok` to a push it did not apply (dulwich's smart HTTP does,
+            // when main moved between its advertisement and the push): the push counts as
+            // landed only once the remote's main is seen to hold it, one `ls-remote` later.
+            // Not seen, it is an unanswered push: the next fetch decides, and the plan is
+            // checked against the new tip as after a lost race.
+            PushOutcome::Done if !self.seen_on_remote(commit) => {
+                stats.lost_races += 1;
+                if stats.lost_races >= MAX_LOST_RACES {
+                    bail!(
+                        "gave up after {} pushes that {} acknowledged but its main did not show",
+                        stats.lost_races,
+                        self.describe()
+                    );
+                }
+                unanswered.push((commit, value));
+                self.pause(contention_backoff(cycle_start.elapsed(), stats.lost_races))?;
+            }
+            PushOutcome::Done => {
+                // git updates the tracking ref itself when the remote has a matching fetch
+                // refspec; make sure, so the next read starts from what we pushed.
+                let _ = gitcmd::run(
+                    &self.dir,
+                    &["update-ref", &self.tracking_ref, &commit.to_string()],
+                );
+                self.maybe_gc();
+                return Ok(Some(Outcome::Committed {
+                    commit,
+                    value,
+                    stats: std::mem::take(stats),
+                }));
+            }
+            PushOutcome::LostRace(why) => {
+                stats.lost_races += 1;
+                if stats.lost_races >= MAX_LOST_RACES {
+                    bail!(
+                        "gave up after losing {} races for main on {} (last: {why})",
+                        stats.lost_races,
+                        self.describe()
+                    );
+                }
+                // A round trip is what one rival needs to land its push: wait a random
+                // number of round trips, in a window that doubles with every loss in a row.
+                self.pause(contention_backoff(cycle_start.elapsed(), stats.lost_races))?;
+            }
+            PushOutcome::Unreachable(why) => {
+                tries.unreachable += 1;
+                if tries.unreachable >= NETWORK_TRIES {
+                    bail!(
+                        "cannot push to {}: {why} (the remote may have taken the change all the same; the next read will show)",
+                        self.describe()
+                    );
+                }
+                unanswered.push((commit, value));
+                self.pause(backoff(tries.unreachable))?;
+            }
+            PushOutcome::RateLimited(why) => {
+                tries.limited += 1;
+                // The remote should not have taken it; if it did all the same, the next
+                // read shows it, as for an unanswered push.
+                unanswered.push((commit, value));
+                self.rate_limited(tries.limited, "push", &why)?;
+            }
+            PushOutcome::Declined(why) => {
+                let why = format!("{} declined the push: {why}", self.describe());
+                return Err(RemoteRefused(why).into());
+            }
+            PushOutcome::Denied(why) => {
+                let why = format!("{} refused access: {why}", self.describe());
+                return Err(RemoteRefused(why).into());
+            }
+            PushOutcome::NoBranch => {
+                bail!("{} lost its main branch during the push", self.describe())
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A commit just pushed, with the value its plan returned.
+struct Pushed<T> {
+    commit: ObjectId,
+    value: T,
+    cycle_start: std::time::Instant,
+}
+
+/// Pushes in a row that did not reach the remote, or were rate limited.
+#[derive(Default)]
+struct Tries {
+    unreachable: u32,
+    limited: u32,
 }
 
 impl Grid {

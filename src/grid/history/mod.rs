@@ -3,5 +3,6 @@
 //! See `docs/ARCHITECTURE.md#archive` and `#compaction`.
 
 pub(super) mod archive;
+pub(super) mod archive_gate;
 pub(super) mod archive_run;
 pub(super) mod compact;

@@ -57,12 +57,38 @@ pub fn plan(
         claimed.push(spec);
     }
     let ids: Vec<&str> = claimed.iter().map(|s| s.id.as_str()).collect();
+    if !snapshot.nodes.iter().any(|n| n.id == request.node_id) {
+        edits.push(first_record(request, now, &ids));
+    }
     let summary = format!("claim {} by {}", ids.join(" "), request.node_id);
     Ok(Some(Change {
         edits,
         summary,
         value: claimed,
     }))
+}
+
+/// A record for a node that claims with `git dgrid claim` and has none: a claim of a node with
+/// no record is dead at once (`reap::may_take_back`), so every claim lands with one. Never
+/// renewed here: readers judge the node by its lease, as any record gone quiet.
+fn first_record(request: &Request, now: DateTime<Utc>, ids: &[&str]) -> Edit {
+    let lease = request.lease.as_secs().max(1);
+    let record = serde_json::json!({
+        "id": request.node_id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "started_at": rfc3339(now),
+        "last_heartbeat": rfc3339(now),
+        "state": "running",
+        "heartbeat_interval": (lease / 3).max(1),
+        "lease": lease,
+        "running": ids,
+    });
+    let mut content = serde_json::to_vec_pretty(&record).expect("a record serializes");
+    content.push(b'\n');
+    Edit::Write {
+        path: layout::node_path(&request.node_id),
+        content,
+    }
 }
 
 /// The edits that move a claimed task from `from` to in_progress.
@@ -137,7 +163,8 @@ pub(crate) fn select_from(
             // A replicated task: an entry of this node among its instances, never a claim.
             let (at, until) = (rfc3339(now), rfc3339(expires));
             if rule.adaptive && spec.instances.is_empty() {
-                let mine = quorum_upkeep::recorded_reputation(repo, snapshot, &request.node_id);
+                let mine =
+                    quorum_upkeep::trusted_reputation(repo, snapshot, &request.node_id, limits);
                 quorum_adaptive::solo_claim(&mut spec, &rule, mine.as_ref());
             }
             if !quorum::add_entry(&mut spec, &rule, &request.node_id, &at, &until) {

@@ -160,6 +160,8 @@ fn a_claim_names_the_node_the_times_and_the_next_attempt() {
         [
             format!("-{}", layout::task_path(State::Queue, "retried")),
             format!("+{}", layout::task_path(State::InProgress, "retried")),
+            // A node with no record gets one with its claim.
+            "+nodes/me.json".to_string(),
         ]
     );
 }
@@ -461,4 +463,39 @@ fn a_claimed_file_near_the_size_limit_reads_back() {
     .expect("the claimed file reads back");
     let result = crate::grid::testkit::task_result("big", "me", "success", 1);
     assert!(result.to_json().len() < 4096, "results are compact too");
+}
+
+#[test]
+fn a_claim_by_a_node_with_no_record_lands_with_one() {
+    // Else every worker would take the claim back at once (`reap::may_take_back`).
+    let fx = grid(&[queued("t", &[])]);
+    let change = plan(
+        &fx.repo,
+        &fx.snapshot,
+        &request(1),
+        &Limits::default(),
+        now(),
+    )
+    .unwrap()
+    .expect("t is claimed");
+    let after = fx.after(&change.edits);
+    let node = after.nodes.iter().find(|n| n.id == "me").expect("a record");
+    let record = snapshot::load_node(&fx.repo, node).expect("the record reads");
+    assert_eq!(record.running, ["t"]);
+    assert_eq!(record.lease, Some(600));
+    // With a record there, the claim leaves it alone.
+    let again = grid(&[
+        queued("u", &[]),
+        crate::grid::testkit::node_file("me", crate::grid::testkit::node("me", NOW, "s")),
+    ]);
+    let change = plan(
+        &again.repo,
+        &again.snapshot,
+        &request(1),
+        &Limits::default(),
+        now(),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(change.edits.len(), 2, "the move only");
 }

@@ -321,11 +321,21 @@ fn record_replicated(
 ) {
     let (id, attempt) = (result.task_id.clone(), result.attempt());
     // An adaptive task run alone settles on a draw from a commit after its reveal.
+    let solo = quorum_adaptive::is_solo(&spec, rule);
+    // The draw's odds come from the reputation the results give, not the node's record (which
+    // it writes as it likes): recounted only for a solo task, which is rare.
+    let consecutive_valid = if solo {
+        quorum_upkeep::trusted_reputation(cx.repo, cx.snapshot, cx.me, cx.limits)
+            .map_or(0, |r| r.consecutive_valid)
+    } else {
+        cx.quorum.consecutive_valid
+    };
     let ctx = quorum::Ctx {
-        draw: quorum_adaptive::is_solo(&spec, rule)
+        draw: solo
             .then(|| quorum_adaptive::draw_commit(cx.repo, cx.snapshot, &task.path, cx.me))
             .flatten()
             .map(|c| c.to_string()),
+        consecutive_valid,
         ..cx.quorum.clone()
     };
     // Other nodes' entries only: by `reap::fate` they are reaped.

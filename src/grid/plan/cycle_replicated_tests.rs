@@ -281,26 +281,63 @@ fn adaptive_with(entries: Vec<Value>, wanted: Option<u32>) -> Value {
     t
 }
 
+/// `n` results settled with `node` agreeing, each with its `quorum` object.
+fn settled_by(node: &str, n: u32) -> Vec<(String, Value)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("s{i}");
+            let mut r = testkit::result(&id, node, "success", 1);
+            r["finished_at"] = json!(format!("2026-01-01T10:{i:02}:00Z"));
+            let digest = quorum::digest(Some(0), &quorum::sha256_hex(id.as_bytes()));
+            r["quorum"] = json!({"replicas": 2, "digest": digest, "agreeing": [node],
+                "dissenting": [],
+                "votes": [{"node_id": node, "instance": 1, "attempt": 1, "digest": digest}]});
+            file(State::Completed, &id, r)
+        })
+        .collect()
+}
+
+/// Whether node ME, its record saying `record_cv` valid results in a row and `settled` results
+/// on main backing it, claims a queued adaptive task alone.
+fn claims_alone(record_cv: u64, settled: u32) -> bool {
+    let mut files = settled_by(ME, settled);
+    files.push(file(
+        State::Queue,
+        "t",
+        with(task("t"), "replicas", json!("adaptive")),
+    ));
+    files.push(node_with_reputation(
+        ME,
+        reputation(record_cv + 5, 1, record_cv),
+    ));
+    let fx = grid(&files);
+    let case = Case {
+        claim: Some(request()),
+        ..Case::default()
+    };
+    let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    let spec = change
+        .value
+        .claimed
+        .iter()
+        .find(|s| s.id.as_str() == "t")
+        .unwrap();
+    assert_eq!(spec.instances.len(), 1);
+    spec.instances_wanted == Some(1)
+}
+
 #[test]
 fn a_node_with_ten_valid_results_in_a_row_claims_an_adaptive_task_alone() {
-    for (cv, alone) in [(10, true), (9, false)] {
-        let fx = grid(&[
-            file(
-                State::Queue,
-                "t",
-                with(task("t"), "replicas", json!("adaptive")),
-            ),
-            node_with_reputation(ME, reputation(cv + 5, 1, cv)),
-        ]);
-        let case = Case {
-            claim: Some(request()),
-            ..Case::default()
-        };
-        let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
-        let spec = &change.value.claimed[0];
-        assert_eq!(spec.instances_wanted, alone.then_some(1), "cv {cv}");
-        assert_eq!(spec.instances.len(), 1);
-    }
+    assert!(claims_alone(10, 10));
+    assert!(!claims_alone(9, 10), "its own record may lower it");
+    assert!(!claims_alone(9, 9));
+}
+
+#[test]
+fn a_reputation_only_the_node_s_own_record_claims_is_not_trusted() {
+    // Written with plain git into its own record (issue 22): no settled result backs it.
+    assert!(!claims_alone(1_000_000, 0));
+    assert!(!claims_alone(1_000_000, 9));
 }
 
 #[test]
@@ -317,10 +354,11 @@ fn a_solo_instance_settles_on_a_draw_from_the_first_commit_another_node_lands_af
     revealed["exit_code"] = json!(0);
     revealed["status"] = json!("success");
     let path = layout::task_path(State::InProgress, "t");
-    let mut fx = grid(&[
-        (path.clone(), adaptive_with(vec![committed], Some(1))),
-        node_with_reputation(ME, reputation(12, 0, 10)),
-    ]);
+    // Ten settled results back the record's run: the draw's odds come from them.
+    let mut files = settled_by(ME, 10);
+    files.push((path.clone(), adaptive_with(vec![committed], Some(1))));
+    files.push(node_with_reputation(ME, reputation(12, 0, 10)));
+    let mut fx = grid(&files);
     let write = |v: &Value| Edit::Write {
         path: path.clone(),
         content: serde_json::to_vec(v).unwrap(),

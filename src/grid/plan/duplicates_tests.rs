@@ -162,3 +162,32 @@ fn a_result_beside_a_readable_one_is_a_late_result_and_the_copy_run_is_removed()
     assert_eq!(files[0].1["node_id"], "other");
     assert_eq!(files[0].1["late_results"][0]["node_id"], ME);
 }
+
+#[test]
+fn a_queued_copy_beside_a_claim_of_a_node_with_no_record_runs() {
+    // Pushed by hand: "dup" queued and claimed by "ghost", which has no record, lease far ahead.
+    let files = [
+        file(State::Queue, "dup", task("dup")),
+        file(
+            State::InProgress,
+            "dup",
+            claimed(task("dup"), "ghost", 1, "9999-01-01T00:00:00Z"),
+        ),
+    ];
+    let fx = testkit::grid_as_is(&files);
+    let case = Case::default();
+    let change = case
+        .plan(&fx, &mut FakeReaper::default())
+        .expect("the transition plans")
+        .expect("the ghost's claim is taken back");
+    let snapshot = fx.after(&change.edits);
+    let places: Vec<State> = snapshot.places("dup").map(|t| t.state).collect();
+    assert_eq!(places, [State::Queue], "one queued file: claimable again");
+    // And the next transition claims it.
+    let mut after: Vec<(String, Value)> = vec![];
+    for t in snapshot.places("dup") {
+        let blob = fx.repo.find_blob(t.blob).expect("the blob");
+        after.push((t.path.clone(), serde_json::from_slice(&blob.data).unwrap()));
+    }
+    assert_eq!(claims(&after), ["dup"]);
+}

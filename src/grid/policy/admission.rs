@@ -5,6 +5,8 @@
 //!
 //! The gate is pure: the worker builds it from its settings and hands it to the claim in the
 //! [`Request`](crate::grid::plan::claim::Request). Reasons, in the order they are checked:
+//! - `archived`: the id's result is archived in `dgrid-archive` (a copy pushed again by plain
+//!   git: ids are never reused, as `submit` refuses them);
 //! - `caps`: the task asks for more than this node allows (timeout, cpus, memory, network);
 //! - `image`: the image matches none of the `--allow-image` patterns;
 //! - `untrusted`: a signature check is set (`--allowed-signers`) and says no.
@@ -17,6 +19,7 @@ use std::sync::{Arc, Mutex};
 /// Why the gate leaves a task in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Skip {
+    Archived,
     Caps,
     Image,
     Untrusted,
@@ -26,6 +29,7 @@ impl Skip {
     /// The name in the node record's `skipped` counts and in the log.
     pub fn name(self) -> &'static str {
         match self {
+            Skip::Archived => "archived",
             Skip::Caps => "caps",
             Skip::Image => "image",
             Skip::Untrusted => "untrusted",
@@ -47,6 +51,12 @@ pub trait TaskTrust: Send + Sync {
 }
 
 pub type SignatureCheck = dyn TaskTrust;
+
+/// Whether a queued task's id is archived (`grid::history::archive_gate`): `Some(file)`, its
+/// day file in `dgrid-archive`.
+pub trait ArchiveCheck: Send + Sync {
+    fn archived(&self, task: &TaskRef) -> Option<String>;
+}
 
 /// A plain function checks, and names no signer.
 impl<F> TaskTrust for F
@@ -116,6 +126,8 @@ pub struct Admission {
     pub max_cpus: Option<f64>,
     pub max_memory: Option<u64>,
     pub signatures: Option<Arc<SignatureCheck>>,
+    /// Ids whose results are archived never run again.
+    pub archived: Option<Arc<dyn ArchiveCheck>>,
     said: Mutex<Said>,
 }
 
@@ -137,6 +149,7 @@ impl std::fmt::Debug for Admission {
             .field("max_cpus", &self.max_cpus)
             .field("max_memory", &self.max_memory)
             .field("signatures", &self.signatures.is_some())
+            .field("archived", &self.archived.is_some())
             .finish()
     }
 }
@@ -150,6 +163,12 @@ impl Admission {
         spec: &TaskSpec,
         allow_network: bool,
     ) -> Option<(Skip, String)> {
+        if let Some(file) = self.archived.as_ref().and_then(|a| a.archived(task)) {
+            return Some((
+                Skip::Archived,
+                format!("its id's result is archived in dgrid-archive ({file}); ids are never reused, so a copy pushed again never runs"),
+            ));
+        }
         if let Some(why) = self.over_caps(spec, allow_network) {
             return Some((Skip::Caps, why));
         }

@@ -2,4 +2,5 @@
 //! signatures it trusts (`signers`). See `docs/ARCHITECTURE.md#the-worker` and `#signed-tasks`.
 
 pub(super) mod admission;
+pub(super) mod signer_chain;
 pub(super) mod signers;

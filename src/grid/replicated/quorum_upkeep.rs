@@ -286,6 +286,36 @@ pub fn recorded_reputation(
         .and_then(|r: NodeRecord| r.reputation)
 }
 
+/// `me`'s reputation as adaptive replication may trust it (issue 22, item 7): recomputed from
+/// the settled results on `main` (their `quorum` objects), never more than the node's own
+/// record says (the record is the cache; results archived off `main` only lower the recount).
+/// A node writes its record with plain git as it likes, so the record alone never makes it
+/// trusted; it is read first because recounting every result costs, and a record below the
+/// threshold settles the question.
+pub fn trusted_reputation(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    me: &str,
+    limits: &Limits,
+) -> Option<Reputation> {
+    let recorded = recorded_reputation(repo, snapshot, me)?;
+    if !crate::quorum::adaptive::solo_allowed(Some(&recorded)) {
+        return Some(recorded);
+    }
+    let results: Vec<crate::task::TaskResult> = (snapshot.in_state(State::Completed))
+        .chain(snapshot.in_state(State::Failed))
+        .filter_map(|t| snapshot::load_result(repo, t, limits).ok())
+        .collect();
+    let recount = crate::quorum::reputation::recompute(results.iter())
+        .remove(me)
+        .unwrap_or_default();
+    Some(Reputation {
+        valid: recorded.valid.min(recount.valid),
+        invalid: recorded.invalid.max(recount.invalid),
+        consecutive_valid: recorded.consecutive_valid.min(recount.consecutive_valid),
+    })
+}
+
 /// Whether a transition is due for these results awaiting settlement (the worker's cheap look):
 /// my entry is to reveal, the task is to seal, settle (by me, agreeing), recruit or fail as
 /// `no_quorum`, or it left `in_progress` (settled elsewhere, cancelled) or dropped my entry.

@@ -19,6 +19,9 @@ pub trait ReapPolicy {
 /// Whether a transition of node `me` takes back the claim `claim` on `task`:
 /// - a claim of `me` that this process does not hold (in `held`) is running nowhere: a claim of the
 ///   node's previous run, or of a push of this process whose answer was lost;
+/// - a claim of a node with no record is dead at once: every claim (a worker's, `git dgrid
+///   claim`'s) lands with its node's record, so such a claim was pushed by hand, and with a lease
+///   far ahead it would park the task (issue 22, item 9);
 /// - another node's claim goes back when `reaper` judges that node dead.
 pub(crate) fn may_take_back(
     me: &str,
@@ -30,6 +33,8 @@ pub(crate) fn may_take_back(
 ) -> bool {
     if claim.node_id == me {
         !held.contains(&task.id)
+    } else if !snapshot.nodes.iter().any(|n| n.id == claim.node_id) {
+        true
     } else {
         reaper.may_reap(snapshot, task, claim)
     }
@@ -141,13 +146,26 @@ mod tests {
         .expect("a valid claim")
     }
 
+    /// A grid with the records of nodes `a` and `b`.
+    fn with_records() -> Snapshot {
+        let mut snapshot = Snapshot::empty();
+        for id in ["a", "b"] {
+            snapshot.nodes.push(snapshot::NodeRef {
+                id: id.into(),
+                path: format!("nodes/{id}.json"),
+                blob: gix::ObjectId::null(gix::hash::Kind::Sha1),
+            });
+        }
+        snapshot
+    }
+
     fn decide(me: &str, held: &[&str], claim_node: &str, dead: bool) -> (bool, u32) {
         let held: Vec<String> = held.iter().map(|s| s.to_string()).collect();
         let mut judge = Judge { dead, asked: 0 };
         let decision = may_take_back(
             me,
             &held,
-            &Snapshot::empty(),
+            &with_records(),
             &task("t1"),
             &claim(claim_node),
             &mut judge,
@@ -190,5 +208,12 @@ mod tests {
         assert_eq!(decide("a", &[], "b", true), (true, 1));
         // Holding a task of the same id does not protect another node's claim on it.
         assert_eq!(decide("a", &["t1"], "b", true), (true, 1));
+    }
+
+    #[test]
+    fn a_claim_of_a_node_with_no_record_is_dead_at_once() {
+        // "ghost" has no record: whatever its lease says, nobody runs the task under it.
+        assert_eq!(decide("a", &[], "ghost", false), (true, 0));
+        assert_eq!(decide("a", &["t1"], "ghost", false), (true, 0));
     }
 }
