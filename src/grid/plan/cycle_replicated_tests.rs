@@ -379,8 +379,10 @@ fn a_solo_instance_settles_on_a_draw_from_the_first_commit_another_node_lands_af
     let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
     assert_eq!(testkit::plain(&change.value.awaiting), [("t".into(), 1)]);
     let mine_again = fx.commit_as(Some(reveal), &[], &me);
+    // A made-up author (no node record) pushed next: any pusher can, the solo node too.
+    let ghost = fx.commit_as(Some(mine_again), &[], &crate::odb::Identity::node("ghost"));
     let other = fx.commit_as(
-        Some(mine_again),
+        Some(ghost),
         &[node_file("other", node("other", NOW, "s"))]
             .iter()
             .map(|(p, v)| Edit::Write {
@@ -395,7 +397,7 @@ fn a_solo_instance_settles_on_a_draw_from_the_first_commit_another_node_lands_af
     assert_eq!(
         quorum_adaptive::draw_commit(&fx.repo, &fx.snapshot, &path, ME),
         Some(other),
-        "the first commit by another author after the reveal, not a later one"
+        "the first commit by another node with a record after the reveal, not a later one"
     );
     let drawn = quorum::adaptive::check_drawn("t", &other.to_string(), 10);
     let change = case.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();

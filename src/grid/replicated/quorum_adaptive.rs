@@ -1,6 +1,7 @@
 //! Adaptive replication in the grid (`"replicas": "adaptive"`, design point 11 of issue 14): a
 //! node with a run of valid results claims the task alone (`instances_wanted: 1`); once its solo
-//! instance revealed, the task waits for the first commit another author lands after that reveal,
+//! instance revealed, the task waits for the first commit another node (one with a record) lands
+//! after that reveal,
 //! and `quorum::adaptive::check_drawn` over it decides: a checking instance (`instances_wanted:
 //! 2`), or settled alone with `quorum.unchecked`. The solo node cannot steer the draw: the commit
 //! is the first one after its reveal, whoever pushes when.
@@ -31,7 +32,7 @@ pub(crate) fn is_solo(spec: &TaskSpec, rule: &Rule) -> bool {
 
 /// The commit the check of `solo`'s revealed instance of the file at `path` is drawn from: the
 /// first commit on `main`'s first-parent line after the one that landed the reveal, by another
-/// author. `None` while there is none yet.
+/// node that has a record at the tip. `None` while there is none yet.
 pub(crate) fn draw_commit(
     repo: &gix::Repository,
     snapshot: &Snapshot,
@@ -50,10 +51,13 @@ pub(crate) fn draw_commit(
     }
     // The oldest of them landed the reveal; the first commit after it by another author draws.
     after_reveal.pop()?;
+    // The author must be a node with a record, not a made-up name: any pusher may write any
+    // author, and a solo node doing so would pick (grind) the commit that draws.
+    let recorded = |n: &str| snapshot.nodes.iter().any(|r| r.id == n);
     after_reveal
         .into_iter()
         .rev()
-        .find(|l| l.node.as_deref() != Some(solo))
+        .find(|l| l.node.as_deref().is_some_and(|n| n != solo && recorded(n)))
         .map(|l| l.commit)
 }
 
