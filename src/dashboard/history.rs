@@ -134,12 +134,10 @@ fn cancelled(repo: &gix::Repository, commit: ObjectId, id: &str) -> bool {
         .and_then(|c| c.tree().ok())
         .and_then(|t| t.lookup_entry_by_path(&path).ok().flatten());
     let Some(entry) = entry else { return false };
-    match crate::odb::read_blob(repo, entry.object_id(), 1 << 20) {
-        Ok(crate::odb::Blob::Bytes(bytes)) => {
-            serde_json::from_slice::<Status>(&bytes).is_ok_and(|s| s.status == "cancelled")
-        }
-        _ => false,
-    }
+    let Ok(blob) = repo.find_blob(entry.object_id()) else {
+        return false;
+    };
+    serde_json::from_slice::<Status>(&blob.data).is_ok_and(|s| s.status == "cancelled")
 }
 
 /// The dashboard's charts over the last `hours` hours.
