@@ -108,8 +108,47 @@ fn only_this_task_cannot_start(docker: &DockerConfig, why: &str) -> bool {
         "cannot run ",
         "cannot create a pipe",
     ];
-    if NODE_WIDE.iter().any(|sign| why.contains(sign)) {
+    if NODE_WIDE.iter().any(|sign| why.contains(sign)) || registry_unreachable(why) {
         return false;
     }
     docker::server_version(docker).is_ok()
+}
+
+/// Whether docker could not reach the image's registry at all (an offline node, a DNS or proxy
+/// failure): the node's trouble, not the task's, so it must not count towards `unrunnable`. A
+/// registry that answers "no such image" or "denied" is the task's (a typo, a private image).
+fn registry_unreachable(why: &str) -> bool {
+    const UNREACHABLE: [&str; 8] = [
+        "dial tcp",
+        "no such host",
+        "network is unreachable",
+        "i/o timeout",
+        "TLS handshake timeout",
+        "Client.Timeout exceeded",
+        "Temporary failure in name resolution",
+        "server misbehaving",
+    ];
+    UNREACHABLE.iter().any(|sign| why.contains(sign))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry_unreachable;
+
+    #[test]
+    fn an_unreachable_registry_is_the_nodes_trouble_a_missing_image_the_tasks() {
+        for offline in [
+            "docker: Error response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io on 127.0.0.53:53: server misbehaving.",
+            "Error response from daemon: Get \"https://registry-1.docker.io/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)",
+            "dial tcp 10.0.0.5:5000: connect: network is unreachable",
+        ] {
+            assert!(registry_unreachable(offline), "{offline}");
+        }
+        for task in [
+            "docker: Error response from daemon: pull access denied for dgrid/nope, repository does not exist or may require 'docker login'",
+            "Error response from daemon: manifest for busybox:nope not found: manifest unknown",
+        ] {
+            assert!(!registry_unreachable(task), "{task}");
+        }
+    }
 }
