@@ -161,6 +161,13 @@ pub fn render(model: &StatusModel, grid: &str, color: bool) -> String {
         ),
     );
 
+    if let Some(note) = &model.budget_eaten {
+        let _ = writeln!(
+            out,
+            "  {}",
+            p.paint(Tone::Warn, &format!("push budget: {note}"))
+        );
+    }
     let _ = writeln!(out, "\n{}", p.paint(Tone::Bold, "NODES"));
     if model.nodes.is_empty() {
         let _ = writeln!(out, "  (none yet: start one with git dgrid work)");
