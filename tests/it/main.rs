@@ -35,6 +35,7 @@ mod json_log;
 mod no_endless_loops;
 mod node_records;
 mod operator_policy;
+mod pacing_hostile;
 mod pipes;
 mod printed_messages;
 mod push_budget;
