@@ -31,6 +31,36 @@ pub struct StatusModel {
     pub queue: QueueStatus,
     pub in_progress: Vec<RunningTask>,
     pub recent: Vec<RecentResult>,
+    /// Set when most of `main`'s latest commits are not workers' transitions while nodes are
+    /// live: under a push budget such commits eat it (issue 22, item 3). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_eaten: Option<String>,
+}
+
+/// How many of `main`'s latest commits `status` looks at for [`StatusModel::budget_eaten`].
+const BUDGET_LOOK_BACK: usize = 24;
+
+/// Whether most of `main`'s latest commits are not nodes' own transitions (people's, scripts',
+/// commits posing as nodes) while some node is live: the line that says so.
+fn budget_eaten(
+    repo: &gix::Repository,
+    snapshot: &Snapshot,
+    nodes: &[NodeStatus],
+) -> Option<String> {
+    let live = nodes
+        .iter()
+        .any(|n| matches!(n.state, Liveness::Alive | Liveness::Late));
+    if !live {
+        return None;
+    }
+    let landed = crate::grid::landed_since(repo, snapshot.tip?, None, BUDGET_LOOK_BACK).ok()?;
+    let foreign = landed.iter().filter(|l| !l.transition).count();
+    (landed.len() >= BUDGET_LOOK_BACK / 2 && foreign * 2 > landed.len()).then(|| {
+        format!(
+            "{foreign} of the last {} commits on main are not workers' transitions (people's, scripts', or commits posing as nodes): under a push budget they eat it, and workers keep at least half",
+            landed.len()
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -381,7 +411,9 @@ impl StatusModel {
             .take(LIST_LIMIT)
             .collect();
 
+        let budget_eaten = budget_eaten(repo, snapshot, &nodes);
         Ok(StatusModel {
+            budget_eaten,
             format_version: FORMAT_VERSION,
             generated_at: crate::time::rfc3339(now),
             commit: snapshot.tip.map(|c: ObjectId| c.to_string()),
@@ -474,5 +506,32 @@ mod tests {
             ..record(None, None)
         };
         assert_eq!(judged(&stopped, 10_000), Liveness::Stopped);
+    }
+
+    /// Issue 22, item 3: `status` says when most of `main`'s latest commits are not workers'
+    /// transitions while a node is live (they eat the push budget), and nothing on a quiet grid.
+    #[test]
+    fn status_says_when_commits_not_workers_eat_the_budget() {
+        use crate::grid::testkit::{empty_commit_as, grid, node, node_file};
+        use crate::grid::Snapshot;
+        let now = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let fx = grid(&[node_file("w1", node("w1", "2026-01-01T09:59:50Z", "s"))]);
+        let quiet = StatusModel::build(&fx.repo, &fx.snapshot, &[], now).unwrap();
+        assert_eq!(quiet.budget_eaten, None);
+        let mut tip = fx.snapshot.tip;
+        for i in 0..20 {
+            tip = Some(empty_commit_as(&fx.repo, tip, &format!("fake-{i}")));
+        }
+        let snapshot = Snapshot::read(&fx.repo, tip).unwrap();
+        let model = StatusModel::build(&fx.repo, &snapshot, &[], now).unwrap();
+        let note = model.budget_eaten.clone().expect("said");
+        assert!(
+            note.starts_with("21 of the last 21 commits on main are not workers'"),
+            "{note}"
+        );
+        let text = crate::dashboard::table::render(&model, "g", false);
+        assert!(text.contains("push budget: 21 of the last 21"), "{text}");
     }
 }

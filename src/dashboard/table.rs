@@ -170,6 +170,13 @@ fn render_heading(p: &Painter, out: &mut String, model: &StatusModel, grid: &str
             &c.failed.to_string()
         ),
     );
+    if let Some(note) = &model.budget_eaten {
+        let _ = writeln!(
+            out,
+            "  {}",
+            p.paint(Tone::Warn, &format!("push budget: {note}"))
+        );
+    }
 }
 
 /// The NODES table, or a hint on how to start one.

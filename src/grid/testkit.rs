@@ -250,6 +250,22 @@ pub fn file(state: State, id: &str, content: Value) -> (String, Value) {
     (layout::task_path(state, id), content)
 }
 
+/// An empty commit on `parent` authored as node `node` (anyone who may push can write one).
+pub fn empty_commit_as(
+    repo: &gix::Repository,
+    parent: Option<gix::ObjectId>,
+    node: &str,
+) -> gix::ObjectId {
+    crate::odb::write_commit(
+        repo,
+        parent,
+        &[],
+        &Identity::node(node),
+        "dgrid: heartbeat\n",
+    )
+    .expect("a commit")
+}
+
 /// The file of node `id`'s record.
 pub fn node_file(id: &str, content: Value) -> (String, Value) {
     (layout::node_path(id), content)

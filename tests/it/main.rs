@@ -39,6 +39,7 @@ mod newcomer;
 mod no_endless_loops;
 mod node_records;
 mod operator_policy;
+mod pacing_hostile;
 mod pipes;
 mod printed_messages;
 mod push_budget;
