@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let mut problems = validate::check_entries(&entries, scope.as_ref(), &limits);
     if let Some(repo) = &repo {
-        // An id the archive holds, queued again (issue 22): as `submit` refuses it.
+        // An id the archive holds, queued again: as `submit` refuses it.
         let remote = config.get("dgrid.remote").unwrap_or("origin").to_string();
         let gix_repo = repo.open()?;
         problems.extend(crate::grid::archived_problems(

@@ -85,7 +85,7 @@ fn signatures(
         Some(GridSigners {
             dir: grid_dir.to_path_buf(),
             root,
-            // Per node and state dir, so a restart keeps it (issue 22: a rewound history).
+            // Per node and state dir, so a restart keeps it (a rewound history).
             accepted: Some(node_dir.join("grid-signers-accepted")),
         })
     } else {

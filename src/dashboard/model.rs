@@ -32,7 +32,7 @@ pub struct StatusModel {
     pub in_progress: Vec<RunningTask>,
     pub recent: Vec<RecentResult>,
     /// Set when most of `main`'s latest commits are not workers' transitions while nodes are
-    /// live: under a push budget such commits eat it (issue 22, item 3). Absent otherwise.
+    /// live: under a push budget such commits eat it. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_eaten: Option<String>,
 }
@@ -508,7 +508,7 @@ mod tests {
         assert_eq!(judged(&stopped, 10_000), Liveness::Stopped);
     }
 
-    /// Issue 22, item 3: `status` says when most of `main`'s latest commits are not workers'
+    /// `status` says when most of `main`'s latest commits are not workers'
     /// transitions while a node is live (they eat the push budget), and nothing on a quiet grid.
     #[test]
     fn status_says_when_commits_not_workers_eat_the_budget() {

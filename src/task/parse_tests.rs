@@ -1,4 +1,4 @@
-//! What a task file may leave out (issue 10, item 21): the Python implementation's files have no
+//! What a task file may leave out: the Python implementation's files have no
 //! `image`, `created_at` or `submitted_by`; the reader fills them.
 
 use super::*;

@@ -1,4 +1,4 @@
-//! The fields of replicated tasks (issue 14), through the whole-file parsers: `replicas`,
+//! The fields of replicated tasks, through the whole-file parsers: `replicas`,
 //! `quorum`, `max_instances`, the `instances` entries and `instances_wanted`, a result's `quorum`
 //! object and `no_quorum`, the warning for an unpinned image, what the signature covers.
 

@@ -134,7 +134,7 @@ impl Worker {
 mod tests {
     use super::*;
 
-    /// Issue 22, item 15: one Ctrl-C on `git dgrid work` arrives twice (the terminal's and git's):
+    /// One Ctrl-C on `git dgrid work` arrives twice (the terminal's and git's):
     /// one request, the grace period kept; a second press later is a second request.
     #[test]
     fn one_ctrl_c_delivered_twice_is_one_request() {

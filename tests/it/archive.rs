@@ -155,7 +155,7 @@ fn sixty_archived_then_thirty_more_while_archive_and_compact_run() {
         String::from_utf8_lossy(&logs.stdout),
         format!("out-{oldest}\n")
     );
-    // Redirected, the task's stderr goes to stderr (issue 22 item 16).
+    // Redirected, the task's stderr goes to stderr.
     let stderr = String::from_utf8_lossy(&logs.stderr);
     assert!(stderr.contains("archived") && stderr.contains(&format!("err-{oldest}\n")));
     // Ids are never reused, archived or not.

@@ -1,6 +1,6 @@
 //! A task whose result was archived, queued again with plain git around the hook (a replay of
-//! a signed task, say): the hook refuses it, `validate` names it, and workers never run it
-//! (issue 22, item 6), as `submit` refuses the id.
+//! a signed task, say): the hook refuses it, `validate` names it, and workers never run it,
+//! as `submit` refuses the id.
 
 use crate::common::{docker_ready, find_task, push_around_hook, Env};
 use crate::worker_kit::*;

@@ -1,4 +1,4 @@
-//! A newcomer's rough edges (issue 22, item 16): what a first try on a fresh machine runs into is
+//! A newcomer's rough edges: what a first try on a fresh machine runs into is
 //! said plainly (an offline `docker build`, bash completion without bash-completion, a command
 //! without `--`, a repository with no remote) and the internals stay out of sight (`hook` and
 //! `generate-docs` in completions, a warning about a cap nobody set, `env`'s descriptions of

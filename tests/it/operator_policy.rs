@@ -239,7 +239,7 @@ fn max_tasks_per_hour_starts_three_of_ten_then_waits_and_says_so() {
     assert!(log.contains("next start at ~"), "{log}");
 }
 
-/// Issue 22, item 5: `work --once` from cron (and any restart) respects `--max-tasks-per-hour`
+/// `work --once` from cron (and any restart) respects `--max-tasks-per-hour`
 /// across processes: the window is kept in the node's state dir, so a second run within the hour
 /// starts nothing and ends at once, saying so.
 #[test]

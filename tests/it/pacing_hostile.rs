@@ -1,4 +1,4 @@
-//! What a pusher can do to the push budget (issue 22, items 2 and 3), on a real grid: commits under
+//! What a pusher can do to the push budget, on a real grid: commits under
 //! made-up node ids, pushed with plain git, name no writer for a worker joining the grid.
 
 use crate::common::Env;

@@ -4,7 +4,7 @@
 //! push but adds their own key without such a signature ends trust (no grid signers, never the
 //! older set); alice signing the change that adds mallory makes mallory a signer. A merge whose
 //! first parent goes around a signed revocation, and a history rewound to before one this
-//! worker accepted, fail closed too (issue 22).
+//! worker accepted, fail closed too.
 
 use crate::common::{docker_ready, find_task, Env};
 use crate::trust_kit::*;
@@ -75,7 +75,7 @@ fn a_signer_added_without_a_signature_by_a_listed_key_ends_trust() {
     }
     for adder in [None, Some("mallory")] {
         let (log, alice, mallory) = mallory_added_by(adder);
-        // Never the older set (issue 22): one unsigned edit must not freeze the signers.
+        // Never the older set: one unsigned edit must not freeze the signers.
         assert_eq!(alice, "queue", "a broken chain trusts nobody: {log}");
         assert_eq!(mallory, "queue", "added by {adder:?}: {log}");
         let said: Vec<&str> = log

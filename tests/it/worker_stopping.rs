@@ -259,7 +259,7 @@ fn a_worker_whose_node_id_was_taken_over_stops() {
     assert!(containers_with_label(&format!("dgrid.task={id}")).is_empty());
 }
 
-/// Issue 22, item 15: one Ctrl-C on `git dgrid work`. The terminal sends SIGINT to the whole
+/// One Ctrl-C on `git dgrid work`. The terminal sends SIGINT to the whole
 /// process group and git forwards its own to its `git-dgrid` child, so the worker gets two at
 /// once: that is one request, and the running task keeps its grace period. A second Ctrl-C later
 /// still kills it and puts it back in the queue.

@@ -1,6 +1,6 @@
 //! The worker's check that a queued task's id is not archived (docs/ARCHITECTURE.md#archive):
-//! a signed task re-queued by plain git after `archive` would otherwise run again (issue 22,
-//! item 6). Cheap: a `main` whose `dgrid-archive.json` counts nothing has no archive to ask;
+//! a signed task re-queued by plain git after `archive` would otherwise run again. Cheap: a
+//! `main` whose `dgrid-archive.json` counts nothing has no archive to ask;
 //! otherwise the archive is fetched only when those counts change (an archive run moves both
 //! refs at once and always rewrites them), and each index shard is read once per archive tip.
 

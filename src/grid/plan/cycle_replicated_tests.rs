@@ -335,7 +335,7 @@ fn a_node_with_ten_valid_results_in_a_row_claims_an_adaptive_task_alone() {
 
 #[test]
 fn a_reputation_only_the_node_s_own_record_claims_is_not_trusted() {
-    // Written with plain git into its own record (issue 22): no settled result backs it.
+    // Written with plain git into its own record: no settled result backs it.
     assert!(!claims_alone(1_000_000, 0));
     assert!(!claims_alone(1_000_000, 9));
 }

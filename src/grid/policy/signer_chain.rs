@@ -4,7 +4,7 @@
 //! commit signature, namespace `git`) by a key of the file's last trusted version.
 //!
 //! Whoever pushes a merge chooses its first parent, and whoever can push can edit the file, so
-//! the walk fails closed rather than fall back to an older set (issue 22, item 1):
+//! the walk fails closed rather than fall back to an older set:
 //! - a change that is not signed so breaks the chain; until a later change signed by a key of the
 //!   last trusted version mends it, there are no grid signers (never the older version: that would
 //!   let one unsigned edit freeze the set and undo every later revocation);

@@ -3,7 +3,7 @@
 //! machines' clocks, and the worker stamps each commit with the instant it saw it instead.
 //!
 //! An author's name costs nothing: anyone who may push can write commits as `X <X@dgrid.invalid>`
-//! under made-up ids (issue 22, item 2). So a commit counts as a node's *transition*, the evidence
+//! under made-up ids. So a commit counts as a node's *transition*, the evidence
 //! that a writer is active, only when it also rewrites that node's own record with one that reads
 //! (every worker push writes its heartbeat); anything else (a person's submit, an empty commit
 //! posing as a node) fills the push window but names no writer.
@@ -154,7 +154,7 @@ mod tests {
         );
     }
 
-    /// Issue 22, item 2: an author's name costs nothing. Only a commit that rewrites its node's
+    /// An author's name costs nothing. Only a commit that rewrites its node's
     /// own record (with one that reads) is that node's transition; sixty empty commits under
     /// made-up node ids name no writer.
     #[test]

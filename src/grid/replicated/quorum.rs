@@ -1,4 +1,4 @@
-//! The replicated transitions over one in-progress file (`"replicas": N`, issue 14): add an entry
+//! The replicated transitions over one in-progress file (`"replicas": N`): add an entry
 //! (claim), renew my entry's lease, land my result as a commitment, seal, reveal, settle, recruit,
 //! fail as `no_quorum`, drop a dead node's entry (reap), remove my entry (release). The worker's
 //! transition dispatches in one place (`cycle_kind::HeldKind`): whatever touches a task whose

@@ -1,4 +1,4 @@
-//! Adaptive replication in the grid (`"replicas": "adaptive"`, design point 11 of issue 14): a
+//! Adaptive replication in the grid (`"replicas": "adaptive"`): a
 //! node with a run of valid results claims the task alone (`instances_wanted: 1`); once its solo
 //! instance revealed, the task waits for the first commit another node (one with a record) lands
 //! after that reveal,

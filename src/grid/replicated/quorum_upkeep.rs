@@ -286,7 +286,7 @@ pub fn recorded_reputation(
         .and_then(|r: NodeRecord| r.reputation)
 }
 
-/// `me`'s reputation as adaptive replication may trust it (issue 22, item 7): recomputed from
+/// `me`'s reputation as adaptive replication may trust it: recomputed from
 /// the settled results on `main` (their `quorum` objects), never more than the node's own
 /// record says (the record is the cache; results archived off `main` only lower the recount).
 /// A node writes its record with plain git as it likes, so the record alone never makes it

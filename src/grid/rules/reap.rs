@@ -21,7 +21,7 @@ pub trait ReapPolicy {
 ///   node's previous run, or of a push of this process whose answer was lost;
 /// - a claim of a node with no record is dead at once: every claim (a worker's, `git dgrid
 ///   claim`'s) lands with its node's record, so such a claim was pushed by hand, and with a lease
-///   far ahead it would park the task (issue 22, item 9);
+///   far ahead it would park the task;
 /// - another node's claim goes back when `reaper` judges that node dead.
 pub(crate) fn may_take_back(
     me: &str,

@@ -177,7 +177,7 @@ mod tests {
         assert!(h.notice(t0 + HOUR, wall).is_some());
     }
 
-    /// Issue 22, item 5: the window of one process is the next one's (a restart, `work --once`
+    /// The window of one process is the next one's (a restart, `work --once`
     /// from cron), by the wall-clock times noted.
     #[test]
     fn the_window_carries_over_to_the_next_process() {

@@ -14,7 +14,7 @@
 //! - a newcomer to a busy grid waits about one spacing before its first push, and one to a grid
 //!   that looks quiet a random part of a spacing (others may be joining at the same instant).
 //!
-//! What a pusher can do to this (issue 22, items 2 and 3): writers are counted only from nodes'
+//! What a pusher can do to this: writers are counted only from nodes'
 //! own transitions (`grid::writers`), at most one per push of the budget ([`Pacing::active_writers`]),
 //! so made-up node ids cannot stretch the spacing without bound; and pushes that are not workers'
 //! transitions fill at most half the window ([`foreign_cap`]), so commits pushed just over the

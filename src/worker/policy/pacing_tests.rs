@@ -264,7 +264,7 @@ fn racing_writers_stay_within_the_budget() {
     }
 }
 
-/// Issue 22, item 2: writers are counted at most one per push of the budget, so sixty made-up
+/// Writers are counted at most one per push of the budget, so sixty made-up
 /// node ids (each one's pushes faked) cannot stretch an honest worker's spacing past a minute.
 #[test]
 fn made_up_writers_stretch_the_spacing_no_further_than_a_minute() {
@@ -279,7 +279,7 @@ fn made_up_writers_stretch_the_spacing_no_further_than_a_minute() {
     assert_eq!(p.spacing(at), secs(60.0));
 }
 
-/// Issue 22, item 3: a pusher landing an empty commit every 3 s (17 a minute against a budget of
+/// A pusher landing an empty commit every 3 s (17 a minute against a budget of
 /// 12) cannot hold a worker at zero: commits that are not workers' transitions fill at most half
 /// the window, the worker keeps its share of the rest, and it says so once.
 #[test]

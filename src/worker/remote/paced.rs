@@ -331,7 +331,7 @@ mod tests {
         held
     }
 
-    /// Issue 22, item 4: a worker holding only a finished result, its turn far off (many writers),
+    /// A worker holding only a finished result, its turn far off (many writers),
     /// pushes out of turn a third of a lease after its last push: the task stays in progress
     /// under its claim until then, and other nodes would rightly take it back once the lease ran out.
     #[test]
