@@ -110,10 +110,16 @@ pub fn fastrand_u32() -> u32 {
 
 /// Waits up to `secs` for a worker spawned with its stderr piped to exit; returns how, and its log.
 pub fn exit_and_log(child: &mut Child, secs: u64) -> (std::process::ExitStatus, String) {
+    // Read the log while waiting: a worker that writes more than a pipe holds would otherwise
+    // block on its stderr and never exit.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+        log
+    });
     let status = wait_exit(child, secs);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
-    (status, log)
+    (status, reader.join().unwrap_or_default())
 }
 
 pub fn unsafe_kill(child: &Child, signal: &str) {
