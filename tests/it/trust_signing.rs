@@ -134,11 +134,15 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        assert!(
-            common::wait_for(300, || socket.exists()),
-            "ssh-agent did not start"
-        );
-        Agent { child, socket }
+        let agent = Agent { child, socket };
+        // The socket exists once bound, a moment before the agent listens: ask it until it
+        // answers (`ssh-add -l` exits 1 for "no identities", 2 when it cannot reach the agent).
+        let answers = || {
+            let listed = agent.cmd(env, "ssh-add", env.tmp.path()).arg("-l").output();
+            agent.socket.exists() && listed.is_ok_and(|o| o.status.code() != Some(2))
+        };
+        assert!(common::wait_for(300, answers), "ssh-agent did not start");
+        agent
     }
 
     fn cmd(&self, env: &Env, program: &str, dir: &Path) -> Command {
