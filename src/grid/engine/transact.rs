@@ -137,7 +137,7 @@ impl Grid {
             // landed only once the remote's main is seen to hold it, one `ls-remote` later.
             // Not seen, it is an unanswered push: the next fetch decides, and the plan is
             // checked against the new tip as after a lost race.
-            PushOutcome::Done if !self.seen_on_remote(commit) => {
+            PushOutcome::Done if self.seen_on_remote(commit) == Some(false) => {
                 stats.lost_races += 1;
                 if stats.lost_races >= MAX_LOST_RACES {
                     bail!(
@@ -226,13 +226,19 @@ struct Tries {
 
 impl Grid {
     /// Whether the remote's `main` is `commit`, asked right after a push of it (`git ls-remote`:
-    /// one round trip, no objects). A `main` already moved on (a rival pushed on top), or a remote
-    /// that does not answer, is "not seen": the next fetch tells whether `commit` is in its history.
-    fn seen_on_remote(&self, commit: ObjectId) -> bool {
-        matches!(
-            sync::ls_remote(&self.dir, &self.remote),
-            Ok(sync::RemoteTip::At(Some(tip))) if tip == commit
-        )
+    /// one round trip, no objects). A `main` already moved on (a rival pushed on top), or a server
+    /// error, is "not seen" (`Some(false)`): the next fetch tells whether `commit` is in its
+    /// history. `None`: the remote could not be reached to ask.
+    fn seen_on_remote(&self, commit: ObjectId) -> Option<bool> {
+        match sync::ls_remote(&self.dir, &self.remote) {
+            Ok(sync::RemoteTip::At(tip)) => Some(tip == Some(commit)),
+            // The remote went away right after it took the push: nobody can be asked, and git's
+            // `ok` stands, as it did before this check (a start-up's registration would
+            // otherwise fail on an outage that the worker's loop rides out). A server error
+            // is an answer: not seen.
+            Ok(sync::RemoteTip::Unreachable(m)) if !sync::is_server_error(&m) => None,
+            _ => Some(false),
+        }
     }
 
     /// Whether `commit` is in the history of `tip` (both in the local object database).
