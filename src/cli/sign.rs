@@ -69,9 +69,10 @@ fn sign_bytes(bytes: &[u8], key: &SigningKey) -> Result<String> {
         .spawn()
         .context("cannot run ssh-keygen (is OpenSSH installed?)")?;
     let mut stdin = child.stdin.take().context("ssh-keygen's stdin")?;
-    stdin
-        .write_all(bytes)
-        .context("cannot write to ssh-keygen")?;
+    // ssh-keygen may exit before it reads (a key it cannot use, no agent): its own answer below
+    // says why. The broken pipe must not stand for it: it would read as a closed stdout of ours,
+    // and the command would end without a word.
+    let _ = stdin.write_all(bytes);
     drop(stdin);
     let out = child.wait_with_output().context("ssh-keygen")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
