@@ -8,10 +8,8 @@ use crate::common::{
     docker_ready, dulwich_ready, find_task, wait_exit, wait_for, DulwichServer, Env,
 };
 use crate::worker_kit::*;
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::process::Child;
 
 /// 12 `claim` processes race over 48 tasks (dulwich serves one request at a time): each claimed once, by the node that reported it,
 /// and main holds one commit per claim (`engine::race` checks all of it).
@@ -55,7 +53,7 @@ fn four_workers_one_killed_over_dulwich_run_every_task_once() {
         .map(|id| spec(id, "sleep 1; echo ok", 120))
         .collect();
     submit(&env, &clone, &lines);
-    let (events, reader) = container_starts();
+    let starts = ContainerStarts::watch();
     // Leases long enough for a loaded machine: a live worker is never taken for dead.
     let timing = [
         "--heartbeat-interval",
@@ -92,7 +90,7 @@ fn four_workers_one_killed_over_dulwich_run_every_task_once() {
     for w in &mut workers[1..] {
         assert!(wait_exit(w, 120).success());
     }
-    let started = stop_counting(events, reader, &p);
+    let started = starts.stop(&p);
     let log: String = nodes
         .iter()
         .map(|n| std::fs::read_to_string(env.path(&format!("{n}.log"))).unwrap_or_default())
@@ -140,51 +138,4 @@ fn held_by(env: &Env, grid: &Path, node: &str) -> Vec<String> {
         })
         .filter(|id| find_task(env, grid, id).is_some_and(|(_, t)| t["claim"]["node_id"] == node))
         .collect()
-}
-
-type Starts = (Child, std::thread::JoinHandle<String>);
-
-/// Streams Docker's container starts (their `dgrid.task` label): Docker keeps only the last 256.
-fn container_starts() -> Starts {
-    let mut events = std::process::Command::new("docker")
-        .args([
-            "events",
-            "--filter",
-            "type=container",
-            "--filter",
-            "event=start",
-        ])
-        .args(["--format", "{{index .Actor.Attributes \"dgrid.task\"}}"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stream = events.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = std::io::Read::read_to_string(&mut stream, &mut all);
-        all
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    (events, reader)
-}
-
-/// How many times each task whose id starts with `prefix` was started.
-fn stop_counting(
-    mut events: Child,
-    reader: std::thread::JoinHandle<String>,
-    prefix: &str,
-) -> BTreeMap<String, usize> {
-    std::thread::sleep(Duration::from_millis(500));
-    events.kill().unwrap();
-    events.wait().unwrap();
-    let mut started = BTreeMap::new();
-    for task in reader
-        .join()
-        .unwrap()
-        .lines()
-        .filter(|t| t.starts_with(prefix))
-    {
-        *started.entry(task.to_string()).or_default() += 1;
-    }
-    started
 }

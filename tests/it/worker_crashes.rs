@@ -111,26 +111,7 @@ fn four_workers_run_a_hundred_tasks_exactly_once() {
             .map(|id| spec(id, "echo ok", 60))
             .collect::<Vec<_>>(),
     );
-    // Docker keeps only the last 256 events: stream them while the workers run.
-    let mut events = std::process::Command::new("docker")
-        .args([
-            "events",
-            "--filter",
-            "type=container",
-            "--filter",
-            "event=start",
-        ])
-        .args(["--format", "{{index .Actor.Attributes \"dgrid.task\"}}"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stream = events.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = std::io::Read::read_to_string(&mut stream, &mut all);
-        all
-    });
-    std::thread::sleep(Duration::from_millis(500));
+    let starts = ContainerStarts::watch();
     let before = pushes(&log);
     let workers: Vec<Child> = (0..4)
         .map(|i| {
@@ -143,14 +124,7 @@ fn four_workers_run_a_hundred_tasks_exactly_once() {
     for mut w in workers {
         assert!(wait_exit(&mut w, 300).success());
     }
-    std::thread::sleep(Duration::from_millis(500));
-    events.kill().unwrap();
-    events.wait().unwrap();
-    let events = reader.join().unwrap();
-    let mut started: std::collections::BTreeMap<String, usize> = Default::default();
-    for task in events.lines().filter(|t| t.starts_with(&p)) {
-        *started.entry(task.to_string()).or_default() += 1;
-    }
+    let started = starts.stop(&p);
     for id in &ids {
         assert_eq!(
             started.get(id),

@@ -243,3 +243,48 @@ pub fn docker_wrapper(env: &Env) -> (PathBuf, PathBuf) {
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     (script, runs)
 }
+
+/// Docker's container starts (their `dgrid.task` label), streamed while workers run: Docker keeps
+/// only the last 256 events, so they are read as they happen.
+pub struct ContainerStarts {
+    events: std::process::Child,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl ContainerStarts {
+    pub fn watch() -> ContainerStarts {
+        let mut events = std::process::Command::new("docker")
+            .args([
+                "events",
+                "--filter",
+                "type=container",
+                "--filter",
+                "event=start",
+            ])
+            .args(["--format", "{{index .Actor.Attributes \"dgrid.task\"}}"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stream = events.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = std::io::Read::read_to_string(&mut stream, &mut all);
+            all
+        });
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        ContainerStarts { events, reader }
+    }
+
+    /// How many times each task whose id starts with `prefix` was started.
+    pub fn stop(mut self, prefix: &str) -> std::collections::BTreeMap<String, usize> {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        self.events.kill().unwrap();
+        self.events.wait().unwrap();
+        let mut started = std::collections::BTreeMap::new();
+        let all = self.reader.join().unwrap();
+        for task in all.lines().filter(|t| t.starts_with(prefix)) {
+            *started.entry(task.to_string()).or_default() += 1;
+        }
+        started
+    }
+}
