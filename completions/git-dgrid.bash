@@ -49,6 +49,9 @@ _dgrid() {
             dgrid,retry)
                 cmd="dgrid__subcmd__retry"
                 ;;
+            dgrid,secrets)
+                cmd="dgrid__subcmd__secrets"
+                ;;
             dgrid,show)
                 cmd="dgrid__subcmd__show"
                 ;;
@@ -97,6 +100,9 @@ _dgrid() {
             dgrid__subcmd__help,retry)
                 cmd="dgrid__subcmd__help__subcmd__retry"
                 ;;
+            dgrid__subcmd__help,secrets)
+                cmd="dgrid__subcmd__help__subcmd__secrets"
+                ;;
             dgrid__subcmd__help,show)
                 cmd="dgrid__subcmd__help__subcmd__show"
                 ;;
@@ -112,6 +118,21 @@ _dgrid() {
             dgrid__subcmd__help,work)
                 cmd="dgrid__subcmd__help__subcmd__work"
                 ;;
+            dgrid__subcmd__help__subcmd__secrets,rotate)
+                cmd="dgrid__subcmd__help__subcmd__secrets__subcmd__rotate"
+                ;;
+            dgrid__subcmd__secrets,help)
+                cmd="dgrid__subcmd__secrets__subcmd__help"
+                ;;
+            dgrid__subcmd__secrets,rotate)
+                cmd="dgrid__subcmd__secrets__subcmd__rotate"
+                ;;
+            dgrid__subcmd__secrets__subcmd__help,help)
+                cmd="dgrid__subcmd__secrets__subcmd__help__subcmd__help"
+                ;;
+            dgrid__subcmd__secrets__subcmd__help,rotate)
+                cmd="dgrid__subcmd__secrets__subcmd__help__subcmd__rotate"
+                ;;
             *)
                 ;;
         esac
@@ -119,7 +140,7 @@ _dgrid() {
 
     case "${cmd}" in
         dgrid)
-            opts="-h -V --help --version init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env help"
+            opts="-h -V --help --version init validate submit claim compact archive work status show logs cancel retry secrets install-hooks install-docs env help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -279,7 +300,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__help)
-            opts="init validate submit claim compact archive work status show logs cancel retry install-hooks install-docs env help"
+            opts="init validate submit claim compact archive work status show logs cancel retry secrets install-hooks install-docs env help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +456,34 @@ _dgrid() {
         dgrid__subcmd__help__subcmd__retry)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__help__subcmd__secrets)
+            opts="rotate"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__help__subcmd__secrets__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -626,6 +675,104 @@ _dgrid() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dgrid__subcmd__secrets)
+            opts="-h -V --help --version rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__secrets__subcmd__help)
+            opts="rotate help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__secrets__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__secrets__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dgrid__subcmd__secrets__subcmd__rotate)
+            opts="-h -V --identity --recipient --sign --signing-key --trust-root --remote --repo --state-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dgrid__subcmd__show)
             opts="-h -V --json --no-fetch --ref --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -703,7 +850,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__submit)
-            opts="-h -V --image --timeout --id --env --priority --max-attempts --label --cpus --memory --network --depends-on --submitted-by --no-push --wait --poll-interval --json --sign --signing-key --remote --repo --state-dir --help --version"
+            opts="-h -V --image --timeout --id --env --priority --max-attempts --label --cpus --memory --network --depends-on --submitted-by --no-push --wait --poll-interval --json --sign --signing-key --secret --recipient --secrets-env --trust-root --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -765,6 +912,18 @@ _dgrid() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --remote)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -807,7 +966,7 @@ _dgrid() {
             return 0
             ;;
         dgrid__subcmd__work)
-            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --push-budget --prefetch --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --allow-image --max-task-timeout --max-tasks-per-hour --allowed-signers --trust-grid-signers --trust-root --container-user --runtime --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
+            opts="-v -q -h -V --node-id --label --slots --poll-interval --heartbeat-interval --lease --push-budget --prefetch --clock-skew --grace --once --max-tasks --until-empty --output-cap --allow-network --max-cpus --max-memory --pull --default-image --allow-registry --allow-image --max-task-timeout --max-tasks-per-hour --allowed-signers --trust-grid-signers --trust-root --identity --container-user --runtime --docker --log-format --verbose --quiet --remote --repo --state-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -898,6 +1057,10 @@ _dgrid() {
                     return 0
                     ;;
                 --trust-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -29,6 +29,7 @@ pub mod odb;
 pub mod problem;
 pub mod quorum;
 pub mod repo;
+pub mod secrets;
 pub mod settings;
 pub mod task;
 pub mod text;

@@ -18,10 +18,12 @@ pub mod install_hooks;
 pub mod manage;
 pub mod poll_pace;
 pub mod read;
+pub mod secrets;
 pub mod show;
 pub mod sign;
 pub mod status;
 pub mod submit;
+pub mod submit_secrets;
 pub mod validate;
 pub mod wait;
 pub mod work;
@@ -61,6 +63,7 @@ pub enum Command {
     Logs(show::LogsArgs),
     Cancel(manage::CancelArgs),
     Retry(manage::RetryArgs),
+    Secrets(secrets::Args),
     InstallHooks(install_hooks::Args),
     InstallDocs(docs::InstallArgs),
     Env(env::Args),
@@ -100,6 +103,7 @@ fn run(command: Command) -> Result<()> {
         Command::Logs(a) => show::run_logs(a),
         Command::Cancel(a) => manage::run_cancel(a),
         Command::Retry(a) => manage::run_retry(a),
+        Command::Secrets(a) => secrets::run(a),
         Command::InstallHooks(a) => install_hooks::run(a),
         Command::Hook(a) => hook::run(a),
         Command::InstallDocs(a) => docs::run_install(a),

@@ -1,5 +1,6 @@
 //! `git dgrid submit`: validate tasks and push them to the queue in one commit.
 
+use super::submit_secrets;
 use crate::cli::grid_args::GridArgs;
 use crate::exit::No;
 use crate::fields;
@@ -8,6 +9,7 @@ use crate::layout::{self, State};
 use crate::odb::Identity;
 use crate::problem::Problem;
 use crate::repo::LocalRepo;
+use crate::secrets::Recipient;
 use crate::settings::SIGNING_KEY;
 use crate::task::{self, Limits, TaskSpec};
 use anyhow::{bail, Context, Result};
@@ -92,6 +94,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE", env = SIGNING_KEY.key.env, help = SIGNING_KEY.help())]
     pub signing_key: Option<String>,
     #[command(flatten)]
+    pub secret: super::submit_secrets::SecretArgs,
+    #[command(flatten)]
     pub grid: GridArgs,
 }
 
@@ -115,8 +119,13 @@ pub fn run(args: Args) -> Result<()> {
     let now = Utc::now();
     let mut problems: Vec<Problem> = Vec::new();
     let raw = gather(&args, &mut problems)?;
+    let secrets = secrets_for(&args)?;
     let mut tasks = Vec::with_capacity(raw.len());
     for (seq, (source, mut object)) in raw.into_iter().enumerate() {
+        if let Some((values, recipients)) = &secrets {
+            submit_secrets::add_to(&mut object, values, recipients, args.secret.secrets_env)
+                .with_context(|| source.clone())?;
+        }
         if !object.contains_key("id") && !object.contains_key("task_id") {
             object.insert("id".into(), Value::String(new_task_id(now, seq)));
         }
@@ -183,6 +192,22 @@ pub fn run(args: Args) -> Result<()> {
         return super::wait::follow(&grid, &ids, Duration::from_secs(args.poll_interval.max(1)));
     }
     Ok(())
+}
+
+/// `--secret`: the values and the recipients they are encrypted to, or `None` without secrets.
+fn secrets_for(args: &Args) -> Result<Option<(submit_secrets::Values, Vec<Recipient>)>> {
+    if args.secret.secrets.is_empty() {
+        return Ok(None);
+    }
+    let stdin_taken = args.files.iter().any(|f| f == "-");
+    let values = submit_secrets::read_values(&args.secret, stdin_taken)?;
+    let grid = Grid::open(&args.grid.location())?;
+    let recipients = submit_secrets::recipients(
+        &grid,
+        &args.secret.recipients,
+        args.secret.trust_root.clone(),
+    )?;
+    Ok(Some((values, recipients)))
 }
 
 /// Every task given, as (name for messages, JSON object). Inputs that are not a task-sized JSON

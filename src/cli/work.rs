@@ -10,9 +10,9 @@ use crate::log::{Level, Log, LogFormat};
 use crate::settings::default_push_budget;
 use crate::settings::{
     ALLOWED_SIGNERS, ALLOW_IMAGES, ALLOW_NETWORK, ALLOW_REGISTRY, CLOCK_SKEW, CONTAINER_USER,
-    DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL, LABELS, LEASE, LEASE_HEARTBEATS, LOG_FORMAT,
-    MAX_CPUS, MAX_MEMORY, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, NODE_ID, OUTPUT_CAP, POLL_INTERVAL,
-    PREFETCH, PULL, PUSH_BUDGET, RUNTIME, SLOTS, TRUST_GRID_SIGNERS, TRUST_ROOT,
+    DEFAULT_IMAGE, DOCKER, GRACE, HEARTBEAT_INTERVAL, IDENTITY, LABELS, LEASE, LEASE_HEARTBEATS,
+    LOG_FORMAT, MAX_CPUS, MAX_MEMORY, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, NODE_ID, OUTPUT_CAP,
+    POLL_INTERVAL, PREFETCH, PULL, PUSH_BUDGET, RUNTIME, SLOTS, TRUST_GRID_SIGNERS, TRUST_ROOT,
 };
 use crate::task;
 use crate::worker::{self, Ending, PushBudget, StopRequests};
@@ -103,6 +103,8 @@ pub struct Args {
     pub trust_grid_signers: bool,
     #[arg(long, value_name = "COMMIT", env = TRUST_ROOT.key.env, help = TRUST_ROOT.help())]
     pub trust_root: Option<String>,
+    #[arg(long, value_name = "FILE", env = IDENTITY.key.env, help = IDENTITY.help())]
+    pub identity: Option<String>,
     #[arg(long, value_name = "USER[:GROUP]", env = CONTAINER_USER.key.env, help = CONTAINER_USER.help())]
     pub container_user: Option<String>,
     #[arg(long, value_name = "NAME", env = RUNTIME.key.env, help = RUNTIME.help())]
@@ -245,6 +247,7 @@ fn worker_config(
         node_dir: node_dir.to_string_lossy().into_owned(),
         user: policy.user,
         runtime: policy.runtime,
+        secret_keys: policy.admission.keys.clone(),
         ..DockerConfig::default()
     };
     let format = match log_format.as_str() {

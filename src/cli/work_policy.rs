@@ -1,13 +1,14 @@
 //! The operator's policy for `git dgrid work`: which queued tasks this node admits (images, caps,
-//! signatures), the hourly rate, and how containers run (user, runtime). Each setting from the
-//! table, checked here so that a typo stops the worker at start, naming the setting.
+//! signatures, the keys that open tasks' secrets), the hourly rate, and how containers run (user,
+//! runtime). Each setting from the table, checked here so that a typo stops the worker at start,
+//! naming the setting.
 
 use super::Args;
 use crate::config::GitConfig;
 use crate::grid::{read_allowed_signers, Admission, GridSigners, ImagePatterns, Trust};
 use crate::settings::{
-    ALLOWED_SIGNERS, ALLOW_IMAGES, CONTAINER_USER, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT, RUNTIME,
-    TRUST_GRID_SIGNERS, TRUST_ROOT,
+    ALLOWED_SIGNERS, ALLOW_IMAGES, CONTAINER_USER, IDENTITY, MAX_TASKS_PER_HOUR, MAX_TASK_TIMEOUT,
+    RUNTIME, TRUST_GRID_SIGNERS, TRUST_ROOT,
 };
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
@@ -57,6 +58,7 @@ pub fn resolve(
     admission.max_cpus = Some(max_cpus);
     admission.max_memory = Some(max_memory);
     admission.signatures = signatures(args, config, grid_dir, node_dir)?;
+    admission.keys = identity(args, config)?;
     Ok(Policy {
         admission,
         max_tasks_per_hour,
@@ -95,6 +97,19 @@ fn signatures(
         return Ok(None);
     }
     Ok(Some(Arc::new(Trust::new(operator, chain))))
+}
+
+/// `--identity`: the keys that open tasks' secrets, or `None` (tasks with secrets stay queued).
+/// A file that does not read stops the worker; its content is never quoted.
+fn identity(args: &Args, config: &GitConfig) -> Result<Option<Arc<crate::secrets::Keys>>> {
+    let file: Option<String> = IDENTITY.resolve_opt(args.identity.clone(), config)?;
+    let Some(file) = file.filter(|f| !f.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(&file).map_err(|e| anyhow!("--identity {file}: cannot read: {e}"))?;
+    let keys = crate::secrets::Keys::from_bytes(&bytes)
+        .map_err(|why| anyhow!("--identity {file}: {why}"))?;
+    Ok(Some(Arc::new(keys)))
 }
 
 fn name_char(c: char) -> bool {

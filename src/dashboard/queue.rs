@@ -26,6 +26,10 @@ pub struct QueuedTask {
     pub created_at: String,
     pub wait: Option<i64>,
     pub attempts: u32,
+    /// What the task waits for besides a free node, when the file says (its secrets: a node
+    /// whose `--identity` decrypts them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
 }
 
 /// What ordering needs of a queued file; serde skips the rest (the command, the env, ...).
@@ -44,6 +48,8 @@ struct Ordering {
 struct Command {
     #[serde(default, alias = "script")]
     command: Option<task::TaskCommand>,
+    #[serde(default)]
+    secrets: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One queued task, ordered as claims pick them: highest priority, then oldest, then by id.
@@ -114,8 +120,20 @@ pub fn status(repo: &gix::Repository, snapshot: &Snapshot, now: DateTime<Utc>) -
         .into_iter()
         .map(|t| {
             let command: Option<Command> = read(repo, t.task);
+            let secrets = command
+                .as_ref()
+                .and_then(|c| c.secrets.as_ref())
+                .filter(|s| !s.is_empty());
+            let waits_for = secrets.map(|s| {
+                let names: Vec<&str> = s.keys().map(String::as_str).collect();
+                format!(
+                    "a node that can decrypt its secrets ({}): --identity with a key they are encrypted to",
+                    names.join(", ")
+                )
+            });
             QueuedTask {
                 id: t.task.id.clone(),
+                waits_for,
                 command: short_command(command.and_then(|c| c.command).as_ref()),
                 priority: t.priority,
                 wait: age(now, &t.created_at),

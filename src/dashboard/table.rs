@@ -292,6 +292,11 @@ fn render_queue(p: &Painter, out: &mut String, model: &StatusModel) {
         if model.counts.queue > rows.len() {
             let _ = writeln!(out, "  … and {} more", model.counts.queue - rows.len());
         }
+        for q in model.queue.next.iter().take(10) {
+            if let Some(what) = &q.waits_for {
+                let _ = writeln!(out, "  {} waits for {}", clean(&q.id), clean(what));
+            }
+        }
     }
 }
 

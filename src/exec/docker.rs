@@ -4,11 +4,14 @@
 
 use crate::exec::capture::{capture, Captured};
 use crate::exec::registry::RegistryPolicy;
+use crate::exec::secrets_mount;
 use crate::exec::verdict::{one_line, verdict, ContainerState, Verdict};
+use crate::secrets::{Keys, Masker, MaskingReader};
 use crate::settings;
 use crate::task::{Attempt, Network, Status, TaskCommand, TaskSpec};
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Operator settings for every container this node starts.
@@ -38,6 +41,8 @@ pub struct DockerConfig {
     pub user: String,
     /// `--runtime` of every container (gVisor's `runsc`, Kata), or docker's default.
     pub runtime: Option<String>,
+    /// The keys of `--identity`, which open tasks' secrets at start (`None`: no secrets here).
+    pub secret_keys: Option<Arc<Keys>>,
 }
 
 impl Default for DockerConfig {
@@ -59,6 +64,7 @@ impl Default for DockerConfig {
             node_dir: String::new(),
             user: settings::CONTAINER_USER.fixed().into(),
             runtime: None,
+            secret_keys: None,
         }
     }
 }
@@ -141,6 +147,9 @@ pub fn run_args(
     if let Some(runtime) = &cfg.runtime {
         args.push(format!("--runtime={runtime}"));
     }
+    if !spec.secrets.is_empty() {
+        args.extend(secrets_mount::run_options(&cfg.user));
+    }
     // KEY=VALUE on the command line, not through the docker CLI's own environment: a task setting
     // DOCKER_HOST, PATH or HOME must not steer the CLI. (The values are in the repository anyway.)
     for (key, value) in &spec.env {
@@ -148,6 +157,10 @@ pub fn run_args(
         args.push(format!("{key}={value}"));
     }
     // The entrypoint is set explicitly so an image's own ENTRYPOINT cannot reinterpret the command.
+    if !spec.secrets.is_empty() {
+        args.extend(secrets_mount::wrapped_command(spec));
+        return args;
+    }
     match &spec.command {
         TaskCommand::Shell(script) => {
             args.extend([
@@ -185,14 +198,20 @@ pub fn run(
     kill: &AtomicBool,
 ) -> Result<Execution, InfraError> {
     let name = container_name(node_id, &spec.id, attempt);
+    // Decrypted in memory only, before anything runs: a node that cannot open them runs nothing.
+    let opened = open_secrets(cfg, spec)?;
+    let masker = Masker::new(opened.iter().flat_map(|o| o.iter().map(|(_, v)| v)));
     // A leftover of an earlier crash with the same name would make `docker run` fail.
     remove(cfg, &name);
     let (out_r, out_w) =
         os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
     let (err_r, err_w) =
         os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
-    let expression = duct::cmd(&cfg.docker, run_args(cfg, spec, node_id, attempt))
-        .stdin_null()
+    let (expression, secrets_in) = with_stdin(
+        duct::cmd(&cfg.docker, run_args(cfg, spec, node_id, attempt)),
+        opened.is_some(),
+    )?;
+    let expression = expression
         .stdout_file(out_w)
         .stderr_file(err_w)
         .env_remove("GIT_TOKEN")
@@ -210,9 +229,13 @@ pub fn run(
         .start()
         .map_err(|e| InfraError(format!("cannot run {}: {e}", cfg.docker)))?;
     drop(expression); // our copies of the pipe's write ends: readers see EOF when docker exits
+    if let (Some(opened), Some(pipe)) = (opened, secrets_in) {
+        feed_secrets(opened, pipe);
+    }
     let cap = cfg.output_cap;
-    let out_thread = std::thread::spawn(move || capture(out_r, cap));
-    let err_thread = std::thread::spawn(move || capture(err_r, cap));
+    let (out_mask, err_mask) = (masker.clone(), masker);
+    let out_thread = std::thread::spawn(move || capture(MaskingReader::new(out_r, out_mask), cap));
+    let err_thread = std::thread::spawn(move || capture(MaskingReader::new(err_r, err_mask), cap));
 
     let timeout = Duration::from_secs(spec.timeout);
     let mut stopped: Option<Status> = None;
@@ -254,7 +277,9 @@ pub fn run(
     } else {
         inspect(cfg, &name)
     };
-    remove(cfg, &name);
+    if std::env::var_os(secrets_mount::KEEP_CONTAINER_ENV).is_none() {
+        remove(cfg, &name);
+    }
     if let Some(status) = stopped {
         return Ok(Execution {
             status,
@@ -282,6 +307,47 @@ pub fn run(
         started_at,
         finished_at,
     })
+}
+
+/// The task's secrets opened with this node's keys, `None` when it has none. A task this node
+/// cannot open was not to be claimed here (the admission gate checks): it goes back untouched.
+fn open_secrets(
+    cfg: &DockerConfig,
+    spec: &TaskSpec,
+) -> Result<Option<crate::secrets::Opened>, InfraError> {
+    if spec.secrets.is_empty() {
+        return Ok(None);
+    }
+    let keys = cfg
+        .secret_keys
+        .as_ref()
+        .ok_or_else(|| InfraError("the task has secrets and this node has no --identity".into()))?;
+    keys.open(&spec.secrets).map(Some).map_err(InfraError)
+}
+
+/// The `docker run` expression with its standard input: empty, or (`secrets`) a pipe whose
+/// write end is returned, for the wrapper that reads the task's secrets.
+fn with_stdin(
+    expression: duct::Expression,
+    secrets: bool,
+) -> Result<(duct::Expression, Option<os_pipe::PipeWriter>), InfraError> {
+    if !secrets {
+        return Ok((expression.stdin_null(), None));
+    }
+    let (read, write) =
+        os_pipe::pipe().map_err(|e| InfraError(format!("cannot create a pipe: {e}")))?;
+    Ok((expression.stdin_file(read), Some(write)))
+}
+
+/// Writes the values to the wrapper through the pipe, then closes it: the task's own standard
+/// input is empty, as without secrets. A thread, as the pipe may be full; it ends when docker
+/// does at the latest (the write fails then).
+fn feed_secrets(opened: crate::secrets::Opened, mut pipe: os_pipe::PipeWriter) {
+    let bytes = secrets_mount::stdin_bytes(&opened);
+    drop(opened);
+    std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut pipe, &bytes);
+    });
 }
 
 /// How often a stopped task's kill is sent again until its CLI ends.

@@ -3,4 +3,5 @@
 pub mod capture;
 pub mod docker;
 pub mod registry;
+pub mod secrets_mount;
 pub mod verdict;

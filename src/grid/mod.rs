@@ -71,7 +71,7 @@ pub use read::writers::{landed_since, stopped_nodes, LandedCommit};
 // The plans, and the worker's transition.
 pub use plan::claim::{plan as plan_claim, Claimable, Request as ClaimRequest};
 pub use plan::cycle::{plan as plan_transition, Applied, Intent};
-pub use plan::manage::{cancel, retry};
+pub use plan::manage::{cancel, retry, rewrite_queued};
 pub use plan::ownership::{NodeIdInUse, Ownership};
 pub use plan::submit::{
     new_id as new_task_id, on_branch as submit_on_branch, plan as plan_submit, Prepared,
@@ -105,4 +105,5 @@ pub use history::compact::{
 pub use policy::admission::{
     Admission, ImagePatterns, SignatureCheck, Skip as AdmissionSkip, TaskTrust,
 };
+pub use policy::recipients_chain::trusted_recipients;
 pub use policy::signers::{read_allowed_signers, GridSigners, Trust};

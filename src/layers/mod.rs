@@ -36,6 +36,8 @@ const MODULES: &[(&str, Layer)] = &[
     ("trust", Layer::Contract),
     // Replicated tasks: digests, commitments, when a round seals and settles, reputation. Pure.
     ("quorum", Layer::Contract),
+    // Task secrets: age encryption to the grid's recipients, the node's keys, masking. Pure.
+    ("secrets", Layer::Contract),
     // Git plumbing: objects, the git binary, the local repository and its hooks.
     ("odb", Layer::Plumbing),
     ("gitcmd", Layer::Plumbing),

@@ -281,6 +281,16 @@ pub const TRUST_ROOT: Setting<&str> = Setting {
     ),
     default: Default::Derived("none"),
 };
+pub const IDENTITY: Setting<&str> = Setting {
+    key: flag(
+        "--identity",
+        "DGRID_IDENTITY",
+        "dgrid.identity",
+        "",
+        "This node's key FILE for tasks' secrets (an age identity or an ssh private key without a passphrase); tasks whose secrets it does not decrypt stay queued",
+    ),
+    default: Default::Derived("none"),
+};
 pub const CONTAINER_USER: Setting<&str> = Setting {
     key: flag(
         "--container-user",
@@ -406,6 +416,7 @@ pub const SETTINGS: &[&dyn Described] = &[
     &ALLOWED_SIGNERS,
     &TRUST_GRID_SIGNERS,
     &TRUST_ROOT,
+    &IDENTITY,
     &CONTAINER_USER,
     &RUNTIME,
     &DOCKER,

@@ -6,6 +6,7 @@
 //! - `rules`: the single-value rules (id, image reference, label, env name, memory);
 //! - `parse`: the whole-file parsers for task and result files;
 //! - `replicated`: the fields of replicated tasks (`replicas`, `instances`, a result's `quorum`);
+//! - `secret_fields`: `secrets` (age ciphertext only) and `secrets_env`; credentials in `env`;
 //! - `order`: the order claims take queued tasks in (the dashboard shows the queue in it);
 //! - `cut`: cutting long output to its head and tail with a marker (capture and `fit` share it);
 //! - `output`: fitting a result's kept output into the file size limit.
@@ -19,6 +20,7 @@ mod parse;
 mod parse_result;
 mod replicated;
 mod rules;
+mod secret_fields;
 
 pub use crate::fields::MAX_FILE_BYTES;
 pub use cut::{cut_marker, head_and_tail, text_head_and_tail};

@@ -135,6 +135,15 @@ pub struct TaskSpec {
     /// `replicas` (recruits after a disagreement) or fewer (an adaptive task run alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances_wanted: Option<u32>,
+    /// Secret values by name, each age ciphertext (armored) to the grid's recipients
+    /// (`crate::secrets`): decrypted only in the memory of a node whose `--identity` opens them,
+    /// given to the container as `/dgrid/secrets/NAME`. Signed like every submitter field.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// Whether the secrets are also environment variables inside the container (set there, never
+    /// on `docker run`'s command line).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secrets_env: bool,
 }
 
 /// The `replicas` field: a fixed count, or adaptive (a node with a record of valid results runs

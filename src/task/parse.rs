@@ -17,6 +17,7 @@ use super::rules::{
     check_env_name, check_id, check_image, check_label, check_memory, MAX_COMMAND_BYTES,
     MAX_SHORT_TEXT, MIN_CPUS, MIN_MEMORY_BYTES,
 };
+use super::secret_fields::read_secret_fields;
 use crate::fields::{read_object, show, FieldReader};
 use crate::problem::Problem;
 use serde_json::Value;
@@ -73,6 +74,7 @@ pub fn task_from_object(
     let signature = r.take("signature", &[]);
     let signature = read_signature(&mut r, signature);
     let (replica_fields, instances, instances_wanted) = read_replication(&mut r, claim.is_some());
+    let (secrets, secrets_env) = read_secret_fields(&mut r, &env);
 
     let problems = r.finish();
     if !problems.is_empty() {
@@ -110,6 +112,8 @@ pub fn task_from_object(
             max_instances: replica_fields.max_instances,
             instances,
             instances_wanted,
+            secrets,
+            secrets_env,
         }),
         _ => Err(vec![Problem::file(file, "is incomplete")]),
     }

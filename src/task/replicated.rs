@@ -455,6 +455,7 @@ pub fn task_warnings(file: &str, spec: &TaskSpec) -> Vec<Problem> {
             ),
         ));
     }
+    warnings.extend(super::secret_fields::env_warnings(file, spec));
     warnings
 }
 

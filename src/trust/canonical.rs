@@ -38,6 +38,8 @@ pub const SIGNED_FIELDS: &[&str] = &[
     "replicas",
     "quorum",
     "max_instances",
+    "secrets",
+    "secrets_env",
 ];
 
 /// Written by git-dgrid after submission (claims, requeues, start failures) and the signature

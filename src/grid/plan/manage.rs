@@ -1,5 +1,6 @@
-//! Maintainers' transitions: cancel tasks (queued or running) and retry failed ones. A running
-//! task's node notices that its claim is gone on its next look and kills the container.
+//! Maintainers' transitions: cancel tasks (queued or running), retry failed ones, and rewrite
+//! queued ones (`secrets rotate`). A running task's node notices that its claim is gone on its
+//! next look and kills the container.
 
 use crate::grid::engine::transact::Change;
 use crate::grid::read::snapshot::{self, Snapshot};
@@ -115,6 +116,39 @@ pub fn retry(
         edits,
         summary: format!("retry {}", ids.join(" ")),
         value: (),
+    }))
+}
+
+/// Writes each new spec over its queued file, if that file is still the version (`blob`) the new
+/// spec was made from: a task claimed, cancelled or edited since is left alone and not named in
+/// the value (the ids rewritten).
+pub fn rewrite_queued(
+    snapshot: &Snapshot,
+    rewrites: &[(gix::ObjectId, crate::task::TaskSpec)],
+    what: &str,
+) -> Result<Option<Change<Vec<String>>>> {
+    let mut edits = Vec::new();
+    let mut ids = Vec::new();
+    for (blob, spec) in rewrites {
+        let Some(task) = snapshot.get(&spec.id) else {
+            continue;
+        };
+        if task.state != State::Queue || task.blob != *blob || snapshot.is_duplicated(&task.id) {
+            continue;
+        }
+        edits.push(Edit::Write {
+            path: task.path.clone(),
+            content: spec.to_json(),
+        });
+        ids.push(task.id.clone());
+    }
+    if edits.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Change {
+        edits,
+        summary: format!("{what} {}", ids.join(" ")),
+        value: ids,
     }))
 }
 

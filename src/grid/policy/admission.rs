@@ -9,11 +9,14 @@
 //!   git: ids are never reused, as `submit` refuses them);
 //! - `caps`: the task asks for more than this node allows (timeout, cpus, memory, network);
 //! - `image`: the image matches none of the `--allow-image` patterns;
-//! - `untrusted`: a signature check is set (`--allowed-signers`) and says no.
+//! - `untrusted`: a signature check is set (`--allowed-signers`) and says no;
+//! - `secrets`: the task has secrets and no key of this node's `--identity` opens them all (it
+//!   waits for a node that can, as a task waits for a node with its labels).
 
 use crate::grid::read::snapshot::TaskRef;
+use crate::secrets::Keys;
 use crate::task::{memory_bytes, Network, SignedBy, TaskSpec};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// Why the gate leaves a task in the queue.
@@ -23,6 +26,7 @@ pub enum Skip {
     Caps,
     Image,
     Untrusted,
+    Secrets,
 }
 
 impl Skip {
@@ -33,6 +37,7 @@ impl Skip {
             Skip::Caps => "caps",
             Skip::Image => "image",
             Skip::Untrusted => "untrusted",
+            Skip::Secrets => "secrets",
         }
     }
 }
@@ -128,7 +133,12 @@ pub struct Admission {
     pub signatures: Option<Arc<SignatureCheck>>,
     /// Ids whose results are archived never run again.
     pub archived: Option<Arc<dyn ArchiveCheck>>,
+    /// The keys of `--identity`; `None`: this node runs no task that has secrets.
+    pub keys: Option<Arc<Keys>>,
     said: Mutex<Said>,
+    /// Whether this node's keys open a file version's secrets (`None`) or why not: decrypting
+    /// on every look would cost an RSA decryption per task and poll.
+    opens: Mutex<HashMap<gix::ObjectId, Option<String>>>,
 }
 
 #[derive(Default)]
@@ -150,6 +160,7 @@ impl std::fmt::Debug for Admission {
             .field("max_memory", &self.max_memory)
             .field("signatures", &self.signatures.is_some())
             .field("archived", &self.archived.is_some())
+            .field("keys", &self.keys.is_some())
             .finish()
     }
 }
@@ -189,7 +200,33 @@ impl Admission {
                 return Some((Skip::Untrusted, why));
             }
         }
-        None
+        self.secrets_refusal(task, spec)
+            .map(|why| (Skip::Secrets, why))
+    }
+
+    /// Why this node cannot open `spec`'s secrets, or `None` (no secrets, or every one opens).
+    /// Decrypted only to know, the values dropped (and wiped) at once.
+    fn secrets_refusal(&self, task: &TaskRef, spec: &TaskSpec) -> Option<String> {
+        if spec.secrets.is_empty() {
+            return None;
+        }
+        let Some(keys) = &self.keys else {
+            return Some(
+                "it has secrets, and this node has no --identity to decrypt them: it waits for a node that can".into(),
+            );
+        };
+        let mut opens = self.opens.lock().unwrap_or_else(|p| p.into_inner());
+        if opens.len() > 10_000 {
+            opens.clear();
+        }
+        opens
+            .entry(task.blob)
+            .or_insert_with(|| {
+                keys.open(&spec.secrets)
+                    .err()
+                    .map(|why| format!("{why}: it waits for a node that can decrypt it"))
+            })
+            .clone()
     }
 
     fn over_caps(&self, spec: &TaskSpec, allow_network: bool) -> Option<String> {

@@ -174,3 +174,42 @@ fn the_signature_check_decides_last() {
         .unwrap();
     assert_eq!(skip, Skip::Image);
 }
+
+/// An age identity's keys and a recipients line for it.
+fn age_keys(name: &str) -> (Arc<Keys>, Vec<crate::secrets::Recipient>) {
+    let id = age::x25519::Identity::generate();
+    let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
+    let keys = Keys::from_bytes(secret.as_bytes()).unwrap();
+    let recipients = crate::secrets::parse_recipients(&format!("{name} {}", id.to_public()));
+    (Arc::new(keys), recipients.unwrap())
+}
+
+#[test]
+fn a_task_with_secrets_waits_for_a_node_whose_keys_open_them() {
+    let (mine, to_me) = age_keys("me");
+    let (other, _) = age_keys("other");
+    let armored = crate::secrets::encrypt(b"value-123", &[&to_me[0]]).unwrap();
+    let with_secret = spec(&format!(
+        r#", "secrets": {{"TOKEN": {}}}"#,
+        serde_json::Value::String(armored)
+    ));
+    let task = task_ref("t", 1);
+    let gate = |keys: Option<Arc<Keys>>| Admission {
+        keys,
+        ..Admission::default()
+    };
+    let refused = gate(None).refusal(&task, &with_secret, false).unwrap();
+    assert_eq!(refused.0, Skip::Secrets);
+    assert!(refused.1.contains("no --identity"), "{}", refused.1);
+    let refused = gate(Some(other))
+        .refusal(&task, &with_secret, false)
+        .unwrap();
+    assert_eq!(refused.0, Skip::Secrets);
+    assert!(refused.1.contains("secret TOKEN"), "{}", refused.1);
+    assert_eq!(
+        gate(Some(mine.clone())).refusal(&task, &with_secret, false),
+        None
+    );
+    // Tasks without secrets never need a key.
+    assert_eq!(gate(None).refusal(&task, &spec(""), false), None);
+}

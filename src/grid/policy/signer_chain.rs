@@ -85,14 +85,14 @@ pub(crate) fn grid_signers(
             GRID_SIGNERS_PATH,
         ],
     )?;
-    off_the_line(dir, &root_id, &tip, &chain)?;
+    off_the_line(dir, &root_id, &tip, &chain, GRID_SIGNERS_PATH)?;
     walk(dir, root_id, &chain)
 }
 
 /// Follows the changes on the first-parent line, in order.
 fn walk(dir: &Path, root_id: String, chain: &[String]) -> Result<Chain> {
     let mut trusted = Chain {
-        text: file_at(dir, &root_id)?,
+        text: file_at(dir, &root_id, GRID_SIGNERS_PATH)?,
         change: root_id.clone(),
         root: root_id,
     };
@@ -105,7 +105,7 @@ fn walk(dir: &Path, root_id: String, chain: &[String]) -> Result<Chain> {
         .unwrap_or_default();
         match commit_signer(dir, commit, &previous) {
             Ok(_) => {
-                trusted.text = file_at(dir, commit)?;
+                trusted.text = file_at(dir, commit, GRID_SIGNERS_PATH)?;
                 trusted.change = commit.clone();
                 broken = None;
             }
@@ -126,7 +126,13 @@ fn walk(dir: &Path, root_id: String, chain: &[String]) -> Result<Chain> {
 /// Fails when a commit in `root..tip` off the first-parent line changes the file: a merge chose
 /// a first parent that leaves a change (maybe a signed revocation) out of the chain. A merge
 /// changes the file only when it differs from every parent (else it took one side's version).
-fn off_the_line(dir: &Path, root: &str, tip: &str, chain: &[String]) -> Result<()> {
+pub(super) fn off_the_line(
+    dir: &Path,
+    root: &str,
+    tip: &str,
+    chain: &[String],
+    path: &str,
+) -> Result<()> {
     let on_line: HashSet<&str> = chain.iter().map(String::as_str).collect();
     let all = lines(
         dir,
@@ -136,18 +142,20 @@ fn off_the_line(dir: &Path, root: &str, tip: &str, chain: &[String]) -> Result<(
             "--parents",
             &format!("{root}..{tip}"),
             "--",
-            GRID_SIGNERS_PATH,
+            path,
         ],
     )?;
     for entry in all {
         let mut ids = entry.split_whitespace();
         let Some(commit) = ids.next() else { continue };
         let parents: Vec<&str> = ids.collect();
-        if on_line.contains(commit) || (parents.len() > 1 && takes_a_side(dir, commit, &parents)?) {
+        if on_line.contains(commit)
+            || (parents.len() > 1 && takes_a_side(dir, commit, &parents, path)?)
+        {
             continue;
         }
         bail!(
-            "commit {commit} changes {GRID_SIGNERS_PATH} off main's first-parent line (a merge's first parent leaves it out of the chain of signed changes); pin a new dgrid.trustRoot once the file is checked"
+            "commit {commit} changes {path} off main's first-parent line (a merge's first parent leaves it out of the chain of signed changes); pin a new dgrid.trustRoot once the file is checked"
         );
     }
     Ok(())
@@ -155,10 +163,9 @@ fn off_the_line(dir: &Path, root: &str, tip: &str, chain: &[String]) -> Result<(
 
 /// Whether the merge `commit`'s file is one of its parents' (blob ids compared; absent equals
 /// absent).
-fn takes_a_side(dir: &Path, commit: &str, parents: &[&str]) -> Result<bool> {
-    let blob = |c: &str| -> Result<String> {
-        Ok(gitcmd::run(dir, &["ls-tree", c, "--", GRID_SIGNERS_PATH])?.stdout)
-    };
+fn takes_a_side(dir: &Path, commit: &str, parents: &[&str], path: &str) -> Result<bool> {
+    let blob =
+        |c: &str| -> Result<String> { Ok(gitcmd::run(dir, &["ls-tree", c, "--", path])?.stdout) };
     let mine = blob(commit)?;
     for parent in parents {
         if blob(parent)? == mine {
@@ -168,11 +175,11 @@ fn takes_a_side(dir: &Path, commit: &str, parents: &[&str]) -> Result<bool> {
     Ok(false)
 }
 
-fn is_ancestor(dir: &Path, ancestor: &str, of: &str) -> Result<bool> {
+pub(super) fn is_ancestor(dir: &Path, ancestor: &str, of: &str) -> Result<bool> {
     Ok(gitcmd::run(dir, &["merge-base", "--is-ancestor", ancestor, of])?.success)
 }
 
-fn lines(dir: &Path, args: &[&str]) -> Result<Vec<String>> {
+pub(super) fn lines(dir: &Path, args: &[&str]) -> Result<Vec<String>> {
     let out = gitcmd::run(dir, args)?;
     if !out.success {
         bail!("git {}: {}", args.join(" "), out.stderr.trim());
@@ -181,8 +188,8 @@ fn lines(dir: &Path, args: &[&str]) -> Result<Vec<String>> {
 }
 
 /// The file at `commit`, empty when it has none.
-fn file_at(dir: &Path, commit: &str) -> Result<String> {
-    let out = gitcmd::run(dir, &["show", &format!("{commit}:{GRID_SIGNERS_PATH}")])?;
+pub(super) fn file_at(dir: &Path, commit: &str, path: &str) -> Result<String> {
+    let out = gitcmd::run(dir, &["show", &format!("{commit}:{path}")])?;
     Ok(if out.success {
         out.stdout
     } else {
@@ -191,7 +198,11 @@ fn file_at(dir: &Path, commit: &str) -> Result<String> {
 }
 
 /// Who signed `commit` (its `gpgsig` header, SSH, namespace `git`), if `signers` trusts them.
-fn commit_signer(dir: &Path, commit: &str, signers: &AllowedSigners) -> Result<SignedBy, String> {
+pub(super) fn commit_signer(
+    dir: &Path,
+    commit: &str,
+    signers: &AllowedSigners,
+) -> Result<SignedBy, String> {
     let raw = gitcmd::run(dir, &["cat-file", "commit", commit]).map_err(|e| e.to_string())?;
     if !raw.success {
         return Err(format!("cannot read the commit: {}", raw.stderr.trim()));
