@@ -22,7 +22,6 @@ fn twelve_claimers_race_over_dulwich() {
     if !dulwich_ready() {
         return;
     }
-    let _crowd = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let grid = env.grid("g.git");
     let server = DulwichServer::start(&env, &grid);
@@ -41,7 +40,6 @@ fn four_workers_one_killed_over_dulwich_run_every_task_once() {
     if !docker_ready() || !dulwich_ready() {
         return;
     }
-    let _crowd = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let server = DulwichServer::start(&env, &grid);

@@ -1,8 +1,8 @@
 //! The integration tests, as one test binary (`cargo test --test it`; one module:
 //! `cargo test --test it quorum::`). One binary links the crate and gix once instead of once per
 //! file; its tests share one process, so nothing here may rely on a process of its own (no
-//! `set_var`, no `set_current_dir`, no fixed names or ports shared by two files, one lock for
-//! the grids too big to run side by side: `worker_kit::ONE_AT_A_TIME`).
+//! `set_var`, no `set_current_dir`, no fixed names or ports shared by two files). Crowds of
+//! workers run beside other tests: their leases are long enough for a loaded machine.
 //!
 //! Every `.rs` file under `tests/` is a module of this binary: `test_no_forgotten_test_files`
 //! fails, naming the file, for one that is not (it would never run). The data the tests read

@@ -29,10 +29,6 @@ fn counting_docker(env: &Env) -> (PathBuf, PathBuf) {
     (script, log)
 }
 
-// The two grids run one after the other, not side by side (nor beside another crowd of
-// workers): each is measured against its own budget and time, and the machine is shared.
-use crate::worker_kit::ONE_AT_A_TIME as ONE_GRID_AT_A_TIME;
-
 /// How long a grid may take before the test calls it hung: minutes, so that a loaded machine
 /// (a load of 7-9 on two cores missed the 90 s the twenty-push grid once had) is no failure.
 const HANG_SECS: u64 = 900;
@@ -51,9 +47,6 @@ fn budgeted_grid(
     most: usize,
 ) {
     let within = HANG_SECS;
-    let _alone = ONE_GRID_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique(name);

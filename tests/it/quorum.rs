@@ -9,8 +9,6 @@ use crate::quorum_kit::*;
 use crate::worker_kit::{setup, submit, unique};
 use std::collections::BTreeMap;
 
-// One grid of four or five workers at a time: the machine is small, and leases are short.
-use crate::worker_kit::ONE_AT_A_TIME;
 
 fn with_docker(docker: &str, extra: &[&str]) -> Vec<String> {
     let mut args = timing(LEASE);
@@ -28,7 +26,6 @@ fn four_workers_one_liar_honest_majority_wins() {
     if !docker_ready() {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique("maj");
@@ -114,7 +111,6 @@ fn colluding_liars_recruit_then_no_quorum() {
     if !docker_ready() {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique("collude");
@@ -223,7 +219,6 @@ fn kill_9_of_an_instance_holder_reissues_it() {
     if !docker_ready() {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique("k9");

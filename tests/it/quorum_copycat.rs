@@ -7,7 +7,6 @@ use crate::quorum_kit::*;
 use crate::worker_kit::{setup, submit, unique};
 use serde_json::Value;
 
-use crate::worker_kit::ONE_AT_A_TIME;
 
 /// The lease where a node dies on purpose: the test waits it out for the take-back, and it is long
 /// enough that a live worker on a loaded machine is never taken for dead (6 s and 10 s were not).
@@ -51,7 +50,6 @@ fn a_copied_digest_after_the_reveal_is_not_counted() {
     if !docker_ready() {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique("copy");
@@ -236,7 +234,6 @@ fn a_sealed_instance_of_a_dead_node_does_not_wedge_the_task() {
     if !docker_ready() {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique("wedge");
@@ -273,7 +270,6 @@ fn a_copied_digest_in_a_reissued_slot_after_the_reveal_is_not_counted() {
     if !docker_ready() {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let p = unique("reissue");

@@ -1,6 +1,5 @@
 //! Shared by the tests that run workers (`worker*.rs`, `quorum*.rs`, `archive.rs`, ...): a grid
-//! with a push log, workers with fast leases, containers by label, signals, and the lock that
-//! keeps crowds of workers from running side by side.
+//! with a push log, workers with fast leases, containers by label and signals.
 #![allow(dead_code)]
 
 use crate::common::{assert_success, count_pushes, wait_exit, wait_for, words, Env, TaskJson};
@@ -9,11 +8,6 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 pub const IMAGE: &str = "dgrid/busybox:latest";
-
-/// One crowd of workers at a time in this process: the tests that run four or five workers with
-/// short leases (`quorum`, `quorum_copycat`) or measure pushes per minute (`push_budget`) each ran
-/// alone when every file was a binary of its own; in one binary they take this lock.
-pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A task for `submit -` in the test image (shorthand: nearly every test here submits some).
 pub fn spec(id: &str, command: &str, timeout: u64) -> String {
