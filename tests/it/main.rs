@@ -13,6 +13,7 @@
 mod common;
 mod hostile_kit;
 mod quorum_kit;
+mod secrets_kit;
 mod trust_kit;
 mod worker_kit;
 

@@ -9,7 +9,6 @@ use crate::quorum_kit::*;
 use crate::worker_kit::{setup, submit, unique};
 use std::collections::BTreeMap;
 
-
 fn with_docker(docker: &str, extra: &[&str]) -> Vec<String> {
     let mut args = timing(LEASE);
     args.extend(["--docker".to_string(), docker.to_string()]);

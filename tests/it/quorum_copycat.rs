@@ -7,7 +7,6 @@ use crate::quorum_kit::*;
 use crate::worker_kit::{setup, submit, unique};
 use serde_json::Value;
 
-
 /// The lease where a node dies on purpose: the test waits it out for the take-back, and it is long
 /// enough that a live worker on a loaded machine is never taken for dead (6 s and 10 s were not).
 const DYING_LEASE: &str = SHORT_LEASE;

@@ -5,29 +5,10 @@
 //! without a matching key never claims the task, and `status` says what it waits for.
 
 use crate::common::{assert_success, docker_ready, find_task, Env};
+use crate::secrets_kit::{age_identity, publish_recipients};
 use crate::trust_kit::{keygen, Key};
 use crate::worker_kit::*;
 use std::path::{Path, PathBuf};
-
-/// Writes `.dgrid/recipients` with `lines` in `clone`, commits and pushes it (unsigned: a
-/// submitter without a trust root reads it as it is, and says so).
-fn publish_recipients(env: &Env, clone: &Path, lines: &[String]) {
-    env.git(clone, &["pull", "--quiet", "--ff-only"]);
-    std::fs::create_dir_all(clone.join(".dgrid")).unwrap();
-    std::fs::write(clone.join(".dgrid/recipients"), lines.join("\n") + "\n").unwrap();
-    env.git(clone, &["add", ".dgrid/recipients"]);
-    env.git(clone, &["commit", "--quiet", "-m", "the grid's recipients"]);
-    env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
-}
-
-/// An age X25519 identity file and its public key.
-fn age_identity(env: &Env, name: &str) -> (PathBuf, String) {
-    let id = age::x25519::Identity::generate();
-    let path = env.path(name);
-    let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
-    std::fs::write(&path, format!("# {name}\n{secret}\n")).unwrap();
-    (path, id.to_public().to_string())
-}
 
 /// Submits `command` with the secret file `token` as TOKEN (also as an environment variable).
 fn submit_with_secret(env: &Env, clone: &Path, id: &str, token: &Path, command: &str) {

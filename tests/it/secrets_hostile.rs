@@ -4,58 +4,16 @@
 //! a `secrets` value that is not age ciphertext and warns on `env` values that look like tokens.
 
 use crate::common::{assert_success, docker_ready, find_task, Env};
-use crate::trust_kit::{allowed_signers, keygen};
+use crate::secrets_kit::{age_identity, ciphertext_to, publish_recipients};
+use crate::trust_kit::{allowed_signers, edit_queued_with_git, keygen};
 use crate::worker_kit::*;
 use std::path::Path;
 
-fn publish_recipients(env: &Env, clone: &Path, line: &str) {
-    env.git(clone, &["pull", "--quiet", "--ff-only"]);
-    std::fs::create_dir_all(clone.join(".dgrid")).unwrap();
-    std::fs::write(clone.join(".dgrid/recipients"), format!("{line}\n")).unwrap();
-    env.git(clone, &["add", ".dgrid/recipients"]);
-    env.git(clone, &["commit", "--quiet", "-m", "the grid's recipients"]);
-    env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
-}
-
-/// `plaintext` encrypted to `public` (an age key), armored, as a submitter would make it.
-fn ciphertext_to(public: &str, plaintext: &[u8]) -> String {
-    use std::io::Write;
-    let recipient: age::x25519::Recipient = public.parse().unwrap();
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-            .unwrap();
-    let mut out = Vec::new();
-    let armor =
-        age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).unwrap();
-    let mut writer = encryptor.wrap_output(armor).unwrap();
-    writer.write_all(plaintext).unwrap();
-    writer.finish().unwrap().finish().unwrap();
-    String::from_utf8(out).unwrap()
-}
-
 /// Sets queued task `id`'s secret TOKEN with plain git in `clone` and pushes.
 fn set_secret_with_git(env: &Env, clone: &Path, id: &str, armored: &str) {
-    env.git(clone, &["pull", "--quiet", "--ff-only"]);
-    let listing = env.git(clone, &["ls-files", "tasks/queue"]);
-    let path = listing
-        .lines()
-        .find(|l| l.ends_with(&format!("/{id}.json")))
-        .unwrap_or_else(|| panic!("{id} is not queued: {listing}"));
-    let file = clone.join(path);
-    let mut task: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    task["secrets"]["TOKEN"] = armored.into();
-    std::fs::write(&file, serde_json::to_string(&task).unwrap()).unwrap();
-    env.git(clone, &["commit", "--quiet", "-am", &format!("edit {id}")]);
-    env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
-}
-
-fn age_identity(env: &Env, name: &str) -> (std::path::PathBuf, String) {
-    let id = age::x25519::Identity::generate();
-    let path = env.path(name);
-    let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
-    std::fs::write(&path, format!("{secret}\n")).unwrap();
-    (path, id.to_public().to_string())
+    edit_queued_with_git(env, clone, id, |task| {
+        task["secrets"]["TOKEN"] = armored.into()
+    });
 }
 
 #[test]
@@ -72,7 +30,7 @@ fn a_swapped_ciphertext_is_tampered_and_one_for_no_worker_waits_said_once() {
     let alice = keygen(&env, "alice");
     let signers = allowed_signers(&env, "allowed_signers", &[("alice@example.com", &alice)]);
     let (key, public) = age_identity(&env, "worker.age");
-    publish_recipients(&env, &clone, &format!("w1 {public}"));
+    publish_recipients(&env, &clone, &[format!("w1 {public}")]);
     let token = env.path("token");
     std::fs::write(&token, "the submitter's token").unwrap();
     let p = unique("hostile");

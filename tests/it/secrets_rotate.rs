@@ -4,26 +4,9 @@
 //! not rotated without `--sign` (its ciphertext is signed), and says so.
 
 use crate::common::{assert_success, docker_ready, find_task, Env};
+use crate::secrets_kit::{age_identity, publish_recipients};
 use crate::trust_kit::keygen;
 use crate::worker_kit::*;
-use std::path::{Path, PathBuf};
-
-fn publish_recipients(env: &Env, clone: &Path, lines: &[String]) {
-    env.git(clone, &["pull", "--quiet", "--ff-only"]);
-    std::fs::create_dir_all(clone.join(".dgrid")).unwrap();
-    std::fs::write(clone.join(".dgrid/recipients"), lines.join("\n") + "\n").unwrap();
-    env.git(clone, &["add", ".dgrid/recipients"]);
-    env.git(clone, &["commit", "--quiet", "-m", "the grid's recipients"]);
-    env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
-}
-
-fn age_identity(env: &Env, name: &str) -> (PathBuf, String) {
-    let id = age::x25519::Identity::generate();
-    let path = env.path(name);
-    let secret = age::secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string();
-    std::fs::write(&path, format!("{secret}\n")).unwrap();
-    (path, id.to_public().to_string())
-}
 
 #[test]
 #[cfg_attr(

@@ -57,6 +57,19 @@ pub fn submit_signed(env: &Env, clone: &Path, key: &Path, lines: &[String]) {
 /// Changes queued task `id`'s command with plain git in `clone` and pushes: its signature stays
 /// as it was.
 pub fn edit_command_with_git(env: &Env, clone: &Path, id: &str, command: &str) {
+    edit_queued_with_git(env, clone, id, |task| {
+        assert!(task["signature"].is_string(), "{task}");
+        task["command"] = command.into();
+    });
+}
+
+/// Edits queued task `id`'s file with plain git in `clone` (as any pusher can) and pushes.
+pub fn edit_queued_with_git(
+    env: &Env,
+    clone: &Path,
+    id: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
     env.git(clone, &["pull", "--quiet", "--ff-only"]);
     let listing = env.git(clone, &["ls-files", "tasks/queue"]);
     let path = listing
@@ -66,8 +79,7 @@ pub fn edit_command_with_git(env: &Env, clone: &Path, id: &str, command: &str) {
     let file = clone.join(path);
     let mut task: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert!(task["signature"].is_string(), "{task}");
-    task["command"] = command.into();
+    edit(&mut task);
     std::fs::write(&file, serde_json::to_string(&task).unwrap()).unwrap();
     env.git(clone, &["commit", "--quiet", "-am", &format!("edit {id}")]);
     env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);

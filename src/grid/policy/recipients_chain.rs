@@ -10,7 +10,7 @@
 //! until a new root is pinned.
 
 use super::signer_chain::{
-    commit_signer, file_at, grid_signers, is_ancestor, lines, off_the_line, GRID_SIGNERS_PATH,
+    commit_signer, file_at, grid_signers, lines, off_the_line, trusted_root, GRID_SIGNERS_PATH,
 };
 use crate::gitcmd;
 use crate::secrets::RECIPIENTS_PATH;
@@ -22,18 +22,7 @@ use std::path::Path;
 /// The text of `.dgrid/recipients` at `tip`, as the chain of signed changes from `root` gives it
 /// (empty when the file is absent at the root and never added).
 pub fn trusted_recipients(dir: &Path, root: &str, tip: ObjectId) -> Result<String> {
-    let root_id = gitcmd::run(
-        dir,
-        &["rev-parse", "--verify", &format!("{root}^{{commit}}")],
-    )?;
-    let root_id = root_id.stdout.trim().to_string();
-    if root_id.is_empty() {
-        bail!("the trust root {root:?} is not a commit here (dgrid.trustRoot)");
-    }
-    let tip = tip.to_string();
-    if !is_ancestor(dir, &root_id, &tip)? {
-        bail!("the trust root {root_id} is not in the history of main ({tip})");
-    }
+    let (root_id, tip) = trusted_root(dir, root, tip)?;
     let chain = lines(
         dir,
         &[

@@ -36,15 +36,9 @@ pub(crate) struct Chain {
     pub root: String,
 }
 
-/// The grid's signers at `tip`, following the chain from `root` (a commit id or name).
-/// `accepted`: the change this worker accepted before under the same root, which must still be
-/// in `main`'s history. An error means: no grid signers, and says why.
-pub(crate) fn grid_signers(
-    dir: &Path,
-    root: &str,
-    tip: ObjectId,
-    accepted: Option<&str>,
-) -> Result<Chain> {
+/// The commit the pinned trust root `root` names and `tip` as hex, once the root is known to be
+/// in `tip`'s history: where every chain of signed changes starts.
+pub(super) fn trusted_root(dir: &Path, root: &str, tip: ObjectId) -> Result<(String, String)> {
     let root_id = gitcmd::run(
         dir,
         &["rev-parse", "--verify", &format!("{root}^{{commit}}")],
@@ -57,6 +51,19 @@ pub(crate) fn grid_signers(
     if !is_ancestor(dir, &root_id, &tip)? {
         bail!("the trust root {root_id} is not in the history of main ({tip})");
     }
+    Ok((root_id, tip))
+}
+
+/// The grid's signers at `tip`, following the chain from `root` (a commit id or name).
+/// `accepted`: the change this worker accepted before under the same root, which must still be
+/// in `main`'s history. An error means: no grid signers, and says why.
+pub(crate) fn grid_signers(
+    dir: &Path,
+    root: &str,
+    tip: ObjectId,
+    accepted: Option<&str>,
+) -> Result<Chain> {
+    let (root_id, tip) = trusted_root(dir, root, tip)?;
     if let Some(accepted) = accepted {
         if !is_ancestor(dir, accepted, &tip)? {
             bail!(
