@@ -201,7 +201,7 @@ fn an_idle_worker_pushes_only_its_heartbeats() {
 }
 
 /// On a terminal (a pty from `script`), each running task has a live line: its id, the time it has
-/// run and its timeout; the log lines print above them.
+/// run and its timeout; the log lines print above them, each ended by a newline.
 #[test]
 #[cfg_attr(
     not(have_docker),
@@ -233,10 +233,23 @@ fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
             || shown.contains(&format!("{id} running 2s of 2m 0s")),
         "{shown}"
     );
-    assert!(
-        shown.contains(&format!("claimed {id} (attempt 1)")),
-        "{shown}"
-    );
+    // Log lines, printed while a live line is drawn too, end with their newline.
+    let line = |what: &str| {
+        shown
+            .split('\n')
+            .find(|l| l.contains(what))
+            .map(|l| l.trim_end_matches('\r').to_string())
+    };
+    for what in [
+        format!("claimed {id} (attempt 1)"),
+        format!("finished {id}"),
+    ] {
+        let found = line(&what).unwrap_or_else(|| panic!("{what}: {shown:?}"));
+        assert!(
+            found.ends_with(|c: char| c != ' '),
+            "{found:?} in {shown:?}"
+        );
+    }
 }
 
 /// A healthy node's long task is never taken back: heartbeats renew its lease.
