@@ -22,9 +22,9 @@ use crate::grid::plan::cycle_pass::{Cycle, Pass};
 use crate::grid::read::snapshot::Snapshot;
 use crate::grid::replicated::quorum_adaptive;
 use crate::grid::replicated::quorum_upkeep;
-use crate::grid::rules::reap;
 pub use crate::grid::rules::reap::ReapPolicy;
-use crate::layout;
+use crate::grid::rules::{self, reap};
+use crate::layout::{self, State};
 use crate::odb::Edit;
 use crate::task::Limits;
 use crate::time::rfc3339;
@@ -55,6 +55,7 @@ pub fn plan(
     take_back(&cx, &mut pass, reaper);
     claim_new(&cx, &mut pass);
     recheck_dissenters(&cx, &mut pass);
+    fail_invalid(&cx, &mut pass);
     Ok(write_node_record(&cx, pass))
 }
 
@@ -168,6 +169,35 @@ fn recheck_dissenters(cx: &Cycle, pass: &mut Pass) {
             pass.summary.push(format!("recheck {node}"));
         }
         pass.edits.extend(rechecks);
+    }
+}
+
+/// At most this many queued files are failed as invalid in one push.
+const INVALID_PER_PUSH: usize = 50;
+
+/// Queued files that break the contract on every node (`claim::InvalidTask`) go to `failed/` as
+/// `invalid`, with their problems, so their submitter sees why they never run. Only in a push the
+/// worker makes anyway: such files, pushed around the hook, never cost a push of their own.
+fn fail_invalid(cx: &Cycle, pass: &mut Pass) {
+    let pushing =
+        cx.intent.heartbeat || !pass.edits.is_empty() || !pass.replicated.edits.is_empty();
+    let Some(queue) = cx.intent.queue.filter(|_| pushing) else {
+        return;
+    };
+    let touched = &pass.touched;
+    let invalid: Vec<_> = (queue.invalid_in(cx.snapshot).iter())
+        .filter(|task| !touched.contains(task.id.as_str()))
+        .take(INVALID_PER_PUSH)
+        .collect();
+    for task in invalid {
+        let result = rules::invalid_result(&task.id, cx.me, &task.problems, cx.intent.now);
+        let to = layout::task_path(State::Failed, task.id.as_str());
+        pass.edits
+            .extend(Edit::move_file(&task.path, to, result.to_json()));
+        pass.touched.insert(task.id.to_string());
+        pass.summary.push(format!("invalid {}", task.id));
+        let said: Vec<String> = task.problems.iter().map(ToString::to_string).collect();
+        (pass.applied.invalid).push((task.id.clone(), said.join("; ")));
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::grid::testkit::{
-    self, claimed, file, grid, node, node_file, task, FakeReaper, WorkerIntent as Case, NOW,
+    self, claimed, file, grid, node, node_file, task, with, FakeReaper, WorkerIntent as Case, NOW,
 };
 use crate::layout::State;
 use serde_json::{json, Value};
@@ -313,4 +313,79 @@ fn a_record_of_another_session_while_this_one_writes_is_replaced_not_obeyed() {
         ..case
     };
     assert!(silent.plan(&fx, &mut FakeReaper::default()).is_err());
+}
+
+/// A queued file whose resources docker refuses on any node (`cpus` 0.001, `memory` "1k") goes to
+/// `failed/` as `invalid` with its problems, in a push the worker makes anyway (a heartbeat here);
+/// a file only this node's policy refuses, or one a newer version may read, stays queued, and
+/// with nothing else to push nothing is pushed for it.
+#[test]
+fn a_file_no_node_will_run_fails_as_invalid_in_a_push_made_anyway() {
+    let asking = |id: &str, resources: Value| with(task(id), "resources", resources);
+    let fx = grid(&[
+        file(
+            State::Queue,
+            "tiny",
+            asking("tiny", json!({"cpus": 0.001, "memory": "1k"})),
+        ),
+        file(State::Queue, "big", asking("big", json!({"cpus": 64}))),
+        file(
+            State::Queue,
+            "newer",
+            asking("newer", json!({"cpus": 0.001, "gpus": 1})),
+        ),
+    ]);
+    let mut gate = crate::grid::policy::admission::Admission::default();
+    gate.max_cpus = Some(2.0);
+    let request = crate::grid::plan::claim::Request {
+        node_id: ME.into(),
+        max: 1,
+        ahead: 0,
+        lease: Duration::from_secs(900),
+        labels: Vec::new(),
+        allow_network: false,
+        admission: std::sync::Arc::new(gate),
+    };
+    let quiet = Case {
+        claim: Some(request.clone()),
+        ..Case::default()
+    };
+    assert!(
+        quiet
+            .plan(&fx, &mut FakeReaper::default())
+            .unwrap()
+            .is_none(),
+        "no push of its own"
+    );
+    let beat = Case {
+        claim: Some(request),
+        heartbeat: true,
+        ..Case::default()
+    };
+    let change = beat.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    let after = fx.after(&change.edits);
+    let (state, result) = fx.task_in(&after, "tiny").unwrap();
+    assert_eq!(state, State::Failed);
+    assert_eq!(result["status"], "invalid");
+    assert_eq!(result["node_id"], ME);
+    let stderr = result["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("\"resources.cpus\"") && stderr.contains("\"resources.memory\""),
+        "{stderr}"
+    );
+    let failed: Vec<String> = (change.value.invalid.iter())
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert_eq!(failed, ["tiny"]);
+    for stays in ["big", "newer"] {
+        assert_eq!(
+            fx.task_in(&after, stays).unwrap().0,
+            State::Queue,
+            "{stays}"
+        );
+    }
+    // What the worker wrote reads back as a result.
+    let tiny = after.get("tiny").unwrap();
+    let read = crate::grid::read::snapshot::load_result(&fx.repo, tiny, &Default::default());
+    assert_eq!(read.unwrap().status, crate::task::Status::Invalid);
 }
