@@ -5,6 +5,7 @@ use crate::common::{
     docker_ready, find_task, pushes, wait_exit, wait_for, wait_state, Env, TaskJson,
 };
 use crate::worker_kit::*;
+use git_dgrid::layout::node_path;
 use sha2::{Digest, Sha256};
 use std::process::Stdio;
 use std::time::Duration;
@@ -140,8 +141,10 @@ fn end_to_end_results() {
     );
 
     // Every file the worker wrote passes validation, and the node says it stopped.
-    let node: serde_json::Value =
-        serde_json::from_str(&env.git(&grid, &["show", "main:nodes/e2e-node.json"])).unwrap();
+    let node: serde_json::Value = serde_json::from_str(
+        &env.git(&grid, &["show", &format!("main:{}", node_path("e2e-node"))]),
+    )
+    .unwrap();
     assert_eq!(node["state"], "stopped");
     assert_eq!(node["completed"], 6);
     assert_eq!(node["failed"], 2);
@@ -196,7 +199,8 @@ fn an_idle_worker_pushes_only_its_heartbeats() {
         "{during} pushes in 60 s with a 30 s heartbeat"
     );
     let node: serde_json::Value =
-        serde_json::from_str(&env.git(&grid, &["show", "main:nodes/idle.json"])).unwrap();
+        serde_json::from_str(&env.git(&grid, &["show", &format!("main:{}", node_path("idle"))]))
+            .unwrap();
     assert_eq!(node["state"], "stopped");
 }
 

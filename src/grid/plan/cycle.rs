@@ -25,8 +25,8 @@ use crate::grid::replicated::quorum_upkeep;
 pub use crate::grid::rules::reap::ReapPolicy;
 use crate::grid::rules::{self, reap};
 use crate::layout::{self, State};
-use crate::odb::Edit;
-use crate::task::Limits;
+use crate::odb::{self, Blob, Edit};
+use crate::task::{Limits, MAX_FILE_BYTES};
 use crate::time::rfc3339;
 use anyhow::Result;
 use std::collections::BTreeSet;
@@ -223,6 +223,10 @@ fn write_node_record(cx: &Cycle, pass: Pass) -> Option<Change<Applied>> {
             value: applied,
         });
     }
+    let moved = flat_records_to_shards(cx, &mut edits);
+    if moved > 0 {
+        summary.push(format!("{moved} node record(s) to their shards"));
+    }
     let mut node = cx.intent.node.clone();
     node.running
         .retain(|id| !applied.lost_claims.iter().any(|lost| lost == id));
@@ -251,6 +255,35 @@ fn write_node_record(cx: &Cycle, pass: Pass) -> Option<Change<Applied>> {
         summary,
         value: applied,
     })
+}
+
+/// Flat node records (`nodes/<id>.json`, the seed's and older versions') move to their shard
+/// folders unchanged, in a push the worker makes anyway: while `nodes/` holds them flat, every
+/// heartbeat rewrites one tree of all of them (30,000 records pushed around the hook made each
+/// worker push store ~728 KiB). All in one push, as a part would leave the big tree to rewrite
+/// again. A flat record shadowed by a sharded one is never read, and goes. These edits come
+/// before the records this transition writes, which land over them. Returns how many moved.
+fn flat_records_to_shards(cx: &Cycle, edits: &mut Vec<Edit>) -> usize {
+    let snapshot = cx.snapshot;
+    for shadowed in &snapshot.shadowed_nodes {
+        edits.push(Edit::Remove {
+            path: shadowed.path.clone(),
+        });
+    }
+    let mut moved = 0;
+    for flat in snapshot.nodes.iter().filter(|n| !n.sharded) {
+        // A record that cannot be read whole stays where it is, for `validate` to name.
+        let Ok(Blob::Bytes(bytes)) = odb::read_blob(cx.repo, flat.blob, MAX_FILE_BYTES) else {
+            continue;
+        };
+        edits.extend(Edit::move_file(
+            &flat.path,
+            layout::node_path(&flat.id),
+            bytes,
+        ));
+        moved += 1;
+    }
+    moved
 }
 
 #[cfg(test)]
