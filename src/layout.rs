@@ -3,7 +3,9 @@
 //! `tasks/<state>/<shard>/<id>.json` with 256 shards named by two hex digits of a hash of the id, so
 //! that a state folder of 100,000 tasks has ~400 entries per shard and a transition rewrites small
 //! trees (`docs/ARCHITECTURE.md#layout`). Flat `tasks/<state>/<id>.json` files, as the seed and people write them, are
-//! read too. Nodes are `nodes/<node-id>.json`.
+//! read too. Node records are sharded the same way, `nodes/<shard>/<node-id>.json`, so that a
+//! worker's heartbeat rewrites a small tree however many records the grid holds; flat
+//! `nodes/<node-id>.json` records (the seed's, and older versions') are read too.
 
 use std::fmt;
 
@@ -106,7 +108,13 @@ pub fn task_path(state: State, id: &str) -> String {
     format!("{}/{}/{id}.json", state.dir(), shard(id))
 }
 
+/// The canonical (sharded) path of a node's record: where git-dgrid writes it.
 pub fn node_path(node_id: &str) -> String {
+    format!("{NODES_DIR}/{}/{node_id}.json", shard(node_id))
+}
+
+/// The flat path of a node's record, as the seed and older versions write it: read, never written.
+pub fn flat_node_path(node_id: &str) -> String {
     format!("{NODES_DIR}/{node_id}.json")
 }
 
@@ -131,6 +139,8 @@ pub enum PathKind {
     },
     Node {
         stem: String,
+        /// In its shard folder (`nodes/<shard>/<id>.json`) rather than flat.
+        sharded: bool,
     },
     /// `.gitkeep` and other dotfiles: placeholders, not data.
     Ignored,
@@ -144,19 +154,7 @@ pub fn classify(path: &str) -> Result<PathKind, String> {
     let name = parts[parts.len() - 1];
     match parts[0] {
         TASKS_DIR => {}
-        NODES_DIR => {
-            return match parts.len() {
-                1 => Ok(PathKind::Outside),
-                2 if name.starts_with('.') => Ok(PathKind::Ignored),
-                2 => match name.strip_suffix(".json") {
-                    Some(stem) => Ok(PathKind::Node {
-                        stem: stem.to_string(),
-                    }),
-                    None => Err("node files are named nodes/<node-id>.json".into()),
-                },
-                _ => Err("nodes/ holds only <node-id>.json files, no folders".into()),
-            };
-        }
+        NODES_DIR => return classify_node(&parts),
         _ => return Ok(PathKind::Outside),
     }
     if parts.len() == 1 {
@@ -216,6 +214,39 @@ pub fn classify(path: &str) -> Result<PathKind, String> {
     }
 }
 
+/// A path under `nodes/` (split at `/`): a record, flat or in its shard folder.
+fn classify_node(parts: &[&str]) -> Result<PathKind, String> {
+    let name = parts[parts.len() - 1];
+    if parts.len() == 1 {
+        return Ok(PathKind::Outside);
+    }
+    if name.starts_with('.') && parts.len() <= 3 {
+        return Ok(PathKind::Ignored);
+    }
+    let named = "node files are named nodes/<shard>/<node-id>.json (or nodes/<node-id>.json)";
+    let stem = name.strip_suffix(".json").ok_or(named)?.to_string();
+    match parts.len() {
+        2 => Ok(PathKind::Node {
+            stem,
+            sharded: false,
+        }),
+        3 => {
+            let expected = shard(&stem);
+            if parts[1] != expected {
+                return Err(format!(
+                    "is in shard folder \"{}\" but the node {stem:?} belongs in \"{NODES_DIR}/{expected}/\"",
+                    parts[1]
+                ));
+            }
+            Ok(PathKind::Node {
+                stem,
+                sharded: true,
+            })
+        }
+        _ => Err(format!("is nested too deep: {named}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,7 +286,22 @@ mod tests {
         assert!(classify("tasks/queue/a/b/c.json").is_err());
         assert_eq!(
             classify("nodes/n1.json"),
-            Ok(PathKind::Node { stem: "n1".into() })
+            Ok(PathKind::Node {
+                stem: "n1".into(),
+                sharded: false
+            })
         );
+        assert_eq!(
+            classify(&node_path("n1")),
+            Ok(PathKind::Node {
+                stem: "n1".into(),
+                sharded: true
+            })
+        );
+        assert_eq!(flat_node_path("n1"), "nodes/n1.json");
+        assert_eq!(classify("nodes/.gitkeep"), Ok(PathKind::Ignored));
+        assert!(classify("nodes/zz/n1.json").is_err(), "the wrong shard");
+        assert!(classify("nodes/ab/cd/n1.json").is_err());
+        assert!(classify("nodes/n1.txt").is_err());
     }
 }

@@ -115,10 +115,11 @@ impl Log {
                     crate::text::clean(node),
                     crate::text::one_line(msg)
                 );
+                // Above the live lines, but written by us with its newline: indicatif's own
+                // `println` ends a line with spaces up to the terminal's width instead, so a log
+                // captured from the terminal (`script`, tmux) was one endless line.
                 match &self.bars {
-                    Some(bars) => {
-                        let _ = bars.println(line);
-                    }
+                    Some(bars) => bars.suspend(|| say(&line)),
                     None => say(&line),
                 }
             }

@@ -1,4 +1,5 @@
-//! A node's record in `nodes/<node-id>.json`: who it is, what it can run, and its heartbeat.
+//! A node's record in `nodes/<shard>/<node-id>.json` (flat `nodes/<node-id>.json` is read too):
+//! who it is, what it can run, and its heartbeat.
 
 use crate::fields::{read_object, FieldReader};
 use crate::problem::Problem;

@@ -164,7 +164,7 @@ fn check_entry(entry: &Entry, kind: &PathKind, limits: &Limits) -> Vec<Problem> 
         PathKind::Task { state, stem, .. } => {
             check_task_file(file, Some(*state), stem, bytes, limits)
         }
-        PathKind::Node { stem } => check_node_file(file, stem, bytes),
+        PathKind::Node { stem, .. } => check_node_file(file, stem, bytes),
         PathKind::Outside => {
             // A file given by path outside the layout: a task spec about to be submitted.
             let stem = Path::new(file)

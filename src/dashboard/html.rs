@@ -40,7 +40,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 10px
 th{color:var(--mute);font-weight:600;font-size:12px}td.wrap{white-space:normal;word-break:break-all}
 .pill{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}
 .alive,.success{background:#e6f6ed;color:var(--ok)}.late,.cancelled{background:#fff5d9;color:var(--warn)}
-.dead,.failed,.timeout,.lost,.unrunnable,.no_quorum{background:#fde8e8;color:var(--bad)}.stopped{background:#eef0f4;color:var(--mute)}
+.dead,.failed,.timeout,.lost,.unrunnable,.no_quorum,.invalid{background:#fde8e8;color:var(--bad)}.stopped{background:#eef0f4;color:var(--mute)}
 .empty{color:var(--mute)}svg text{font:11px system-ui,sans-serif;fill:var(--mute)}
 footer{color:var(--mute);font-size:12px;padding:0 28px 24px;max-width:1280px;margin:auto}
 "#;

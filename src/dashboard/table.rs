@@ -318,7 +318,8 @@ fn render_recent(p: &Painter, out: &mut String, model: &StatusModel) {
                     | Status::Timeout
                     | Status::Lost
                     | Status::Unrunnable
-                    | Status::NoQuorum => Tone::Bad,
+                    | Status::NoQuorum
+                    | Status::Invalid => Tone::Bad,
                 };
                 let name = r.status.name();
                 let mut row = vec![

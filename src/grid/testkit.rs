@@ -335,6 +335,19 @@ impl WorkerIntent {
             .iter()
             .map(|(id, n, at)| (id.clone(), Attempt::new(*n).unwrap(), at.clone()))
             .collect();
+        // As the worker does: the queue parsed once for the transition, by a probe of the node
+        // (one task, the claim's labels and gate when it claims).
+        let probe = self.claim.clone().unwrap_or_else(|| claim::Request {
+            node_id: ME.into(),
+            max: 1,
+            ahead: 0,
+            lease: LEASE,
+            labels: Vec::new(),
+            allow_network: false,
+            admission: Default::default(),
+        });
+        let limits = Limits::default();
+        let queue = claim::Claimable::read(&fx.repo, &fx.snapshot, &probe, &limits);
         let intent = Intent {
             node,
             results: &self.results,
@@ -350,9 +363,9 @@ impl WorkerIntent {
             lease: LEASE,
             now: now(),
             reveal_key: REVEAL_KEY,
-            queue: None,
+            queue: Some(&queue),
         };
-        cycle::plan(&fx.repo, &fx.snapshot, &intent, &Limits::default(), reaper)
+        cycle::plan(&fx.repo, &fx.snapshot, &intent, &limits, reaper)
     }
 }
 

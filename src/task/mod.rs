@@ -31,7 +31,7 @@ pub use model::{
     DEFAULT_MAX_TIMEOUT,
 };
 pub use order::{claim_order, created_seconds};
-pub use parse::{parse_task, task_from_object};
+pub use parse::{invalid_everywhere, parse_task, task_from_object};
 pub use parse_result::parse_result;
 pub use replicated::{task_warnings, ADAPTIVE_REPLICAS, MAX_INSTANCES, MAX_REPLICAS};
 pub use rules::{

@@ -287,10 +287,13 @@ pub enum Status {
     /// A replicated task whose instances did not agree, with every instance issued.
     #[serde(rename = "no_quorum")]
     NoQuorum,
+    /// A queued file that breaks the contract the same way on every node (`task::fails_everywhere`):
+    /// it can never run, and its problems are the result's `stderr`.
+    Invalid,
 }
 
 impl Status {
-    pub const ALL: [(&'static str, Status); 7] = [
+    pub const ALL: [(&'static str, Status); 8] = [
         ("success", Status::Success),
         ("failed", Status::Failed),
         ("timeout", Status::Timeout),
@@ -298,6 +301,7 @@ impl Status {
         ("lost", Status::Lost),
         ("unrunnable", Status::Unrunnable),
         ("no_quorum", Status::NoQuorum),
+        ("invalid", Status::Invalid),
     ];
 
     /// The name used in result files (`"success"`, ...).

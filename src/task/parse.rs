@@ -119,6 +119,31 @@ pub fn task_from_object(
     }
 }
 
+/// The fields whose rules no reader's setting and no version of git-dgrid changes: what a task
+/// asks of docker, below docker's own minimums (`--cpus 0.001`, `--memory 1k`) or not a size at
+/// all. Other problems may read elsewhere: an unknown field a newer version knows, a timeout above
+/// this node's maximum, a field the history of the file fills in.
+const SAME_ON_EVERY_NODE: [&str; 3] = ["resources", "resources.cpus", "resources.memory"];
+
+/// A task file that breaks the contract the same way on every node, so that no node will ever
+/// run it: its id and every problem, when all of them are of [`SAME_ON_EVERY_NODE`]'s fields and
+/// the file names its id. `None` for a valid file and for any other invalid one.
+pub fn invalid_everywhere(
+    file: &str,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Option<(TaskId, Vec<Problem>)> {
+    let object = read_object(file, bytes).ok()?;
+    let named = object.get("id").or_else(|| object.get("task_id"));
+    let id = TaskId::parse(named?.as_str()?).ok()?;
+    // Missing `created_at` or `submitted_by` are filled from history, never a problem here.
+    let problems = task_from_object(file, object, limits, Origin::Unchecked).err()?;
+    let everywhere = problems
+        .iter()
+        .all(|p| (p.field.as_deref()).is_some_and(|field| SAME_ON_EVERY_NODE.contains(&field)));
+    everywhere.then_some((id, problems))
+}
+
 /// `id` (alias `task_id`), a valid task id.
 fn read_id(r: &mut FieldReader) -> Option<TaskId> {
     let id = r.required("id", &["task_id"]);

@@ -229,3 +229,41 @@ fn a_result_s_signed_by_names_principal_and_fingerprint() {
         .collect();
     assert!(found.iter().any(|p| p.contains("signed_by")), "{found:?}");
 }
+
+/// Resources below docker's minimums fail on every node; a problem a setting, a newer version or
+/// the file's history could change does not, nor does a valid file.
+#[test]
+fn only_problems_no_node_reads_otherwise_make_a_file_invalid_everywhere() {
+    let limits = Limits::default();
+    let file = |extra: &str| {
+        format!(r#"{{"id": "t1", "image": "busybox", "command": "true", "timeout": 60{extra}}}"#)
+    };
+    let everywhere = |extra: &str| invalid_everywhere("t.json", file(extra).as_bytes(), &limits);
+    let (id, problems) = everywhere(r#", "resources": {"cpus": 0.001, "memory": "1k"}"#)
+        .expect("docker's minimums are everyone's");
+    assert_eq!(id.as_str(), "t1");
+    let fields: Vec<_> = problems.iter().filter_map(|p| p.field.clone()).collect();
+    assert_eq!(fields, ["resources.cpus", "resources.memory"]);
+    assert!(everywhere(r#", "resources": "lots""#).is_some());
+    for other in [
+        "",
+        r#", "resources": {"cpus": 1}"#,
+        r#", "resources": {"cpus": 0.001, "gpus": 1}"#,
+        r#", "resources": {"cpus": 0.001}, "colour": "red""#,
+        r#", "resources": {"cpus": 0.001}, "priority": "high""#,
+    ] {
+        assert!(everywhere(other).is_none(), "{other}");
+    }
+    let short = Limits {
+        max_timeout: 30,
+        ..Limits::default()
+    };
+    let long = file(r#", "resources": {"cpus": 0.001}"#);
+    assert!(
+        invalid_everywhere("t.json", long.as_bytes(), &short).is_none(),
+        "a timeout above this node's maximum is this node's"
+    );
+    let unnamed =
+        br#"{"image": "busybox", "command": "true", "timeout": 60, "resources": {"cpus": 0}}"#;
+    assert!(invalid_everywhere("t.json", unnamed, &limits).is_none());
+}

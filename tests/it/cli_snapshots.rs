@@ -101,7 +101,10 @@ fn ran_grid(env: &Env) -> PathBuf {
     });
     env.git(&runner, &["rm", "--quiet", &running]);
     // The first record `claim` wrote for n1 (at the real time) goes too: `status --now` is fixed.
-    env.git(&runner, &["rm", "--quiet", "nodes/n1.json"]);
+    env.git(
+        &runner,
+        &["rm", "--quiet", &git_dgrid::layout::node_path("n1")],
+    );
     std::fs::create_dir_all(runner.join(&done).parent().unwrap()).unwrap();
     write(
         &runner,

@@ -4,6 +4,7 @@
 use crate::common::{
     assert_success, docker_ready, find_task, push_around_hook, wait_exit, wait_state, Env, TaskJson,
 };
+use git_dgrid::layout::node_path;
 use std::process::Stdio;
 
 const IMAGE: &str = "dgrid/busybox:latest";
@@ -52,7 +53,7 @@ fn a_forged_node_record_does_not_stop_a_live_worker() {
         .unwrap();
     assert!(wait_state(&env, &grid, "slow", "in_progress", 300));
     let forged = r#"{"id":"honest","hostname":"evil","version":"0","labels":[],"slots":1,"cpus":1,"memory":0,"started_at":"2026-01-01T00:00:00Z","last_heartbeat":"2099-01-01T00:00:00Z","state":"running","heartbeat_interval":1,"running":[],"completed":0,"failed":0,"session":"forged-session"}"#;
-    push_around_hook(&env, &clone, [("nodes/honest.json".to_string(), forged)]);
+    push_around_hook(&env, &clone, [(node_path("honest"), forged)]);
     assert!(
         wait_state(&env, &grid, "slow", "completed", 300),
         "the task finishes on the worker that holds it"
@@ -64,7 +65,7 @@ fn a_forged_node_record_does_not_stop_a_live_worker() {
         worker.try_wait().unwrap().is_none(),
         "the worker is still running"
     );
-    let record = env.git(&grid, &["show", "main:nodes/honest.json"]);
+    let record = env.git(&grid, &["show", &format!("main:{}", node_path("honest"))]);
     assert!(!record.contains("forged-session"), "{record}");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
@@ -86,7 +87,7 @@ fn a_node_record_dated_in_the_future_parks_its_id_for_a_lease_not_forever() {
     let grid = env.grid("g.git");
     let clone = env.clone(grid.to_str().unwrap(), "c");
     let forged = r#"{"id":"parked","hostname":"evil","version":"0","labels":[],"slots":1,"cpus":1,"memory":0,"started_at":"2026-01-01T00:00:00Z","last_heartbeat":"2099-01-01T00:00:00Z","state":"running","heartbeat_interval":1,"running":[],"completed":0,"failed":0,"session":"forged-session"}"#;
-    push_around_hook(&env, &clone, [("nodes/parked.json".to_string(), forged)]);
+    push_around_hook(&env, &clone, [(node_path("parked"), forged)]);
     let start = || {
         env.cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
             .args(["work", "--once", "--node-id", "parked", "--repo"])
@@ -112,6 +113,6 @@ fn a_node_record_dated_in_the_future_parks_its_id_for_a_lease_not_forever() {
     let taken_over = start();
     let log = String::from_utf8_lossy(&taken_over.stderr);
     assert_eq!(taken_over.status.code(), Some(1), "nothing to do: {log}");
-    let record = env.git(&grid, &["show", "main:nodes/parked.json"]);
+    let record = env.git(&grid, &["show", &format!("main:{}", node_path("parked"))]);
     assert!(!record.contains("forged-session"), "{record}");
 }

@@ -405,7 +405,7 @@ impl Generator {
                     "session": format!("forged-{}", self.rng.u32(..)),
                 });
                 vec![(
-                    format!("nodes/{node}.json"),
+                    git_dgrid::layout::node_path(&node),
                     Content::Bytes(record.to_string().into_bytes()),
                 )]
             }

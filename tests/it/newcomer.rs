@@ -2,9 +2,10 @@
 //! said plainly (an offline `docker build`, bash completion without bash-completion, a command
 //! without `--`, a repository with no remote) and the internals stay out of sight (`hook` and
 //! `generate-docs` in completions, a warning about a cap nobody set, `env`'s descriptions of
-//! defaults instead of the state dir and node id in use).
+//! defaults instead of the state dir and node id in use), and a worker's log captured from a
+//! terminal keeps one line per message.
 
-use crate::common::{all_output, Env};
+use crate::common::{self, all_output, Env};
 use std::path::Path;
 
 fn manifest(rel: &str) -> String {
@@ -154,14 +155,7 @@ fn env_shows_the_state_dir_and_node_id_in_use() {
 fn no_warning_about_a_cpu_cap_nobody_set() {
     let env = Env::new();
     let grid = env.grid("g.git");
-    let docker = env.path("fake-docker");
-    std::fs::write(
-        &docker,
-        "#!/bin/sh\ncase \"$1\" in\n  version|info) echo 27.0.0; exit 0;;\nesac\nexit 1\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker = fake_docker(&env);
     let run = |extra: &[&str]| {
         let out = env
             .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
@@ -205,5 +199,61 @@ fn show_after_compact_points_to_the_archive() {
         text.contains("older history was compacted off main")
             && text.contains("dgrid-archive: git log "),
         "{text}"
+    );
+}
+
+/// A fake docker that answers the worker's health check and fails everything else.
+fn fake_docker(env: &Env) -> std::path::PathBuf {
+    let docker = env.path("fake-docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\ncase \"$1\" in\n  version|info) echo 27.0.0; exit 0;;\nesac\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    docker
+}
+
+/// On a terminal (a pty from `script`) the worker's log lines end with a newline, not with
+/// spaces up to the terminal's width, so a log captured from the terminal reads line by line.
+#[test]
+#[cfg_attr(
+    not(have_script),
+    ignore = "needs script (apt-get install bsdutils, util-linux)"
+)]
+fn a_worker_log_captured_from_a_terminal_has_one_line_per_message() {
+    if !common::script_ready() {
+        return;
+    }
+    let env = Env::new();
+    let grid = env.grid("g.git");
+    let command = format!(
+        "{} work --node-id w1 --repo {} --state-dir {} --docker {} --until-empty",
+        env!("CARGO_BIN_EXE_git-dgrid"),
+        grid.display(),
+        env.path("state").display(),
+        fake_docker(&env).display()
+    );
+    let out = env
+        .cmd("script", env.tmp.path())
+        .args(["-qfec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    let lines: Vec<&str> = shown
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.contains(" w1 "))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains(" worker on "))
+            && lines.iter().any(|l| l.ends_with(" w1 stopped")),
+        "one line each for the start and the stop: {shown:?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.ends_with("  ")),
+        "no padding: {shown:?}"
     );
 }

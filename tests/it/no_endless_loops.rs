@@ -4,6 +4,7 @@
 
 use crate::common;
 use crate::common::{assert_success, count_pushes, docker_ready, find_task, pushes, Env, TaskJson};
+use git_dgrid::layout::node_path;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -360,7 +361,7 @@ fn a_read_only_worker_stops_at_once_with_refused_access_and_keeps_its_result() {
         .unwrap();
     assert!(common::wait_for(300, || env
         .cmd("git", &bare)
-        .args(["show", "main:nodes/n2.json"])
+        .args(["show", &format!("main:{}", node_path("n2"))])
         .output()
         .unwrap()
         .status
@@ -420,7 +421,7 @@ fn sigterm_while_the_remote_is_unreachable_ends_the_worker_within_the_grace_peri
         .is_none()
         && env
             .cmd("git", &grid)
-            .args(["show", "main:nodes/patient.json"])
+            .args(["show", &format!("main:{}", node_path("patient"))])
             .output()
             .unwrap()
             .status

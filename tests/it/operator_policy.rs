@@ -5,6 +5,7 @@
 
 use crate::common::{docker_ready, find_task, wait_for, Env, TaskJson};
 use crate::worker_kit::*;
+use git_dgrid::layout::node_path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -109,7 +110,10 @@ fn refused_tasks_stay_queued_named_once_and_containers_run_as_nobody() {
         );
     }
 
-    let node = env.git(&grid, &["show", "main:nodes/policy-node.json"]);
+    let node = env.git(
+        &grid,
+        &["show", &format!("main:{}", node_path("policy-node"))],
+    );
     let node: serde_json::Value = serde_json::from_str(&node).unwrap();
     assert_eq!(
         node["skipped"],

@@ -6,6 +6,7 @@
 
 use crate::common::{find_task, wait_exit, wait_for, Env, TaskJson};
 use crate::worker_kit::{remove_containers, worker, IMAGE};
+use git_dgrid::layout::node_path;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -292,7 +293,7 @@ pub fn reputation(env: &Env, grid: &Path, node: &str) -> (u64, u64, u64) {
 
 /// The same at `rev`.
 pub fn reputation_at(env: &Env, grid: &Path, rev: &str, node: &str) -> (u64, u64, u64) {
-    let text = env.git(grid, &["show", &format!("{rev}:nodes/{node}.json")]);
+    let text = env.git(grid, &["show", &format!("{rev}:{}", node_path(node))]);
     let record: Value = serde_json::from_str(&text).unwrap();
     let r = &record["reputation"];
     let n = |k: &str| r[k].as_u64().unwrap_or(0);

@@ -8,6 +8,7 @@ use crate::hostile_kit as hostile;
 
 use crate::common;
 use crate::common::{count_pushes, docker_ready, pushes, wait_for, Env};
+use git_dgrid::layout::node_path;
 use hostile::{Generator, Ledger};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,9 +80,7 @@ fn hostile_content_soak() {
     // worker under that id, for all it can tell): it must be live before the forgeries start.
     let registered = wait_for(300, || {
         let listing = listing(&env, &grid);
-        nodes
-            .iter()
-            .all(|n| listing.contains(&format!("nodes/{n}.json")))
+        nodes.iter().all(|n| listing.contains(&node_path(n)))
     });
     if !registered {
         fail("the three workers did not write their node records within 300 s".into());

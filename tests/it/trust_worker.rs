@@ -7,6 +7,7 @@
 use crate::common::{docker_ready, find_task, Env, TaskJson};
 use crate::trust_kit::*;
 use crate::worker_kit::*;
+use git_dgrid::layout::node_path;
 
 #[test]
 #[cfg_attr(
@@ -113,7 +114,10 @@ fn only_tasks_signed_by_allowed_keys_run_and_the_rest_stay_queued_named_once() {
             lines[0]
         );
     }
-    let node = env.git(&grid, &["show", "main:nodes/trust-node.json"]);
+    let node = env.git(
+        &grid,
+        &["show", &format!("main:{}", node_path("trust-node"))],
+    );
     let node: serde_json::Value = serde_json::from_str(&node).unwrap();
     assert_eq!(
         node["skipped"],

@@ -5,6 +5,7 @@ use crate::common::{
     docker_ready, find_task, pushes, wait_exit, wait_for, wait_state, Env, TaskJson,
 };
 use crate::worker_kit::*;
+use git_dgrid::layout::node_path;
 use sha2::{Digest, Sha256};
 use std::process::Stdio;
 use std::time::Duration;
@@ -140,8 +141,10 @@ fn end_to_end_results() {
     );
 
     // Every file the worker wrote passes validation, and the node says it stopped.
-    let node: serde_json::Value =
-        serde_json::from_str(&env.git(&grid, &["show", "main:nodes/e2e-node.json"])).unwrap();
+    let node: serde_json::Value = serde_json::from_str(
+        &env.git(&grid, &["show", &format!("main:{}", node_path("e2e-node"))]),
+    )
+    .unwrap();
     assert_eq!(node["state"], "stopped");
     assert_eq!(node["completed"], 6);
     assert_eq!(node["failed"], 2);
@@ -196,12 +199,13 @@ fn an_idle_worker_pushes_only_its_heartbeats() {
         "{during} pushes in 60 s with a 30 s heartbeat"
     );
     let node: serde_json::Value =
-        serde_json::from_str(&env.git(&grid, &["show", "main:nodes/idle.json"])).unwrap();
+        serde_json::from_str(&env.git(&grid, &["show", &format!("main:{}", node_path("idle"))]))
+            .unwrap();
     assert_eq!(node["state"], "stopped");
 }
 
 /// On a terminal (a pty from `script`), each running task has a live line: its id, the time it has
-/// run and its timeout; the log lines print above them.
+/// run and its timeout; the log lines print above them, each ended by a newline.
 #[test]
 #[cfg_attr(
     not(have_docker),
@@ -233,10 +237,23 @@ fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
             || shown.contains(&format!("{id} running 2s of 2m 0s")),
         "{shown}"
     );
-    assert!(
-        shown.contains(&format!("claimed {id} (attempt 1)")),
-        "{shown}"
-    );
+    // Log lines, printed while a live line is drawn too, end with their newline.
+    let line = |what: &str| {
+        shown
+            .split('\n')
+            .find(|l| l.contains(what))
+            .map(|l| l.trim_end_matches('\r').to_string())
+    };
+    for what in [
+        format!("claimed {id} (attempt 1)"),
+        format!("finished {id}"),
+    ] {
+        let found = line(&what).unwrap_or_else(|| panic!("{what}: {shown:?}"));
+        assert!(
+            found.ends_with(|c: char| c != ' '),
+            "{found:?} in {shown:?}"
+        );
+    }
 }
 
 /// A healthy node's long task is never taken back: heartbeats renew its lease.

@@ -175,7 +175,7 @@ impl DockerProxy {
 
 /// Waits up to `secs` for `node`'s record to be on `main` of `grid`.
 pub fn node_registered(env: &Env, grid: &Path, node: &str, secs: u64) -> bool {
-    let rev = format!("main:nodes/{node}.json");
+    let rev = format!("main:{}", git_dgrid::layout::node_path(node));
     wait_for(secs, || {
         env.cmd("git", grid)
             .args(["cat-file", "-e", &rev])
@@ -187,9 +187,14 @@ pub fn node_registered(env: &Env, grid: &Path, node: &str, secs: u64) -> bool {
 }
 
 pub fn node_session(env: &Env, grid: &Path, node: &str) -> String {
-    let record: serde_json::Value =
-        serde_json::from_str(&env.git(grid, &["show", &format!("main:nodes/{node}.json")]))
-            .unwrap();
+    let record: serde_json::Value = serde_json::from_str(&env.git(
+        grid,
+        &[
+            "show",
+            &format!("main:{}", git_dgrid::layout::node_path(node)),
+        ],
+    ))
+    .unwrap();
     record["session"].as_str().unwrap().to_string()
 }
 

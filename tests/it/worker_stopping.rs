@@ -84,7 +84,10 @@ fn a_dead_docker_daemon_releases_the_task_and_the_worker_carries_on() {
     assert!(wait_for(300, || {
         let node = env
             .cmd("git", &grid)
-            .args(["show", "main:nodes/flaky.json"])
+            .args([
+                "show",
+                &format!("main:{}", git_dgrid::layout::node_path("flaky")),
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&node.stdout).contains("\"problem\"")

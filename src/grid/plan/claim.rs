@@ -11,8 +11,9 @@ use crate::grid::replicated::quorum_upkeep;
 use crate::grid::rules::DEFAULT_MAX_ATTEMPTS;
 use crate::layout::{self, State};
 use crate::odb::Edit;
+use crate::problem::Problem;
 use crate::quorum::Rule;
-use crate::task::{Claim, Limits, TaskSpec, MAX_FILE_BYTES};
+use crate::task::{Claim, Limits, TaskId, TaskSpec, MAX_FILE_BYTES};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -218,14 +219,26 @@ pub(crate) fn count_claimable_except(
     Claimable::read(repo, snapshot, request, limits).count_except(exclude)
 }
 
+/// A queued file that no node will ever run (`task::invalid_everywhere`): the worker's transition
+/// moves it to `failed/` with its problems.
+#[derive(Debug, Clone)]
+pub struct InvalidTask {
+    pub id: TaskId,
+    /// Where it is queued.
+    pub path: String,
+    pub problems: Vec<Problem>,
+}
+
 /// Queued tasks this node may run now: valid, labels satisfied, dependencies completed, and
 /// admitted by the node's gate (`grid::policy::admission`). Replicated tasks in progress with an open
-/// slot and no entry of this node are candidates too, judged the same way.
+/// slot and no entry of this node are candidates too, judged the same way. Queued files that break
+/// the contract on every node go to `invalid`.
 fn eligible<'s>(
     repo: &gix::Repository,
     snapshot: &'s Snapshot,
     request: &Request,
     limits: &Limits,
+    invalid: &mut Vec<InvalidTask>,
 ) -> Vec<(TaskSpec, &'s TaskRef)> {
     let mut out = Vec::new();
     let queued = snapshot.in_state(State::Queue);
@@ -249,7 +262,13 @@ fn eligible<'s>(
             Ok(spec) if spec.id == task.id => spec,
             Ok(_) | Err(_) => {
                 // Never run what does not validate; `git dgrid validate` names the problem.
-                warn_once(task, "not a valid task file");
+                match invalid_everywhere(repo, task, limits) {
+                    Some(found) => {
+                        warn_once(task, "it breaks the contract on every node");
+                        invalid.push(found);
+                    }
+                    None => warn_once(task, "not a valid task file"),
+                }
                 continue;
             }
         };
@@ -281,6 +300,25 @@ fn eligible<'s>(
     out
 }
 
+/// The queued file `task`, which did not read, when it breaks the contract on every node (never a
+/// file in another state: a claimed or finished file is not the queue's to fail).
+fn invalid_everywhere(
+    repo: &gix::Repository,
+    task: &TaskRef,
+    limits: &Limits,
+) -> Option<InvalidTask> {
+    if task.state != State::Queue {
+        return None;
+    }
+    let bytes = snapshot::read_bytes(repo, task).ok()?;
+    let (id, problems) = crate::task::invalid_everywhere(&task.path, &bytes, limits)?;
+    (id.as_str() == task.id).then(|| InvalidTask {
+        id,
+        path: task.path.clone(),
+        problems,
+    })
+}
+
 /// The queued tasks this node may claim on one snapshot (`eligible`), parsed once: a worker's
 /// transition counts them, asks whether any is left, and selects among them from this one parse
 /// instead of one parse per question.
@@ -289,6 +327,8 @@ pub struct Claimable<'s> {
     gate: Gate,
     /// Each task's file is `snapshot.get(&spec.id)`: an id with two files is never eligible.
     tasks: Vec<TaskSpec>,
+    /// The queued files of `snapshot` that no node will run.
+    invalid: Vec<InvalidTask>,
 }
 
 impl<'s> Claimable<'s> {
@@ -299,7 +339,8 @@ impl<'s> Claimable<'s> {
         request: &Request,
         limits: &Limits,
     ) -> Claimable<'s> {
-        let tasks = eligible(repo, snapshot, request, limits)
+        let mut invalid = Vec::new();
+        let tasks = eligible(repo, snapshot, request, limits, &mut invalid)
             .into_iter()
             .map(|(spec, _)| spec)
             .collect();
@@ -307,6 +348,16 @@ impl<'s> Claimable<'s> {
             snapshot,
             gate: Gate::of(request, limits),
             tasks,
+            invalid,
+        }
+    }
+
+    /// The queued files of `snapshot` that no node will run; none when this parse is of another
+    /// snapshot.
+    pub fn invalid_in(&self, snapshot: &Snapshot) -> &[InvalidTask] {
+        match std::ptr::eq(self.snapshot, snapshot) {
+            true => &self.invalid,
+            false => &[],
         }
     }
 
@@ -377,7 +428,7 @@ fn candidates<'s>(
         Some(queue) => (queue.tasks.iter())
             .filter_map(|spec| snapshot.get(spec.id.as_str()).map(|t| (spec.clone(), t)))
             .collect(),
-        None => eligible(repo, snapshot, request, limits),
+        None => eligible(repo, snapshot, request, limits, &mut Vec::new()),
     }
 }
 

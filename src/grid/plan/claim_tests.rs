@@ -161,7 +161,7 @@ fn a_claim_names_the_node_the_times_and_the_next_attempt() {
             format!("-{}", layout::task_path(State::Queue, "retried")),
             format!("+{}", layout::task_path(State::InProgress, "retried")),
             // A node with no record gets one with its claim.
-            "+nodes/me.json".to_string(),
+            format!("+{}", layout::node_path("me")),
         ]
     );
 }

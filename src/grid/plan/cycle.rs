@@ -22,11 +22,11 @@ use crate::grid::plan::cycle_pass::{Cycle, Pass};
 use crate::grid::read::snapshot::Snapshot;
 use crate::grid::replicated::quorum_adaptive;
 use crate::grid::replicated::quorum_upkeep;
-use crate::grid::rules::reap;
 pub use crate::grid::rules::reap::ReapPolicy;
-use crate::layout;
-use crate::odb::Edit;
-use crate::task::Limits;
+use crate::grid::rules::{self, reap};
+use crate::layout::{self, State};
+use crate::odb::{self, Blob, Edit};
+use crate::task::{Limits, MAX_FILE_BYTES};
 use crate::time::rfc3339;
 use anyhow::Result;
 use std::collections::BTreeSet;
@@ -55,6 +55,7 @@ pub fn plan(
     take_back(&cx, &mut pass, reaper);
     claim_new(&cx, &mut pass);
     recheck_dissenters(&cx, &mut pass);
+    fail_invalid(&cx, &mut pass);
     Ok(write_node_record(&cx, pass))
 }
 
@@ -171,6 +172,35 @@ fn recheck_dissenters(cx: &Cycle, pass: &mut Pass) {
     }
 }
 
+/// At most this many queued files are failed as invalid in one push.
+const INVALID_PER_PUSH: usize = 50;
+
+/// Queued files that break the contract on every node (`claim::InvalidTask`) go to `failed/` as
+/// `invalid`, with their problems, so their submitter sees why they never run. Only in a push the
+/// worker makes anyway: such files, pushed around the hook, never cost a push of their own.
+fn fail_invalid(cx: &Cycle, pass: &mut Pass) {
+    let pushing =
+        cx.intent.heartbeat || !pass.edits.is_empty() || !pass.replicated.edits.is_empty();
+    let Some(queue) = cx.intent.queue.filter(|_| pushing) else {
+        return;
+    };
+    let touched = &pass.touched;
+    let invalid: Vec<_> = (queue.invalid_in(cx.snapshot).iter())
+        .filter(|task| !touched.contains(task.id.as_str()))
+        .take(INVALID_PER_PUSH)
+        .collect();
+    for task in invalid {
+        let result = rules::invalid_result(&task.id, cx.me, &task.problems, cx.intent.now);
+        let to = layout::task_path(State::Failed, task.id.as_str());
+        pass.edits
+            .extend(Edit::move_file(&task.path, to, result.to_json()));
+        pass.touched.insert(task.id.to_string());
+        pass.summary.push(format!("invalid {}", task.id));
+        let said: Vec<String> = task.problems.iter().map(ToString::to_string).collect();
+        (pass.applied.invalid).push((task.id.clone(), said.join("; ")));
+    }
+}
+
 /// The node's record (its heartbeat, what runs here, its reputation) rides on every push, with
 /// the records of the voters whose reputation this transition's settlements change. Nothing to
 /// write and no heartbeat due: no push (but the worker may still learn something).
@@ -192,6 +222,10 @@ fn write_node_record(cx: &Cycle, pass: Pass) -> Option<Change<Applied>> {
             summary: String::new(),
             value: applied,
         });
+    }
+    let moved = flat_records_to_shards(cx, &mut edits);
+    if moved > 0 {
+        summary.push(format!("{moved} node record(s) to their shards"));
     }
     let mut node = cx.intent.node.clone();
     node.running
@@ -221,6 +255,35 @@ fn write_node_record(cx: &Cycle, pass: Pass) -> Option<Change<Applied>> {
         summary,
         value: applied,
     })
+}
+
+/// Flat node records (`nodes/<id>.json`, the seed's and older versions') move to their shard
+/// folders unchanged, in a push the worker makes anyway: while `nodes/` holds them flat, every
+/// heartbeat rewrites one tree of all of them (30,000 records pushed around the hook made each
+/// worker push store ~728 KiB). All in one push, as a part would leave the big tree to rewrite
+/// again. A flat record shadowed by a sharded one is never read, and goes. These edits come
+/// before the records this transition writes, which land over them. Returns how many moved.
+fn flat_records_to_shards(cx: &Cycle, edits: &mut Vec<Edit>) -> usize {
+    let snapshot = cx.snapshot;
+    for shadowed in &snapshot.shadowed_nodes {
+        edits.push(Edit::Remove {
+            path: shadowed.path.clone(),
+        });
+    }
+    let mut moved = 0;
+    for flat in snapshot.nodes.iter().filter(|n| !n.sharded) {
+        // A record that cannot be read whole stays where it is, for `validate` to name.
+        let Ok(Blob::Bytes(bytes)) = odb::read_blob(cx.repo, flat.blob, MAX_FILE_BYTES) else {
+            continue;
+        };
+        edits.extend(Edit::move_file(
+            &flat.path,
+            layout::node_path(&flat.id),
+            bytes,
+        ));
+        moved += 1;
+    }
+    moved
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::grid::testkit::{
-    self, claimed, file, grid, node, node_file, task, FakeReaper, WorkerIntent as Case, NOW,
+    self, claimed, file, grid, node, node_file, task, with, FakeReaper, WorkerIntent as Case, NOW,
 };
 use crate::layout::State;
 use serde_json::{json, Value};
@@ -209,7 +209,7 @@ fn a_heartbeat_alone_writes_only_the_node_record_and_nothing_to_do_is_no_change(
             Edit::Write { path, .. } | Edit::Remove { path } => path.as_str(),
         })
         .collect();
-    assert_eq!(paths, ["nodes/me.json"]);
+    assert_eq!(paths, [crate::layout::node_path(ME)]);
     let after = fx.after(&change.edits);
     let record = fx.node_in(&after, ME).unwrap();
     assert_eq!(record["last_heartbeat"], NOW);
@@ -313,4 +313,157 @@ fn a_record_of_another_session_while_this_one_writes_is_replaced_not_obeyed() {
         ..case
     };
     assert!(silent.plan(&fx, &mut FakeReaper::default()).is_err());
+}
+
+/// A queued file whose resources docker refuses on any node (`cpus` 0.001, `memory` "1k") goes to
+/// `failed/` as `invalid` with its problems, in a push the worker makes anyway (a heartbeat here);
+/// a file only this node's policy refuses, or one a newer version may read, stays queued, and
+/// with nothing else to push nothing is pushed for it.
+#[test]
+fn a_file_no_node_will_run_fails_as_invalid_in_a_push_made_anyway() {
+    let asking = |id: &str, resources: Value| with(task(id), "resources", resources);
+    let fx = grid(&[
+        file(
+            State::Queue,
+            "tiny",
+            asking("tiny", json!({"cpus": 0.001, "memory": "1k"})),
+        ),
+        file(State::Queue, "big", asking("big", json!({"cpus": 64}))),
+        file(
+            State::Queue,
+            "newer",
+            asking("newer", json!({"cpus": 0.001, "gpus": 1})),
+        ),
+    ]);
+    let mut gate = crate::grid::policy::admission::Admission::default();
+    gate.max_cpus = Some(2.0);
+    let request = crate::grid::plan::claim::Request {
+        node_id: ME.into(),
+        max: 1,
+        ahead: 0,
+        lease: Duration::from_secs(900),
+        labels: Vec::new(),
+        allow_network: false,
+        admission: std::sync::Arc::new(gate),
+    };
+    let quiet = Case {
+        claim: Some(request.clone()),
+        ..Case::default()
+    };
+    assert!(
+        quiet
+            .plan(&fx, &mut FakeReaper::default())
+            .unwrap()
+            .is_none(),
+        "no push of its own"
+    );
+    let beat = Case {
+        claim: Some(request),
+        heartbeat: true,
+        ..Case::default()
+    };
+    let change = beat.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+    let after = fx.after(&change.edits);
+    let (state, result) = fx.task_in(&after, "tiny").unwrap();
+    assert_eq!(state, State::Failed);
+    assert_eq!(result["status"], "invalid");
+    assert_eq!(result["node_id"], ME);
+    let stderr = result["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("\"resources.cpus\"") && stderr.contains("\"resources.memory\""),
+        "{stderr}"
+    );
+    let failed: Vec<String> = (change.value.invalid.iter())
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert_eq!(failed, ["tiny"]);
+    for stays in ["big", "newer"] {
+        assert_eq!(
+            fx.task_in(&after, stays).unwrap().0,
+            State::Queue,
+            "{stays}"
+        );
+    }
+    // What the worker wrote reads back as a result.
+    let tiny = after.get("tiny").unwrap();
+    let read = crate::grid::read::snapshot::load_result(&fx.repo, tiny, &Default::default());
+    assert_eq!(read.unwrap().status, crate::task::Status::Invalid);
+}
+
+/// Bytes of the tree objects in `tree` that `before` does not have: what a commit adds to the
+/// repository besides blobs.
+fn new_tree_bytes(repo: &gix::Repository, before: gix::ObjectId, tree: gix::ObjectId) -> u64 {
+    fn all(repo: &gix::Repository, tree: gix::ObjectId, into: &mut Vec<(gix::ObjectId, u64)>) {
+        let object = repo.find_tree(tree).unwrap();
+        into.push((tree, object.data.len() as u64));
+        for entry in object.decode().unwrap().entries {
+            if entry.mode.is_tree() {
+                all(repo, entry.oid.to_owned(), into);
+            }
+        }
+    }
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    all(repo, before, &mut old);
+    all(repo, tree, &mut new);
+    let old: std::collections::HashSet<_> = old.into_iter().map(|(id, _)| id).collect();
+    new.iter()
+        .filter(|(id, _)| !old.contains(id))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// After a flood of flat node records (the seed's layout, or thousands pushed around the hook),
+/// the next push a worker makes moves them to their shards unchanged, a flat record shadowed by a
+/// sharded one goes, and every push after that rewrites small trees only (the flat folder was
+/// rewritten whole by every heartbeat; `tests/it/node_records.rs` floods a real grid with 30,000).
+#[test]
+fn flat_node_records_move_to_their_shards_and_later_writes_stay_small() {
+    const FLOOD: usize = 3_000;
+    let mut files: Vec<(String, Value)> = (0..FLOOD)
+        .map(|i| {
+            let id = format!("flood-{i}");
+            let record = node(&id, "2026-01-01T11:59:00Z", "s");
+            (crate::layout::flat_node_path(&id), record)
+        })
+        .collect();
+    files.push(node_file(OTHER, node(OTHER, NOW, "fresh")));
+    files.push((
+        crate::layout::flat_node_path(OTHER),
+        node(OTHER, "2026-01-01T08:00:00Z", "stale"),
+    ));
+    let mut fx = grid(&files);
+    let other = fx.snapshot.nodes.iter().find(|n| n.id == OTHER).unwrap();
+    assert!(other.sharded, "the sharded record is the one read");
+    assert_eq!(fx.snapshot.nodes.len(), FLOOD + 1);
+    let tree = |fx: &testkit::Fixture, commit: Option<gix::ObjectId>| {
+        crate::odb::commit_tree(&fx.repo, commit.unwrap()).unwrap()
+    };
+    let mut sizes = Vec::new();
+    for push in 0..3 {
+        // Each heartbeat says something new (here: what runs), as a real one does.
+        let beat = Case {
+            heartbeat: true,
+            node_running: vec![format!("task-{push}")],
+            ..Case::default()
+        };
+        let change = beat.plan(&fx, &mut FakeReaper::default()).unwrap().unwrap();
+        let after = fx.after(&change.edits);
+        let (old, new) = (tree(&fx, fx.snapshot.tip), tree(&fx, after.tip));
+        sizes.push(new_tree_bytes(&fx.repo, old, new));
+        assert!(after.shadowed_nodes.is_empty(), "push {push}");
+        assert!(after.nodes.iter().all(|n| n.sharded), "push {push}");
+        assert_eq!(
+            after.nodes.len(),
+            FLOOD + 2,
+            "push {push}: every node, and me"
+        );
+        fx.snapshot = after;
+    }
+    assert_eq!(fx.node_in(&fx.snapshot, OTHER).unwrap()["session"], "fresh");
+    // Flat, the folder of 3,000 records is a tree of ~130 KB that every heartbeat rewrites;
+    // sharded, a heartbeat rewrites the root, nodes/ (at most 256 entries) and one shard.
+    assert!(
+        sizes[1] < 32 << 10 && sizes[2] < 32 << 10,
+        "bytes of new trees per push: {sizes:?}"
+    );
 }

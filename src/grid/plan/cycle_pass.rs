@@ -76,6 +76,8 @@ pub struct Applied {
     pub never_started: Vec<String>,
     /// Tasks that failed to start here once too often and were failed as unrunnable.
     pub unrunnable: Vec<TaskId>,
+    /// Queued files that break the contract on every node, failed as invalid, with their problems.
+    pub invalid: Vec<(TaskId, String)>,
     /// Something the worker should tell its operator (e.g. it replaced a forged node record).
     pub notices: Vec<String>,
 }

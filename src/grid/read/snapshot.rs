@@ -16,6 +16,8 @@ pub struct NodeRef {
     pub id: String,
     pub path: String,
     pub blob: ObjectId,
+    /// In its shard folder, where git-dgrid writes it; flat (`nodes/<id>.json`) otherwise.
+    pub sharded: bool,
 }
 
 pub struct Snapshot {
@@ -25,7 +27,11 @@ pub struct Snapshot {
     /// project's branch, not a grid, and nothing is submitted to it.
     pub laid_out: bool,
     pub tasks: Vec<TaskRef>,
+    /// One record per node: its sharded file when it has one, else its flat file.
     pub nodes: Vec<NodeRef>,
+    /// Flat records of nodes that also have a sharded one: never read, and removed by the next
+    /// worker's push (`grid::plan::cycle`, which moves the other flat records to their shards).
+    pub shadowed_nodes: Vec<NodeRef>,
     by_id: HashMap<String, usize>,
     /// Ids with more than one file (invalid, reported by `validate`): flat and sharded, or in two
     /// states. Transitions never claim them and look at every copy when they record a result.
@@ -39,6 +45,7 @@ impl Snapshot {
             laid_out: false,
             tasks: Vec::new(),
             nodes: Vec::new(),
+            shadowed_nodes: Vec::new(),
             by_id: HashMap::new(),
             duplicated: HashSet::new(),
         }
@@ -73,6 +80,7 @@ impl Snapshot {
             laid_out,
             tasks: Vec::with_capacity(entries.len()),
             nodes: Vec::new(),
+            shadowed_nodes: Vec::new(),
             by_id: HashMap::new(),
             duplicated: HashSet::new(),
         };
@@ -92,17 +100,33 @@ impl Snapshot {
                         commit,
                     });
                 }
-                Ok(PathKind::Node { stem }) if task::check_id(&stem).is_ok() => {
+                Ok(PathKind::Node { stem, sharded }) if task::check_id(&stem).is_ok() => {
                     snapshot.nodes.push(NodeRef {
                         id: stem,
                         path: entry.path,
                         blob: entry.oid,
+                        sharded,
                     });
                 }
                 _ => {}
             }
         }
+        snapshot.one_record_per_node();
         Ok(snapshot)
+    }
+
+    /// Keeps one record per node in `nodes`, the sharded one where there are two (git-dgrid
+    /// writes there), and sets the flat one aside in `shadowed_nodes`.
+    fn one_record_per_node(&mut self) {
+        let sharded: HashSet<String> = (self.nodes.iter())
+            .filter(|n| n.sharded)
+            .map(|n| n.id.clone())
+            .collect();
+        let (shadowed, nodes) = std::mem::take(&mut self.nodes)
+            .into_iter()
+            .partition(|n| !n.sharded && sharded.contains(&n.id));
+        self.nodes = nodes;
+        self.shadowed_nodes = shadowed;
     }
 
     pub fn get(&self, id: &str) -> Option<&TaskRef> {

@@ -9,9 +9,8 @@
 //! posing as a node) fills the push window but names no writer.
 
 use crate::grid::read::snapshot::Snapshot;
-use crate::layout::NODES_DIR;
+use crate::layout;
 use crate::node::{NodeRecord, NodeState};
-use crate::odb;
 use crate::odb::NODE_EMAIL_DOMAIN;
 use anyhow::Result;
 use gix::ObjectId;
@@ -70,18 +69,14 @@ fn writes_own_record(
     parent: Option<ObjectId>,
     node: &str,
 ) -> bool {
+    // The record readers take: the sharded one, else the flat one.
+    let paths = [layout::node_path(node), layout::flat_node_path(node)];
     let record = |c: ObjectId| -> Option<ObjectId> {
-        let root = odb::commit_tree(repo, c).ok()?;
-        let tree = odb::subtree(repo, root, NODES_DIR).ok()??;
-        let tree = repo.find_tree(tree).ok()?;
-        let name = format!("{node}.json");
-        let decoded = tree.decode().ok()?;
-        let found = decoded
-            .entries
-            .iter()
-            .find(|e| e.filename == name.as_str())
-            .map(|e| e.oid.to_owned());
-        found
+        let tree = repo.find_commit(c).ok()?.tree().ok()?;
+        paths.iter().find_map(|path| {
+            let entry = tree.lookup_entry_by_path(path).ok().flatten()?;
+            Some(entry.object_id())
+        })
     };
     let Some(blob) = record(commit) else {
         return false;

@@ -1,13 +1,14 @@
 //! Small shared rules of the plans: how many attempts a task has by default, what a task put back
-//! in the queue looks like, and when a claim lost with its node fails the task (and the result it
-//! fails with). The worker's transition (`cycle`), the replicated transitions (`quorum`), the claim
+//! in the queue looks like, when a claim lost with its node fails the task (and the result it
+//! fails with), and the result of a queued file no node will run. The worker's transition (`cycle`), the replicated transitions (`quorum`), the claim
 //! and the maintainer's commands all follow them; they live here so that none of those imports
 //! another for them. `reap` is the take-back rule: when another node's claim may be taken back,
 //! and what the taking back means for this node's own claims.
 
 pub(super) mod reap;
 
-use crate::task::{Claim, Status, TaskResult, TaskSpec};
+use crate::problem::Problem;
+use crate::task::{Claim, Status, TaskId, TaskResult, TaskSpec};
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 
@@ -51,6 +52,40 @@ pub fn lost_result(spec: &TaskSpec, claim: &Claim, now: DateTime<Utc>) -> TaskRe
         stdout_info: None,
         stderr_info: None,
         task: Some(task),
+        late_results: Vec::new(),
+        signed_by: None,
+        quorum: None,
+    }
+}
+
+/// The result of queued file `id` that breaks the contract on every node, written by `node`: its
+/// problems, one a line, in `stderr` (what `logs` and `show` print). No `task` copy: the file
+/// does not read as one; its history still has it.
+pub fn invalid_result(
+    id: &TaskId,
+    node: &str,
+    problems: &[Problem],
+    now: DateTime<Utc>,
+) -> TaskResult {
+    let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    TaskResult {
+        task_id: id.clone(),
+        node_id: node.to_string(),
+        exit_code: None,
+        stdout: String::new(),
+        stderr: format!(
+            "invalid: no node will run this task file:\n{}\n",
+            said.join("\n")
+        ),
+        timestamp: rfc3339(now),
+        status: Status::Invalid,
+        started_at: None,
+        finished_at: Some(rfc3339(now)),
+        duration_ms: None,
+        recorded_attempt: None,
+        stdout_info: None,
+        stderr_info: None,
+        task: None,
         late_results: Vec::new(),
         signed_by: None,
         quorum: None,

@@ -152,8 +152,9 @@ mod tests {
         for id in ["a", "b"] {
             snapshot.nodes.push(snapshot::NodeRef {
                 id: id.into(),
-                path: format!("nodes/{id}.json"),
+                path: crate::layout::node_path(id),
                 blob: gix::ObjectId::null(gix::hash::Kind::Sha1),
+                sharded: true,
             });
         }
         snapshot

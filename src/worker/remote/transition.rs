@@ -125,6 +125,11 @@ impl Worker {
         for notice in &applied.notices {
             self.warn(notice);
         }
+        for (id, problems) in &applied.invalid {
+            self.warn(&format!(
+                "failed {id} as invalid: no node will run its file ({problems})"
+            ));
+        }
         for id in &applied.unrunnable {
             self.warn(&format!(
                 "gave {id} up as unrunnable: nodes failed to start it too often"
