@@ -53,6 +53,10 @@ pub fn run(args: Args) -> Result<()> {
         return watch(&args, Duration::from_secs(secs.max(1)));
     }
     let (source, model, now) = read_model(&args)?;
+    // One reading per process: its object cache (a decoded copy of every queued file of a large
+    // queue, 100,000 allocations) is left for the process's exit to free at once; dropped, it was
+    // ~4% of the command's CPU time.
+    let source = std::mem::ManuallyDrop::new(source);
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&model)?)?;

@@ -81,7 +81,7 @@ impl Snapshot {
             tasks: Vec::with_capacity(entries.len()),
             nodes: Vec::new(),
             shadowed_nodes: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::with_capacity(entries.len()),
             duplicated: HashSet::new(),
         };
         for entry in entries.into_iter().filter(|e| e.kind == EntryKind::File) {
