@@ -1,9 +1,10 @@
 //! Small shared rules of the plans: how many attempts a task has by default, what a task put back
 //! in the queue looks like, when a claim lost with its node fails the task (and the result it
-//! fails with), and the result of a queued file no node will run. The worker's transition (`cycle`), the replicated transitions (`quorum`), the claim
-//! and the maintainer's commands all follow them; they live here so that none of those imports
-//! another for them. `reap` is the take-back rule: when another node's claim may be taken back,
-//! and what the taking back means for this node's own claims.
+//! fails with), and the result of a queued file no node will run. The worker's transition
+//! (`cycle`), the replicated transitions (`quorum`), the claim and the maintainer's commands all
+//! follow them; they live here so that none of those imports another for them. `reap` is the
+//! take-back rule: when another node's claim may be taken back, and what the taking back means for
+//! this node's own claims.
 
 pub(super) mod reap;
 
