@@ -152,10 +152,16 @@ fn env_shows_the_state_dir_and_node_id_in_use() {
 /// A worker says nothing of a `--max-cpus` above the host's CPUs that the user never set (the
 /// default), and still says it of one they did.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn no_warning_about_a_cpu_cap_nobody_set() {
+    if !common::docker_ready() {
+        return;
+    }
     let env = Env::new();
     let grid = env.grid("g.git");
-    let docker = fake_docker(&env);
     let run = |extra: &[&str]| {
         let out = env
             .cmd(env!("CARGO_BIN_EXE_git-dgrid"), env.tmp.path())
@@ -163,8 +169,6 @@ fn no_warning_about_a_cpu_cap_nobody_set() {
             .arg(&grid)
             .arg("--state-dir")
             .arg(env.path("state"))
-            .arg("--docker")
-            .arg(&docker)
             .args(extra)
             .output()
             .unwrap();
@@ -202,19 +206,6 @@ fn show_after_compact_points_to_the_archive() {
     );
 }
 
-/// A fake docker that answers the worker's health check and fails everything else.
-fn fake_docker(env: &Env) -> std::path::PathBuf {
-    let docker = env.path("fake-docker");
-    std::fs::write(
-        &docker,
-        "#!/bin/sh\ncase \"$1\" in\n  version|info) echo 27.0.0; exit 0;;\nesac\nexit 1\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
-    docker
-}
-
 /// On a terminal (a pty from `script`) the worker's log lines end with a newline, not with
 /// spaces up to the terminal's width, so a log captured from the terminal reads line by line.
 #[test]
@@ -222,18 +213,21 @@ fn fake_docker(env: &Env) -> std::path::PathBuf {
     not(have_script),
     ignore = "needs script (apt-get install bsdutils, util-linux)"
 )]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn a_worker_log_captured_from_a_terminal_has_one_line_per_message() {
-    if !common::script_ready() {
+    if !common::script_ready() || !common::docker_ready() {
         return;
     }
     let env = Env::new();
     let grid = env.grid("g.git");
     let command = format!(
-        "{} work --node-id w1 --repo {} --state-dir {} --docker {} --until-empty",
+        "{} work --node-id w1 --repo {} --state-dir {} --until-empty",
         env!("CARGO_BIN_EXE_git-dgrid"),
         grid.display(),
         env.path("state").display(),
-        fake_docker(&env).display()
     );
     let out = env
         .cmd("script", env.tmp.path())

@@ -5,6 +5,7 @@
 
 use crate::common;
 use crate::common::{all_output, AroundHook, Env, TaskJson};
+use crate::worker_kit::IMAGE;
 use git_dgrid::layout::{task_path, State};
 use std::path::{Path, PathBuf};
 
@@ -152,23 +153,30 @@ fn logs_on_a_terminal_print_no_raw_controls_unless_raw() {
     );
 }
 
-/// A docker that fails to start the container with a message full of escapes (as a daemon
-/// quoting a task's field would): the worker's log line stays one clean line.
+/// The real docker, but its `run` fails with a message full of escapes (as a daemon quoting a
+/// task's field would): the worker's log line stays one clean line.
 #[test]
+#[cfg_attr(
+    not(have_docker),
+    ignore = "needs a Docker engine (scripts/start-docker.sh as root)"
+)]
 fn the_worker_log_prints_no_raw_controls() {
+    if !common::docker_ready() {
+        return;
+    }
     let env = Env::new();
     let grid = env.grid("g.git");
     let clone = env.clone(grid.to_str().unwrap(), "c");
     env.dgrid_ok(
         &clone,
-        &["submit", "--id", "t1", "--image", "busybox", "--", "true"],
+        &["submit", "--id", "t1", "--image", IMAGE, "--", "true"],
         0,
     );
-    let docker = env.path("fake-docker");
+    let docker = env.path("failing-docker");
     std::fs::write(
         &docker,
         format!(
-            "#!/bin/sh\ncase \"$1\" in\n  version|info) echo 27.0.0; exit 0;;\nesac\nprintf 'docker: {}\\nsecond line\\n' >&2\nexit 125\n",
+            "#!/bin/sh\nif [ \"$1\" = run ]; then\n  printf 'docker: {}\\nsecond line\\n' >&2\n  exit 125\nfi\nexec docker \"$@\"\n",
             HOSTILE.replace('\u{1b}', "\\033").replace('\u{7}', "\\007").replace('\u{9b}', "\\302\\233").replace('\r', "\\r")
         ),
     )
