@@ -6,37 +6,8 @@
 //! comes from: a file, stdin or the submitter's environment, never the command line.
 
 use crate::common::{assert_success, find_task, Env};
-use crate::trust_kit::{keygen, Key};
+use crate::trust_kit::{commit_dgrid_files, keygen};
 use crate::worker_kit::*;
-use std::path::Path;
-
-/// Writes `.dgrid/` files in `clone`, commits (signed by `sign_with` through git's own SSH
-/// signing, or unsigned) and pushes. Returns the commit.
-fn commit_files(
-    env: &Env,
-    clone: &Path,
-    files: &[(&str, String)],
-    sign_with: Option<&Key>,
-) -> String {
-    env.git(clone, &["pull", "--quiet", "--ff-only"]);
-    std::fs::create_dir_all(clone.join(".dgrid")).unwrap();
-    for (name, text) in files {
-        std::fs::write(clone.join(".dgrid").join(name), text).unwrap();
-        env.git(clone, &["add", &format!(".dgrid/{name}")]);
-    }
-    let mut args = vec!["-c", "gpg.format=ssh"];
-    let key_config;
-    if let Some(key) = sign_with {
-        key_config = format!("user.signingKey={}", key.private.display());
-        args.extend(["-c", &key_config, "commit", "-S"]);
-    } else {
-        args.push("commit");
-    }
-    args.extend(["--quiet", "-m", "the grid's keys"]);
-    env.git(clone, &args);
-    env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
-    env.git(clone, &["rev-parse", "HEAD"])
-}
 
 fn age_key() -> (age::x25519::Identity, String) {
     let id = age::x25519::Identity::generate();
@@ -59,7 +30,7 @@ fn a_recipient_added_without_a_signer_s_signature_gets_no_secret() {
         "alice@example.com namespaces=\"dgrid-task,git\" {}\n",
         alice.line
     );
-    let root = commit_files(
+    let root = commit_dgrid_files(
         &env,
         &clone,
         &[
@@ -69,7 +40,7 @@ fn a_recipient_added_without_a_signer_s_signature_gets_no_secret() {
         None,
     );
     // Anyone who can push adds a key, unsigned.
-    commit_files(
+    commit_dgrid_files(
         &env,
         &clone,
         &[(
@@ -98,7 +69,7 @@ fn a_recipient_added_without_a_signer_s_signature_gets_no_secret() {
     assert!(find_task(&env, &grid, "refused").is_none());
 
     // Alice, a grid signer, sets the file in a signed commit: that version is trusted.
-    commit_files(
+    commit_dgrid_files(
         &env,
         &clone,
         &[("recipients", format!("w1 {w1_pub}\n"))],
@@ -126,7 +97,7 @@ fn a_secret_comes_from_a_file_stdin_or_the_environment_never_the_command_line() 
     let env = Env::new();
     let (grid, clone, _) = setup(&env);
     let (w1, w1_pub) = age_key();
-    commit_files(
+    commit_dgrid_files(
         &env,
         &clone,
         &[("recipients", format!("w1 {w1_pub}\n"))],

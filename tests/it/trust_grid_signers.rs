@@ -19,26 +19,11 @@ fn publish_signers(
     signers: &[(&str, &Key)],
     sign_with: Option<&Key>,
 ) -> String {
-    env.git(clone, &["pull", "--quiet", "--ff-only"]);
-    std::fs::create_dir_all(clone.join(".dgrid")).unwrap();
     let text: String = signers
         .iter()
         .map(|(who, key)| format!("{who} namespaces=\"dgrid-task,git\" {}\n", key.line))
         .collect();
-    std::fs::write(clone.join(".dgrid/allowed_signers"), text).unwrap();
-    env.git(clone, &["add", ".dgrid/allowed_signers"]);
-    let mut args = vec!["-c", "gpg.format=ssh"];
-    let key_config;
-    if let Some(key) = sign_with {
-        key_config = format!("user.signingKey={}", key.private.display());
-        args.extend(["-c", &key_config, "commit", "-S"]);
-    } else {
-        args.push("commit");
-    }
-    args.extend(["--quiet", "-m", "the grid's signers"]);
-    env.git(clone, &args);
-    env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
-    env.git(clone, &["rev-parse", "HEAD"])
+    commit_dgrid_files(env, clone, &[("allowed_signers", text)], sign_with)
 }
 
 /// alice is listed at the root; a later commit adds mallory, signed by `adder`. Returns the

@@ -84,3 +84,31 @@ pub fn edit_queued_with_git(
     env.git(clone, &["commit", "--quiet", "-am", &format!("edit {id}")]);
     env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
 }
+
+/// Writes `.dgrid/` files in `clone`, commits (signed by `sign_with` through git's own SSH
+/// signing, or unsigned) and pushes. Returns the commit.
+pub fn commit_dgrid_files(
+    env: &Env,
+    clone: &Path,
+    files: &[(&str, String)],
+    sign_with: Option<&Key>,
+) -> String {
+    env.git(clone, &["pull", "--quiet", "--ff-only"]);
+    std::fs::create_dir_all(clone.join(".dgrid")).unwrap();
+    for (name, text) in files {
+        std::fs::write(clone.join(".dgrid").join(name), text).unwrap();
+        env.git(clone, &["add", &format!(".dgrid/{name}")]);
+    }
+    let mut args = vec!["-c", "gpg.format=ssh"];
+    let key_config;
+    if let Some(key) = sign_with {
+        key_config = format!("user.signingKey={}", key.private.display());
+        args.extend(["-c", &key_config, "commit", "-S"]);
+    } else {
+        args.push("commit");
+    }
+    args.extend(["--quiet", "-m", "the grid's keys"]);
+    env.git(clone, &args);
+    env.git(clone, &["push", "--quiet", "origin", "HEAD:main"]);
+    env.git(clone, &["rev-parse", "HEAD"])
+}

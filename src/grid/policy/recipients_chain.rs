@@ -10,7 +10,7 @@
 //! until a new root is pinned.
 
 use super::signer_chain::{
-    commit_signer, file_at, grid_signers, lines, off_the_line, trusted_root, GRID_SIGNERS_PATH,
+    changes_on_the_line, commit_signer, file_at, grid_signers, trusted_root, GRID_SIGNERS_PATH,
 };
 use crate::gitcmd;
 use crate::secrets::RECIPIENTS_PATH;
@@ -23,18 +23,7 @@ use std::path::Path;
 /// (empty when the file is absent at the root and never added).
 pub fn trusted_recipients(dir: &Path, root: &str, tip: ObjectId) -> Result<String> {
     let (root_id, tip) = trusted_root(dir, root, tip)?;
-    let chain = lines(
-        dir,
-        &[
-            "rev-list",
-            "--reverse",
-            "--first-parent",
-            &format!("{root_id}..{tip}"),
-            "--",
-            RECIPIENTS_PATH,
-        ],
-    )?;
-    off_the_line(dir, &root_id, &tip, &chain, RECIPIENTS_PATH)?;
+    let chain = changes_on_the_line(dir, &root_id, &tip, RECIPIENTS_PATH)?;
     let mut text = file_at(dir, &root_id, RECIPIENTS_PATH)?;
     // An unsigned change breaks the chain until a later signed change sets the file again.
     let mut broken: Option<(String, String)> = None;

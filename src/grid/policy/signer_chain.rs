@@ -54,6 +54,30 @@ pub(super) fn trusted_root(dir: &Path, root: &str, tip: ObjectId) -> Result<(Str
     Ok((root_id, tip))
 }
 
+/// The commits of `main`'s first-parent line after `root_id` up to `tip` that change `path`,
+/// oldest first; an error when a change to it came in off that line (a merge's second parent),
+/// since whoever pushes a merge chooses its first parent.
+pub(super) fn changes_on_the_line(
+    dir: &Path,
+    root_id: &str,
+    tip: &str,
+    path: &str,
+) -> Result<Vec<String>> {
+    let chain = lines(
+        dir,
+        &[
+            "rev-list",
+            "--reverse",
+            "--first-parent",
+            &format!("{root_id}..{tip}"),
+            "--",
+            path,
+        ],
+    )?;
+    off_the_line(dir, root_id, tip, &chain, path)?;
+    Ok(chain)
+}
+
 /// The grid's signers at `tip`, following the chain from `root` (a commit id or name).
 /// `accepted`: the change this worker accepted before under the same root, which must still be
 /// in `main`'s history. An error means: no grid signers, and says why.
@@ -81,18 +105,7 @@ pub(crate) fn grid_signers(
             bail!("the trust root {root_id} is not on main's first-parent line (a merge's first parent goes around it); pin a root on it");
         }
     }
-    let chain: Vec<String> = lines(
-        dir,
-        &[
-            "rev-list",
-            "--reverse",
-            "--first-parent",
-            &format!("{root_id}..{tip}"),
-            "--",
-            GRID_SIGNERS_PATH,
-        ],
-    )?;
-    off_the_line(dir, &root_id, &tip, &chain, GRID_SIGNERS_PATH)?;
+    let chain = changes_on_the_line(dir, &root_id, &tip, GRID_SIGNERS_PATH)?;
     walk(dir, root_id, &chain)
 }
 
@@ -133,7 +146,7 @@ fn walk(dir: &Path, root_id: String, chain: &[String]) -> Result<Chain> {
 /// Fails when a commit in `root..tip` off the first-parent line changes the file: a merge chose
 /// a first parent that leaves a change (maybe a signed revocation) out of the chain. A merge
 /// changes the file only when it differs from every parent (else it took one side's version).
-pub(super) fn off_the_line(
+fn off_the_line(
     dir: &Path,
     root: &str,
     tip: &str,
@@ -182,11 +195,11 @@ fn takes_a_side(dir: &Path, commit: &str, parents: &[&str], path: &str) -> Resul
     Ok(false)
 }
 
-pub(super) fn is_ancestor(dir: &Path, ancestor: &str, of: &str) -> Result<bool> {
+fn is_ancestor(dir: &Path, ancestor: &str, of: &str) -> Result<bool> {
     Ok(gitcmd::run(dir, &["merge-base", "--is-ancestor", ancestor, of])?.success)
 }
 
-pub(super) fn lines(dir: &Path, args: &[&str]) -> Result<Vec<String>> {
+fn lines(dir: &Path, args: &[&str]) -> Result<Vec<String>> {
     let out = gitcmd::run(dir, args)?;
     if !out.success {
         bail!("git {}: {}", args.join(" "), out.stderr.trim());
