@@ -146,13 +146,7 @@ fn walk(dir: &Path, root_id: String, chain: &[String]) -> Result<Chain> {
 /// Fails when a commit in `root..tip` off the first-parent line changes the file: a merge chose
 /// a first parent that leaves a change (maybe a signed revocation) out of the chain. A merge
 /// changes the file only when it differs from every parent (else it took one side's version).
-fn off_the_line(
-    dir: &Path,
-    root: &str,
-    tip: &str,
-    chain: &[String],
-    path: &str,
-) -> Result<()> {
+fn off_the_line(dir: &Path, root: &str, tip: &str, chain: &[String], path: &str) -> Result<()> {
     let on_line: HashSet<&str> = chain.iter().map(String::as_str).collect();
     let all = lines(
         dir,
