@@ -4,7 +4,8 @@
 //!   cargo bench --bench grid -- claims       # racing claimers over git daemon on 127.0.0.1
 //!   cargo bench --bench grid -- listing      # reading 10k and 100k tasks
 //!   cargo bench --bench grid -- status       # `git dgrid status` over 100k tasks (needs /usr/bin/time)
-//!   cargo bench --bench grid -- workers      # makespan of 1-8 workers, pushes per task (needs Docker)
+//!   cargo bench --bench grid -- workers      # 1, 4, 8 workers against plain docker: wall, CPU per task (needs Docker)
+//!   cargo bench --bench grid -- profile      # where a W = 8 run's CPU goes: git and docker calls by kind
 //!   cargo bench --bench grid -- memory       # a worker's resident memory, idle and after many tasks
 //!
 //! The push budget's benchmarks are in benches/budget.rs.
@@ -13,8 +14,12 @@
 
 #[path = "../tests/it/common/mod.rs"]
 mod common;
+#[path = "grid/profile.rs"]
+mod profile;
+#[path = "grid/workers.rs"]
+mod workers;
 
-use common::{count_pushes, pushes, Env};
+use common::Env;
 use git_dgrid::grid::{load_spec, Snapshot};
 use git_dgrid::layout::State;
 use git_dgrid::task::Limits;
@@ -23,6 +28,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn main() {
+    // The profile's wrappers of git and docker are this program under another name.
+    if let Some(code) = profile::wrapper() {
+        std::process::exit(code);
+    }
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -38,7 +47,10 @@ fn main() {
         status();
     }
     if wants("workers") {
-        workers();
+        workers::workers();
+    }
+    if wants("profile") {
+        workers::profile();
     }
     if wants("memory") {
         memory();
@@ -181,65 +193,6 @@ fn status() {
         }
         println!();
     }
-}
-
-/// Makespan of W workers over N tasks of one second each, against the ideal N x 1 s / W.
-/// `DGRID_BENCH_BINS=label=path,...` runs other builds of git-dgrid too, each W in turn for every
-/// build, so that an earlier version is compared side by side in one run on a noisy machine.
-fn workers() {
-    let bins = common::builds_to_compare(env!("CARGO_BIN_EXE_git-dgrid"));
-    println!("| build | workers | tasks | makespan (s) | ideal (s) | overhead | pushes per task |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for w in [1, 2, 4, 8] {
-        for (label, bin) in &bins {
-            workers_run(label, bin, w);
-        }
-    }
-}
-
-/// One row of the workers table: W workers of the build at `bin`.
-fn workers_run(label: &str, bin: &str, w: usize) {
-    let env = Env::new();
-    let (daemon, grid) = env.served_grid(true);
-    let log = count_pushes(&grid);
-    let url = daemon.url("g.git");
-    let seed = env.clone(&url, "seed");
-    let n = 48;
-    let sleeps = (0..n).map(|i| format!(r#"{{"id":"w{i:03}","image":"dgrid/busybox:latest","command":"sleep 1","timeout":60}}"#)).collect();
-    submit(&env, &seed, sleeps);
-    let before = pushes(&log);
-    let start = Instant::now();
-    let children: Vec<_> = (0..w)
-        .map(|i| {
-            env.cmd(bin, env.tmp.path())
-                .args([
-                    "work",
-                    "--node-id",
-                    &format!("n{i}"),
-                    "--repo",
-                    &url,
-                    "--until-empty",
-                    "--poll-interval",
-                    "1",
-                ])
-                .arg("--state-dir")
-                .arg(env.path(&format!("state{i}")))
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success());
-    }
-    let makespan = start.elapsed().as_secs_f64();
-    let pushes = pushes(&log) - before;
-    let ideal = n as f64 / w as f64;
-    println!(
-        "| {label} | {w} | {n} | {makespan:.1} | {ideal:.1} | {:.0}% | {:.2} |",
-        (makespan / ideal - 1.0) * 100.0,
-        pushes as f64 / n as f64
-    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
