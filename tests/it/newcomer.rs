@@ -229,11 +229,7 @@ fn a_worker_log_captured_from_a_terminal_has_one_line_per_message() {
         grid.display(),
         env.path("state").display(),
     );
-    let out = env
-        .cmd("script", env.tmp.path())
-        .args(["-qfec", &command, "/dev/null"])
-        .output()
-        .unwrap();
+    let out = env.on_a_terminal(env.tmp.path(), &command);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{shown}");
     let lines: Vec<&str> = shown

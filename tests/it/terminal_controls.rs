@@ -128,16 +128,8 @@ fn logs_on_a_terminal_print_no_raw_controls_unless_raw() {
     let env = Env::new();
     let (_grid, clone) = hostile_grid(&env);
     let on_pty = |extra: &str| {
-        let out = env
-            .cmd("script", &clone)
-            .args(["-qfec"])
-            .arg(format!(
-                "{} logs done {extra}",
-                env!("CARGO_BIN_EXE_git-dgrid")
-            ))
-            .arg("/dev/null")
-            .output()
-            .unwrap();
+        let command = format!("{} logs done {extra}", env!("CARGO_BIN_EXE_git-dgrid"));
+        let out = env.on_a_terminal(&clone, &command);
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let shown = on_pty("");

@@ -225,11 +225,7 @@ fn a_worker_on_a_terminal_shows_a_live_line_per_task() {
         grid.display(),
         env.path("state-tty").display()
     );
-    let out = env
-        .cmd("script", env.tmp.path())
-        .args(["-qfec", &command, "/dev/null"])
-        .output()
-        .unwrap();
+    let out = env.on_a_terminal(env.tmp.path(), &command);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{shown}");
     assert!(

@@ -42,6 +42,15 @@ impl Env {
         self.tmp.path().join(rel)
     }
 
+    /// Runs the shell command `command` in `dir` on a terminal (a pty from `script`, which needs
+    /// `script_ready`): what it printed comes back as the output's stdout.
+    pub fn on_a_terminal(&self, dir: &Path, command: &str) -> std::process::Output {
+        self.cmd("script", dir)
+            .args(["-qfec", command, "/dev/null"])
+            .output()
+            .unwrap()
+    }
+
     /// A command with the isolated environment applied.
     pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
         let mut c = Command::new(program);
